@@ -1,0 +1,49 @@
+# osflow: `make run` sets up and runs the dev environment; `make test` runs every test.
+SHELL := /bin/bash
+BIN := $(CURDIR)/bin
+TEMPORAL := $(BIN)/temporal
+TEMPORAL_CLI_VERSION := v1.5.1
+DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg
+GO_TEST_FLAGS ?= -count=1 -timeout 40m
+
+.PHONY: run test setup deps temporal build bench vet clean
+
+run: setup build
+	$(BIN)/osflow dev
+
+test: setup
+	go vet ./...
+	go test $(GO_TEST_FLAGS) ./...
+
+bench: setup build
+	go run ./bench
+
+build:
+	go build -o $(BIN)/osflow ./cmd/osflow
+
+setup: deps temporal
+
+# Installs only what is missing, so a second run is quiet and fast.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+temporal: $(TEMPORAL)
+
+$(TEMPORAL):
+	@echo "installing the Temporal CLI $(TEMPORAL_CLI_VERSION) into $(BIN)"
+	GOBIN=$(BIN) go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+vet:
+	go vet ./...
+
+clean:
+	rm -rf $(BIN)/osflow

@@ -1,0 +1,39 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/osflow/osflow/integrations/repo"
+)
+
+// Error types a workflow (or an operator reading history) can match on.
+const (
+	ErrTypeBadContent   = "BadContent"
+	ErrTypeInvalidInput = "InvalidInput"
+)
+
+// classify turns a store or mirror error into what Temporal should do with
+// it: content that failed verification and bad input will fail the same way
+// on every attempt, so they are non-retryable; everything else (transport
+// errors, 5xx, a 404 from a mirror caught mid-sync) is retried.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, repo.ErrBadContent):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadContent, err)
+	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+	default:
+		return err
+	}
+}
+
+func invalid(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidInput, nil)
+}

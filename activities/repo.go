@@ -1,0 +1,157 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/mirror"
+	"github.com/osflow/osflow/integrations/repo/rpmmd"
+)
+
+// RepoActivities run where the store is mounted, on the repo task queue.
+type RepoActivities struct {
+	Store  *repo.Store
+	Mirror *mirror.Mirror
+	Config *config.Config
+	// HeartbeatEvery bounds the silence between heartbeats while a stage
+	// reports no progress (a large primary.xml being parsed, say).
+	HeartbeatEvery time.Duration
+}
+
+// SyncRepo mirrors one configured repo into a snapshot. After a retry it
+// resumes: files that reached the pool are not downloaded again.
+func (a *RepoActivities) SyncRepo(ctx context.Context, in SyncRepoInput) (RepoSync, error) {
+	rc, ok := a.Config.Repo(in.Repo)
+	if !ok {
+		return RepoSync{}, invalid(fmt.Sprintf("repo %q is not in the worker's configuration %s", in.Repo, a.Config.Path))
+	}
+	src, err := a.source(ctx, rc)
+	if err != nil {
+		return RepoSync{}, classify(err)
+	}
+
+	var mu sync.Mutex
+	last := SyncProgress{Repo: in.Repo, Stage: "starting"}
+	stop := a.heartbeatLoop(ctx, func() SyncProgress { mu.Lock(); defer mu.Unlock(); return last })
+	defer stop()
+	res, err := a.Mirror.Sync(ctx, src, func(p mirror.Progress) {
+		mu.Lock()
+		last = SyncProgress(p)
+		mu.Unlock()
+		activity.RecordHeartbeat(ctx, SyncProgress(p))
+	})
+	if err != nil {
+		return RepoSync{}, classify(fmt.Errorf("sync repo %s from %s: %w", in.Repo, src.URL, err))
+	}
+	return RepoSync{
+		Repo:            in.Repo,
+		Snapshot:        res.Snapshot.ID,
+		Changed:         res.Changed,
+		Packages:        res.Snapshot.Packages,
+		Downloaded:      res.Downloaded,
+		DownloadedBytes: res.DownloadedBytes,
+	}, nil
+}
+
+func (a *RepoActivities) heartbeatLoop(ctx context.Context, current func() SyncProgress) (stop func()) {
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, current())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// source resolves a configured repo to what the mirror reads: an overlay is
+// first indexed with createrepo_c and then mirrored from disk like any repo.
+func (a *RepoActivities) source(ctx context.Context, rc config.Repo) (mirror.Source, error) {
+	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature()}
+	if rc.Overlay {
+		dir, err := a.Store.OverlayPrepare(ctx, rc.Name)
+		if err != nil {
+			return src, fmt.Errorf("prepare overlay %s: %w", rc.Name, err)
+		}
+		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/"}).String()
+	}
+	if rc.GPGKey != "" {
+		kr, err := readKeyring(rc.GPGKey)
+		if err != nil {
+			return src, fmt.Errorf("repo %s: %w", rc.Name, err)
+		}
+		src.Keyring = kr
+	}
+	return src, nil
+}
+
+func readKeyring(path string) (openpgp.EntityList, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("gpg key %s: %w: %w", path, repo.ErrInvalid, err)
+	}
+	defer f.Close()
+	kr, err := rpmmd.ReadKeyring(f)
+	if err != nil {
+		return nil, fmt.Errorf("gpg key %s: %w: %w", path, repo.ErrInvalid, err)
+	}
+	return kr, nil
+}
+
+// CreateRelease records the release of the given snapshots; the same
+// snapshots always give the same release, so a retry is harmless.
+func (a *RepoActivities) CreateRelease(_ context.Context, in CreateReleaseInput) (CreateReleaseResult, error) {
+	rel, created, err := a.Store.CreateRelease(in.CreatedAt, in.Snapshots)
+	if err != nil {
+		return CreateReleaseResult{}, classify(fmt.Errorf("create release: %w", err))
+	}
+	return CreateReleaseResult{Release: rel.ID, Created: created}, nil
+}
+
+// SwitchChannel points a channel at a release. Switching to the release
+// already served is a no-op, so a retry is harmless.
+func (a *RepoActivities) SwitchChannel(ctx context.Context, in SwitchChannelInput) (ChannelSwitch, error) {
+	from, err := a.Store.Channel(in.Channel)
+	if err != nil {
+		return ChannelSwitch{}, classify(err)
+	}
+	if from == in.Release {
+		return ChannelSwitch{Channel: in.Channel, From: from, To: from}, nil
+	}
+	sw, err := a.Store.Switch(ctx, in.Channel, in.Release, in.Actor, in.Reason)
+	if err != nil {
+		return ChannelSwitch{}, classify(fmt.Errorf("switch channel %s to %s: %w", in.Channel, in.Release, err))
+	}
+	return ChannelSwitch{Channel: in.Channel, From: sw.From, To: sw.To, Changed: true}, nil
+}
+
+// RollbackChannel moves a channel back to a release it served before.
+func (a *RepoActivities) RollbackChannel(ctx context.Context, in RollbackInput) (ChannelSwitch, error) {
+	sw, err := a.Store.Rollback(ctx, in.Channel, in.To, in.Actor, in.Reason)
+	if err != nil {
+		return ChannelSwitch{}, classify(fmt.Errorf("roll back channel %s: %w", in.Channel, err))
+	}
+	return ChannelSwitch{Channel: in.Channel, From: sw.From, To: sw.To, Changed: sw.From != sw.To}, nil
+}

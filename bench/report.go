@@ -1,0 +1,167 @@
+package main
+
+// Figures, the comparison table and the goals from the issue.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"text/tabwriter"
+)
+
+// runFig is one measured process run.
+type runFig struct {
+	Seconds   Seconds `json:"seconds"`
+	CPU       Seconds `json:"cpuSeconds"` // user + system: less sensitive to a busy machine than wall time
+	MBps      float64 `json:"mbPerSecond,omitempty"`
+	MaxRSSMiB float64 `json:"maxRssMiB"`
+}
+
+// newRunFig describes m; bytes > 0 gives the throughput over them.
+func newRunFig(m measured, bytes int64) runFig {
+	f := runFig{Seconds: Seconds(m.Wall), CPU: Seconds(m.CPU), MaxRSSMiB: float64(m.MaxRSSKiB) / 1024}
+	if bytes > 0 && m.Wall > 0 {
+		f.MBps = mb(bytes) / m.Wall.Seconds()
+	}
+	return f
+}
+
+// figures is everything one run measured; -json prints it.
+type figures struct {
+	N                int   `json:"packages"`
+	UpstreamBytes    int64 `json:"upstreamBytes"`
+	UpstreamUpgraded int   `json:"upstreamUpgraded"`
+
+	Fetch     runFig `json:"plainFetch"`
+	DNFSync   runFig `json:"dnfReposync"`
+	DNFNoop   runFig `json:"dnfReposyncNoop"`
+	DNFUpdate runFig `json:"dnfReposyncUpdate"`
+
+	OsflowSync            runFig      `json:"osflowSync"`
+	OsflowNoop            runFig      `json:"osflowSyncNoop"`
+	OsflowUpdate          runFig      `json:"osflowSyncUpdate"`
+	OsflowDownloaded      int         `json:"osflowDownloaded"`
+	OsflowNoopDownloaded  int         `json:"osflowNoopDownloaded"`
+	OsflowUpdateDownloads int         `json:"osflowUpdateDownloaded"`
+	OsflowSyncStages      []stageTime `json:"osflowSyncStages"`
+	OsflowUpdateStages    []stageTime `json:"osflowUpdateStages"`
+
+	SnapshotOsflow Seconds `json:"snapshotOsflow"`
+	SnapshotCP     Seconds `json:"snapshotCpAl"`
+
+	DiffOsflow         Seconds `json:"diffOsflow"`
+	DiffDNF            Seconds `json:"diffDnfRepodiff"`
+	DiffUpgradedOsflow int     `json:"diffUpgradedOsflow"`
+	DiffUpgradedDNF    int     `json:"diffUpgradedDnf"`
+
+	Switches     int     `json:"switches"`
+	SwitchMedian Seconds `json:"switchMedian"`
+	SwitchP99    Seconds `json:"switchP99"`
+
+	// LoadAvg is /proc/loadavg's 1-minute figure at start and end: one-shot
+	// timings on a busy machine say more about the machine than about osflow.
+	LoadAvg [2]float64 `json:"loadAvg"`
+
+	Goals []goal `json:"goals"`
+}
+
+func loadAvg() float64 {
+	var v float64
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscan(string(b), &v)
+	}
+	return v
+}
+
+type goal struct {
+	Name string `json:"name"`
+	Pass bool   `json:"pass"`
+	Got  string `json:"got"`
+}
+
+// better is a ratio > 1 when osflow is better: peer/osflow for costs.
+func better(osflow, peer float64) string {
+	if osflow <= 0 || peer <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", peer/osflow)
+}
+
+func (f *figures) goals() []goal {
+	sync, dnf := f.OsflowSync.Seconds.S(), f.DNFSync.Seconds.S()
+	return []goal{
+		{"full sync ≥5× faster than dnf reposync", sync*5 <= dnf, fmt.Sprintf("%.2f×", dnf/sync)},
+		{"full sync ≥70% of plain fetch throughput", f.OsflowSync.MBps >= 0.7*f.Fetch.MBps,
+			fmt.Sprintf("%.0f%%", 100*f.OsflowSync.MBps/f.Fetch.MBps)},
+		{"osflow peak RSS ≤ dnf reposync's", f.OsflowSync.MaxRSSMiB <= f.DNFSync.MaxRSSMiB,
+			fmt.Sprintf("%.0f vs %.0f MiB", f.OsflowSync.MaxRSSMiB, f.DNFSync.MaxRSSMiB)},
+		{"no-op re-sync < 0.2 s", f.OsflowNoop.Seconds.S() < 0.2, fmt.Sprintf("%.3f s", f.OsflowNoop.Seconds.S())},
+		{"snapshot no slower than cp -al", f.SnapshotOsflow <= f.SnapshotCP,
+			fmt.Sprintf("%.3f vs %.3f s", f.SnapshotOsflow.S(), f.SnapshotCP.S())},
+		{"diff ≥10× faster than dnf repodiff", f.DiffOsflow.S()*10 <= f.DiffDNF.S(),
+			fmt.Sprintf("%.0f×", f.DiffDNF.S()/f.DiffOsflow.S())},
+		{"channel switch < 10 ms (p99)", f.SwitchP99.S() < 0.010, fmt.Sprintf("p99 %.2f ms", 1000*f.SwitchP99.S())},
+	}
+}
+
+// comparison is one table row: osflow and its peer in the same unit.
+type comparison struct {
+	op           string
+	osflow, peer float64
+	format       string
+	higherBetter bool
+}
+
+func (f *figures) comparisons() []comparison {
+	const sec, mbps, mib = "%.3f s", "%.1f MB/s", "%.0f MiB"
+	return []comparison{
+		{"full sync, wall (dnf reposync)", f.OsflowSync.Seconds.S(), f.DNFSync.Seconds.S(), sec, false},
+		{"full sync, throughput (dnf reposync)", f.OsflowSync.MBps, f.DNFSync.MBps, mbps, true},
+		{"full sync, throughput (plain 16-way fetch)", f.OsflowSync.MBps, f.Fetch.MBps, mbps, true},
+		{"full sync, CPU user+sys (dnf reposync)", f.OsflowSync.CPU.S(), f.DNFSync.CPU.S(), sec, false},
+		{"full sync, CPU user+sys (plain 16-way fetch)", f.OsflowSync.CPU.S(), f.Fetch.CPU.S(), sec, false},
+		{"full sync, peak RSS (dnf reposync)", f.OsflowSync.MaxRSSMiB, f.DNFSync.MaxRSSMiB, mib, false},
+		{"full sync, peak RSS (plain 16-way fetch)", f.OsflowSync.MaxRSSMiB, f.Fetch.MaxRSSMiB, mib, false},
+		{"no-op re-sync, wall (dnf reposync)", f.OsflowNoop.Seconds.S(), f.DNFNoop.Seconds.S(), sec, false},
+		{fmt.Sprintf("update sync, %d upgraded (dnf reposync)", f.UpstreamUpgraded),
+			f.OsflowUpdate.Seconds.S(), f.DNFUpdate.Seconds.S(), sec, false},
+		{"snapshot of the synced tree (cp -al)", f.SnapshotOsflow.S(), f.SnapshotCP.S(), sec, false},
+		{"diff of two releases (dnf repodiff)", f.DiffOsflow.S(), f.DiffDNF.S(), sec, false},
+	}
+}
+
+func (f *figures) report(out io.Writer) {
+	f.Goals = f.goals()
+	fmt.Fprintf(out, "\nosflow benchmark: %d packages, %.1f MB upstream, %d upgraded in the update; %d CPUs, load average %.2f at start, %.2f at end\n\n",
+		f.N, mb(f.UpstreamBytes), f.UpstreamUpgraded, runtime.NumCPU(), f.LoadAvg[0], f.LoadAvg[1])
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "operation\tosflow\tpeer\tratio (>1: osflow better)")
+	fmt.Fprintln(w, "---------\t------\t----\t-------------------------")
+	row := func(op, o, p, r string) { fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", op, o, p, r) }
+	for _, c := range f.comparisons() {
+		ratio := better(c.osflow, c.peer)
+		if c.higherBetter {
+			ratio = better(c.peer, c.osflow)
+		}
+		row(c.op, fmt.Sprintf(c.format, c.osflow), fmt.Sprintf(c.format, c.peer), ratio)
+	}
+	row(fmt.Sprintf("  upgraded found (expected %d)", f.UpstreamUpgraded), fmt.Sprint(f.DiffUpgradedOsflow),
+		fmt.Sprint(f.DiffUpgradedDNF), "")
+	row(fmt.Sprintf("channel switch, median of %d", f.Switches), fmt.Sprintf("%.3f ms", 1000*f.SwitchMedian.S()), "—", "")
+	row(fmt.Sprintf("channel switch, p99 of %d", f.Switches), fmt.Sprintf("%.3f ms", 1000*f.SwitchP99.S()), "—", "")
+	w.Flush()
+
+	fmt.Fprintf(out, "\nosflow full sync by stage: %s\nosflow update sync by stage: %s\n",
+		stagesString(f.OsflowSyncStages), stagesString(f.OsflowUpdateStages))
+	fmt.Fprintln(out, "\ngoals:")
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, g := range f.Goals {
+		verdict := "FAIL"
+		if g.Pass {
+			verdict = "PASS"
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", verdict, g.Name, g.Got)
+	}
+	w.Flush()
+}

@@ -1,0 +1,159 @@
+package examples
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+)
+
+func TestDevConfig(t *testing.T) {
+	t.Setenv("TEMPORAL_ADDRESS", "")
+	t.Setenv("TEMPORAL_NAMESPACE", "")
+	c, err := config.Parse("dev.yaml", DevConfig)
+	require.NoError(t, err)
+	require.Equal(t, ".osflow/store", c.Store)
+	require.Equal(t, "console", c.Log.Format)
+	require.Equal(t, "127.0.0.1:9464", c.Metrics.Listen)
+	require.Equal(t, "http://127.0.0.1:8080/", c.HTTP.BaseURL)
+	require.Equal(t, []string{"0 3 * * *"}, c.Schedule.Cron)
+	require.Equal(t, "UTC", c.Schedule.TimeZone)
+	require.Equal(t, "deploy/examples/upstream", c.Dev.UpstreamSpecs)
+	require.Equal(t, "127.0.0.1:8091", c.Dev.UpstreamListen)
+	var names []string
+	for _, r := range c.Repos {
+		names = append(names, r.Name)
+	}
+	require.Equal(t, []string{"baseos", "appstream", "site"}, names)
+	require.True(t, c.Repos[2].Overlay)
+
+	// The repos osflow dev mirrors are the ones it builds.
+	for _, r := range c.Repos[:2] {
+		require.Equal(t, "http://"+c.Dev.UpstreamListen+"/"+r.Name+"/", r.URL)
+		specs, err := Upstream.ReadDir("upstream/" + r.Name)
+		require.NoError(t, err)
+		require.NotEmpty(t, specs)
+	}
+}
+
+// TestSiteExample loads osflow.yaml with the key and certificate files it
+// names replaced by files that exist.
+func TestSiteExample(t *testing.T) {
+	for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME"} {
+		t.Setenv(k, "")
+	}
+	text, err := os.ReadFile("osflow.yaml")
+	require.NoError(t, err)
+
+	// As it stands, only the missing files are wrong (fewer on a host that has them).
+	_, err = config.Parse("osflow.yaml", text)
+	if err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			var fe *config.FieldError
+			require.True(t, errors.As(e, &fe))
+			require.Regexp(t, `^cannot read /etc/(pki/rpm-gpg|osflow/tls)/`, fe.Msg, e.Error())
+		}
+	}
+
+	dir := t.TempDir()
+	files := regexp.MustCompile(`/etc/(pki/rpm-gpg|osflow/tls)/[^\s]+`)
+	for _, f := range files.FindAllString(string(text), -1) {
+		p := filepath.Join(dir, f)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("placeholder"), 0o600))
+	}
+	text = files.ReplaceAllFunc(text, func(f []byte) []byte { return []byte(filepath.Join(dir, string(f))) })
+	path := filepath.Join(dir, "osflow.yaml")
+	require.NoError(t, os.WriteFile(path, text, 0o644))
+
+	c, err := config.Load(path)
+	require.NoError(t, err)
+	require.Equal(t, "/srv/osflow", c.Store)
+	require.Equal(t, "Europe/Berlin", c.Schedule.TimeZone)
+	require.Equal(t, 20*time.Minute, c.Schedule.Jitter.Duration)
+	require.Equal(t, "json", c.Log.Format)
+	require.NotNil(t, c.Temporal.TLS)
+	require.Equal(t, "OSFLOW_TEMPORAL_API_KEY", c.Temporal.APIKeyEnv)
+	require.Len(t, c.Repos, 5)
+	epel, ok := c.Repo("epel")
+	require.True(t, ok)
+	require.False(t, epel.RequiresSignature())
+	baseos, _ := c.Repo("baseos")
+	require.True(t, baseos.RequiresSignature())
+	site, _ := c.Repo("site")
+	require.True(t, site.Overlay)
+	require.Equal(t, filepath.Join(dir, ".osflow"), c.Dev.StateDir)
+}
+
+// TestSiteExampleIsComplete checks that osflow.yaml shows every key, set or
+// commented out.
+func TestSiteExampleIsComplete(t *testing.T) {
+	text, err := os.ReadFile("osflow.yaml")
+	require.NoError(t, err)
+	var walk func(reflect.Type, string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[config.Duration]() {
+			return
+		}
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			require.Regexp(t, `(?m)^[ #-]*`+name+`:`, string(text), "osflow.yaml does not show %s", path+name)
+			walk(typ.Field(i).Type, path+name+".")
+		}
+	}
+	walk(reflect.TypeFor[config.Config](), "")
+}
+
+// TestUpstreamBuilds builds the embedded upstream and checks with dnf that
+// every dependency is met within it.
+func TestUpstreamBuilds(t *testing.T) {
+	out := t.TempDir()
+	require.NoError(t, upstream.BuildFS(t.Context(), Upstream, "upstream", out))
+	for _, repo := range []string{"baseos", "appstream"} {
+		require.FileExists(t, filepath.Join(out, repo, "repodata", "repomd.xml"))
+	}
+	rpms, err := filepath.Glob(filepath.Join(out, "*", "Packages", "*.rpm"))
+	require.NoError(t, err)
+	require.Len(t, rpms, 4)
+
+	if _, err := exec.LookPath("dnf"); err != nil {
+		t.Skip("no dnf for repoclosure")
+	}
+	repoclosure := func(repos ...string) ([]byte, error) {
+		state := t.TempDir()
+		conf := filepath.Join(state, "dnf.conf")
+		require.NoError(t, os.WriteFile(conf, []byte("[main]\n"), 0o644))
+		args := []string{"-q", "-c", conf, "--setopt=reposdir=" + state, "--setopt=cachedir=" + filepath.Join(state, "cache"),
+			"--releasever=9", "--forcearch=x86_64"}
+		for _, r := range repos {
+			args = append(args, "--repofrompath="+r+",file://"+filepath.Join(out, r))
+		}
+		args = append(args, "repoclosure")
+		for _, r := range repos {
+			args = append(args, "--check="+r)
+		}
+		return exec.CommandContext(t.Context(), "dnf", args...).CombinedOutput()
+	}
+	msg, err := repoclosure("baseos", "appstream")
+	require.NoError(t, err, string(msg))
+	// AppStream needs BaseOS, and repoclosure notices.
+	msg, err = repoclosure("appstream")
+	require.Error(t, err)
+	require.Contains(t, string(msg), "hpc-base-tools")
+}

@@ -1,0 +1,129 @@
+package repo
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// handlerFixture has two releases of repo "base" whose metadata files
+// have different names, as with createrepo_c --unique-md-filenames.
+func handlerFixture(t *testing.T) (*Store, []string) {
+	t.Helper()
+	s := newStore(t)
+	var rels []string
+	for i, tag := range []string{"one", "two"} {
+		snap := commit(t, s, "base", t0.Add(time.Duration(i)*time.Hour), map[string]string{
+			"repodata/repomd.xml":                 "repomd " + tag,
+			"repodata/" + tag + "-primary.xml.gz": "primary " + tag,
+		})
+		rels = append(rels, release(t, s, snap.CreatedAt, map[string]string{"base": snap.ID}).ID)
+	}
+	return s, rels
+}
+
+func get(t *testing.T, h http.Handler, method, target string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	return rec
+}
+
+func TestHandlerServesChannels(t *testing.T) {
+	ctx := context.Background()
+	s, rels := handlerFixture(t)
+	h := Handler(s)
+	require.Equal(t, http.StatusNotFound, get(t, h, "GET", "/testing/base/repodata/repomd.xml").Code, "no channel yet")
+
+	_, err := s.Switch(ctx, "testing", rels[0], "ci", "first")
+	require.NoError(t, err)
+	rec := get(t, h, "GET", "/testing/base/repodata/repomd.xml")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "repomd one", rec.Body.String())
+	require.Equal(t, "no-cache", rec.Header().Get("Cache-Control"))
+	rec = get(t, h, "HEAD", "/testing/base/repodata/one-primary.xml.gz")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Empty(t, rec.Header().Get("Cache-Control"))
+
+	_, err = s.Switch(ctx, "testing", rels[1], "ci", "second")
+	require.NoError(t, err)
+	require.Equal(t, "repomd two", get(t, h, "GET", "/testing/base/repodata/repomd.xml").Body.String())
+	// A client that read repomd.xml just before the switch asks for the
+	// old primary: it is served from testing.prev.
+	rec = get(t, h, "GET", "/testing/base/repodata/one-primary.xml.gz")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "primary one", rec.Body.String())
+
+	rec = get(t, h, "GET", "/testing/base/repodata/")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, rec.Body.String(), "two-primary.xml.gz")
+
+	for _, tc := range []struct {
+		target string
+		code   int
+	}{
+		{"/testing/base/repodata/missing.xml", http.StatusNotFound},
+		{"/testing/base/../../releases/" + rels[0] + "/base/repodata/repomd.xml", http.StatusNotFound},
+		{"/testing/base/%2e%2e/%2e%2e/%2e%2e/lock", http.StatusNotFound},
+		{"/testing/../testing/base/repodata/repomd.xml", http.StatusNotFound},
+		{"/testing/base/./repodata/repomd.xml", http.StatusNotFound},
+		{"/testing/base//repodata/repomd.xml", http.StatusNotFound},
+		{"/testing.log", http.StatusNotFound},
+		{"/testing.prev/base/repodata/repomd.xml", http.StatusNotFound},
+		{"/", http.StatusNotFound},
+		{"/Testing/base/repodata/repomd.xml", http.StatusNotFound},
+	} {
+		require.Equal(t, tc.code, get(t, h, "GET", tc.target).Code, tc.target)
+	}
+	require.Equal(t, http.StatusMethodNotAllowed, get(t, h, "POST", "/testing/base/repodata/repomd.xml").Code)
+}
+
+// TestHandlerDuringSwitches reads repomd.xml through a real HTTP server
+// while another goroutine flips the channel: rename(2) must never leave a
+// moment where the channel does not resolve.
+func TestHandlerDuringSwitches(t *testing.T) {
+	ctx := context.Background()
+	s, rels := handlerFixture(t)
+	_, err := s.Switch(ctx, "testing", rels[0], "ci", "start")
+	require.NoError(t, err)
+	srv := httptest.NewServer(Handler(s))
+	defer srv.Close()
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	switched := make(chan error, 1)
+	go func() {
+		for i := range 200 {
+			if _, err := s.Switch(ctx, "testing", rels[(i+1)%2], "ci", "flip"); err != nil {
+				switched <- err
+				return
+			}
+		}
+		switched <- nil
+	}()
+	reads := 0
+	for done := false; !done; {
+		select {
+		case err := <-switched:
+			require.NoError(t, err)
+			done = true
+		default:
+		}
+		resp, err := client.Get(srv.URL + "/testing/base/repodata/repomd.xml")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "read %d: %s", reads, body)
+		require.Contains(t, []string{"repomd one", "repomd two"}, string(body))
+		reads++
+	}
+	t.Logf("%d reads during 200 switches", reads)
+	log, err := s.History("testing")
+	require.NoError(t, err)
+	require.Len(t, log, 201)
+}

@@ -1,0 +1,289 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OverlayRPM is one site RPM of an overlay repo.
+type OverlayRPM struct {
+	File    string // path of the RPM in the store
+	NEVRA   string
+	Size    int64
+	ModTime time.Time
+}
+
+func (s *Store) overlayDir(repo string) string { return s.path("overlays", repo) }
+
+// lockOverlay creates an overlay's directory and takes its lock, which
+// serialises changes to the overlay with createrepo_c runs on it without
+// holding the store lock through a slow createrepo_c. A repo name cannot
+// start with a dot, so the lock file names no repo.
+func (s *Store) lockOverlay(ctx context.Context, repo string) (dir string, unlock func(), err error) {
+	dir = s.overlayDir(repo)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	unlock, err = lockFile(ctx, s.path("overlays", "."+repo+".lock"))
+	return dir, unlock, err
+}
+
+// rpmNEVRA asks the real rpm what file is; its message becomes the error
+// when file is not a readable RPM.
+func rpmNEVRA(ctx context.Context, file string) (string, error) {
+	// rpm -qp reads a file without the RPM lead as a manifest, a list of
+	// further package paths, and would report their NEVRAs instead.
+	if err := checkRPMLead(file); err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(file) // a name starting with "-" is no option
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "rpm", "-qp", "--nosignature", "--qf", `%{NEVRA}\n`, abs)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Errorf("%s is not a readable RPM: %s: %w", file, msg, ErrInvalid)
+	}
+	nevra := strings.TrimSuffix(stdout.String(), "\n")
+	if nevra == "" || strings.ContainsAny(nevra, "/\n\x00") || strings.HasPrefix(nevra, ".") {
+		return "", fmt.Errorf("%s: rpm reports NEVRA %q: %w", file, nevra, ErrInvalid)
+	}
+	return nevra, nil
+}
+
+// rpmLead is the magic number every RPM file starts with.
+var rpmLead = []byte{0xed, 0xab, 0xee, 0xdb}
+
+func checkRPMLead(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("%s is not a readable RPM: %w: %w", file, err, ErrInvalid)
+	}
+	defer f.Close()
+	lead := make([]byte, len(rpmLead))
+	if _, err := io.ReadFull(f, lead); err != nil || !bytes.Equal(lead, rpmLead) {
+		return fmt.Errorf("%s is not a readable RPM: no RPM lead: %w", file, ErrInvalid)
+	}
+	return nil
+}
+
+// OverlayAdd adds site RPMs to an overlay repo as overlays/<repo>/<NEVRA>.rpm
+// and returns their NEVRAs. Every file is checked with rpm before any is
+// copied, so a bad file changes nothing. Re-adding an identical RPM is a
+// no-op; a different RPM under a NEVRA the overlay already has is refused,
+// because clients that installed the old build could never tell them apart.
+func (s *Store) OverlayAdd(ctx context.Context, repo string, files []string) ([]string, error) {
+	fail := func(err error) ([]string, error) { return nil, fmt.Errorf("add to overlay %s: %w", repo, err) }
+	if err := CheckRepoName(repo); err != nil {
+		return fail(err)
+	}
+	nevras := make([]string, len(files))
+	for i, file := range files {
+		nevra, err := rpmNEVRA(ctx, file)
+		if err != nil {
+			return fail(err)
+		}
+		nevras[i] = nevra
+	}
+	dir, unlock, err := s.lockOverlay(ctx, repo)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
+
+	// Stage every copy before the first rename so that an I/O error while
+	// copying also leaves the overlay untouched.
+	staged := map[string]string{} // destination → staged copy
+	defer func() {
+		for _, tmp := range staged {
+			os.Remove(tmp)
+		}
+	}()
+	for i, file := range files {
+		dst := filepath.Join(dir, nevras[i]+".rpm")
+		if _, dup := staged[dst]; dup {
+			continue
+		}
+		same, err := sameContent(file, dst)
+		if err != nil {
+			return fail(err)
+		}
+		if same {
+			continue
+		}
+		if _, err := os.Lstat(dst); err == nil {
+			return fail(fmt.Errorf("%s: overlay already has a different %s; rebuild with a new release number: %w",
+				file, nevras[i], ErrInvalid))
+		}
+		tmp, err := s.stageCopy(file)
+		if err != nil {
+			return fail(err)
+		}
+		staged[dst] = tmp
+	}
+	for dst, tmp := range staged {
+		if err := os.Rename(tmp, dst); err != nil {
+			return fail(err)
+		}
+		delete(staged, dst)
+	}
+	if err := syncDir(dir); err != nil {
+		return fail(err)
+	}
+	return nevras, nil
+}
+
+// stageCopy copies file into tmp/ and fsyncs it.
+func (s *Store) stageCopy(file string) (string, error) {
+	src, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	dst, err := os.CreateTemp(s.TempDir(), "overlay-*.rpm")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(dst, src)
+	if err == nil {
+		err = dst.Chmod(0o644)
+	}
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst.Name())
+		return "", fmt.Errorf("copy %s: %w", file, err)
+	}
+	return dst.Name(), nil
+}
+
+// sameContent reports whether b exists with the bytes of a.
+func sameContent(a, b string) (bool, error) {
+	hb, err := fileSHA256(b)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ha, err := fileSHA256(a)
+	return err == nil && ha == hb, err
+}
+
+func fileSHA256(p string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(p)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, fmt.Errorf("read %s: %w", p, err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// OverlayList lists an overlay's RPMs sorted by file name; empty if the
+// overlay has none.
+func (s *Store) OverlayList(repo string) ([]OverlayRPM, error) {
+	if err := CheckRepoName(repo); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(s.overlayDir(repo))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list overlay %s: %w", repo, err)
+	}
+	var rpms []OverlayRPM
+	for _, e := range entries {
+		nevra, ok := strings.CutSuffix(e.Name(), ".rpm")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, fmt.Errorf("list overlay %s: %w", repo, err)
+		}
+		rpms = append(rpms, OverlayRPM{
+			File:    filepath.Join(s.overlayDir(repo), e.Name()),
+			NEVRA:   nevra,
+			Size:    info.Size(),
+			ModTime: info.ModTime(),
+		})
+	}
+	return rpms, nil
+}
+
+// overlayRevision derives createrepo_c's --revision from the overlay's
+// content, so an unchanged overlay gets a byte-identical repomd.xml and
+// the mirror sees no new snapshot. createrepo_c wants a Unix time there,
+// so the hash is folded into the range of 31-bit timestamps.
+func overlayRevision(rpms []OverlayRPM) string {
+	h := sha256.New()
+	for _, r := range rpms {
+		fmt.Fprintf(h, "%s\t%d\n", filepath.Base(r.File), r.Size)
+	}
+	return strconv.FormatUint(uint64(binary.BigEndian.Uint32(h.Sum(nil))>>1), 10)
+}
+
+// OverlayPrepare regenerates an overlay's metadata with createrepo_c and
+// returns the directory that holds repodata/, for the mirror to sync as
+// file://dir/.
+func (s *Store) OverlayPrepare(ctx context.Context, repo string) (dir string, err error) {
+	fail := func(err error) (string, error) { return "", fmt.Errorf("prepare overlay %s: %w", repo, err) }
+	if err := CheckRepoName(repo); err != nil {
+		return fail(err)
+	}
+	dir, unlock, err := s.lockOverlay(ctx, repo)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
+	rpms, err := s.OverlayList(repo)
+	if err != nil {
+		return fail(err)
+	}
+	slices.SortFunc(rpms, func(a, b OverlayRPM) int { return strings.Compare(a.File, b.File) })
+	// createrepo_c stages in .repodata/ and refuses to start while one
+	// exists; under the overlay lock, one can only be left by a crash.
+	if err := os.RemoveAll(filepath.Join(dir, ".repodata")); err != nil {
+		return fail(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "createrepo_c", "--update", "--unique-md-filenames",
+		"--set-timestamp-to-revision", "--revision", overlayRevision(rpms), dir)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fail(fmt.Errorf("createrepo_c: %w: %s", err, strings.TrimSpace(stderr.String())))
+	}
+	return dir, nil
+}

@@ -1,0 +1,154 @@
+// Package repo is osflow's repository store: a content-addressed pool,
+// immutable snapshots and releases, and atomically switched, audited channels.
+//
+// Layout under the store root:
+//
+//	pool/<algo>/ab/<hex>                    every file once, immutable
+//	snapshots/<repo>/<id>/                  hardlinks into the pool, laid out as upstream
+//	snapshots/<repo>/<id>.manifest          package manifest (JSON lines)
+//	snapshots/<repo>/<id>.json              provenance
+//	releases/<id>/<repo> -> ../../snapshots/<repo>/<snapshot-id>
+//	releases/<id>.json                      release record
+//	channels/<channel> -> ../releases/<id>  switched with rename(2)
+//	channels/<channel>.prev -> ../releases/<id>  the release served before the last switch
+//	channels/<channel>.log                  append-only audit log (JSON lines)
+//	overlays/<repo>/                        site RPMs for an overlay repo
+//	tmp/                                    staging, same filesystem as the pool
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Store is the repository store rooted at one directory. Its methods are
+// safe for concurrent use by goroutines and by processes sharing the root:
+// everything that re-points something visible takes the store's lock file.
+type Store struct {
+	root string
+}
+
+// storeDirs are created by Open so that no method has to MkdirAll them.
+var storeDirs = []string{"pool", "snapshots", "releases", "channels", "overlays", "tmp"}
+
+// Open opens (creating if needed) the store rooted at root.
+func Open(root string) (*Store, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	for _, d := range storeDirs {
+		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", abs, err)
+		}
+	}
+	return &Store{root: abs}, nil
+}
+
+// Root is the store's root directory.
+func (s *Store) Root() string { return s.root }
+
+// TempDir is a staging directory on the pool's filesystem, so rename(2) into the pool works.
+func (s *Store) TempDir() string { return filepath.Join(s.root, "tmp") }
+
+// Sync makes everything written to the store's filesystem durable with one
+// syncfs(2): the pool is filled without per-file fsync, so a caller syncs a
+// whole batch once before it commits a snapshot that names it.
+func (s *Store) Sync() error {
+	f, err := os.Open(s.root)
+	if err != nil {
+		return fmt.Errorf("sync store %s: %w", s.root, err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync store %s: %w", s.root, err)
+	}
+	return nil
+}
+
+// path joins elements onto the store root.
+func (s *Store) path(elem ...string) string {
+	return filepath.Join(append([]string{s.root}, elem...)...)
+}
+
+// Errors callers classify on. Each is wrapped with context saying what and where.
+var (
+	// ErrBadContent marks content that retrying cannot fix: a checksum
+	// mismatch, an href outside the repo, malformed or oversized metadata.
+	ErrBadContent = errors.New("bad repository content")
+	// ErrNotFound marks a snapshot, release or channel that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid marks bad caller input: a bad name, a file that is not an RPM.
+	ErrInvalid = errors.New("invalid input")
+)
+
+// Checksum is a digest as rpm-md names it: Algo is "sha256", "sha512" ...
+type Checksum struct {
+	Algo string `json:"algo"`
+	Hex  string `json:"hex"`
+}
+
+func (c Checksum) String() string { return c.Algo + ":" + c.Hex }
+
+// Package is one entry of a snapshot's manifest.
+type Package struct {
+	Name     string   `json:"name"`
+	Epoch    string   `json:"epoch"`
+	Version  string   `json:"version"`
+	Release  string   `json:"release"`
+	Arch     string   `json:"arch"`
+	Checksum Checksum `json:"checksum"`
+	Size     int64    `json:"size"`
+	Href     string   `json:"href"`
+}
+
+// NEVRA renders name-[epoch:]version-release.arch the way rpm prints it.
+func (p Package) NEVRA() string {
+	evr := p.Version + "-" + p.Release
+	if p.Epoch != "" && p.Epoch != "0" {
+		evr = p.Epoch + ":" + evr
+	}
+	return p.Name + "-" + evr + "." + p.Arch
+}
+
+// File is one file of a snapshot tree: its path relative to the repo root
+// and the pool object holding its bytes.
+type File struct {
+	Path     string   `json:"path"`
+	Checksum Checksum `json:"checksum"`
+	Size     int64    `json:"size"`
+}
+
+// Snapshot is the immutable record of one repo at one moment.
+type Snapshot struct {
+	Repo      string    `json:"repo"`
+	ID        string    `json:"id"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"createdAt"`
+	// Repomd is the sha256 of repomd.xml; an unchanged upstream has the same.
+	Repomd   string `json:"repomd"`
+	Packages int    `json:"packages"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// Release is an immutable set {repo → snapshot ID}.
+type Release struct {
+	ID        string            `json:"id"`
+	CreatedAt time.Time         `json:"createdAt"`
+	Repos     map[string]string `json:"repos"`
+}
+
+// Switch is one entry of a channel's audit log.
+type Switch struct {
+	Time    time.Time `json:"time"`
+	Channel string    `json:"channel"`
+	Actor   string    `json:"actor"`
+	Reason  string    `json:"reason"`
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+}

@@ -1,0 +1,314 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/workflows"
+)
+
+func (a *app) repoCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "repo",
+		Short: "Inspect releases, diff them, roll a channel back, print .repo files",
+		Long: `Read-only verbs (releases, diff, files) read the store directly and so run
+on the host where the store is mounted. rollback goes through Temporal.`,
+	}
+	cmd.AddCommand(a.releasesCommand(), a.diffCommand(), a.rollbackCommand(), a.filesCommand(), a.gcCommand())
+	return cmd
+}
+
+// withStore loads the configuration and opens the store.
+func (a *app) withStore(fn func(*config.Config, *repo.Store) error) error {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := repo.Open(cfg.Store)
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", cfg.Store, err)
+	}
+	return fn(cfg, st)
+}
+
+// ReleaseView is a release with the channels that serve it.
+type ReleaseView struct {
+	repo.Release
+	Channels []string `json:"channels"`
+}
+
+func (a *app) releasesCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "releases",
+		Short: "List releases, newest first, with the channels serving each",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return a.withStore(func(_ *config.Config, st *repo.Store) error {
+				views, err := Releases(st)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return printJSON(a.stdout, views)
+				}
+				if len(views) == 0 {
+					_, err := fmt.Fprintln(a.stdout, "no releases yet; run `osflow sync --wait`")
+					return err
+				}
+				fmt.Fprintf(a.stdout, "%-22s %-17s %-22s %s\n", "RELEASE", "CREATED", "CHANNELS", "SNAPSHOTS")
+				for _, v := range views {
+					fmt.Fprintf(a.stdout, "%-22s %-17s %-22s %s\n", v.ID, v.CreatedAt.Local().Format("2006-01-02 15:04"),
+						orNone(strings.Join(v.Channels, ",")), formatSnapshots(v.Repos))
+				}
+				return nil
+			})
+		},
+	}
+}
+
+// Releases lists the store's releases with the channels that serve them.
+func Releases(st *repo.Store) ([]ReleaseView, error) {
+	rels, err := st.Releases()
+	if err != nil {
+		return nil, err
+	}
+	channels, err := st.Channels()
+	if err != nil {
+		return nil, err
+	}
+	views := make([]ReleaseView, 0, len(rels))
+	for _, r := range rels {
+		v := ReleaseView{Release: r, Channels: []string{}}
+		for ch, id := range channels {
+			if id == r.ID {
+				v.Channels = append(v.Channels, ch)
+			}
+		}
+		sort.Strings(v.Channels)
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+func formatSnapshots(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for r, s := range m {
+		parts = append(parts, r+"="+s)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func (a *app) diffCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff A B",
+		Short: "Show packages added, removed, upgraded, downgraded and rebuilt from A to B",
+		Long:  "A and B are release IDs or channel names (a channel stands for the release it serves).",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withStore(func(_ *config.Config, st *repo.Store) error {
+				d, err := st.DiffReleases(args[0], args[1])
+				if err != nil {
+					return usageIfInvalid(err)
+				}
+				if a.jsonOut {
+					return printJSON(a.stdout, d)
+				}
+				PrintDiff(a.stdout, d)
+				return nil
+			})
+		},
+	}
+}
+
+// PrintDiff writes a release diff for people: one line per package change.
+func PrintDiff(w io.Writer, d repo.ReleaseDiff) {
+	fmt.Fprintf(w, "%s -> %s\n", d.From, d.To)
+	for _, r := range d.AddedRepos {
+		fmt.Fprintf(w, "+ repo %s\n", r)
+	}
+	for _, r := range d.RemovedRepos {
+		fmt.Fprintf(w, "- repo %s\n", r)
+	}
+	names := make([]string, 0, len(d.Repos))
+	for r := range d.Repos {
+		names = append(names, r)
+	}
+	sort.Strings(names)
+	total := 0
+	for _, name := range names {
+		sd := d.Repos[name]
+		n := len(sd.Added) + len(sd.Removed) + len(sd.Upgraded) + len(sd.Downgraded) + len(sd.Rebuilt)
+		total += n
+		if n == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "[%s] %d added, %d removed, %d upgraded, %d downgraded, %d rebuilt\n",
+			name, len(sd.Added), len(sd.Removed), len(sd.Upgraded), len(sd.Downgraded), len(sd.Rebuilt))
+		for _, p := range sd.Added {
+			fmt.Fprintf(w, "  + %s\n", p.NEVRA())
+		}
+		for _, p := range sd.Removed {
+			fmt.Fprintf(w, "  - %s\n", p.NEVRA())
+		}
+		for _, c := range sd.Upgraded {
+			fmt.Fprintf(w, "  ^ %s -> %s\n", c.From.NEVRA(), c.To.NEVRA())
+		}
+		for _, c := range sd.Downgraded {
+			fmt.Fprintf(w, "  v %s -> %s\n", c.From.NEVRA(), c.To.NEVRA())
+		}
+		for _, c := range sd.Rebuilt {
+			fmt.Fprintf(w, "  ~ %s (rebuilt: %s -> %s)\n", c.To.NEVRA(), c.From.Checksum, c.To.Checksum)
+		}
+	}
+	if total == 0 && len(d.AddedRepos)+len(d.RemovedRepos) == 0 {
+		fmt.Fprintln(w, "no package changes")
+	}
+}
+
+func usageIfInvalid(err error) error {
+	if errors.Is(err, repo.ErrInvalid) || errors.Is(err, repo.ErrNotFound) {
+		return UsageError{err}
+	}
+	return err
+}
+
+func (a *app) rollbackCommand() *cobra.Command {
+	var to, reason string
+	cmd := &cobra.Command{
+		Use:   "rollback CHANNEL",
+		Short: "Point a channel back at a release it served before",
+		Long: `Without --to, the channel goes back to the release it served before its
+current one. The switch is atomic and recorded in the channel's audit log.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return UsageError{errors.New("--reason is required: it goes into the channel's audit log")}
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				sw, err := Rollback(ctx, c, cfg, activities.RollbackInput{Channel: args[0], To: to, Actor: "cli/" + actor(), Reason: reason})
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return printJSON(a.stdout, sw)
+				}
+				if !sw.Changed {
+					_, err = fmt.Fprintf(a.stdout, "channel %s already serves %s; nothing changed\n", sw.Channel, sw.To)
+					return err
+				}
+				_, err = fmt.Fprintf(a.stdout, "channel %s: %s -> %s\nclients pick it up at their next metadata refresh (dnf clean metadata to force)\n", sw.Channel, sw.From, sw.To)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "release to go back to (default: the one served before the current)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	return cmd
+}
+
+// Rollback runs the ChannelRollback workflow and waits for its result.
+func Rollback(ctx context.Context, c client.Client, cfg *config.Config, in activities.RollbackInput) (activities.ChannelSwitch, error) {
+	var sw activities.ChannelSwitch
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        workflows.RollbackWorkflowID(in.Channel, time.Now()),
+		TaskQueue: cfg.Temporal.TaskQueue,
+	}, workflows.ChannelRollback, in)
+	if err != nil {
+		return sw, fmt.Errorf("start rollback of %s: %w", in.Channel, err)
+	}
+	if err := run.Get(ctx, &sw); err != nil {
+		return sw, fmt.Errorf("rollback of %s failed (workflow %s): %w", in.Channel, run.GetID(), err)
+	}
+	return sw, nil
+}
+
+func (a *app) filesCommand() *cobra.Command {
+	var baseURL string
+	cmd := &cobra.Command{
+		Use:     "files CHANNEL",
+		Short:   "Print a .repo file that points a node's dnf at a channel",
+		Example: `  osflow repo files testing > /etc/yum.repos.d/osflow-testing.repo`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			if baseURL == "" {
+				baseURL = cfg.HTTP.BaseURL
+			}
+			return WriteRepoFile(a.stdout, cfg, args[0], baseURL)
+		},
+	}
+	cmd.Flags().StringVar(&baseURL, "base-url", "", "URL where clients reach the channels (default http.baseURL)")
+	return cmd
+}
+
+// WriteRepoFile writes a dnf .repo file with one section per configured repo.
+func WriteRepoFile(w io.Writer, cfg *config.Config, channel, baseURL string) error {
+	if !strings.HasSuffix(baseURL, "/") {
+		baseURL += "/"
+	}
+	fmt.Fprintf(w, "# osflow channel %q; generated by `osflow repo files`\n", channel)
+	for _, r := range cfg.Repos {
+		fmt.Fprintf(w, "\n[osflow-%s-%s]\nname=osflow %s %s\nbaseurl=%s%s/%s/\nenabled=1\nmetadata_expire=300\n",
+			channel, r.Name, channel, r.Name, baseURL, channel, r.Name)
+		if r.GPGKey != "" {
+			fmt.Fprintf(w, "gpgcheck=1\ngpgkey=file://%s\n", r.GPGKey)
+		} else {
+			fmt.Fprintln(w, "gpgcheck=0")
+		}
+	}
+	return nil
+}
+
+func (a *app) gcCommand() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Delete snapshots past retention and unreferenced pool files",
+		Long: `Plans first, then deletes. Never touches a release or snapshot that a channel
+serves, served before (rollback targets), or that is newer than the retention.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withStore(func(cfg *config.Config, st *repo.Store) error {
+				plan, err := st.PlanGC(repo.GCPolicy{KeepSnapshots: cfg.GC.KeepSnapshots, MinAge: cfg.GC.MinAge.Duration}, time.Now())
+				if err != nil {
+					return err
+				}
+				var freed int64
+				if !dryRun {
+					if freed, err = st.ExecuteGC(cmd.Context(), plan); err != nil {
+						return err
+					}
+				}
+				if a.jsonOut {
+					return printJSON(a.stdout, map[string]any{"plan": plan, "dryRun": dryRun, "freedBytes": freed})
+				}
+				for _, it := range plan.Delete {
+					fmt.Fprintf(a.stdout, "delete %s (%s)\n", it.Path, it.Reason)
+				}
+				if dryRun {
+					_, err = fmt.Fprintf(a.stdout, "%d items would be deleted; run without --dry-run to delete\n", len(plan.Delete))
+				} else {
+					_, err = fmt.Fprintf(a.stdout, "%d items deleted, %s freed\n", len(plan.Delete), humanBytes(freed))
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only print what would be deleted")
+	return cmd
+}

@@ -1,0 +1,196 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/workflows"
+)
+
+// Status is what `osflow status` reports.
+type Status struct {
+	Channels  []ChannelStatus  `json:"channels"`
+	Running   []WorkflowStatus `json:"running"`
+	Recent    []WorkflowStatus `json:"recentSyncs"`
+	NextSync  *time.Time       `json:"nextSync,omitempty"`
+	Temporal  string           `json:"temporalError,omitempty"`
+	StoreRoot string           `json:"store"`
+}
+
+// ChannelStatus is one channel and the release it serves.
+type ChannelStatus struct {
+	Channel  string       `json:"channel"`
+	Release  string       `json:"release"`
+	LastMove *repo.Switch `json:"lastSwitch,omitempty"`
+}
+
+// WorkflowStatus is one workflow execution as the status view shows it.
+type WorkflowStatus struct {
+	ID      string    `json:"id"`
+	Type    string    `json:"type"`
+	Status  string    `json:"status"`
+	Start   time.Time `json:"start"`
+	Phase   string    `json:"phase,omitempty"`
+	Release string    `json:"release,omitempty"`
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show channels and their releases, running workflows and recent syncs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			st, err := a.collectStatus(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return printJSON(a.stdout, st)
+			}
+			a.printStatus(st)
+			if st.Temporal != "" {
+				return fmt.Errorf("temporal: %s", st.Temporal)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, error) {
+	st := Status{StoreRoot: cfg.Store}
+	store, err := repo.Open(cfg.Store)
+	if err != nil {
+		return st, fmt.Errorf("open store: %w", err)
+	}
+	channels, err := store.Channels()
+	if err != nil {
+		return st, err
+	}
+	for _, name := range []string{cfg.Channels.Daily, cfg.Channels.Testing, cfg.Channels.Production} {
+		if _, ok := channels[name]; !ok {
+			channels[name] = ""
+		}
+	}
+	for name, rel := range channels {
+		cs := ChannelStatus{Channel: name, Release: rel}
+		if h, err := store.History(name); err == nil && len(h) > 0 {
+			last := h[len(h)-1]
+			cs.LastMove = &last
+		}
+		st.Channels = append(st.Channels, cs)
+	}
+	sort.Slice(st.Channels, func(i, j int) bool { return st.Channels[i].Channel < st.Channels[j].Channel })
+
+	logger, err := a.logger(cfg)
+	if err != nil {
+		return st, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := Dial(dctx, cfg, logger, nil)
+	if err != nil {
+		st.Temporal = err.Error()
+		return st, nil
+	}
+	defer c.Close()
+	if st.Running, err = listWorkflows(ctx, c, "ExecutionStatus = 'Running'", 50); err != nil {
+		st.Temporal = err.Error()
+	}
+	if st.Recent, err = listWorkflows(ctx, c, "WorkflowType = 'DailySync'", 5); err != nil {
+		st.Temporal = err.Error()
+	}
+	if d, err := c.ScheduleClient().GetHandle(ctx, workflows.DailySyncScheduleID).Describe(ctx); err == nil && len(d.Info.NextActionTimes) > 0 {
+		next := d.Info.NextActionTimes[0]
+		st.NextSync = &next
+	}
+	return st, nil
+}
+
+func listWorkflows(ctx context.Context, c client.Client, query string, limit int) ([]WorkflowStatus, error) {
+	var out []WorkflowStatus
+	var token []byte
+	for len(out) < limit {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: query, PageSize: int32(limit), NextPageToken: token,
+		})
+		if err != nil {
+			return out, fmt.Errorf("list workflows (%s): %w", query, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			ws := WorkflowStatus{
+				ID:     e.GetExecution().GetWorkflowId(),
+				Type:   e.GetType().GetName(),
+				Status: e.GetStatus().String(),
+				Start:  e.GetStartTime().AsTime(),
+			}
+			if sa := e.GetSearchAttributes(); sa != nil {
+				ws.Phase = keyword(sa.GetIndexedFields()[workflows.AttrPhase.GetName()])
+				ws.Release = keyword(sa.GetIndexedFields()[workflows.AttrRelease.GetName()])
+			}
+			out = append(out, ws)
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+func keyword(p *commonpb.Payload) string {
+	if p == nil {
+		return ""
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		return ""
+	}
+	return s
+}
+
+func (a *app) printStatus(st Status) {
+	w := a.stdout
+	fmt.Fprintf(w, "store %s\n\nCHANNEL      RELEASE              LAST SWITCH\n", st.StoreRoot)
+	for _, c := range st.Channels {
+		last := "-"
+		if c.LastMove != nil {
+			last = fmt.Sprintf("%s by %s (%s)", c.LastMove.Time.Local().Format("2006-01-02 15:04"), c.LastMove.Actor, c.LastMove.Reason)
+		}
+		fmt.Fprintf(w, "%-12s %-20s %s\n", c.Channel, orNone(c.Release), last)
+	}
+	if st.Temporal != "" {
+		fmt.Fprintf(w, "\nTemporal unreachable: %s\n", st.Temporal)
+		return
+	}
+	fmt.Fprintln(w, "\nRUNNING")
+	if len(st.Running) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, r := range st.Running {
+		fmt.Fprintf(w, "  %-28s %-16s phase=%s release=%s since %s\n", r.ID, r.Type, orNone(r.Phase), orNone(r.Release), r.Start.Local().Format("2006-01-02 15:04"))
+	}
+	fmt.Fprintln(w, "\nRECENT SYNCS")
+	if len(st.Recent) == 0 {
+		fmt.Fprintln(w, "  (none) — run `osflow sync --wait`")
+	}
+	for _, r := range st.Recent {
+		fmt.Fprintf(w, "  %-40s %-10s phase=%s release=%s %s\n", r.ID, r.Status, orNone(r.Phase), orNone(r.Release), r.Start.Local().Format("2006-01-02 15:04"))
+	}
+	if st.NextSync != nil {
+		fmt.Fprintf(w, "\nnext scheduled sync: %s\n", st.NextSync.Local().Format(time.RFC1123))
+	}
+}

@@ -1,0 +1,176 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/workflows"
+)
+
+// ManualSyncWorkflowID is the ID of a DailySync started by `osflow sync`.
+// One ID means a second `osflow sync` attaches to a running one instead of
+// racing it for the channels.
+const ManualSyncWorkflowID = workflows.DailySyncManualPrefix + "sync"
+
+func (a *app) syncCommand() *cobra.Command {
+	var (
+		wait   bool
+		reason string
+	)
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Run DailySync now: mirror every repo, release, switch daily and testing",
+		Long: `Starts DailySync now. If a manual sync is already running, attaches to it.
+With --wait, shows progress until it ends and exits 1 if it failed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				run, err := StartSync(ctx, c, cfg, actor(), reason)
+				if err != nil {
+					return err
+				}
+				if !wait {
+					if a.jsonOut {
+						return printJSON(a.stdout, map[string]string{"workflowId": run.GetID(), "runId": run.GetRunID()})
+					}
+					_, err := fmt.Fprintf(a.stdout, "started DailySync %s (run %s)\nfollow it with `osflow sync --wait` or in the Web UI\n", run.GetID(), run.GetRunID())
+					return err
+				}
+				st, err := WaitSync(ctx, c, run, a.progressPrinter())
+				if a.jsonOut {
+					if perr := printJSON(a.stdout, event{Time: time.Now().UTC(), Event: "done", Data: st}); perr != nil {
+						return perr
+					}
+				} else {
+					printSyncSummary(a.stdout, st)
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the sync to finish, showing progress")
+	cmd.Flags().StringVar(&reason, "reason", "manual sync", "reason recorded in the channel audit log")
+	return cmd
+}
+
+// StartSync starts DailySync on the main task queue, or returns the manual
+// sync already running.
+func StartSync(ctx context.Context, c client.Client, cfg *config.Config, who, reason string) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       ManualSyncWorkflowID,
+		TaskQueue:                cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.DailySync, workflows.DailySyncInput{Actor: "cli/" + who, Reason: reason})
+	if err != nil {
+		return nil, fmt.Errorf("start DailySync: %w", err)
+	}
+	return run, nil
+}
+
+// WaitSync polls a running DailySync for progress until it ends, handing
+// each change to report, and returns its final status.
+func WaitSync(ctx context.Context, c client.Client, run client.WorkflowRun, report func(activities.SyncProgress)) (workflows.DailySyncStatus, error) {
+	done := make(chan error, 1)
+	var st workflows.DailySyncStatus
+	go func() { done <- run.Get(ctx, &st) }()
+	seen := map[string]activities.SyncProgress{}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return st, fmt.Errorf("DailySync %s failed: %w\nno channel was changed; fix the cause and run `osflow sync --wait` again", run.GetID(), err)
+			}
+			return st, nil
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-tick.C:
+			for _, p := range pendingProgress(ctx, c, run) {
+				if seen[p.Repo] != p {
+					seen[p.Repo] = p
+					report(p)
+				}
+			}
+		}
+	}
+}
+
+// pendingProgress reads the heartbeat details of a run's pending activities.
+// Errors are ignored: progress is a courtesy, the result is what counts.
+func pendingProgress(ctx context.Context, c client.Client, run client.WorkflowRun) []activities.SyncProgress {
+	desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	if err != nil {
+		return nil
+	}
+	dc := converter.GetDefaultDataConverter()
+	var out []activities.SyncProgress
+	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetHeartbeatDetails() == nil {
+			continue
+		}
+		var p activities.SyncProgress
+		if err := dc.FromPayloads(pa.GetHeartbeatDetails(), &p); err == nil && p.Repo != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (a *app) progressPrinter() func(activities.SyncProgress) {
+	return func(p activities.SyncProgress) {
+		if a.jsonOut {
+			_ = printJSON(a.stdout, event{Time: time.Now().UTC(), Event: "progress", Data: p})
+			return
+		}
+		line := fmt.Sprintf("%-12s %-10s", p.Repo, p.Stage)
+		if p.FilesTotal > 0 {
+			line += fmt.Sprintf(" %d/%d files", p.FilesDone, p.FilesTotal)
+		}
+		if p.BytesTotal > 0 {
+			line += fmt.Sprintf(" %s/%s", humanBytes(p.BytesDone), humanBytes(p.BytesTotal))
+		}
+		fmt.Fprintln(a.stderr, line)
+	}
+}
+
+func printSyncSummary(w io.Writer, st workflows.DailySyncStatus) {
+	for _, r := range st.Repos {
+		state := "unchanged"
+		if r.Changed {
+			state = fmt.Sprintf("new snapshot, %d files (%s) downloaded", r.Downloaded, humanBytes(r.DownloadedBytes))
+		}
+		fmt.Fprintf(w, "%-12s snapshot %s, %d packages: %s\n", r.Repo, r.Snapshot, r.Packages, state)
+	}
+	if st.Release != "" {
+		fmt.Fprintf(w, "release %s\n", st.Release)
+	}
+	for _, s := range st.Switches {
+		if s.Changed {
+			fmt.Fprintf(w, "channel %s: %s -> %s\n", s.Channel, orNone(s.From), s.To)
+		} else {
+			fmt.Fprintf(w, "channel %s: unchanged at %s\n", s.Channel, s.To)
+		}
+	}
+	if st.Phase == workflows.PhaseDone {
+		fmt.Fprintln(w, "next: the test cycle runs on the new testing release; see `osflow status`")
+	}
+}
+
+func orNone(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(none)"
+	}
+	return s
+}

@@ -1,0 +1,135 @@
+package tests
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/logging"
+	"github.com/osflow/osflow/starter"
+	"github.com/osflow/osflow/worker"
+)
+
+// site is one test's osflow installation: an upstream served over loopback,
+// a store, a configuration, a running worker and a channel server.
+type site struct {
+	t        *testing.T
+	dir      string
+	upstream string // directory served as the upstream root
+	cfg      *config.Config
+	store    *repo.Store
+	client   client.Client
+	channels *httptest.Server
+}
+
+// newSite builds the upstream repos from specs, writes a configuration
+// naming them, and starts a worker on task queues of its own.
+func newSite(t *testing.T, repos map[string][]upstream.Spec) *site {
+	t.Helper()
+	ctx := context.Background()
+	s := &site{t: t, dir: t.TempDir()}
+	s.upstream = filepath.Join(s.dir, "upstream")
+	for name, specs := range repos {
+		s.publish(name, specs...)
+	}
+	up := httptest.NewServer(http.FileServer(http.Dir(s.upstream)))
+	t.Cleanup(up.Close)
+
+	queue := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	var yaml strings.Builder
+	yaml.WriteString("store: " + filepath.Join(s.dir, "store") + "\n")
+	yaml.WriteString("temporal:\n  address: " + devServer.FrontendHostPort() + "\n  namespace: default\n")
+	yaml.WriteString("  taskQueue: " + queue + "\n  repoTaskQueue: " + queue + "-repo\n")
+	yaml.WriteString("log:\n  format: console\n  level: warn\n")
+	yaml.WriteString("sync:\n  maxAttempts: 2\n  heartbeatTimeout: 30s\n")
+	yaml.WriteString("repos:\n")
+	for _, name := range slices.Sorted(maps.Keys(repos)) {
+		yaml.WriteString("  - name: " + name + "\n    url: " + up.URL + "/" + name + "/\n")
+	}
+	cfgPath := filepath.Join(s.dir, "osflow.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(yaml.String()), 0o644))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+	s.cfg = cfg
+
+	s.store, err = repo.Open(cfg.Store)
+	require.NoError(t, err)
+	logger := zaptest.NewLogger(t)
+	s.client, err = client.Dial(client.Options{
+		HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(logger),
+	})
+	require.NoError(t, err)
+	t.Cleanup(s.client.Close)
+
+	ws, err := worker.New(s.client, cfg, worker.Options{Main: true, Repo: true}, logger)
+	require.NoError(t, err)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ws.Run(wctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	s.channels = httptest.NewServer(repo.Handler(s.store))
+	t.Cleanup(s.channels.Close)
+	return s
+}
+
+// publish (re)builds an upstream repo from specs, replacing any earlier
+// build of the same package names, as a distribution's update repo does.
+func (s *site) publish(name string, specs ...upstream.Spec) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := filepath.Join(s.upstream, name)
+	for _, sp := range specs {
+		old, err := filepath.Glob(filepath.Join(dir, "Packages", sp.Name+"-[0-9]*.rpm"))
+		require.NoError(s.t, err)
+		for _, f := range old {
+			require.NoError(s.t, os.Remove(f))
+		}
+	}
+	_, err := upstream.BuildSpecs(ctx, specs, dir)
+	require.NoError(s.t, err)
+	require.NoError(s.t, upstream.Createrepo(ctx, dir))
+}
+
+// dnf runs real dnf against an install root, reading only osflow's channel.
+func (s *site) dnf(root, channel string, args ...string) string {
+	s.t.Helper()
+	reposd := filepath.Join(s.dir, "repos.d-"+channel)
+	require.NoError(s.t, os.MkdirAll(reposd, 0o755))
+	f, err := os.Create(filepath.Join(reposd, "osflow.repo"))
+	require.NoError(s.t, err)
+	require.NoError(s.t, starter.WriteRepoFile(f, s.cfg, channel, s.channels.URL+"/"))
+	require.NoError(s.t, f.Close())
+	full := append([]string{
+		"--installroot=" + root, "--releasever=9", "--setopt=reposdir=" + reposd,
+		"--setopt=cachedir=" + filepath.Join(s.dir, "dnf-cache"), "--setopt=metadata_expire=0",
+		"--setopt=install_weak_deps=False", "--nogpgcheck", "--assumeyes", "--quiet",
+	}, args...)
+	out, err := exec.Command("dnf", full...).CombinedOutput()
+	require.NoError(s.t, err, "dnf %s: %s", strings.Join(args, " "), out)
+	return string(out)
+}
+
+// installed returns the NEVRA rpm reports for a package in an install root.
+func installed(t *testing.T, root, name string) string {
+	t.Helper()
+	out, err := exec.Command("rpm", "--root", root, "-q", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}", name).CombinedOutput()
+	require.NoError(t, err, "rpm -q %s: %s", name, out)
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,69 @@
+// Package tests holds osflow's end-to-end tests: a real Temporal dev server,
+// the real worker, real RPM repos built with rpmbuild and createrepo_c, and
+// real dnf installing from the published channels.
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/osflow/osflow/workflows"
+)
+
+// devServer is shared by every test in the package; each test isolates
+// itself with its own task queues and store.
+var devServer *testsuite.DevServer
+
+func TestMain(m *testing.M) {
+	if url := os.Getenv(fetcherEnv); url != "" {
+		os.Exit(runFetcher(url))
+	}
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	cli, err := filepath.Abs("../bin/temporal")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, err := os.Stat(cli); err != nil {
+		fmt.Fprintf(os.Stderr, "the Temporal CLI is missing at %s: run `make test`, which installs it\n", cli)
+		return 1
+	}
+	args := []string{}
+	attrs := workflows.SearchAttributes()
+	names := make([]string, 0, len(attrs))
+	for n := range attrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		args = append(args, "--search-attribute", n+"="+attrs[n])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	devServer, err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  cli,
+		ClientOptions: &client.Options{Namespace: "default"},
+		LogLevel:      "error",
+		ExtraArgs:     args,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "start Temporal dev server: %v\n", err)
+		return 1
+	}
+	code := m.Run()
+	if err := devServer.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop Temporal dev server: %v\n", err)
+	}
+	return code
+}

@@ -1,0 +1,93 @@
+// Package worker builds osflow's Temporal workers: one on the main task
+// queue for workflows and activities that run anywhere, and one on the repo
+// task queue for activities that need the store.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/zap"
+
+	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/mirror"
+	"github.com/osflow/osflow/workflows"
+)
+
+// Register adds every workflow to w. Tests and the replayer use it too, so
+// that names never drift between them.
+func Register(w sdkworker.WorkflowRegistry) {
+	w.RegisterWorkflow(workflows.DailySync)
+	w.RegisterWorkflowWithOptions(workflows.TestCycle, workflow.RegisterOptions{Name: workflows.TestCycleWorkflowType})
+	w.RegisterWorkflow(workflows.ChannelRollback)
+}
+
+// Options says which queues this process serves.
+type Options struct {
+	// Repo makes this process serve the repo task queue; it needs the store.
+	Repo bool
+	// Main makes this process serve the main task queue.
+	Main bool
+}
+
+// Workers are the started-or-not workers of one process.
+type Workers struct {
+	workers []sdkworker.Worker
+}
+
+// New builds the workers for cfg. The store is opened only when the repo
+// queue is served.
+func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) (*Workers, error) {
+	if !opts.Repo && !opts.Main {
+		return nil, errors.New("worker serves no task queue: enable the main queue, the repo queue, or both")
+	}
+	ws := &Workers{}
+	if opts.Main {
+		w := sdkworker.New(c, cfg.Temporal.TaskQueue, sdkworker.Options{})
+		Register(w)
+		w.RegisterActivity(&activities.ConfigActivities{Config: cfg})
+		w.RegisterActivity(&activities.CycleActivities{Client: c, TaskQueue: cfg.Temporal.TaskQueue})
+		ws.workers = append(ws.workers, w)
+	}
+	if opts.Repo {
+		st, err := repo.Open(cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
+		}
+		w := sdkworker.New(c, cfg.Temporal.RepoTaskQueue, sdkworker.Options{
+			// Each sync downloads in parallel already; a few at a time keep the link busy.
+			MaxConcurrentActivityExecutionSize: 4,
+		})
+		w.RegisterActivityWithOptions(&activities.RepoActivities{
+			Store:  st,
+			Mirror: mirror.New(st, cfg.Sync.Concurrency, logger),
+			Config: cfg,
+		}, activity.RegisterOptions{})
+		ws.workers = append(ws.workers, w)
+	}
+	return ws, nil
+}
+
+// Run starts every worker and blocks until ctx is done, then stops them.
+func (ws *Workers) Run(ctx context.Context) error {
+	for i, w := range ws.workers {
+		if err := w.Start(); err != nil {
+			for _, started := range ws.workers[:i] {
+				started.Stop()
+			}
+			return fmt.Errorf("start worker: %w", err)
+		}
+	}
+	<-ctx.Done()
+	for _, w := range ws.workers {
+		w.Stop()
+	}
+	return nil
+}

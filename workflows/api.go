@@ -1,0 +1,80 @@
+// Package workflows holds osflow's deterministic Temporal workflows and the
+// contract (names, inputs, results) that workers, the CLI and tests share.
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/osflow/osflow/activities"
+)
+
+// Names operators and scripts see: workflow IDs, schedule IDs, message names.
+const (
+	DailySyncScheduleID = "osflow-daily-sync"
+	// DailySyncManualPrefix prefixes the ID of a DailySync started by `osflow sync`.
+	DailySyncManualPrefix = "daily-sync-manual-"
+	TestCycleWorkflowID   = "test-cycle"
+	RollbackPrefix        = "rollback-"
+
+	SignalTestingUpdated = "testing-updated"
+	QueryStatus          = "status"
+)
+
+// Search attributes shown and filterable in the Web UI. They must be
+// registered on the cluster (osflow dev does it; the README lists the
+// commands for a real cluster).
+var (
+	AttrPhase       = temporal.NewSearchAttributeKeyKeyword("OsflowPhase")
+	AttrRelease     = temporal.NewSearchAttributeKeyKeyword("OsflowRelease")
+	AttrChannel     = temporal.NewSearchAttributeKeyKeyword("OsflowChannel")
+	AttrOpenTickets = temporal.NewSearchAttributeKeyInt64("OsflowOpenTickets")
+	AttrApproval    = temporal.NewSearchAttributeKeyKeyword("OsflowApproval")
+)
+
+// SearchAttributes lists every custom attribute with its Temporal type, for
+// registration.
+func SearchAttributes() map[string]string {
+	return map[string]string{
+		AttrPhase.GetName():       "Keyword",
+		AttrRelease.GetName():     "Keyword",
+		AttrChannel.GetName():     "Keyword",
+		AttrOpenTickets.GetName(): "Int",
+		AttrApproval.GetName():    "Keyword",
+	}
+}
+
+// Phases of DailySync, as OsflowPhase shows them.
+const (
+	PhasePlanning  = "planning"
+	PhaseSyncing   = "syncing"
+	PhaseReleasing = "releasing"
+	PhaseSwitching = "switching"
+	PhaseDone      = "done"
+	PhaseFailed    = "failed"
+	PhaseNoChange  = "no-change"
+)
+
+// DailySyncInput starts a DailySync. The schedule passes the zero value.
+type DailySyncInput struct {
+	// Actor names who asked for the sync, for the channel audit log.
+	Actor  string
+	Reason string
+}
+
+// DailySyncStatus is DailySync's result and the answer to its status query.
+type DailySyncStatus struct {
+	Phase    string
+	Repos    []activities.RepoSync
+	Release  string
+	Created  bool
+	Switches []activities.ChannelSwitch
+	Error    string
+}
+
+// RollbackWorkflowID names a rollback of channel started at t.
+func RollbackWorkflowID(channel string, t time.Time) string {
+	return fmt.Sprintf("%s%s-%s", RollbackPrefix, channel, t.UTC().Format("20060102T150405Z"))
+}
