@@ -37,6 +37,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	b := &bench{cfg: cfg, run: filepath.Join(work, "run"), fig: &figures{N: cfg.N, LoadAvg: [2]float64{loadAvg()}}}
+	if _, err := os.Stat(b.run); err == nil {
+		progress("removing the previous run's %s ...", b.run)
+	}
 	if err := os.RemoveAll(b.run); err != nil {
 		return err
 	}

@@ -118,8 +118,8 @@ func (s *site) dnf(root, channel string, args ...string) string {
 	require.NoError(s.t, f.Close())
 	full := append([]string{
 		"--installroot=" + root, "--releasever=9", "--setopt=reposdir=" + reposd,
-		"--setopt=cachedir=" + filepath.Join(s.dir, "dnf-cache"), "--setopt=metadata_expire=0",
-		"--setopt=install_weak_deps=False", "--nogpgcheck", "--assumeyes", "--quiet",
+		"--setopt=cachedir=" + filepath.Join(s.dir, "dnf-cache"), "--refresh",
+		"--setopt=install_weak_deps=False", "--nogpgcheck", "--assumeyes", "--noplugins",
 	}, args...)
 	out, err := exec.Command("dnf", full...).CombinedOutput()
 	require.NoError(s.t, err, "dnf %s: %s", strings.Join(args, " "), out)

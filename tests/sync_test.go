@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/integrations/repo/upstream"
@@ -23,13 +24,23 @@ func spec(name, version string, requires ...string) upstream.Spec {
 
 func (s *site) sync() workflows.DailySyncStatus {
 	s.t.Helper()
+	st, _ := s.syncRecorded("")
+	return st
+}
+
+// syncRecorded runs a DailySync and, under -record, saves its history as name.
+func (s *site) syncRecorded(name string) (workflows.DailySyncStatus, client.WorkflowRun) {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	run, err := starter.StartSync(ctx, s.client, s.cfg, "e2e", "test sync")
 	require.NoError(s.t, err)
 	st, err := starter.WaitSync(ctx, s.client, run, func(activities.SyncProgress) {})
 	require.NoError(s.t, err)
-	return st
+	if name != "" {
+		recordHistory(s.t, s.client, run.GetID(), run.GetRunID(), name)
+	}
+	return st, run
 }
 
 func (s *site) channel(name string) string {
@@ -48,19 +59,19 @@ func TestDailySyncToDnf(t *testing.T) {
 	})
 	ctx := context.Background()
 
-	first := s.sync()
+	first, _ := s.syncRecorded("dailysync-first")
 	require.Equal(t, workflows.PhaseDone, first.Phase)
 	require.NotEmpty(t, first.Release)
 	require.Equal(t, first.Release, s.channel("daily"))
 	require.Equal(t, first.Release, s.channel("testing"))
 
 	root := filepath.Join(s.dir, "node")
-	s.dnf(root, "testing", "install", "hpc-apps")
-	require.Equal(t, "hpc-tools-1.0-1", installed(t, root, "hpc-tools"))
+	out := s.dnf(root, "testing", "install", "hpc-apps")
+	require.Equal(t, "hpc-tools-1.0-1", installed(t, root, "hpc-tools"), "dnf install: %s\n%s", out, s.dnf(root, "testing", "list", "--showduplicates", "hpc-*"))
 	require.Equal(t, "hpc-base-1.0-1", installed(t, root, "hpc-base"))
 
 	t.Run("unchanged upstream makes no new release", func(t *testing.T) {
-		again := s.sync()
+		again, _ := s.syncRecorded("dailysync-nochange")
 		require.Equal(t, workflows.PhaseNoChange, again.Phase)
 		require.Equal(t, first.Release, again.Release)
 		for _, r := range again.Repos {
@@ -99,8 +110,8 @@ func TestDailySyncToDnf(t *testing.T) {
 		require.Equal(t, first.Release, sw.To)
 		require.Equal(t, first.Release, s.channel("testing"))
 		require.Equal(t, second.Release, s.channel("daily"), "rollback moves only the channel asked for")
-		s.dnf(root, "testing", "distro-sync")
-		require.Equal(t, "hpc-tools-1.0-1", installed(t, root, "hpc-tools"))
+		out := s.dnf(root, "testing", "distro-sync")
+		require.Equal(t, "hpc-tools-1.0-1", installed(t, root, "hpc-tools"), "dnf distro-sync: %s", out)
 		h, err := s.store.History("testing")
 		require.NoError(t, err)
 		last := h[len(h)-1]
@@ -129,6 +140,8 @@ func TestDailySyncToDnf(t *testing.T) {
 		require.NoError(t, cmd.Wait(), "fetcher failed: %s", out.String())
 		require.Contains(t, out.String(), "rounds=")
 	})
+
+	recordHistory(t, s.client, workflows.TestCycleWorkflowID, "", "testcycle")
 }
 
 // TestHostileUpstreamChangesNoChannel corrupts a package after the metadata

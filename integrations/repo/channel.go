@@ -72,6 +72,25 @@ func (s *Store) Channels() (map[string]string, error) {
 	return chans, nil
 }
 
+// channelNames lists every channel that left any trace in channels/: its
+// link, its .prev or its log. GC must not trust the link alone, or a
+// channel whose link someone removed by hand would lose its rollback
+// targets.
+func (s *Store) channelNames() ([]string, error) {
+	entries, err := os.ReadDir(s.path("channels"))
+	if err != nil {
+		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		name := strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".prev"), ".log")
+		if CheckChannelName(name) == nil && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
 // History returns a channel's audit log, oldest first; empty if it has
 // never been switched.
 func (s *Store) History(channel string) ([]Switch, error) {

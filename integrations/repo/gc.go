@@ -48,7 +48,7 @@ const staleTmpAge = time.Hour
 // channel or its .prev points at, and every release in a channel's log,
 // since those are the rollback targets.
 func (s *Store) pinnedReleases() (map[string]string, error) {
-	chans, err := s.Channels()
+	names, err := s.channelNames()
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +58,12 @@ func (s *Store) pinnedReleases() (map[string]string, error) {
 			pinned[id] = reason
 		}
 	}
-	names := slices.Sorted(maps.Keys(chans))
 	for _, ch := range names {
-		pin(chans[ch], "served by channel "+ch)
+		cur, err := s.linkedRelease(s.channelPath(ch))
+		if err != nil {
+			return nil, err
+		}
+		pin(cur, "served by channel "+ch)
 	}
 	for _, ch := range names {
 		prev, err := s.linkedRelease(s.channelPath(ch) + ".prev")
@@ -153,37 +156,42 @@ func (p *gcPlanner) releases() error {
 			}
 		}
 	}
-	return p.orphanRecords("releases", "releases")
+	return p.orphanRecords("releases")
 }
 
 // orphanRecords plans the deletion of records in dir (relative to the
-// root) whose directory never appeared: a commit that crashed half-way.
-func (p *gcPlanner) orphanRecords(dir, itemDir string) error {
-	entries, err := os.ReadDir(p.s.path(dir))
+// root, with slashes) whose directory never appeared: a commit that
+// crashed between writing them and its final rename.
+func (p *gcPlanner) orphanRecords(dir string) error {
+	entries, err := os.ReadDir(p.s.path(filepath.FromSlash(dir)))
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
 	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			id, ok = strings.CutSuffix(e.Name(), ".manifest")
-		}
-		if !ok || seen[id] || e.IsDir() {
+		id, ok := recordID(e.Name())
+		if !ok || e.IsDir() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(p.s.path(dir), id)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(p.s.path(filepath.FromSlash(dir), id)); !errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		info, err := e.Info()
-		if err != nil || !p.old(info.ModTime()) {
+		if err != nil || !p.old(info.ModTime()) || p.now.Sub(info.ModTime()) < staleTmpAge {
 			continue
 		}
-		seen[id] = true
-		item := itemDir + "/" + id
-		p.delete(item, "record of a commit that never completed", recordBytes(p.s.path(filepath.FromSlash(item))))
+		p.delete(dir+"/"+e.Name(), "record of a commit that never completed", info.Size())
 	}
 	return nil
+}
+
+// recordID is the ID whose record the file name is.
+func recordID(name string) (string, bool) {
+	for _, ext := range []string{".json", ".manifest"} {
+		if id, ok := strings.CutSuffix(name, ext); ok && checkSnapshotID(id) == nil {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // recordBytes is the size of the files kept beside a snapshot or release
@@ -230,7 +238,7 @@ func (p *gcPlanner) snapshots() error {
 					p.policy.KeepSnapshots, snap.Repo), recordBytes(p.s.path("snapshots", snap.Repo, snap.ID)))
 			}
 		}
-		if err := p.orphanRecords("snapshots/"+r.Name(), "snapshots/"+r.Name()); err != nil {
+		if err := p.orphanRecords("snapshots/" + r.Name()); err != nil {
 			return err
 		}
 	}
@@ -342,28 +350,49 @@ func ownBytes(p string) int64 {
 	return n
 }
 
+// Kinds of GC items, in the order ExecuteGC deletes them: releases before
+// their snapshots and snapshots before the pool objects they link, so
+// nothing visible ever dangles and link counts have dropped by the time
+// the pool is checked.
+const (
+	gcRelease = iota
+	gcSnapshot
+	gcRecord
+	gcPool
+	gcTmp
+	gcKinds
+)
+
 // gcKind classifies a plan item's path, refusing any path PlanGC would not
 // produce: a plan may have been stored and edited between plan and execute.
-func gcKind(item string) (string, error) {
+func gcKind(item string) (int, error) {
 	parts := strings.Split(item, "/")
-	ok := false
-	switch parts[0] {
-	case "releases":
-		ok = len(parts) == 2 && checkReleaseID(parts[1]) == nil
-	case "snapshots":
-		ok = len(parts) == 3 && CheckRepoName(parts[1]) == nil && checkSnapshotID(parts[2]) == nil
-	case "pool":
-		if len(parts) == 4 {
-			c, err := normChecksum(Checksum{Algo: parts[1], Hex: parts[3]})
-			ok = err == nil && c == Checksum{Algo: parts[1], Hex: parts[3]} && parts[2] == c.Hex[:2]
+	kind := -1
+	switch n := len(parts); {
+	case parts[0] == "releases" && n == 2 && checkReleaseID(parts[1]) == nil:
+		kind = gcRelease
+	case parts[0] == "snapshots" && n == 3 && CheckRepoName(parts[1]) == nil && checkSnapshotID(parts[2]) == nil:
+		kind = gcSnapshot
+	case (parts[0] == "releases" && n == 2 || parts[0] == "snapshots" && n == 3 && CheckRepoName(parts[1]) == nil) &&
+		isRecord(parts[n-1]):
+		kind = gcRecord
+	case parts[0] == "pool" && n == 4:
+		c := Checksum{Algo: parts[1], Hex: parts[3]}
+		if norm, err := normChecksum(c); err == nil && norm == c && parts[2] == c.Hex[:2] {
+			kind = gcPool
 		}
-	case "tmp":
-		ok = len(parts) == 2 && parts[1] != "" && parts[1] != "." && parts[1] != ".."
+	case parts[0] == "tmp" && n == 2 && parts[1] != "" && parts[1] != "." && parts[1] != "..":
+		kind = gcTmp
 	}
-	if !ok || path.Clean(item) != item {
-		return "", fmt.Errorf("gc item %q is not a store path gc deletes: %w", item, ErrInvalid)
+	if kind < 0 || path.Clean(item) != item {
+		return 0, fmt.Errorf("gc item %q is not a store path gc deletes: %w", item, ErrInvalid)
 	}
-	return parts[0], nil
+	return kind, nil
+}
+
+func isRecord(name string) bool {
+	_, ok := recordID(name)
+	return ok
 }
 
 // ExecuteGC deletes what plan lists and returns the bytes freed. Under the
@@ -372,7 +401,7 @@ func gcKind(item string) (string, error) {
 // switched to, a snapshot a new release names, a pool object a new
 // snapshot links.
 func (s *Store) ExecuteGC(ctx context.Context, plan GCPlan) (freedBytes int64, err error) {
-	kinds := make([]string, len(plan.Delete))
+	kinds := make([]int, len(plan.Delete))
 	for i, item := range plan.Delete {
 		if kinds[i], err = gcKind(item.Path); err != nil {
 			return 0, fmt.Errorf("execute gc: %w", err)
@@ -391,10 +420,7 @@ func (s *Store) ExecuteGC(ctx context.Context, plan GCPlan) (freedBytes int64, e
 	if err != nil {
 		return 0, fmt.Errorf("execute gc: %w", err)
 	}
-	// Releases go before their snapshots and snapshots before the pool
-	// objects they link, so nothing visible ever dangles and the link
-	// counts have dropped by the time the pool is checked.
-	for _, kind := range []string{"releases", "snapshots", "pool", "tmp"} {
+	for kind := range gcKinds {
 		for i, item := range plan.Delete {
 			if kinds[i] != kind {
 				continue
@@ -437,15 +463,14 @@ func (s *Store) snapshotsOfSurvivors(plan GCPlan, pinned map[string]string) (map
 }
 
 // gcDelete removes one plan item unless it is needed now, returning the
-// bytes freed.
-func (s *Store) gcDelete(kind, item string, pinned map[string]string, needed map[string]bool) (int64, error) {
+// bytes freed. Staging entries and orphan records are judged by the wall
+// clock again: the plan's "now" may have been another.
+func (s *Store) gcDelete(kind int, item string, pinned map[string]string, needed map[string]bool) (int64, error) {
 	full := s.path(filepath.FromSlash(item))
 	switch kind {
-	case "releases", "snapshots":
-		if id, ok := strings.CutPrefix(item, "releases/"); ok && pinned[id] != "" {
-			return 0, nil
-		}
-		if key, ok := strings.CutPrefix(item, "snapshots/"); ok && needed[key] {
+	case gcRelease, gcSnapshot:
+		id, isRelease := strings.CutPrefix(item, "releases/")
+		if isRelease && pinned[id] != "" || !isRelease && needed[strings.TrimPrefix(item, "snapshots/")] {
 			return 0, nil
 		}
 		n := recordBytes(full)
@@ -459,7 +484,14 @@ func (s *Store) gcDelete(kind, item string, pinned map[string]string, needed map
 			}
 		}
 		return n, nil
-	case "pool":
+	case gcRecord:
+		id, _ := recordID(path.Base(item))
+		fi, err := os.Lstat(full)
+		if err != nil || time.Since(fi.ModTime()) < staleTmpAge || exists(filepath.Join(filepath.Dir(full), id)) {
+			return 0, nil // gone, or a commit in progress, or committed after all
+		}
+		return fi.Size(), os.Remove(full)
+	case gcPool:
 		fi, err := os.Lstat(full)
 		if errors.Is(err, os.ErrNotExist) {
 			return 0, nil
@@ -472,7 +504,16 @@ func (s *Store) gcDelete(kind, item string, pinned map[string]string, needed map
 		}
 		return fi.Size(), os.Remove(full)
 	default:
+		fi, err := os.Lstat(full)
+		if err != nil || time.Since(fi.ModTime()) < staleTmpAge {
+			return 0, nil
+		}
 		n := ownBytes(full)
 		return n, os.RemoveAll(full)
 	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

@@ -53,6 +53,14 @@ func TestHandlerServesChannels(t *testing.T) {
 	_, err = s.Switch(ctx, "testing", rels[1], "ci", "second")
 	require.NoError(t, err)
 	require.Equal(t, "repomd two", get(t, h, "GET", "/testing/base/repodata/repomd.xml").Body.String())
+	// A client (or proxy) revalidating by date after a rollback to an
+	// older release must still get the current repomd.xml.
+	req := httptest.NewRequest("GET", "/testing/base/repodata/repomd.xml", nil)
+	req.Header.Set("If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "repomd two", rec.Body.String())
 	// A client that read repomd.xml just before the switch asks for the
 	// old primary: it is served from testing.prev.
 	rec = get(t, h, "GET", "/testing/base/repodata/one-primary.xml.gz")
@@ -126,4 +134,25 @@ func TestHandlerDuringSwitches(t *testing.T) {
 	log, err := s.History("testing")
 	require.NoError(t, err)
 	require.Len(t, log, 201)
+}
+
+// A client holding release two's repomd.xml while the channel goes
+// two -> three -> one (.prev is now three) must still get two's files.
+func TestHandlerFallsBackThroughRecentReleases(t *testing.T) {
+	ctx := context.Background()
+	s, rels := handlerFixture(t)
+	snap := commit(t, s, "base", t0.Add(3*time.Hour), map[string]string{
+		"repodata/repomd.xml":           "repomd three",
+		"repodata/three-primary.xml.gz": "primary three",
+	})
+	three := release(t, s, snap.CreatedAt, map[string]string{"base": snap.ID}).ID
+	h := Handler(s)
+	for _, to := range []string{rels[1], three, rels[0]} {
+		_, err := s.Switch(ctx, "testing", to, "ci", "churn")
+		require.NoError(t, err)
+	}
+	rec := get(t, h, "GET", "/testing/base/repodata/two-primary.xml.gz")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "primary two", rec.Body.String())
+	require.Equal(t, http.StatusNotFound, get(t, h, "GET", "/testing/base/repodata/four-primary.xml.gz").Code)
 }

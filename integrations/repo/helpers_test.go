@@ -77,11 +77,6 @@ func pkg(name, epoch, version, rel, arch, sum string) Package {
 		Checksum: Checksum{Algo: "sha256", Hex: sum}, Size: 100, Href: "Packages/" + name + ".rpm"}
 }
 
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
-}
-
 func tmpEntries(t *testing.T, s *Store) []string {
 	t.Helper()
 	entries, err := os.ReadDir(s.TempDir())

@@ -9,9 +9,12 @@ import (
 
 var (
 	channelName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
-	// repoName also bounds snapshot and release IDs: each becomes one path
-	// component, and a leading dot or a slash would leave its directory.
+	// A repo name becomes one path component: a leading dot or a slash
+	// would leave its directory.
 	repoName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	// An ID has no dot either, so that "<id>.json" and "<id>.manifest"
+	// never name another ID's directory.
+	idName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 )
 
 // maxNameLen keeps every name well inside NAME_MAX once suffixes such as
@@ -31,9 +34,9 @@ func CheckChannelName(name string) error { return checkName("channel", name, cha
 // CheckRepoName reports whether name may name a repo (ErrInvalid if not).
 func CheckRepoName(name string) error { return checkName("repo", name, repoName) }
 
-func checkSnapshotID(id string) error { return checkName("snapshot", id, repoName) }
+func checkSnapshotID(id string) error { return checkName("snapshot", id, idName) }
 
-func checkReleaseID(id string) error { return checkName("release", id, repoName) }
+func checkReleaseID(id string) error { return checkName("release", id, idName) }
 
 // checkTreePath refuses a snapshot file path that could land outside the
 // snapshot tree or alias another entry, whatever the caller checked already.

@@ -120,11 +120,16 @@ func (s *Store) OverlayAdd(ctx context.Context, repo string, files []string) ([]
 			os.Remove(tmp)
 		}
 	}()
+	source := map[string]string{} // destination → first file given for it
 	for i, file := range files {
 		dst := filepath.Join(dir, nevras[i]+".rpm")
-		if _, dup := staged[dst]; dup {
+		if first, dup := source[dst]; dup {
+			if same, err := sameContent(file, first); err != nil || !same {
+				return fail(fmt.Errorf("%s and %s are different builds of %s: %w", first, file, nevras[i], ErrInvalid))
+			}
 			continue
 		}
+		source[dst] = file
 		same, err := sameContent(file, dst)
 		if err != nil {
 			return fail(err)

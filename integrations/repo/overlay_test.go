@@ -108,6 +108,8 @@ func TestOverlay(t *testing.T) {
 		_, err := s.OverlayAdd(ctx, "site", []string{rebuilt})
 		require.ErrorIs(t, err, ErrInvalid)
 		require.ErrorContains(t, err, "osflow-site-1.0-1.noarch")
+		_, err = newStore(t).OverlayAdd(ctx, "site", []string{good, rebuilt})
+		require.ErrorIs(t, err, ErrInvalid, "two builds of one NEVRA in one call")
 	})
 
 	t.Run("prepare is reproducible", func(t *testing.T) {

@@ -63,6 +63,16 @@ func (s *Store) PoolAdd(c Checksum, tmpPath string) error {
 	// rename would swap in a new inode and silently double the space.
 	err := renameNoReplace(tmpPath, dst)
 	if errors.Is(err, os.ErrExist) {
+		if damaged(dst, tmpPath) {
+			// The existing object lost bytes (a crash before syncfs, a disk
+			// error): the verified copy replaces it, or every later commit
+			// would fail on it. Snapshots linking the damaged inode were
+			// damaged already.
+			if err := os.Rename(tmpPath, dst); err != nil {
+				return fmt.Errorf("pool replace damaged %s: %w", dst, err)
+			}
+			return nil
+		}
 		if err := os.Remove(tmpPath); err != nil {
 			return fmt.Errorf("pool add %s as %s: %w", tmpPath, c, err)
 		}
@@ -72,4 +82,12 @@ func (s *Store) PoolAdd(c Checksum, tmpPath string) error {
 		return fmt.Errorf("pool add %s as %s: %w", tmpPath, c, err)
 	}
 	return nil
+}
+
+// damaged reports whether the pool object at dst differs in size from the
+// verified file that has the same checksum.
+func damaged(dst, verified string) bool {
+	a, err1 := os.Stat(dst)
+	b, err2 := os.Stat(verified)
+	return err1 == nil && err2 == nil && a.Size() != b.Size()
 }

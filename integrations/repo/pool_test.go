@@ -54,3 +54,23 @@ func TestPoolRefusesMalformedChecksums(t *testing.T) {
 func TestSync(t *testing.T) {
 	require.NoError(t, newStore(t).Sync())
 }
+
+func TestPoolAddReplacesADamagedObject(t *testing.T) {
+	s := newStore(t)
+	good := []byte("the verified bytes")
+	c := Checksum{Algo: "sha256", Hex: sha(string(good))}
+	// A crash left a truncated object under the right name.
+	dst := s.PoolPath(c)
+	require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+	require.NoError(t, os.WriteFile(dst, good[:4], 0o444))
+	require.False(t, s.PoolHas(c, int64(len(good))))
+
+	tmp := filepath.Join(s.TempDir(), "verified")
+	require.NoError(t, os.WriteFile(tmp, good, 0o644))
+	require.NoError(t, s.PoolAdd(c, tmp))
+
+	require.True(t, s.PoolHas(c, int64(len(good))))
+	got, err := os.ReadFile(dst)
+	require.NoError(t, err)
+	require.Equal(t, good, got)
+}

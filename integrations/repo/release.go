@@ -35,11 +35,6 @@ func (s *Store) CreateRelease(createdAt time.Time, repos map[string]string) (rel
 	if len(repos) == 0 {
 		return Release{}, false, fmt.Errorf("create release: no repos: %w", ErrInvalid)
 	}
-	for repo, snap := range repos {
-		if _, err := s.Snapshot(repo, snap); err != nil {
-			return Release{}, false, fmt.Errorf("create release: %w", err)
-		}
-	}
 	// No caller context to honour: the lock is held only for short
 	// metadata operations, so waiting for it is bounded.
 	unlock, err := s.lock(context.Background())
@@ -47,6 +42,13 @@ func (s *Store) CreateRelease(createdAt time.Time, repos map[string]string) (rel
 		return Release{}, false, fmt.Errorf("create release: %w", err)
 	}
 	defer unlock()
+	// Checked under the lock, so a GC cannot delete a snapshot between
+	// this check and the release that names it.
+	for repo, snap := range repos {
+		if _, err := s.Snapshot(repo, snap); err != nil {
+			return Release{}, false, fmt.Errorf("create release: %w", err)
+		}
+	}
 
 	hash := releaseHash(repos)
 	if existing, err := s.releaseByHash(hash); err != nil || existing.ID != "" {

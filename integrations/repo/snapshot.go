@@ -88,12 +88,14 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 	if err := checkSnapshotID(snap.ID); err != nil {
 		return Snapshot{}, fmt.Errorf("commit snapshot of %s: %w", snap.Repo, err)
 	}
-	where := snap.Repo + "/" + snap.ID
+	fail := func(err error) (Snapshot, error) {
+		return Snapshot{}, fmt.Errorf("commit snapshot %s/%s: %w", snap.Repo, snap.ID, err)
+	}
 	if existing, err := s.readSnapshot(snap.Repo, snap.ID); err == nil {
 		return existing, nil
 	}
 	if len(files) == 0 {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: no files: %w", where, ErrInvalid)
+		return fail(fmt.Errorf("no files: %w", ErrInvalid))
 	}
 	if snap.CreatedAt.IsZero() {
 		snap.CreatedAt = time.Now()
@@ -108,36 +110,36 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 	tree := s.tmpName("snapshot-" + snap.Repo + "-" + snap.ID)
 	defer os.RemoveAll(tree) // a no-op once renamed into place
 	if err := s.linkTree(tree, files); err != nil {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: %w", where, err)
+		return fail(err)
 	}
 
 	repoDir := s.path("snapshots", snap.Repo)
 	if err := os.MkdirAll(repoDir, 0o755); err != nil {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: %w", where, err)
+		return fail(err)
 	}
 	dir := s.snapshotDir(snap.Repo, snap.ID)
 	if err := s.writeAtomic(dir+".manifest", 0o444, func(w io.Writer) error {
 		return writeManifest(w, pkgs)
 	}); err != nil {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: %w", where, err)
+		return fail(err)
 	}
 	if err := s.writeJSON(dir+".json", snap); err != nil {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: %w", where, err)
+		return fail(err)
 	}
 	// One syncfs covers the tree's links and directories; the manifest and
 	// record were fsynced as they were written.
 	if err := s.Sync(); err != nil {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: %w", where, err)
+		return fail(err)
 	}
 	err := renameNoReplace(tree, dir)
 	if errors.Is(err, os.ErrExist) {
 		return s.readSnapshot(snap.Repo, snap.ID) // a concurrent commit won
 	}
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: %w", where, err)
+		return fail(err)
 	}
 	if err := syncDir(repoDir); err != nil {
-		return Snapshot{}, fmt.Errorf("commit snapshot %s: %w", where, err)
+		return fail(err)
 	}
 	return snap, nil
 }
