@@ -14,11 +14,7 @@ const dialTimeout = 15 * time.Second
 
 // withClient loads the configuration, connects to Temporal and runs fn.
 func (a *app) withClient(ctx context.Context, fn func(context.Context, *config.Config, client.Client) error) error {
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	logger, err := a.logger(cfg)
+	cfg, logger, err := a.setup()
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -34,13 +35,15 @@ func devServerArgs(dbFile, namespace string, grpcPort, uiPort int) []string {
 		"--namespace", namespace,
 		"--log-level", "warn",
 	}
+	return append(args, SearchAttributeArgs()...)
+}
+
+// SearchAttributeArgs are the start-dev flags that register osflow's
+// search attributes, in a stable order.
+func SearchAttributeArgs() []string {
 	attrs := workflows.SearchAttributes()
-	names := make([]string, 0, len(attrs))
-	for n := range attrs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	var args []string
+	for _, n := range slices.Sorted(maps.Keys(attrs)) {
 		args = append(args, "--search-attribute", n+"="+attrs[n])
 	}
 	return args

@@ -134,6 +134,19 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// setup loads the configuration and builds the logger every command uses.
+func (a *app) setup() (*config.Config, *zap.Logger, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	logger, err := a.logger(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, logger, nil
+}
+
 func (a *app) logger(cfg *config.Config) (*zap.Logger, error) {
 	l, err := logging.New(cfg.Log.Format, cfg.Log.Level)
 	if err != nil {

@@ -24,11 +24,7 @@ Address, namespace, TLS and API key come from the configuration or the
 TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* and TEMPORAL_API_KEY environment.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			logger, err := a.logger(cfg)
+			cfg, logger, err := a.setup()
 			if err != nil {
 				return err
 			}

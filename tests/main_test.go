@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/osflow/osflow/workflows"
+	"github.com/osflow/osflow/starter"
 )
 
 // devServer is shared by every test in the package; each test isolates
@@ -39,23 +38,13 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "the Temporal CLI is missing at %s: run `make test`, which installs it\n", cli)
 		return 1
 	}
-	args := []string{}
-	attrs := workflows.SearchAttributes()
-	names := make([]string, 0, len(attrs))
-	for n := range attrs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		args = append(args, "--search-attribute", n+"="+attrs[n])
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	devServer, err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  cli,
 		ClientOptions: &client.Options{Namespace: "default"},
 		LogLevel:      "error",
-		ExtraArgs:     args,
+		ExtraArgs:     starter.SearchAttributeArgs(),
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start Temporal dev server: %v\n", err)
