@@ -44,6 +44,9 @@ func (a *app) overlayCommand() *cobra.Command {
 					return usageIfInvalid(err)
 				}
 				if a.jsonOut {
+					if rpms == nil {
+						rpms = []repo.OverlayRPM{} // scripts expect a list, even an empty one
+					}
 					return printJSON(a.stdout, rpms)
 				}
 				if len(rpms) == 0 {

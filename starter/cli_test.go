@@ -1,0 +1,134 @@
+package starter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+)
+
+// writeConfig writes a minimal site configuration into dir.
+func writeConfig(t *testing.T, dir, extra string) string {
+	t.Helper()
+	key := filepath.Join(dir, "RPM-GPG-KEY-test")
+	require.NoError(t, os.WriteFile(key, []byte("not parsed by these commands"), 0o644))
+	cfg := "store: " + filepath.Join(dir, "store") + `
+temporal:
+  address: 127.0.0.1:1
+http:
+  baseURL: http://repos.example.org/
+repos:
+  - name: baseos
+    url: https://mirror.example.org/rocky/9/BaseOS/x86_64/os/
+    gpgKey: ` + key + `
+    requireSignature: false
+  - name: site
+    overlay: true
+` + extra
+	p := filepath.Join(dir, "osflow.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(cfg), 0o644))
+	return p
+}
+
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := Execute(args, &out, &errOut)
+	if err != nil {
+		errOut.WriteString(err.Error())
+	}
+	return out.String(), errOut.String(), ExitCode(err)
+}
+
+func TestConfigErrorsExitWithUsageAndNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "osflow.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("store: /tmp/x\nrepos:\n  - name: baseos\n    url: http://x/\n    colour: blue\n"), 0o644))
+	_, stderr, code := run(t, "--config", p, "repo", "releases")
+	require.Equal(t, ExitUsage, code)
+	require.Contains(t, stderr, "osflow.yaml:5")
+	require.Contains(t, stderr, "colour")
+}
+
+func TestUnknownFlagIsAUsageError(t *testing.T) {
+	_, stderr, code := run(t, "sync", "--wiat")
+	require.Equal(t, ExitUsage, code)
+	require.Contains(t, stderr, "--help")
+}
+
+func TestRepoFilesWritesOneSectionPerRepo(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	out, stderr, code := run(t, "--config", p, "repo", "files", "testing")
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "[osflow-testing-baseos]\nname=osflow testing baseos\nbaseurl=http://repos.example.org/testing/baseos/\n")
+	require.Contains(t, out, "gpgcheck=1\ngpgkey=file://"+filepath.Join(dir, "RPM-GPG-KEY-test")+"\n")
+	require.Contains(t, out, "[osflow-testing-site]\nname=osflow testing site\nbaseurl=http://repos.example.org/testing/site/\nenabled=1\nmetadata_expire=300\ngpgcheck=0\n")
+
+	out, _, code = run(t, "--config", p, "repo", "files", "production", "--base-url", "https://mirror.hpc.example.org/osflow")
+	require.Equal(t, ExitOK, code)
+	require.Contains(t, out, "baseurl=https://mirror.hpc.example.org/osflow/production/baseos/\n")
+}
+
+func TestOverlayAddIsAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rpms, err := upstream.BuildSpecs(ctx, []upstream.Spec{{Name: "site-fix", Version: "1.0", Release: "1"}}, filepath.Join(dir, "built"))
+	require.NoError(t, err)
+	bogus := filepath.Join(dir, "notes.rpm")
+	require.NoError(t, os.WriteFile(bogus, []byte("this is not an rpm"), 0o644))
+
+	_, stderr, code := run(t, "--config", p, "overlay", "add", "site", rpms[0], bogus)
+	require.Equal(t, ExitUsage, code)
+	require.Contains(t, stderr, "notes.rpm")
+	out, _, code := run(t, "--config", p, "--json", "overlay", "list", "site")
+	require.Equal(t, ExitOK, code)
+	require.Equal(t, "[]", strings.TrimSpace(out), "nothing was added")
+
+	_, stderr, code = run(t, "--config", p, "overlay", "add", "baseos", rpms[0])
+	require.Equal(t, ExitUsage, code)
+	require.Contains(t, stderr, `no overlay repo named "baseos"`)
+
+	out, stderr, code = run(t, "--config", p, "overlay", "add", "site", rpms[0])
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "added site-fix-1.0-1.noarch to overlay site")
+	out, _, _ = run(t, "--config", p, "--json", "overlay", "list", "site")
+	var list []repo.OverlayRPM
+	require.NoError(t, json.Unmarshal([]byte(out), &list))
+	require.Len(t, list, 1)
+	require.Equal(t, "site-fix-1.0-1.noarch", list[0].NEVRA)
+}
+
+func TestStatusReportsChannelsWhenTemporalIsDown(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	out, _, code := run(t, "--config", p, "--json", "status")
+	require.Equal(t, ExitOK, code, "the JSON report itself carries the Temporal error")
+	var st Status
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Len(t, st.Channels, 3)
+	require.NotEmpty(t, st.Temporal)
+	require.Contains(t, st.Temporal, "127.0.0.1:1")
+
+	_, _, code = run(t, "--config", p, "status")
+	require.Equal(t, ExitFailed, code, "text status exits 1 when Temporal is unreachable")
+}
+
+func TestDiffOfUnknownReleaseIsAUsageError(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	_, stderr, code := run(t, "--config", p, "repo", "diff", "20260101-aaaaaaaaaa", "testing")
+	require.Equal(t, ExitUsage, code)
+	require.Contains(t, stderr, "20260101-aaaaaaaaaa")
+}
