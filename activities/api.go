@@ -61,6 +61,8 @@ type ChannelSwitch struct {
 	From    string
 	To      string
 	Changed bool
+	// Frozen is set when the channel is frozen and was left where it was.
+	Frozen bool
 }
 
 // RollbackInput moves a channel back to a release it served before; an
@@ -96,4 +98,167 @@ type SignalWithStartInput struct {
 	WorkflowType string
 	Signal       string
 	Payload      TestingUpdated
+}
+
+// TestPlan is what the worker's configuration says the test cycle does.
+type TestPlan struct {
+	Suites            []string
+	Tasks             []TaskPlan
+	TestingChannel    string
+	ProductionChannel string
+	RepoTaskQueue     string
+	CleanRounds       int
+	BlockerLabel      string
+	MinSoak           time.Duration
+	RoundInterval     time.Duration
+}
+
+// TaskPlan is one outage task as configured.
+type TaskPlan struct {
+	Name     string
+	Manual   bool
+	Expected time.Duration
+	Timeout  time.Duration
+	Where    string
+}
+
+// RunSuiteInput runs one configured suite against a channel's release.
+type RunSuiteInput struct {
+	Suite   string
+	Channel string
+	Release string
+}
+
+// CaseResult is one test case's outcome.
+type CaseResult struct {
+	Suite   string
+	Name    string
+	Status  string
+	Message string
+}
+
+// Failed reports whether the case counts as a failure.
+func (c CaseResult) Failed() bool { return c.Status == "failed" || c.Status == "error" }
+
+// Fingerprint is the ticket key of a case: the same failure on another
+// release is the same ticket.
+func (c CaseResult) Fingerprint() string { return c.Suite + "/" + c.Name }
+
+// SuiteResult is one suite run's outcome.
+type SuiteResult struct {
+	Suite string
+	URL   string
+	Cases []CaseResult
+}
+
+// ProcessResultsInput turns a round's results into ticket actions.
+type ProcessResultsInput struct {
+	Release string
+	Channel string
+	Results []SuiteResult
+}
+
+// TicketSummary is what a round did to the tracker and what it holds now.
+type TicketSummary struct {
+	Cases     int
+	Failures  int
+	New       []string
+	Commented []string
+	Closed    []string
+	Open      int
+	Blockers  int
+}
+
+// RunTaskInput runs one outage task on the test cluster.
+type RunTaskInput struct {
+	Task    string
+	Release string
+}
+
+// TaskResult is a command task's measured run.
+type TaskResult struct {
+	Task     string
+	Duration time.Duration
+	Output   string
+}
+
+// TaskTiming is one outage task with its measured duration.
+type TaskTiming struct {
+	Task     string
+	Manual   bool
+	Where    string
+	Expected time.Duration
+	Measured time.Duration
+	By       string
+}
+
+// DiffSummaryInput asks for the package changes between two releases or channels.
+type DiffSummaryInput struct {
+	From string
+	To   string
+}
+
+// DiffSummary is a bounded, printable release diff.
+type DiffSummary struct {
+	From       string
+	To         string
+	Added      int
+	Removed    int
+	Upgraded   int
+	Downgraded int
+	Rebuilt    int
+	// Lines holds one line per change ("+ name-evr.arch", "^ a -> b"), at most maxDiffLines.
+	Lines     []string
+	Truncated bool
+}
+
+// GitChange is what a config or monitoring repo's test branch holds that
+// production does not.
+type GitChange struct {
+	Repo       string
+	Kind       string
+	Base       string
+	Head       string
+	Commits    []string
+	Stat       string
+	Truncated  bool
+	FetchError string
+}
+
+// TicketRef names an open ticket on the candidate page.
+type TicketRef struct {
+	ID    string
+	Title string
+	URL   string
+}
+
+// CandidateInput is what the workflow knows when it assembles a candidate.
+type CandidateInput struct {
+	Release    string
+	Production string
+	Diff       DiffSummary
+	Tasks      []TaskTiming
+	Rounds     int
+}
+
+// Candidate is the release candidate: the release plus the five outputs.
+type Candidate struct {
+	Release       string
+	Production    string
+	Diff          DiffSummary
+	Tasks         []TaskTiming
+	TotalEstimate time.Duration
+	Config        []GitChange
+	Monitoring    []GitChange
+	OpenTickets   []TicketRef
+	WikiPage      string
+	WikiURL       string
+}
+
+// FreezeInput holds or releases a channel.
+type FreezeInput struct {
+	Channel string
+	Frozen  bool
+	Actor   string
+	Reason  string
 }

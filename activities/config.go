@@ -29,3 +29,24 @@ func (a *ConfigActivities) SyncPlan(_ context.Context) (SyncPlan, error) {
 	}
 	return plan, nil
 }
+
+// TestPlan lists what the test cycle runs and how its gate is set.
+func (a *ConfigActivities) TestPlan(_ context.Context) (TestPlan, error) {
+	c := a.Config
+	p := TestPlan{
+		TestingChannel:    c.Channels.Testing,
+		ProductionChannel: c.Channels.Production,
+		RepoTaskQueue:     c.Temporal.RepoTaskQueue,
+		CleanRounds:       c.Testing.Gate.CleanRounds,
+		BlockerLabel:      c.Testing.Gate.BlockerLabel,
+		MinSoak:           c.Testing.Gate.MinSoak.Duration,
+		RoundInterval:     c.Testing.RoundInterval.Duration,
+	}
+	for _, s := range c.Testing.Suites {
+		p.Suites = append(p.Suites, s.Name)
+	}
+	for _, t := range c.Outage.Tasks {
+		p.Tasks = append(p.Tasks, TaskPlan{Name: t.Name, Manual: t.Manual, Expected: t.Expected.Duration, Timeout: t.Timeout.Duration, Where: t.Where})
+	}
+	return p, nil
+}

@@ -2,10 +2,13 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -141,10 +144,97 @@ func (a *RepoActivities) SwitchChannel(ctx context.Context, in SwitchChannelInpu
 		return ChannelSwitch{Channel: in.Channel, From: from, To: from}, nil
 	}
 	sw, err := a.Store.Switch(ctx, in.Channel, in.Release, in.Actor, in.Reason)
+	if errors.Is(err, repo.ErrFrozen) {
+		// A frozen channel is the operator's decision, not a failure.
+		activity.GetLogger(ctx).Info("channel frozen; not switched", "channel", in.Channel, "release", in.Release)
+		return ChannelSwitch{Channel: in.Channel, From: from, To: from, Frozen: true}, nil
+	}
 	if err != nil {
 		return ChannelSwitch{}, classify(fmt.Errorf("switch channel %s to %s: %w", in.Channel, in.Release, err))
 	}
 	return ChannelSwitch{Channel: in.Channel, From: sw.From, To: sw.To, Changed: true}, nil
+}
+
+// SetFreeze holds or releases a channel in the store.
+func (a *RepoActivities) SetFreeze(ctx context.Context, in FreezeInput) error {
+	return classify(a.Store.SetFreeze(ctx, in.Channel, in.Frozen, in.Actor, in.Reason))
+}
+
+// maxDiffLines bounds a diff summary: it travels through workflow history.
+const maxDiffLines = 200
+
+// DiffSummary summarises the package changes from one release or channel
+// to another. A channel that never served anything diffs as empty.
+func (a *RepoActivities) DiffSummary(_ context.Context, in DiffSummaryInput) (DiffSummary, error) {
+	sum := DiffSummary{From: in.From, To: in.To}
+	from := in.From
+	if cur, err := a.Store.Channel(from); err == nil && cur == "" {
+		from = ""
+	}
+	var d repo.ReleaseDiff
+	var err error
+	if from == "" {
+		d, err = a.diffFromNothing(in.To)
+	} else {
+		d, err = a.Store.DiffReleases(from, in.To)
+	}
+	if err != nil {
+		return sum, classify(fmt.Errorf("diff %s -> %s: %w", in.From, in.To, err))
+	}
+	add := func(line string) {
+		if len(sum.Lines) < maxDiffLines {
+			sum.Lines = append(sum.Lines, line)
+		} else {
+			sum.Truncated = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.Repos)) {
+		sd := d.Repos[name]
+		sum.Added += len(sd.Added)
+		sum.Removed += len(sd.Removed)
+		sum.Upgraded += len(sd.Upgraded)
+		sum.Downgraded += len(sd.Downgraded)
+		sum.Rebuilt += len(sd.Rebuilt)
+		for _, p := range sd.Added {
+			add(fmt.Sprintf("[%s] + %s", name, p.NEVRA()))
+		}
+		for _, p := range sd.Removed {
+			add(fmt.Sprintf("[%s] - %s", name, p.NEVRA()))
+		}
+		for _, c := range sd.Upgraded {
+			add(fmt.Sprintf("[%s] ^ %s -> %s", name, c.From.NEVRA(), c.To.NEVRA()))
+		}
+		for _, c := range sd.Downgraded {
+			add(fmt.Sprintf("[%s] v %s -> %s", name, c.From.NEVRA(), c.To.NEVRA()))
+		}
+		for _, c := range sd.Rebuilt {
+			add(fmt.Sprintf("[%s] ~ %s (rebuilt)", name, c.To.NEVRA()))
+		}
+	}
+	return sum, nil
+}
+
+// diffFromNothing lists a whole release as added: the first promotion of a
+// site has no production release to compare with.
+func (a *RepoActivities) diffFromNothing(to string) (repo.ReleaseDiff, error) {
+	rel, err := a.Store.Release(to)
+	if err != nil {
+		if id, cerr := a.Store.Channel(to); cerr == nil && id != "" {
+			rel, err = a.Store.Release(id)
+		}
+		if err != nil {
+			return repo.ReleaseDiff{}, err
+		}
+	}
+	d := repo.ReleaseDiff{To: rel.ID, Repos: map[string]repo.SnapshotDiff{}}
+	for name, snap := range rel.Repos {
+		pkgs, err := a.Store.Manifest(name, snap)
+		if err != nil {
+			return d, err
+		}
+		d.Repos[name] = repo.DiffManifests(nil, pkgs)
+	}
+	return d, nil
 }
 
 // RollbackChannel moves a channel back to a release it served before.

@@ -6,9 +6,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -37,12 +39,19 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	b := &bench{cfg: cfg, run: filepath.Join(work, "run"), fig: &figures{N: cfg.N, LoadAvg: [2]float64{loadAvg()}}}
-	if _, err := os.Stat(b.run); err == nil {
-		progress("removing the previous run's %s ...", b.run)
-	}
-	if err := os.RemoveAll(b.run); err != nil {
+	// Files deleted shortly before a measurement tax it: ext4 without a
+	// journal skips inodes freed in the last 30 s when it allocates new
+	// ones. So the previous run and the plain fetch's copy are deleted
+	// after the measurements, not before or between them.
+	old := filepath.Join(work, "run.old")
+	if err := os.RemoveAll(old); err != nil {
 		return err
 	}
+	if err := os.Rename(b.run, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	defer removeLater(old)
+	defer removeLater(filepath.Join(b.run, "fetch"))
 	if err := os.MkdirAll(b.run, 0o755); err != nil {
 		return err
 	}
@@ -68,6 +77,9 @@ func run(ctx context.Context, cfg config) error {
 		{"osflow", b.measureOsflow},
 		{"dnf repodiff", b.measureRepodiff},
 	} {
+		if cfg.SkipDNF && strings.HasPrefix(step.name, "dnf ") {
+			continue
+		}
 		settle()
 		if err := step.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
@@ -102,7 +114,18 @@ func (b *bench) measureFetch(ctx context.Context) error {
 	}
 	b.fig.Fetch = newRunFig(m, res.Bytes)
 	progress("plain fetch: %d files in %.2fs, %.0f MB/s", res.Files, m.Wall.Seconds(), b.fig.Fetch.MBps)
-	return os.RemoveAll(filepath.Join(b.run, "fetch"))
+	return nil
+}
+
+// removeLater deletes what the run no longer needs once it has measured everything.
+func removeLater(dir string) {
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	progress("removing %s ...", dir)
+	if err := os.RemoveAll(dir); err != nil {
+		progress("remove %s: %v", dir, err)
+	}
 }
 
 func (b *bench) measureReposync(ctx context.Context) error {

@@ -1,21 +1,23 @@
 // Package config loads osflow.yaml: one strictly decoded YAML file.
 //
-// Strict means that an unknown key, a value of the wrong type, a bad URL,
-// duration, cron expression or time zone, a missing required field or a
-// duplicate repo name is an error that names the file, the line and the key
+// Strict means that an unknown key, a key given twice, a value of the wrong
+// type, a bad URL, duration, cron expression or time zone, a missing required
+// field or a duplicate name is an error that names the file, the line and the key
 // path, for example
 //
 //	osflow.yaml:12: repos[1].url: scheme "ftp" is not supported (http, https or file)
 //
-// Sequence indexes in key paths count from 0. Every problem found is
+// Sequence indexes in key paths count from 0. An empty list or mapping is
+// the same as leaving the key out. Every problem found is
 // reported, joined with errors.Join; each one is a *FieldError.
 //
 // Secrets never appear in the file: a field ending in Env names an
 // environment variable and one ending in File names a file that holds the
 // secret.
 //
-// Relative paths (store, repos[].gpgKey, temporal.tls.*, dev.*) are resolved
-// against the directory of the config file. When Parse is given a name with
+// Relative paths (store, repos[].gpgKey, temporal.tls.*, temporal.apiKeyFile,
+// testing.suites[].dir, every tokenFile, tickets.dir, local git and wiki
+// URLs, dev.*) are resolved against the directory of the config file. When Parse is given a name with
 // no directory, as for the embedded dev config, they are resolved against the
 // current directory instead, so they stay relative to it.
 package config
@@ -43,6 +45,11 @@ type Config struct {
 	Channels Channels `yaml:"channels"`
 	Repos    []Repo   `yaml:"repos"` // required, at least one
 	GC       GC       `yaml:"gc"`
+	Testing  Testing  `yaml:"testing"`
+	Tickets  Tickets  `yaml:"tickets"`
+	Outage   Outage   `yaml:"outage"`
+	Git      Git      `yaml:"git"`
+	Wiki     Wiki     `yaml:"wiki"`
 	Dev      Dev      `yaml:"dev"`
 }
 
@@ -136,6 +143,111 @@ type GC struct {
 	MinAge        Duration `yaml:"minAge"`        // default 168h
 }
 
+// Testing is the integration-test cycle: the suites run against a release
+// in the testing channel, and the gate it must pass to be promoted.
+type Testing struct {
+	Suites []Suite `yaml:"suites"`
+	Gate   Gate    `yaml:"gate"`
+	// CloseOnPass closes a ticket when its case passes again. Default true.
+	CloseOnPass *bool `yaml:"closeOnPass"`
+	// RoundInterval re-tests the current release this often even without a
+	// new release. Default 24h, at least 1m; an explicit 0 is an error.
+	RoundInterval Duration `yaml:"roundInterval"`
+}
+
+// Suite is one test suite. Exactly one of Builtin, Command and Jenkins is
+// set.
+type Suite struct {
+	Name    string `yaml:"name"`    // required, unique
+	Builtin string `yaml:"builtin"` // "repoclosure" or "install"
+	// Sets is set name -> packages, required for builtin install and only
+	// for it: each set is installed together on a clean host.
+	Sets    map[string][]string `yaml:"sets"`
+	Command []string            `yaml:"command"` // argv of a command suite
+	Dir     string              `yaml:"dir"`     // working directory of a command suite
+	Jenkins *Jenkins            `yaml:"jenkins"`
+	Timeout Duration            `yaml:"timeout"` // default 1h
+}
+
+// Jenkins is a suite run as a Jenkins job.
+type Jenkins struct {
+	URL string `yaml:"url"` // required, http(s), ends with "/"
+	// Job is the job's full name: "name", or "folder/name" in a folder.
+	Job       string            `yaml:"job"`
+	User      string            `yaml:"user"`      // required
+	TokenEnv  string            `yaml:"tokenEnv"`  // default "JENKINS_TOKEN"
+	TokenFile string            `yaml:"tokenFile"` // when set, wins over TokenEnv
+	Params    map[string]string `yaml:"params"`    // build parameters
+}
+
+// Gate is what a release in testing must pass to be promoted.
+type Gate struct {
+	CleanRounds  int      `yaml:"cleanRounds"`  // consecutive rounds that file no new ticket; default 2
+	BlockerLabel string   `yaml:"blockerLabel"` // no open ticket may carry it; default "blocker"
+	MinSoak      Duration `yaml:"minSoak"`      // minimum time the release spent in testing; default 0
+}
+
+// Tickets is where failures are filed: a GitHub repository's issues when
+// GitHub is set, else one file a ticket under Dir.
+type Tickets struct {
+	// Dir is the file tracker's directory; default "tickets" next to the
+	// store directory. Not used with GitHub.
+	Dir    string         `yaml:"dir"`
+	GitHub *GitHubTickets `yaml:"github"`
+	Labels []string       `yaml:"labels"` // extra labels on every filed ticket
+}
+
+// GitHubTickets files tickets as GitHub issues.
+type GitHubTickets struct {
+	Repo string `yaml:"repo"` // required, "owner/name"
+	// BaseURL is the REST API: "" for api.github.com, https://HOST/api/v3/
+	// for GitHub Enterprise. Ends with "/" when set.
+	BaseURL   string `yaml:"baseURL"`
+	TokenEnv  string `yaml:"tokenEnv"`  // default "GITHUB_TOKEN"
+	TokenFile string `yaml:"tokenFile"` // when set, wins over TokenEnv
+	Label     string `yaml:"label"`     // marks the issues osflow manages; default "osflow"
+}
+
+// Outage is the plan of a maintenance outage: the tasks, in order.
+type Outage struct {
+	Tasks []Task `yaml:"tasks"`
+}
+
+// Task is one step of the outage: a command osflow runs, or a manual step
+// that an operator reports done with `osflow task-done`.
+type Task struct {
+	Name     string   `yaml:"name"`     // required, unique
+	Command  []string `yaml:"command"`  // argv; exactly one of Command and Manual
+	Manual   bool     `yaml:"manual"`   // an operator does it and reports with osflow task-done
+	Expected Duration `yaml:"expected"` // required: the planned duration
+	Where    string   `yaml:"where"`    // free text: where it runs
+	Timeout  Duration `yaml:"timeout"`  // command tasks only; default 4 * Expected
+}
+
+// Git names the repositories whose test branch is merged into the
+// production branch when a release is promoted.
+type Git struct {
+	Config     []GitRepo `yaml:"config"`     // configuration management (Puppet, Ansible, Salt)
+	Monitoring []GitRepo `yaml:"monitoring"` // monitoring configuration
+}
+
+// GitRepo is one git repository.
+type GitRepo struct {
+	Name string `yaml:"name"` // required, unique across config and monitoring
+	// URL is ssh (git@host:path or ssh://), https or file, or a local path.
+	URL              string `yaml:"url"`
+	TestBranch       string `yaml:"testBranch"`       // default "test"
+	ProductionBranch string `yaml:"productionBranch"` // default "production"
+}
+
+// Wiki is the git repository of a wiki (GitHub or Gitea layout) that release
+// notes and outage reports are published to.
+type Wiki struct {
+	URL     string `yaml:"url"`     // git URL as in GitRepo; "" publishes nothing
+	Branch  string `yaml:"branch"`  // default "master"
+	PageURL string `yaml:"pageURL"` // base URL of the pages for links; ends with "/" when set
+}
+
 // Dev configures osflow dev.
 type Dev struct {
 	StateDir string `yaml:"stateDir"` // default ".osflow"
@@ -148,6 +260,9 @@ type Dev struct {
 	TemporalCLI string `yaml:"temporalCLI"`
 	GRPCPort    int    `yaml:"grpcPort"` // default 7233
 	UIPort      int    `yaml:"uiPort"`   // default 8233
+	// GitDir is where osflow dev creates bare repos for the git and wiki
+	// URLs of its config. Default STATEDIR/git.
+	GitDir string `yaml:"gitDir"`
 }
 
 // Load reads and checks the config file at path.
@@ -181,17 +296,40 @@ func (r Repo) RequiresSignature() bool {
 // APIKey returns the Temporal API key: the trimmed content of APIKeyFile when
 // it is set, else the value of the environment variable APIKeyEnv, else "".
 func (t Temporal) APIKey() (string, error) {
-	if t.APIKeyFile != "" {
-		b, err := os.ReadFile(t.APIKeyFile)
+	return secret("temporal API key", t.APIKeyEnv, t.APIKeyFile)
+}
+
+// Token returns the Jenkins API token, from TokenFile or TokenEnv as
+// Temporal.APIKey does.
+func (j Jenkins) Token() (string, error) {
+	return secret("jenkins token", j.TokenEnv, j.TokenFile)
+}
+
+// Token returns the GitHub token, from TokenFile or TokenEnv as
+// Temporal.APIKey does.
+func (g GitHubTickets) Token() (string, error) {
+	return secret("github token", g.TokenEnv, g.TokenFile)
+}
+
+// secret reads a secret reference: the trimmed content of file when it is
+// set, else the value of the environment variable env, else "".
+func secret(what, env, file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("temporal API key: %w", err)
+			return "", fmt.Errorf("%s: %w", what, err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	if t.APIKeyEnv == "" {
+	if env == "" {
 		return "", nil
 	}
-	return os.Getenv(t.APIKeyEnv), nil
+	return os.Getenv(env), nil
+}
+
+// ClosesOnPass reports whether a ticket is closed when its case passes again.
+func (t Testing) ClosesOnPass() bool {
+	return t.CloseOnPass == nil || *t.CloseOnPass
 }
 
 // Duration is a time.Duration written in YAML as "90s" or "2h30m".

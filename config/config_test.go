@@ -77,6 +77,65 @@ repos:
 gc:
   keepSnapshots: 30
   minAge: 336h
+testing:
+  suites:
+    - name: closure
+      builtin: repoclosure
+    - name: install
+      builtin: install
+      sets:
+        base: [hpc-base-tools, osflow-release]
+        slurm: [slurm-client-stub]
+      timeout: 30m
+    - name: mpi
+      command: [./run-mpi-tests, --quick]
+      dir: tests
+    - name: acceptance
+      jenkins:
+        url: https://ci.example.org/jenkins
+        job: hpc/acceptance
+        user: osflow
+        tokenFile: RPM-GPG-KEY-test
+        params: {RELEASE: latest, NODES: "4"}
+  gate:
+    cleanRounds: 3
+    blockerLabel: critical
+    minSoak: 48h
+  closeOnPass: false
+  roundInterval: 12h
+tickets:
+  github:
+    repo: example-hpc/cluster
+    baseURL: https://github.example.org/api/v3
+    tokenEnv: OSFLOW_GITHUB_TOKEN
+    label: osflow-test
+  labels: [testing, rocky9]
+outage:
+  tasks:
+    - name: drain
+      command: [scontrol, update, nodename=ALL, state=drain]
+      expected: 5m
+      where: head node
+    - name: firmware
+      manual: true
+      expected: 1h
+    - name: reboot
+      command: [pdsh, -a, reboot]
+      expected: 10m
+      timeout: 15m
+git:
+  config:
+    - name: puppet
+      url: git@git.example.org:hpc/puppet.git
+      testBranch: staging
+      productionBranch: main
+  monitoring:
+    - name: nagios
+      url: ../nagios.git
+wiki:
+  url: https://github.com/example-hpc/cluster.wiki.git
+  branch: main
+  pageURL: https://github.com/example-hpc/cluster/wiki
 dev:
   stateDir: state
   upstreamSpecs: specs
@@ -84,6 +143,7 @@ dev:
   temporalCLI: temporal
   grpcPort: 7000
   uiPort: 7001
+  gitDir: repos
 `
 
 func TestLoadFullConfig(t *testing.T) {
@@ -118,9 +178,50 @@ func TestLoadFullConfig(t *testing.T) {
 			{Name: "site", Overlay: true},
 		},
 		GC: GC{KeepSnapshots: 30, MinAge: Duration{336 * time.Hour}},
+		Testing: Testing{
+			Suites: []Suite{
+				{Name: "closure", Builtin: "repoclosure", Timeout: Duration{time.Hour}},
+				{
+					Name: "install", Builtin: "install", Timeout: Duration{30 * time.Minute},
+					Sets: map[string][]string{"base": {"hpc-base-tools", "osflow-release"}, "slurm": {"slurm-client-stub"}},
+				},
+				{Name: "mpi", Command: []string{"./run-mpi-tests", "--quick"}, Dir: filepath.Join(dir, "tests"), Timeout: Duration{time.Hour}},
+				{Name: "acceptance", Timeout: Duration{time.Hour}, Jenkins: &Jenkins{
+					URL: "https://ci.example.org/jenkins/", Job: "hpc/acceptance", User: "osflow",
+					TokenEnv: "JENKINS_TOKEN", TokenFile: key, Params: map[string]string{"RELEASE": "latest", "NODES": "4"},
+				}},
+			},
+			Gate:          Gate{CleanRounds: 3, BlockerLabel: "critical", MinSoak: Duration{48 * time.Hour}},
+			CloseOnPass:   &no,
+			RoundInterval: Duration{12 * time.Hour},
+		},
+		Tickets: Tickets{
+			GitHub: &GitHubTickets{
+				Repo: "example-hpc/cluster", BaseURL: "https://github.example.org/api/v3/",
+				TokenEnv: "OSFLOW_GITHUB_TOKEN", Label: "osflow-test",
+			},
+			Labels: []string{"testing", "rocky9"},
+		},
+		Outage: Outage{Tasks: []Task{
+			{
+				Name: "drain", Command: []string{"scontrol", "update", "nodename=ALL", "state=drain"},
+				Expected: Duration{5 * time.Minute}, Where: "head node", Timeout: Duration{20 * time.Minute},
+			},
+			{Name: "firmware", Manual: true, Expected: Duration{time.Hour}},
+			{Name: "reboot", Command: []string{"pdsh", "-a", "reboot"}, Expected: Duration{10 * time.Minute}, Timeout: Duration{15 * time.Minute}},
+		}},
+		Git: Git{
+			Config:     []GitRepo{{Name: "puppet", URL: "git@git.example.org:hpc/puppet.git", TestBranch: "staging", ProductionBranch: "main"}},
+			Monitoring: []GitRepo{{Name: "nagios", URL: filepath.Join(filepath.Dir(dir), "nagios.git"), TestBranch: "test", ProductionBranch: "production"}},
+		},
+		Wiki: Wiki{
+			URL: "https://github.com/example-hpc/cluster.wiki.git", Branch: "main",
+			PageURL: "https://github.com/example-hpc/cluster/wiki/",
+		},
 		Dev: Dev{
 			StateDir: filepath.Join(dir, "state"), UpstreamSpecs: filepath.Join(dir, "specs"),
 			UpstreamListen: "127.0.0.1:9000", TemporalCLI: "temporal", GRPCPort: 7000, UIPort: 7001,
+			GitDir: filepath.Join(dir, "repos"),
 		},
 	}
 	require.Equal(t, want, c)
@@ -132,6 +233,7 @@ func TestLoadFullConfig(t *testing.T) {
 	require.True(t, r.RequiresSignature())
 	_, ok = c.Repo("nope")
 	require.False(t, ok)
+	require.False(t, c.Testing.ClosesOnPass())
 
 	// Round trip: what the config marshals to loads to the same config.
 	out, err := yaml.Marshal(c)
@@ -159,17 +261,71 @@ func TestDefaults(t *testing.T) {
 		Channels: Channels{Daily: "daily", Testing: "testing", Production: "production"},
 		Repos:    []Repo{{Name: "baseos", URL: "http://mirror/baseos/"}},
 		GC:       GC{KeepSnapshots: 14, MinAge: Duration{168 * time.Hour}},
+		Testing: Testing{
+			Gate:          Gate{CleanRounds: 2, BlockerLabel: "blocker"},
+			CloseOnPass:   new(true),
+			RoundInterval: Duration{24 * time.Hour},
+		},
+		Tickets: Tickets{Dir: "/srv/tickets"},
+		Wiki:    Wiki{Branch: "master"},
 		Dev: Dev{
 			StateDir: ".osflow", UpstreamListen: "127.0.0.1:8091", TemporalCLI: "bin/temporal",
-			GRPCPort: 7233, UIPort: 8233,
+			GRPCPort: 7233, UIPort: 8233, GitDir: filepath.Join(".osflow", "git"),
 		},
 	}, c)
 	require.False(t, c.Repos[0].RequiresSignature())
+	require.True(t, c.Testing.ClosesOnPass())
 
 	// A wildcard listen address gives a base URL a client can use.
 	c, err = Parse("osflow.yaml", []byte("store: s\nhttp: {listen: ':8080'}\nrepos: [{name: site, overlay: true}]\n"))
 	require.NoError(t, err)
 	require.Equal(t, "http://localhost:8080/", c.HTTP.BaseURL)
+}
+
+// TestCycleDefaults checks the defaults inside the integration-test cycle's
+// list items, and the defaults that depend on other keys.
+func TestCycleDefaults(t *testing.T) {
+	clearTemporalEnv(t)
+	tests := []struct {
+		name string
+		text string
+		got  func(*Config) any
+		want any
+	}{
+		{"suite timeout", "testing:\n  suites: [{name: c, builtin: repoclosure}]\n",
+			func(c *Config) any { return c.Testing.Suites[0].Timeout }, Duration{time.Hour}},
+		{"jenkins token", "testing:\n  suites: [{name: j, jenkins: {url: 'http://ci/', job: a/b, user: u}}]\n",
+			func(c *Config) any { return c.Testing.Suites[0].Jenkins.TokenEnv }, "JENKINS_TOKEN"},
+		{"cleanRounds 0", "testing:\n  gate: {cleanRounds: 0}\n",
+			func(c *Config) any { return c.Testing.Gate.CleanRounds }, 2},
+		{"closeOnPass", "testing:\n  closeOnPass: true\n",
+			func(c *Config) any { return c.Testing.ClosesOnPass() }, true},
+		{"tickets dir next to a store with a trailing slash", "tickets: {labels: [x]}\n",
+			func(c *Config) any { return c.Tickets.Dir }, "/srv/tickets"},
+		{"github", "tickets:\n  github: {repo: org/site}\n",
+			func(c *Config) any { return *c.Tickets.GitHub }, GitHubTickets{Repo: "org/site", TokenEnv: "GITHUB_TOKEN", Label: "osflow"}},
+		{"no tickets dir with github", "tickets:\n  github: {repo: org/site}\n",
+			func(c *Config) any { return c.Tickets.Dir }, ""},
+		{"command task timeout", "outage:\n  tasks: [{name: t, command: [x], expected: 90s}]\n",
+			func(c *Config) any { return c.Outage.Tasks[0].Timeout }, Duration{6 * time.Minute}},
+		{"manual task has no timeout", "outage:\n  tasks: [{name: t, manual: true, expected: 90s}]\n",
+			func(c *Config) any { return c.Outage.Tasks[0].Timeout }, Duration{}},
+		{"git branches", "git:\n  monitoring: [{name: n, url: 'ssh://git@h/n.git'}]\n",
+			func(c *Config) any { return c.Git.Monitoring[0] }, GitRepo{Name: "n", URL: "ssh://git@h/n.git", TestBranch: "test", ProductionBranch: "production"}},
+		{"wiki branch", "wiki: {url: 'git@h:w.git'}\n",
+			func(c *Config) any { return c.Wiki.Branch }, "master"},
+		{"gitDir under stateDir", "dev: {stateDir: /var/lib/osflow}\n",
+			func(c *Config) any { return c.Dev.GitDir }, "/var/lib/osflow/git"},
+		{"empty lists and mappings are none", "testing:\n  suites: []\ntickets: {labels: []}\noutage: {tasks: []}\n",
+			func(c *Config) any { return []any{c.Testing.Suites, c.Tickets.Labels, c.Outage.Tasks} }, []any{[]Suite(nil), []string(nil), []Task(nil)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("osflow.yaml", []byte("store: /srv/osflow/\nrepos: [{name: site, overlay: true}]\n"+tt.text))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, tt.got(c))
+		})
+	}
 }
 
 func TestRelativePaths(t *testing.T) {
@@ -188,11 +344,38 @@ func TestRelativePaths(t *testing.T) {
 	require.Equal(t, filepath.Join("etc", "osflow", "s"), c.Store)
 	require.Equal(t, filepath.Join("etc", "osflow", ".osflow"), c.Dev.StateDir)
 	require.Equal(t, filepath.Join("etc", "osflow", "bin", "temporal"), c.Dev.TemporalCLI)
+	require.Equal(t, filepath.Join("etc", "osflow", "tickets"), c.Tickets.Dir)
+	require.Equal(t, filepath.Join("etc", "osflow", ".osflow", "git"), c.Dev.GitDir)
+
+	// Local git URLs are paths; URLs and scp-like host:path are not.
+	text = []byte(`store: s
+repos: [{name: site, overlay: true}]
+testing:
+  suites: [{name: t, command: [./t], dir: tests}]
+git:
+  config:
+    - {name: a, url: repos/a.git}
+    - {name: b, url: ./b:c.git}
+    - {name: c, url: /srv/git/c.git}
+    - {name: d, url: 'git@host:d.git'}
+    - {name: e, url: 'file:///srv/git/e.git'}
+wiki: {url: ../wiki.git}
+`)
+	c, err = Parse(filepath.Join("etc", "osflow", "osflow.yaml"), text)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join("etc", "osflow", "tests"), c.Testing.Suites[0].Dir)
+	var urls []string
+	for _, r := range c.Git.Config {
+		urls = append(urls, r.URL)
+	}
+	require.Equal(t, []string{filepath.Join("etc", "osflow", "repos", "a.git"), filepath.Join("etc", "osflow", "b:c.git"), "/srv/git/c.git", "git@host:d.git", "file:///srv/git/e.git"}, urls)
+	require.Equal(t, filepath.Join("etc", "wiki.git"), c.Wiki.URL)
 }
 
 func TestErrors(t *testing.T) {
 	clearTemporalEnv(t)
 	const repos = "repos:\n  - name: baseos\n    url: http://mirror/baseos/\n"
+	const base = "store: s\n" + repos
 	tests := []struct {
 		name string
 		text string
@@ -232,6 +415,45 @@ func TestErrors(t *testing.T) {
 		{"bad log level", "store: s\nlog:\n  level: loud\n" + repos, 3, "log.level", `"loud" is not one of debug, info, warn, error`},
 		{"bad listen", "store: s\nmetrics:\n  listen: 9464\n" + repos, 3, "metrics.listen", "is not host:port"},
 		{"not a mapping", "- store\n", 1, "", "must be a mapping, got a list"},
+		{"key given twice", "store: s\nstore: t\n" + repos, 2, "store", "given twice (also line 1)"},
+
+		// The integration-test cycle; its sections start on line 5.
+		{"suite of no kind", base + "testing:\n  suites:\n    - name: a\n", 7, "testing.suites[0]", "set one of builtin, command or jenkins"},
+		{"suite of two kinds", base + "testing:\n  suites:\n    - name: a\n      builtin: repoclosure\n      command: [x]\n", 7, "testing.suites[0]", "builtin and command are alternatives: set only one"},
+		{"suite of three kinds", base + "testing:\n  suites:\n    - name: a\n      builtin: repoclosure\n      command: [x]\n      jenkins: {url: 'http://ci/', job: j, user: u}\n", 7, "testing.suites[0]", "builtin, command and jenkins are alternatives"},
+		{"unknown builtin", base + "testing:\n  suites:\n    - name: a\n      builtin: smoke\n", 8, "testing.suites[0].builtin", `"smoke" is not one of repoclosure, install`},
+		{"install without sets", base + "testing:\n  suites:\n    - name: a\n      builtin: install\n", 7, "testing.suites[0].sets", "required for builtin install"},
+		{"empty set", base + "testing:\n  suites:\n    - name: a\n      builtin: install\n      sets:\n        base: []\n", 10, "testing.suites[0].sets.base", "a set lists at least one package"},
+		{"set not a list", base + "testing:\n  suites:\n    - name: a\n      builtin: install\n      sets:\n        base: hpc-base-tools\n", 10, "testing.suites[0].sets.base", `must be a list, got "hpc-base-tools"`},
+		{"sets on repoclosure", base + "testing:\n  suites:\n    - name: a\n      builtin: repoclosure\n      sets: {base: [x]}\n", 9, "testing.suites[0].sets", "only builtin install has sets"},
+		{"empty program", base + "testing:\n  suites:\n    - name: a\n      command: ['', x]\n", 8, "testing.suites[0].command[0]", "the program to run is empty"},
+		{"dir without command", base + "testing:\n  suites:\n    - name: a\n      builtin: repoclosure\n      dir: /tmp\n", 9, "testing.suites[0].dir", "only a command suite"},
+		{"bad jenkins url", base + "testing:\n  suites:\n    - name: a\n      jenkins:\n        url: ftp://ci/\n        job: j\n        user: u\n", 9, "testing.suites[0].jenkins.url", `scheme "ftp"`},
+		{"jenkins url missing", base + "testing:\n  suites:\n    - name: a\n      jenkins:\n        job: j\n        user: u\n", 8, "testing.suites[0].jenkins.url", "required"},
+		{"bad jenkins job", base + "testing:\n  suites:\n    - name: a\n      jenkins:\n        url: https://ci/\n        job: hpc//x\n        user: u\n", 10, "testing.suites[0].jenkins.job", `"hpc//x" is not a job's full name`},
+		{"literal jenkins token", base + "testing:\n  suites:\n    - name: a\n      jenkins:\n        url: https://ci/\n        job: j\n        user: u\n        token: t0ps3cret\n", 12, "testing.suites[0].jenkins.token", `secrets are references: use "tokenEnv"`},
+		{"duplicate suite", base + "testing:\n  suites:\n    - name: a\n      builtin: repoclosure\n    - name: a\n      builtin: repoclosure\n", 9, "testing.suites[1].name", `duplicate suite "a" (also testing.suites[0], line 7)`},
+		{"bad suite name", base + "testing:\n  suites:\n    - name: Smoke\n      builtin: repoclosure\n", 7, "testing.suites[0].name", `"Smoke" is not a suite name`},
+		{"negative cleanRounds", base + "testing:\n  gate:\n    cleanRounds: -1\n", 7, "testing.gate.cleanRounds", "-1 is not between 1 and 1000"},
+		{"short roundInterval", base + "testing:\n  roundInterval: 10s\n", 6, "testing.roundInterval", "10s is too short"},
+		{"zero roundInterval", base + "testing:\n  roundInterval: 0s\n", 6, "testing.roundInterval", "0s is too short"},
+		{"github repo not owner/name", base + "tickets:\n  github:\n    repo: example-hpc\n", 7, "tickets.github.repo", `"example-hpc" is not owner/name`},
+		{"bad github baseURL", base + "tickets:\n  github:\n    repo: o/n\n    baseURL: github.example.org/api/v3\n", 8, "tickets.github.baseURL", "not an absolute URL"},
+		{"bad tokenEnv", base + "tickets:\n  github:\n    repo: o/n\n    tokenEnv: $GITHUB_TOKEN\n", 8, "tickets.github.tokenEnv", "is not an environment variable name"},
+		{"tickets dir and github", base + "tickets:\n  dir: /srv/tickets\n  github: {repo: o/n}\n", 6, "tickets.dir", "not used with tickets.github"},
+		{"task of no kind", base + "outage:\n  tasks:\n    - name: t\n      expected: 1m\n", 7, "outage.tasks[0]", "set one of command or manual"},
+		{"task with command and manual", base + "outage:\n  tasks:\n    - name: t\n      command: [x]\n      manual: true\n      expected: 1m\n", 7, "outage.tasks[0]", "command and manual are alternatives"},
+		{"task without expected", base + "outage:\n  tasks:\n    - name: t\n      manual: true\n", 7, "outage.tasks[0].expected", "required: the planned duration"},
+		{"manual task with timeout", base + "outage:\n  tasks:\n    - name: t\n      manual: true\n      expected: 1m\n      timeout: 5m\n", 10, "outage.tasks[0].timeout", "only a command task has a timeout"},
+		{"duplicate task", base + "outage:\n  tasks:\n    - name: t\n      manual: true\n      expected: 1m\n    - name: t\n      manual: true\n      expected: 1m\n", 10, "outage.tasks[1].name", `duplicate task "t" (also outage.tasks[0], line 7)`},
+		{"duplicate git repo", base + "git:\n  config:\n    - name: puppet\n      url: git@h:p.git\n  monitoring:\n    - name: puppet\n      url: /srv/git/n.git\n", 10, "git.monitoring[0].name", `duplicate git repo "puppet" (also git.config[0], line 7)`},
+		{"git url missing", base + "git:\n  config:\n    - name: puppet\n", 7, "git.config[0].url", "required"},
+		{"git over http", base + "git:\n  config:\n    - name: p\n      url: http://h/p.git\n", 8, "git.config[0].url", `scheme "http"`},
+		{"git password", base + "git:\n  config:\n    - name: p\n      url: 'https://me:pw@h/p.git'\n", 8, "git.config[0].url", "only an ssh URL names a user"},
+		{"scp-like without path", base + "git:\n  config:\n    - name: p\n      url: 'git@h:'\n", 8, "git.config[0].url", "scp-like git URL is [user@]host:path"},
+		{"same branches", base + "git:\n  config:\n    - name: p\n      url: git@h:p.git\n      testBranch: main\n      productionBranch: main\n", 10, "git.config[0].productionBranch", `"main" is also testBranch`},
+		{"bad branch", base + "git:\n  config:\n    - name: p\n      url: git@h:p.git\n      testBranch: 'feature..x'\n", 9, "git.config[0].testBranch", `"feature..x" is not a branch name`},
+		{"wiki pageURL without url", base + "wiki:\n  pageURL: https://github.com/o/n/wiki/\n", 6, "wiki.pageURL", "needs wiki.url"},
 		{"yaml syntax", "store: s\nrepos: [\n", 2, "", "did not find expected node content"},
 		{"two documents", "store: s\n" + repos + "---\nstore: t\n", 5, "", "one YAML document"},
 	}
@@ -325,6 +547,31 @@ func TestAPIKey(t *testing.T) {
 	k, err = Temporal{APIKeyEnv: "OSFLOW_TEST_KEY", APIKeyFile: f}.APIKey()
 	require.NoError(t, err)
 	require.Equal(t, "from-file", k)
+}
+
+func TestTokens(t *testing.T) {
+	t.Setenv("OSFLOW_TEST_TOKEN", "from-env")
+	f := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(f, []byte("from-file\n"), 0o600))
+	for _, tt := range []struct {
+		name  string
+		token func() (string, error)
+		want  string
+	}{
+		{"jenkins env", Jenkins{TokenEnv: "OSFLOW_TEST_TOKEN"}.Token, "from-env"},
+		{"jenkins file", Jenkins{TokenEnv: "OSFLOW_TEST_TOKEN", TokenFile: f}.Token, "from-file"},
+		{"github env", GitHubTickets{TokenEnv: "OSFLOW_TEST_TOKEN"}.Token, "from-env"},
+		{"github file", GitHubTickets{TokenEnv: "OSFLOW_TEST_TOKEN", TokenFile: f}.Token, "from-file"},
+		{"none", GitHubTickets{}.Token, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.token()
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+	_, err := GitHubTickets{TokenFile: "/nonexistent/token"}.Token()
+	require.ErrorContains(t, err, "github token: open /nonexistent/token")
 }
 
 func TestDuration(t *testing.T) {

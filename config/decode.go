@@ -143,6 +143,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.errorAt(n.Line, path, "must be a list, got %s", describe(n))
 			return
 		}
+		if len(n.Content) == 0 {
+			v.SetZero() // an empty list is no list, as when it is left out
+			return
+		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
@@ -150,27 +154,64 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.value(item, s.Index(i), p)
 		}
 		v.Set(s)
+	case reflect.Map:
+		d.dict(n, v, path)
 	default:
 		d.scalar(n, v, path)
 	}
 }
 
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	fields := yamlFields(v.Type())
+	d.entries(n, path, func(k, val *yaml.Node, p string) {
+		idx, ok := fields[k.Value]
+		if !ok {
+			d.errorAt(k.Line, p, "unknown key%s", suggest(k.Value, fields))
+			return
+		}
+		d.lines[p] = k.Line
+		d.value(val, v.Field(idx), p)
+	})
+}
+
+// dict decodes a mapping into a Go map with string keys; an empty mapping is
+// a nil map, as when it is left out.
+func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+		v.SetZero()
+		return
+	}
+	m := reflect.MakeMap(v.Type())
+	d.entries(n, path, func(k, val *yaml.Node, p string) {
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			d.errorAt(k.Line, p, "a key here is a non-empty string, got %s", describe(k))
+			return
+		}
+		d.lines[p] = k.Line
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.value(val, e, p)
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)
+	})
+	v.Set(m)
+}
+
+// entries calls f with each key and value of mapping n and the key's path.
+// A key given twice is reported, and only its first value is used.
+func (d *decoder) entries(n *yaml.Node, path string, f func(k, v *yaml.Node, p string)) {
 	if n.Kind != yaml.MappingNode {
 		d.errorAt(n.Line, path, "must be a mapping, got %s", describe(n))
 		return
 	}
-	fields := yamlFields(v.Type())
+	first := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+		k := n.Content[i]
 		p := join(path, k.Value)
-		idx, ok := fields[k.Value]
-		if !ok {
-			d.errorAt(k.Line, p, "unknown key%s", suggest(k.Value, fields))
+		if line, dup := first[k.Value]; dup {
+			d.errorAt(k.Line, p, "given twice (also line %d)", line)
 			continue
 		}
-		d.lines[p] = k.Line
-		d.value(val, v.Field(idx), p)
+		first[k.Value] = k.Line
+		f(k, n.Content[i+1], p)
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -117,19 +118,72 @@ func (d *decoder) defaults(c *Config) {
 	for i := range c.Repos {
 		r := &c.Repos[i]
 		if r.RequireSignature == nil && r.GPGKey != "" {
-			yes := true
-			r.RequireSignature = &yes
+			r.RequireSignature = new(true)
 		}
 	}
 
 	defInt(&c.GC.KeepSnapshots, 14)
 	defDur(&c.GC.MinAge, 7*24*time.Hour)
 
+	tc := &c.Testing
+	for i := range tc.Suites {
+		s := &tc.Suites[i]
+		defDur(&s.Timeout, time.Hour)
+		if s.Jenkins != nil {
+			def(&s.Jenkins.TokenEnv, "JENKINS_TOKEN")
+		}
+	}
+	defInt(&tc.Gate.CleanRounds, 2)
+	def(&tc.Gate.BlockerLabel, "blocker")
+	if tc.CloseOnPass == nil {
+		tc.CloseOnPass = new(true)
+	}
+	if !d.given("testing.roundInterval") {
+		defDur(&tc.RoundInterval, 24*time.Hour)
+	}
+
+	if g := c.Tickets.GitHub; g != nil {
+		def(&g.TokenEnv, "GITHUB_TOKEN")
+		def(&g.Label, "osflow")
+	} else {
+		def(&c.Tickets.Dir, filepath.Join(filepath.Dir(filepath.Clean(c.Store)), "tickets"))
+	}
+
+	for i := range c.Outage.Tasks {
+		if t := &c.Outage.Tasks[i]; !t.Manual {
+			defDur(&t.Timeout, 4*t.Expected.Duration)
+		}
+	}
+
+	c.Git.each(func(_ string, r *GitRepo) {
+		def(&r.TestBranch, "test")
+		def(&r.ProductionBranch, "production")
+	})
+	def(&c.Wiki.Branch, "master")
+
 	def(&c.Dev.StateDir, ".osflow")
+	def(&c.Dev.GitDir, filepath.Join(c.Dev.StateDir, "git"))
 	def(&c.Dev.UpstreamListen, "127.0.0.1:8091")
 	def(&c.Dev.TemporalCLI, "bin/temporal")
 	defInt(&c.Dev.GRPCPort, 7233)
 	defInt(&c.Dev.UIPort, 8233)
+}
+
+// given reports whether the file sets the key at path (to any value, null
+// and zero too).
+func (d *decoder) given(path string) bool {
+	_, ok := d.lines[path]
+	return ok
+}
+
+// each calls f with every git repo, config ones first, and its key path.
+func (g *Git) each(f func(path string, r *GitRepo)) {
+	for i := range g.Config {
+		f(fmt.Sprintf("git.config[%d]", i), &g.Config[i])
+	}
+	for i := range g.Monitoring {
+		f(fmt.Sprintf("git.monitoring[%d]", i), &g.Monitoring[i])
+	}
 }
 
 // clientAddr turns a listen address into one a client can dial: an empty or
@@ -167,17 +221,41 @@ func (d *decoder) resolve(c *Config, dir string) {
 	for i := range c.Repos {
 		abs(&c.Repos[i].GPGKey, fmt.Sprintf("repos[%d].gpgKey", i))
 	}
+	for i := range c.Testing.Suites {
+		s := &c.Testing.Suites[i]
+		p := fmt.Sprintf("testing.suites[%d]", i)
+		abs(&s.Dir, p+".dir")
+		if s.Jenkins != nil {
+			abs(&s.Jenkins.TokenFile, p+".jenkins.tokenFile")
+		}
+	}
+	abs(&c.Tickets.Dir, "tickets.dir")
+	if g := c.Tickets.GitHub; g != nil {
+		abs(&g.TokenFile, "tickets.github.tokenFile")
+	}
+	c.Git.each(func(p string, r *GitRepo) {
+		if isLocalPath(r.URL) {
+			abs(&r.URL, p+".url")
+		}
+	})
+	if isLocalPath(c.Wiki.URL) {
+		abs(&c.Wiki.URL, "wiki.url")
+	}
 	abs(&c.Dev.StateDir, "dev.stateDir")
 	abs(&c.Dev.UpstreamSpecs, "dev.upstreamSpecs")
+	abs(&c.Dev.GitDir, "dev.gitDir")
 	if strings.ContainsRune(c.Dev.TemporalCLI, '/') {
 		abs(&c.Dev.TemporalCLI, "dev.temporalCLI")
 	}
 }
 
 var (
-	repoNameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	nameRE        = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`) // repos, suites, sets, tasks, git repos
 	channelNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	githubRepoRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$`)
+	// branchRE is a conservative subset of what git check-ref-format allows.
+	branchRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._/-]*$`)
 )
 
 // check validates the decoded, defaulted and resolved config.
@@ -188,9 +266,7 @@ func (d *decoder) check(c *Config) {
 	d.checkTemporal(&c.Temporal)
 
 	d.checkAddr("http.listen", c.HTTP.Listen)
-	if u, err := d.checkURL("http.baseURL", c.HTTP.BaseURL, "http", "https"); err == nil {
-		c.HTTP.BaseURL = u
-	}
+	d.normURL("http.baseURL", &c.HTTP.BaseURL, "http", "https")
 	if c.Metrics.Listen != "" {
 		d.checkAddr("metrics.listen", c.Metrics.Listen)
 	}
@@ -221,6 +297,12 @@ func (d *decoder) check(c *Config) {
 	d.between("gc.keepSnapshots", c.GC.KeepSnapshots, 1, 1<<20)
 	d.nonNegative("gc.minAge", c.GC.MinAge)
 
+	d.checkTesting(&c.Testing)
+	d.checkTickets(&c.Tickets)
+	d.checkOutage(c.Outage.Tasks)
+	d.checkGit(&c.Git)
+	d.checkWiki(&c.Wiki)
+
 	d.checkAddr("dev.upstreamListen", c.Dev.UpstreamListen)
 	d.between("dev.grpcPort", c.Dev.GRPCPort, 1, 65535)
 	d.between("dev.uiPort", c.Dev.UIPort, 1, 65535)
@@ -234,12 +316,7 @@ func (d *decoder) checkTemporal(t *Temporal) {
 	if t.TaskQueue == t.RepoTaskQueue {
 		d.errorf("temporal.repoTaskQueue", "must differ from temporal.taskQueue (%q): repo activities run only where the store is mounted", t.TaskQueue)
 	}
-	if !envNameRE.MatchString(t.APIKeyEnv) {
-		d.errorf("temporal.apiKeyEnv", "%q is not an environment variable name", t.APIKeyEnv)
-	}
-	if t.APIKeyFile != "" {
-		d.readable("temporal.apiKeyFile", t.APIKeyFile)
-	}
+	d.checkSecret("temporal.apiKey", t.APIKeyEnv, t.APIKeyFile)
 	if t.TLS == nil {
 		return
 	}
@@ -270,30 +347,18 @@ func (d *decoder) checkRepos(repos []Repo) {
 	if len(repos) == 0 {
 		d.errorf("repos", "required: at least one repo")
 	}
-	seen := map[string]int{}
+	seen := map[string]string{}
 	for i := range repos {
 		r := &repos[i]
 		p := fmt.Sprintf("repos[%d]", i)
-		switch {
-		case r.Name == "":
-			d.errorf(p+".name", "required")
-		case !repoNameRE.MatchString(r.Name):
-			d.errorf(p+".name", "%q is not a repo name (lower case letter or digit, then lower case letters, digits, ., - or _)", r.Name)
-		}
-		if j, dup := seen[r.Name]; dup && r.Name != "" {
-			d.errorf(p+".name", "duplicate repo %q (also repos[%d], line %d)", r.Name, j, d.line(fmt.Sprintf("repos[%d].name", j)))
-		} else {
-			seen[r.Name] = i
-		}
+		d.checkName(p, "repo", r.Name, seen)
 		switch {
 		case r.Overlay && r.URL != "":
 			d.errorf(p+".url", "an overlay has no url: its packages live in STORE/overlays/%s", r.Name)
 		case !r.Overlay && r.URL == "":
 			d.errorf(p+".url", "required for a mirror (or set overlay: true)")
 		case !r.Overlay:
-			if u, err := d.checkURL(p+".url", r.URL, "http", "https", "file"); err == nil {
-				r.URL = u
-			}
+			d.normURL(p+".url", &r.URL, "http", "https", "file")
 		}
 		if r.GPGKey != "" {
 			d.readable(p+".gpgKey", r.GPGKey)
@@ -303,29 +368,269 @@ func (d *decoder) checkRepos(repos []Repo) {
 	}
 }
 
-// checkURL returns u as an absolute URL of one of the schemes, ending with "/".
-func (d *decoder) checkURL(path, raw string, schemes ...string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		d.errorf(path, "invalid URL %q: %v", raw, unwrapURLError(err))
-		return "", err
+// checkName checks the name of the list item at item: required, well formed,
+// and not taken by an earlier item of seen (name -> item), where it goes.
+func (d *decoder) checkName(item, kind, name string, seen map[string]string) {
+	p := item + ".name"
+	switch {
+	case name == "":
+		d.errorf(p, "required")
+		return
+	case !nameRE.MatchString(name):
+		d.errorf(p, "%q is not a %s name (lower case letter or digit, then lower case letters, digits, ., - or _)", name, kind)
 	}
-	fail := func(format string, args ...any) (string, error) {
-		err := fmt.Errorf(format, args...)
-		d.errorf(path, "%v", err)
-		return "", err
+	if first, dup := seen[name]; dup {
+		d.errorf(p, "duplicate %s %q (also %s, line %d)", kind, name, first, d.line(first+".name"))
+		return
+	}
+	seen[name] = item
+}
+
+// choice is one of the keys of which exactlyOne wants one set.
+type choice struct {
+	key string
+	set bool
+}
+
+// exactlyOne reports at path unless exactly one of the choices is set.
+func (d *decoder) exactlyOne(path string, choices ...choice) {
+	var all, set []string
+	for _, c := range choices {
+		all = append(all, c.key)
+		if c.set {
+			set = append(set, c.key)
+		}
 	}
 	switch {
-	case u.Scheme == "":
-		return fail("%q is not an absolute URL (want %s://...)", raw, strings.Join(schemes, ", "))
-	case !slices.Contains(schemes, u.Scheme):
-		return fail("scheme %q of %q is not supported (want %s)", u.Scheme, raw, strings.Join(schemes, ", "))
-	case u.Scheme == "file" && (u.Path == "" || u.Host != "" && u.Host != "localhost"):
-		return fail("%q: a file URL is file:///absolute/path/", raw)
-	case u.Scheme != "file" && u.Host == "":
-		return fail("%q has no host", raw)
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return fail("%q: a repo URL has no query, fragment or user info (give credentials another way)", raw)
+	case len(set) == 0:
+		d.errorf(path, "set one of %s", list(all, "or"))
+	case len(set) > 1:
+		d.errorf(path, "%s are alternatives: set only one", list(set, "and"))
+	}
+}
+
+// list writes items as "a, b or c".
+func list(items []string, conj string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " " + conj + " " + items[len(items)-1]
+}
+
+func (d *decoder) checkTesting(t *Testing) {
+	seen := map[string]string{}
+	for i := range t.Suites {
+		s := &t.Suites[i]
+		p := fmt.Sprintf("testing.suites[%d]", i)
+		d.checkName(p, "suite", s.Name, seen)
+		d.exactlyOne(p, choice{"builtin", s.Builtin != ""}, choice{"command", len(s.Command) > 0}, choice{"jenkins", s.Jenkins != nil})
+		if s.Builtin != "" {
+			d.oneOf(p+".builtin", s.Builtin, "repoclosure", "install")
+		}
+		d.checkSets(p+".sets", s.Builtin == "install", s.Sets)
+		d.checkArgv(p+".command", s.Command)
+		if s.Dir != "" && len(s.Command) == 0 {
+			d.errorf(p+".dir", "only a command suite has a working directory")
+		}
+		if s.Jenkins != nil {
+			d.checkJenkins(p+".jenkins", s.Jenkins)
+		}
+		d.positive(p+".timeout", s.Timeout)
+	}
+	d.between("testing.gate.cleanRounds", t.Gate.CleanRounds, 1, 1000)
+	if strings.TrimSpace(t.Gate.BlockerLabel) == "" {
+		d.errorf("testing.gate.blockerLabel", "must not be blank")
+	}
+	d.nonNegative("testing.gate.minSoak", t.Gate.MinSoak)
+	if t.RoundInterval.Duration < time.Minute {
+		d.errorf("testing.roundInterval", "%s is too short: rounds are at least 1m apart (leave it out for 24h)", t.RoundInterval)
+	}
+}
+
+// checkSets checks the package sets of a suite, which builtin install
+// requires and other suites do not have.
+func (d *decoder) checkSets(path string, install bool, sets map[string][]string) {
+	switch {
+	case install && len(sets) == 0:
+		d.errorf(path, "required for builtin install: set name -> packages installed together")
+	case !install && len(sets) > 0:
+		d.errorf(path, "only builtin install has sets")
+	}
+	for _, name := range slices.Sorted(maps.Keys(sets)) {
+		p := path + "." + name
+		if !nameRE.MatchString(name) {
+			d.errorf(p, "%q is not a set name (lower case letter or digit, then lower case letters, digits, ., - or _)", name)
+		}
+		if len(sets[name]) == 0 {
+			d.errorf(p, "a set lists at least one package")
+		}
+		for j, pkg := range sets[name] {
+			if pkg == "" || strings.ContainsAny(pkg, " \t\n/") {
+				d.errorf(fmt.Sprintf("%s[%d]", p, j), "%q is not a package name", pkg)
+			}
+		}
+	}
+}
+
+// checkArgv checks the argv of a command, when it has one.
+func (d *decoder) checkArgv(path string, argv []string) {
+	if len(argv) > 0 && strings.TrimSpace(argv[0]) == "" {
+		d.errorf(path+"[0]", "the program to run is empty")
+	}
+}
+
+func (d *decoder) checkJenkins(path string, j *Jenkins) {
+	if j.URL == "" {
+		d.errorf(path+".url", "required: the Jenkins server, such as https://ci.example.org/")
+	}
+	d.normURL(path+".url", &j.URL, "http", "https")
+	switch {
+	case j.Job == "":
+		d.errorf(path+".job", "required: the job's full name, such as name or folder/name")
+	case strings.HasPrefix(j.Job, "/") || strings.HasSuffix(j.Job, "/") || strings.Contains(j.Job, "//"):
+		d.errorf(path+".job", "%q is not a job's full name (name or folder/name, with no empty part)", j.Job)
+	}
+	if j.User == "" {
+		d.errorf(path+".user", "required: the user whose API token tokenEnv or tokenFile holds")
+	}
+	d.checkSecret(path+".token", j.TokenEnv, j.TokenFile)
+}
+
+func (d *decoder) checkTickets(t *Tickets) {
+	for i, l := range t.Labels {
+		if strings.TrimSpace(l) == "" {
+			d.errorf(fmt.Sprintf("tickets.labels[%d]", i), "must not be blank")
+		}
+	}
+	g := t.GitHub
+	if g == nil {
+		return
+	}
+	if t.Dir != "" {
+		d.errorf("tickets.dir", "not used with tickets.github: set one or the other")
+	}
+	switch {
+	case g.Repo == "":
+		d.errorf("tickets.github.repo", "required: owner/name")
+	case !githubRepoRE.MatchString(g.Repo):
+		d.errorf("tickets.github.repo", "%q is not owner/name", g.Repo)
+	}
+	d.normURL("tickets.github.baseURL", &g.BaseURL, "http", "https")
+	d.checkSecret("tickets.github.token", g.TokenEnv, g.TokenFile)
+	if strings.TrimSpace(g.Label) == "" {
+		d.errorf("tickets.github.label", "must not be blank")
+	}
+}
+
+func (d *decoder) checkOutage(tasks []Task) {
+	seen := map[string]string{}
+	for i := range tasks {
+		t := &tasks[i]
+		p := fmt.Sprintf("outage.tasks[%d]", i)
+		d.checkName(p, "task", t.Name, seen)
+		d.exactlyOne(p, choice{"command", len(t.Command) > 0}, choice{"manual", t.Manual})
+		d.checkArgv(p+".command", t.Command)
+		if t.Expected.Duration == 0 {
+			d.errorf(p+".expected", "required: the planned duration")
+		} else {
+			d.positive(p+".expected", t.Expected)
+		}
+		if t.Manual && t.Timeout.Duration != 0 {
+			d.errorf(p+".timeout", "only a command task has a timeout: a manual one waits for osflow task-done")
+		} else {
+			d.nonNegative(p+".timeout", t.Timeout)
+		}
+	}
+}
+
+func (d *decoder) checkGit(g *Git) {
+	seen := map[string]string{}
+	g.each(func(p string, r *GitRepo) {
+		d.checkName(p, "git repo", r.Name, seen)
+		if r.URL == "" {
+			d.errorf(p+".url", "required: an ssh, https or file URL, or a local path")
+		} else {
+			d.checkGitURL(p+".url", r.URL)
+		}
+		d.checkBranch(p+".testBranch", r.TestBranch)
+		d.checkBranch(p+".productionBranch", r.ProductionBranch)
+		if r.TestBranch == r.ProductionBranch {
+			d.errorf(p+".productionBranch", "%q is also testBranch: a promotion merges one into the other", r.ProductionBranch)
+		}
+	})
+}
+
+func (d *decoder) checkWiki(w *Wiki) {
+	if w.URL != "" {
+		d.checkGitURL("wiki.url", w.URL)
+	} else if w.PageURL != "" {
+		d.errorf("wiki.pageURL", "needs wiki.url: without it no pages are published")
+	}
+	d.checkBranch("wiki.branch", w.Branch)
+	d.normURL("wiki.pageURL", &w.PageURL, "http", "https")
+}
+
+// isLocalPath reports whether git takes remote for a local path: it has no
+// scheme and no "host:" before its first "/".
+func isLocalPath(remote string) bool {
+	if strings.Contains(remote, "://") {
+		return false
+	}
+	i := strings.IndexByte(remote, ':')
+	return i < 0 || strings.Contains(remote[:i], "/")
+}
+
+// checkGitURL checks a git remote: an ssh, https or file URL, an scp-like
+// [user@]host:path, or a local path. Only ssh may name a user, and only
+// without a password.
+func (d *decoder) checkGitURL(path, raw string) {
+	switch {
+	case isLocalPath(raw):
+	case !strings.Contains(raw, "://"):
+		userHost, repo, _ := strings.Cut(raw, ":")
+		if host := userHost[strings.LastIndexByte(userHost, '@')+1:]; host == "" || repo == "" {
+			d.errorf(path, "%q: an scp-like git URL is [user@]host:path", raw)
+		}
+	default:
+		u, ok := d.parseURL(path, raw, "ssh", "https", "file")
+		if !ok || u.User == nil {
+			return
+		}
+		if _, pw := u.User.Password(); pw || u.Scheme != "ssh" {
+			d.errorf(path, "%q: only an ssh URL names a user, and never a password (give credentials another way)", raw)
+		}
+	}
+}
+
+func (d *decoder) checkBranch(path, b string) {
+	if !branchRE.MatchString(b) || strings.Contains(b, "..") || strings.Contains(b, "//") || strings.Contains(b, "/.") ||
+		strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") {
+		d.errorf(path, "%q is not a branch name", b)
+	}
+}
+
+// checkSecret checks a secret reference: prefix+"Env" names an environment
+// variable and prefix+"File", when set, is a readable file.
+func (d *decoder) checkSecret(prefix, env, file string) {
+	if !envNameRE.MatchString(env) {
+		d.errorf(prefix+"Env", "%q is not an environment variable name", env)
+	}
+	d.readable(prefix+"File", file)
+}
+
+// normURL checks *raw, when set, as an absolute URL of one of the schemes,
+// without user info, and makes it end with "/".
+func (d *decoder) normURL(path string, raw *string, schemes ...string) {
+	if *raw == "" {
+		return
+	}
+	u, ok := d.parseURL(path, *raw, schemes...)
+	if !ok {
+		return
+	}
+	if u.User != nil {
+		d.errorf(path, "%q: no user info in this URL (give credentials another way)", *raw)
+		return
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -333,7 +638,32 @@ func (d *decoder) checkURL(path, raw string, schemes ...string) (string, error) 
 			u.RawPath += "/"
 		}
 	}
-	return u.String(), nil
+	*raw = u.String()
+}
+
+// parseURL parses raw as an absolute URL of one of the schemes, with a host
+// (a path for file) and no query or fragment.
+func (d *decoder) parseURL(path, raw string, schemes ...string) (*url.URL, bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		d.errorf(path, "invalid URL %q: %v", raw, unwrapURLError(err))
+		return nil, false
+	}
+	switch {
+	case u.Scheme == "":
+		d.errorf(path, "%q is not an absolute URL (want %s://...)", raw, strings.Join(schemes, ", "))
+	case !slices.Contains(schemes, u.Scheme):
+		d.errorf(path, "scheme %q of %q is not supported (want %s)", u.Scheme, raw, strings.Join(schemes, ", "))
+	case u.Scheme == "file" && (u.Path == "" || u.Host != "" && u.Host != "localhost"):
+		d.errorf(path, "%q: a file URL is file:///absolute/path/", raw)
+	case u.Scheme != "file" && u.Host == "":
+		d.errorf(path, "%q has no host", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		d.errorf(path, "%q: a URL here has no query or fragment", raw)
+	default:
+		return u, true
+	}
+	return nil, false
 }
 
 func unwrapURLError(err error) error {

@@ -77,6 +77,10 @@ func (a *app) runDev(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("build dev upstream: %w", err)
 	}
 
+	if err := seedDevGit(ctx, cfg); err != nil {
+		return err
+	}
+
 	temporalLog := filepath.Join(state, "temporal.log")
 	srv, err := startDevServer(cfg.Dev.TemporalCLI,
 		devServerArgs(filepath.Join(state, "temporal.db"), cfg.Temporal.Namespace, cfg.Dev.GRPCPort, cfg.Dev.UIPort), temporalLog)
@@ -106,7 +110,7 @@ func (a *app) runDev(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	ws, err := worker.New(c, cfg, worker.Options{Main: true, Repo: true}, logger)
+	ws, err := worker.New(c, cfg, worker.Options{Main: true, Repo: true, CacheDir: filepath.Join(state, "cache")}, logger)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,9 @@ Exit codes: 0 success; 1 the operation failed; 2 bad usage or configuration.`,
 		a.statusCommand(),
 		a.repoCommand(),
 		a.overlayCommand(),
+		a.taskDoneCommand(),
 	)
+	root.AddCommand(a.freezeCommands()...)
 	return root
 }
 

@@ -23,8 +23,27 @@ type Status struct {
 	Running   []WorkflowStatus `json:"running"`
 	Recent    []WorkflowStatus `json:"recentSyncs"`
 	NextSync  *time.Time       `json:"nextSync,omitempty"`
+	Cycle     *CycleView       `json:"testCycle,omitempty"`
 	Temporal  string           `json:"temporalError,omitempty"`
 	StoreRoot string           `json:"store"`
+}
+
+// CycleView is the test cycle as `osflow status` shows it.
+type CycleView struct {
+	Phase       string   `json:"phase"`
+	Release     string   `json:"release"`
+	Pending     string   `json:"pending,omitempty"`
+	Frozen      bool     `json:"frozen"`
+	FrozenBy    string   `json:"frozenBy,omitempty"`
+	Rounds      int      `json:"rounds"`
+	CleanStreak int      `json:"cleanStreak"`
+	OpenTickets int      `json:"openTickets"`
+	Blockers    int      `json:"blockers"`
+	Gate        []string `json:"gate"`
+	GatePassed  bool     `json:"gatePassed"`
+	WaitingFor  string   `json:"waitingForTask,omitempty"`
+	LastError   string   `json:"lastError,omitempty"`
+	Promoted    string   `json:"promoted,omitempty"`
 }
 
 // ChannelStatus is one channel and the release it serves.
@@ -113,6 +132,13 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 	if st.Recent, err = listWorkflows(ctx, c, "WorkflowType = 'DailySync'", 5); err != nil {
 		st.Temporal = err.Error()
 	}
+	if cs, err := CycleStatus(ctx, c); err == nil {
+		st.Cycle = &CycleView{
+			Phase: cs.Phase, Release: cs.Current, Pending: cs.Pending, Frozen: cs.Frozen, FrozenBy: cs.FrozenBy,
+			Rounds: cs.RoundsRun, CleanStreak: cs.CleanStreak, OpenTickets: cs.OpenTickets, Blockers: cs.Blockers,
+			Gate: cs.Gate.Reasons, GatePassed: cs.Gate.Passed, WaitingFor: cs.WaitingFor, LastError: cs.LastError, Promoted: cs.Promoted,
+		}
+	}
 	if d, err := c.ScheduleClient().GetHandle(ctx, workflows.DailySyncScheduleID).Describe(ctx); err == nil && len(d.Info.NextActionTimes) > 0 {
 		next := d.Info.NextActionTimes[0]
 		st.NextSync = &next
@@ -192,5 +218,27 @@ func (a *app) printStatus(st Status) {
 	}
 	if st.NextSync != nil {
 		fmt.Fprintf(w, "\nnext scheduled sync: %s\n", st.NextSync.Local().Format(time.RFC1123))
+	}
+	if cy := st.Cycle; cy != nil {
+		fmt.Fprintf(w, "\nTEST CYCLE  phase=%s release=%s rounds=%d open tickets=%d blockers=%d\n",
+			cy.Phase, orNone(cy.Release), cy.Rounds, cy.OpenTickets, cy.Blockers)
+		if cy.Frozen {
+			fmt.Fprintf(w, "  testing FROZEN by %s (osflow unfreeze releases it)\n", cy.FrozenBy)
+		}
+		if cy.Pending != "" {
+			fmt.Fprintf(w, "  next release to test: %s\n", cy.Pending)
+		}
+		for _, r := range cy.Gate {
+			fmt.Fprintf(w, "  gate %s\n", r)
+		}
+		if cy.WaitingFor != "" {
+			fmt.Fprintf(w, "  rehearsal waits for manual task %q: osflow task-done %s\n", cy.WaitingFor, cy.WaitingFor)
+		}
+		if cy.Promoted != "" {
+			fmt.Fprintf(w, "  last candidate: %s (promotion %s)\n", cy.Promoted, workflows.PromotionWorkflowID(cy.Promoted))
+		}
+		if cy.LastError != "" {
+			fmt.Fprintf(w, "  last error: %s\n", cy.LastError)
+		}
 	}
 }

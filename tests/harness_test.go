@@ -38,8 +38,8 @@ type site struct {
 }
 
 // newSite builds the upstream repos from specs, writes a configuration
-// naming them, and starts a worker on task queues of its own.
-func newSite(t *testing.T, repos map[string][]upstream.Spec) *site {
+// naming them (plus extra YAML), and starts a worker in namespace ns.
+func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
 	t.Helper()
 	ctx := context.Background()
 	s := &site{t: t, dir: t.TempDir()}
@@ -50,17 +50,20 @@ func newSite(t *testing.T, repos map[string][]upstream.Spec) *site {
 	up := httptest.NewServer(http.FileServer(http.Dir(s.upstream)))
 	t.Cleanup(up.Close)
 
-	queue := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	require.Contains(t, namespaces, ns, "register the namespace in main_test.go")
+	s.channels = httptest.NewUnstartedServer(nil)
 	var yaml strings.Builder
 	yaml.WriteString("store: " + filepath.Join(s.dir, "store") + "\n")
-	yaml.WriteString("temporal:\n  address: " + devServer.FrontendHostPort() + "\n  namespace: default\n")
-	yaml.WriteString("  taskQueue: " + queue + "\n  repoTaskQueue: " + queue + "-repo\n")
+	yaml.WriteString("temporal:\n  address: " + devServer.FrontendHostPort() + "\n  namespace: " + ns + "\n")
+	yaml.WriteString("http:\n  baseURL: http://" + s.channels.Listener.Addr().String() + "/\n")
+	yaml.WriteString("tickets:\n  dir: " + filepath.Join(s.dir, "tickets") + "\n")
 	yaml.WriteString("log:\n  format: console\n  level: warn\n")
 	yaml.WriteString("sync:\n  maxAttempts: 2\n  heartbeatTimeout: 30s\n")
 	yaml.WriteString("repos:\n")
 	for _, name := range slices.Sorted(maps.Keys(repos)) {
 		yaml.WriteString("  - name: " + name + "\n    url: " + up.URL + "/" + name + "/\n")
 	}
+	yaml.WriteString(extra)
 	cfgPath := filepath.Join(s.dir, "osflow.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(yaml.String()), 0o644))
 	cfg, err := config.Load(cfgPath)
@@ -76,14 +79,15 @@ func newSite(t *testing.T, repos map[string][]upstream.Spec) *site {
 	require.NoError(t, err)
 	t.Cleanup(s.client.Close)
 
-	ws, err := worker.New(s.client, cfg, worker.Options{Main: true, Repo: true}, logger)
+	ws, err := worker.New(s.client, cfg, worker.Options{Main: true, Repo: true, CacheDir: filepath.Join(s.dir, "cache")}, logger)
 	require.NoError(t, err)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- ws.Run(wctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	s.channels = httptest.NewServer(repo.Handler(s.store))
+	s.channels.Config.Handler = repo.Handler(s.store)
+	s.channels.Start()
 	t.Cleanup(s.channels.Close)
 	return s
 }

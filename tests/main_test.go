@@ -18,8 +18,16 @@ import (
 )
 
 // devServer is shared by every test in the package; each test isolates
-// itself with its own task queues and store.
+// itself in a namespace of its own (the workflow IDs osflow uses, such as
+// test-cycle, are fixed), with its own store and worker.
 var devServer *testsuite.DevServer
+
+// namespaces are registered when the dev server starts: one per test.
+var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle"}
+
+// suggestContinueAsNew is set low so that the test cycle continues as new
+// during the end-to-end run, as it does after weeks in production.
+const suggestContinueAsNew = 60
 
 func TestMain(m *testing.M) {
 	if url := os.Getenv(fetcherEnv); url != "" {
@@ -44,7 +52,7 @@ func runTests(m *testing.M) int {
 		ExistingPath:  cli,
 		ClientOptions: &client.Options{Namespace: "default"},
 		LogLevel:      "error",
-		ExtraArgs:     starter.SearchAttributeArgs(),
+		ExtraArgs:     devServerArgs(),
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start Temporal dev server: %v\n", err)
@@ -55,4 +63,12 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "stop Temporal dev server: %v\n", err)
 	}
 	return code
+}
+
+func devServerArgs() []string {
+	args := starter.SearchAttributeArgs()
+	for _, ns := range namespaces {
+		args = append(args, "--namespace", ns)
+	}
+	return append(args, "--dynamic-config-value", fmt.Sprintf("limit.historyCount.suggestContinueAsNew=%d", suggestContinueAsNew))
 }

@@ -53,10 +53,10 @@ func (s *site) channel(name string) string {
 // TestDailySyncToDnf walks the operator's day: sync, install from testing,
 // an upstream update reaching dnf, the diff, and a rollback.
 func TestDailySyncToDnf(t *testing.T) {
-	s := newSite(t, map[string][]upstream.Spec{
+	s := newSite(t, "e2e-sync", map[string][]upstream.Spec{
 		"baseos":    {spec("hpc-base", "1.0"), spec("hpc-tools", "1.0", "hpc-base")},
 		"appstream": {spec("hpc-apps", "2.0", "hpc-tools")},
-	})
+	}, "")
 	ctx := context.Background()
 
 	first, _ := s.syncRecorded("dailysync-first")
@@ -140,14 +140,12 @@ func TestDailySyncToDnf(t *testing.T) {
 		require.NoError(t, cmd.Wait(), "fetcher failed: %s", out.String())
 		require.Contains(t, out.String(), "rounds=")
 	})
-
-	recordHistory(t, s.client, workflows.TestCycleWorkflowID, "", "testcycle")
 }
 
 // TestHostileUpstreamChangesNoChannel corrupts a package after the metadata
 // was generated: the sync must fail naming the file, and testing must stay.
 func TestHostileUpstreamChangesNoChannel(t *testing.T) {
-	s := newSite(t, map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}})
+	s := newSite(t, "e2e-hostile", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, "")
 	first := s.sync()
 
 	s.publish("baseos", spec("hpc-evil", "1.0"))
@@ -174,7 +172,7 @@ func TestHostileUpstreamChangesNoChannel(t *testing.T) {
 
 // TestScheduleApply creates the daily schedule, then updates it in place.
 func TestScheduleApply(t *testing.T) {
-	s := newSite(t, map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}})
+	s := newSite(t, "e2e-schedule", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, "")
 	ctx := context.Background()
 	created, err := starter.ApplySchedule(ctx, s.client, s.cfg)
 	require.NoError(t, err)

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -27,6 +29,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflow(workflows.DailySync)
 	w.RegisterWorkflowWithOptions(workflows.TestCycle, workflow.RegisterOptions{Name: workflows.TestCycleWorkflowType})
 	w.RegisterWorkflow(workflows.ChannelRollback)
+	w.RegisterWorkflow(workflows.Promotion)
 }
 
 // Options says which queues this process serves.
@@ -35,6 +38,9 @@ type Options struct {
 	Repo bool
 	// Main makes this process serve the main task queue.
 	Main bool
+	// CacheDir holds git clones of the config, monitoring and wiki repos
+	// (default: the user's cache directory).
+	CacheDir string
 }
 
 // Workers are the started-or-not workers of one process.
@@ -54,6 +60,20 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 		Register(w)
 		w.RegisterActivity(&activities.ConfigActivities{Config: cfg})
 		w.RegisterActivity(&activities.CycleActivities{Client: c, TaskQueue: cfg.Temporal.TaskQueue})
+		tracker, err := activities.NewTracker(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("ticket tracker: %w", err)
+		}
+		cache := opts.CacheDir
+		if cache == "" {
+			if cache, err = os.UserCacheDir(); err != nil {
+				return nil, fmt.Errorf("no cache directory for git clones: %w", err)
+			}
+			cache = filepath.Join(cache, "osflow")
+		}
+		w.RegisterActivity(&activities.TestActivities{Config: cfg})
+		w.RegisterActivity(&activities.TicketActivities{Tracker: tracker, Config: cfg})
+		w.RegisterActivity(&activities.CandidateActivities{Config: cfg, Tracker: tracker, CacheDir: filepath.Join(cache, "git")})
 		ws.workers = append(ws.workers, w)
 	}
 	if opts.Repo {

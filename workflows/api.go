@@ -20,8 +20,37 @@ const (
 	RollbackPrefix        = "rollback-"
 
 	SignalTestingUpdated = "testing-updated"
+	SignalTaskDone       = "task-done"
+	SignalFreeze         = "freeze"
+	SignalApproveOutage  = "approve-outage"
+	SignalRejectOutage   = "reject-outage"
 	QueryStatus          = "status"
+
+	PromotionPrefix = "promotion-"
 )
+
+// PromotionWorkflowID names the promotion of one release.
+func PromotionWorkflowID(release string) string { return PromotionPrefix + release }
+
+// TaskDone reports that an operator finished a manual outage task.
+type TaskDone struct {
+	Task string
+	By   string
+}
+
+// FreezeRequest holds (Frozen) or releases the testing channel at its
+// current release while the gate converges.
+type FreezeRequest struct {
+	Frozen bool
+	Actor  string
+	Reason string
+}
+
+// Decision is an approver's answer on a promotion.
+type Decision struct {
+	By      string
+	Comment string
+}
 
 // Search attributes shown and filterable in the Web UI. They must be
 // registered on the cluster (osflow dev does it; the README lists the
@@ -55,6 +84,8 @@ const (
 	PhaseDone      = "done"
 	PhaseFailed    = "failed"
 	PhaseNoChange  = "no-change"
+	// PhaseTestingFrozen: daily moved, testing is frozen and stayed.
+	PhaseTestingFrozen = "testing-frozen"
 )
 
 // DailySyncInput starts a DailySync. The schedule passes the zero value.

@@ -13,10 +13,15 @@ import (
 	"github.com/osflow/osflow/activities"
 )
 
+// Activity structs referred to through nil pointers: the worker registers
+// configured instances, the workflows only name their methods.
 var (
-	configActs *activities.ConfigActivities
-	repoActs   *activities.RepoActivities
-	cycleActs  *activities.CycleActivities
+	configActs    *activities.ConfigActivities
+	repoActs      *activities.RepoActivities
+	cycleActs     *activities.CycleActivities
+	testActs      *activities.TestActivities
+	ticketActs    *activities.TicketActivities
+	candidateActs *activities.CandidateActivities
 )
 
 // DailySync mirrors every configured repo, records the snapshots as one
@@ -106,6 +111,10 @@ func (d *dailySync) run(ctx workflow.Context) error {
 	}
 
 	testing := d.status.Switches[len(d.status.Switches)-1]
+	if testing.Frozen {
+		d.setPhase(ctx, PhaseTestingFrozen)
+		return nil
+	}
 	if !testing.Changed {
 		d.setPhase(ctx, PhaseNoChange)
 		return nil

@@ -2,6 +2,7 @@ package examples
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,59 @@ func TestDevConfig(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, specs)
 	}
+
+	// The integration-test cycle.
+	require.Len(t, c.Testing.Suites, 2)
+	require.Equal(t, "repoclosure", c.Testing.Suites[0].Builtin)
+	install := c.Testing.Suites[1]
+	require.Equal(t, "install", install.Builtin)
+	require.Equal(t, map[string][]string{"base": {"hpc-base-tools"}, "slurm": {"slurm-client-stub"}}, install.Sets)
+	built := upstreamPackages(t)
+	for set, pkgs := range install.Sets {
+		for _, p := range pkgs {
+			require.Contains(t, built, p, "set %s installs a package the upstream does not build", set)
+		}
+	}
+	require.Equal(t, 2, c.Testing.Gate.CleanRounds)
+	require.Zero(t, c.Testing.Gate.MinSoak.Duration)
+	require.Equal(t, time.Hour, c.Testing.RoundInterval.Duration)
+	require.True(t, c.Testing.ClosesOnPass())
+	require.Nil(t, c.Tickets.GitHub)
+	require.Equal(t, ".osflow/tickets", c.Tickets.Dir)
+	var tasks []string
+	for _, task := range c.Outage.Tasks {
+		tasks = append(tasks, task.Name)
+	}
+	require.Equal(t, []string{"drain-nodes", "update-firmware", "reboot-nodes"}, tasks)
+	require.True(t, c.Outage.Tasks[1].Manual)
+	require.Equal(t, 4*time.Minute, c.Outage.Tasks[0].Timeout.Duration)
+
+	// osflow dev creates the git and wiki repos in its git directory.
+	require.Equal(t, ".osflow/git", c.Dev.GitDir)
+	urls := []string{c.Wiki.URL}
+	for _, r := range append(c.Git.Config, c.Git.Monitoring...) {
+		urls = append(urls, r.URL)
+	}
+	for _, u := range urls {
+		require.Equal(t, c.Dev.GitDir, filepath.Dir(u), u)
+	}
+}
+
+// upstreamPackages returns the names of the packages the embedded upstream
+// builds.
+func upstreamPackages(t *testing.T) []string {
+	specs, err := fs.Glob(Upstream, "upstream/*/*.spec")
+	require.NoError(t, err)
+	nameRE := regexp.MustCompile(`(?m)^Name:\s*(\S+)`)
+	var names []string
+	for _, f := range specs {
+		b, err := Upstream.ReadFile(f)
+		require.NoError(t, err)
+		m := nameRE.FindSubmatch(b)
+		require.NotNil(t, m, f)
+		names = append(names, string(m[1]))
+	}
+	return names
 }
 
 // TestSiteExample loads osflow.yaml with the key and certificate files it
@@ -93,6 +147,26 @@ func TestSiteExample(t *testing.T) {
 	site, _ := c.Repo("site")
 	require.True(t, site.Overlay)
 	require.Equal(t, filepath.Join(dir, ".osflow"), c.Dev.StateDir)
+
+	var kinds []string
+	for _, s := range c.Testing.Suites {
+		switch {
+		case s.Builtin != "":
+			kinds = append(kinds, s.Builtin)
+		case s.Jenkins != nil:
+			kinds = append(kinds, "jenkins")
+		default:
+			kinds = append(kinds, "command")
+		}
+	}
+	require.Equal(t, []string{"repoclosure", "install", "command", "jenkins"}, kinds)
+	require.Equal(t, "OSFLOW_JENKINS_TOKEN", c.Testing.Suites[3].Jenkins.TokenEnv)
+	require.NotNil(t, c.Tickets.GitHub)
+	require.Equal(t, "OSFLOW_GITHUB_TOKEN", c.Tickets.GitHub.TokenEnv)
+	require.Empty(t, c.Tickets.Dir)
+	require.Len(t, c.Outage.Tasks, 3)
+	require.Equal(t, "git@git.example.org:hpc/puppet-control.git", c.Git.Config[0].URL)
+	require.Equal(t, "https://github.com/example-hpc/cluster/wiki/", c.Wiki.PageURL)
 }
 
 // TestSiteExampleIsComplete checks that osflow.yaml shows every key, set or
@@ -102,7 +176,7 @@ func TestSiteExampleIsComplete(t *testing.T) {
 	require.NoError(t, err)
 	var walk func(reflect.Type, string)
 	walk = func(typ reflect.Type, path string) {
-		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
 			typ = typ.Elem()
 		}
 		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[config.Duration]() {

@@ -169,6 +169,12 @@ func (s *Store) switchLocked(ctx context.Context, channel, release, actor, reaso
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
+	if fz, err := s.Frozen(channel); err != nil {
+		return fail(err)
+	} else if fz != nil {
+		return fail(fmt.Errorf("%w by %s since %s (%s); `osflow unfreeze` releases it",
+			ErrFrozen, fz.Actor, fz.Time.Format(time.RFC3339), fz.Reason))
+	}
 	link := s.channelPath(channel)
 	if cur != "" {
 		// .prev moves first: once the channel moves, a client holding the

@@ -4,24 +4,74 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
-var (
-	algoName  = regexp.MustCompile(`^[a-z0-9]+$`)
-	hexDigest = regexp.MustCompile(`^[0-9a-f]{32,128}$`)
+// Checksum parts name directories under pool/, so only these bytes may
+// appear in them (after lower-casing), and a digest has 32..128 of them.
+const (
+	minHexDigits = 32
+	maxHexDigits = 128
 )
+
+func isAlgoByte(b byte) bool { return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' }
+
+func isHexByte(b byte) bool { return 'a' <= b && b <= 'f' || '0' <= b && b <= '9' }
+
+// lowerASCII returns s lower-cased, and whether every byte of it then
+// satisfies ok. It allocates only when s has upper-case letters.
+func lowerASCII(s string, ok func(byte) bool) (string, bool) {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+			upper = true
+		}
+		if !ok(b) {
+			return s, false
+		}
+	}
+	if upper {
+		s = strings.ToLower(s)
+	}
+	return s, true
+}
 
 // normChecksum lower-cases c and refuses anything that could not be a
-// digest, because its parts become path components under pool/.
+// digest, because its parts become path components under pool/. It runs
+// for every file of every snapshot, hence the loop instead of a regexp.
 func normChecksum(c Checksum) (Checksum, error) {
-	n := Checksum{Algo: strings.ToLower(c.Algo), Hex: strings.ToLower(c.Hex)}
-	if !algoName.MatchString(n.Algo) || !hexDigest.MatchString(n.Hex) {
-		return n, fmt.Errorf("checksum %q: %w", c.String(), ErrInvalid)
+	algo, algoOK := lowerASCII(c.Algo, isAlgoByte)
+	hex, hexOK := lowerASCII(c.Hex, isHexByte)
+	if !algoOK || !hexOK || algo == "" || len(hex) < minHexDigits || len(hex) > maxHexDigits {
+		return c, fmt.Errorf("checksum %q: %w", c.String(), ErrInvalid)
 	}
-	return n, nil
+	return Checksum{Algo: algo, Hex: hex}, nil
+}
+
+// poolPath is where the object with the normalised checksum n lives. The
+// root is absolute and clean and n holds no separator, so plain
+// concatenation is a clean path.
+func (s *Store) poolPath(n Checksum) string {
+	return s.root + "/pool/" + n.Algo + "/" + n.Hex[:2] + "/" + n.Hex
+}
+
+// poolShard creates, once per store, the directory that holds the object
+// with the normalised checksum n, and returns it.
+func (s *Store) poolShard(n Checksum) (string, error) {
+	dir := s.root + "/pool/" + n.Algo + "/" + n.Hex[:2]
+	if _, ok := s.shards.Load(dir); ok {
+		return dir, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	s.shards.Store(dir, struct{}{})
+	return dir, nil
 }
 
 // PoolPath is where the pool keeps the object with checksum c, or "" when c
@@ -31,7 +81,7 @@ func (s *Store) PoolPath(c Checksum) string {
 	if err != nil {
 		return ""
 	}
-	return s.path("pool", n.Algo, n.Hex[:2], n.Hex)
+	return s.poolPath(n)
 }
 
 // PoolHas reports whether the pool holds c with the given size (size < 0: any size).
@@ -48,46 +98,241 @@ func (s *Store) PoolHas(c Checksum, size int64) bool {
 // If the object exists already, tmpPath is removed. Idempotent.
 //
 // The object is not fsynced here: call Sync once for a whole batch.
+// PoolCreate is the faster way to add an object that is being written.
 func (s *Store) PoolAdd(c Checksum, tmpPath string) error {
-	dst := s.PoolPath(c)
-	if dst == "" {
-		return fmt.Errorf("pool add %s: checksum %q: %w", tmpPath, c.String(), ErrInvalid)
+	n, err := normChecksum(c)
+	if err != nil {
+		return fmt.Errorf("pool add %s: %w", tmpPath, err)
 	}
+	fail := func(err error) error { return fmt.Errorf("pool add %s as %s: %w", tmpPath, c, err) }
 	if err := os.Chmod(tmpPath, 0o444); err != nil {
-		return fmt.Errorf("pool add %s as %s: %w", tmpPath, c, err)
+		return fail(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("pool add %s as %s: %w", tmpPath, c, err)
+	if _, err := s.poolShard(n); err != nil {
+		return fail(err)
 	}
 	// No-replace keeps an object that snapshots already hardlink: a plain
 	// rename would swap in a new inode and silently double the space.
-	err := renameNoReplace(tmpPath, dst)
+	dst := s.poolPath(n)
+	err = renameNoReplace(tmpPath, dst)
 	if errors.Is(err, os.ErrExist) {
-		if damaged(dst, tmpPath) {
-			// The existing object lost bytes (a crash before syncfs, a disk
-			// error): the verified copy replaces it, or every later commit
-			// would fail on it. Snapshots linking the damaged inode were
-			// damaged already.
-			if err := os.Rename(tmpPath, dst); err != nil {
-				return fmt.Errorf("pool replace damaged %s: %w", dst, err)
-			}
-			return nil
+		if fi, serr := os.Stat(tmpPath); serr == nil && damaged(dst, fi.Size()) {
+			return s.replaceDamaged(dst, tmpPath)
 		}
 		if err := os.Remove(tmpPath); err != nil {
-			return fmt.Errorf("pool add %s as %s: %w", tmpPath, c, err)
+			return fail(err)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("pool add %s as %s: %w", tmpPath, c, err)
+		return fail(err)
 	}
 	return nil
 }
 
 // damaged reports whether the pool object at dst differs in size from the
-// verified file that has the same checksum.
-func damaged(dst, verified string) bool {
-	a, err1 := os.Stat(dst)
-	b, err2 := os.Stat(verified)
-	return err1 == nil && err2 == nil && a.Size() != b.Size()
+// verified copy of size bytes that has the same checksum.
+func damaged(dst string, size int64) bool {
+	fi, err := os.Stat(dst)
+	return err == nil && fi.Size() != size
+}
+
+// replaceDamaged renames the verified copy at verified over the pool object
+// at dst. The existing object lost bytes (a crash before syncfs, a disk
+// error): the verified copy replaces it, or every later commit would fail
+// on it. Snapshots linking the damaged inode were damaged already.
+func (s *Store) replaceDamaged(dst, verified string) error {
+	if err := os.Rename(verified, dst); err != nil {
+		return fmt.Errorf("pool replace damaged %s: %w", dst, err)
+	}
+	return nil
+}
+
+// PoolWriter writes one object into the pool. Its bytes go to a file that
+// has no name until Commit links it into place, in the directory the
+// object will live in, so a reader never sees a partial object and a
+// crash or an Abort leaves nothing behind. Not safe for concurrent use.
+type PoolWriter struct {
+	s    *Store
+	n    Checksum // normalised
+	f    *os.File
+	size int64
+	// staged is the file's path in tmp/ where the filesystem cannot make
+	// unnamed files; "" otherwise.
+	staged string
+	closed bool
+}
+
+// PoolCreate starts writing the object with checksum c into the pool. The
+// caller writes the bytes, verifies them, and then calls Commit, or Abort
+// to drop them; Abort after Commit is a no-op, so it can be deferred.
+func (s *Store) PoolCreate(c Checksum) (*PoolWriter, error) {
+	n, err := normChecksum(c)
+	if err != nil {
+		return nil, fmt.Errorf("pool create: %w", err)
+	}
+	dir, err := s.poolShard(n)
+	if err != nil {
+		return nil, fmt.Errorf("pool create %s: %w", c, err)
+	}
+	w := &PoolWriter{s: s, n: n}
+	if s.unnamedFiles() {
+		w.f, err = openUnnamed(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			// Someone removed the shard directory since it was made.
+			s.shards.Delete(dir)
+			if dir, err = s.poolShard(n); err == nil {
+				w.f, err = openUnnamed(dir)
+			}
+		}
+	} else {
+		w.f, err = os.CreateTemp(s.TempDir(), "pool-*")
+		if err == nil {
+			w.staged = w.f.Name()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pool create %s: %w", c, err)
+	}
+	return w, nil
+}
+
+// openUnnamed opens a new file without a name in dir (O_TMPFILE).
+func openUnnamed(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "open unnamed file in", Path: dir, Err: err}
+	}
+	return os.NewFile(uintptr(fd), dir+"/(unnamed)"), nil
+}
+
+// unnamedFiles reports, probing once per store, whether the store's
+// filesystem makes O_TMPFILE files and /proc lets them be linked.
+func (s *Store) unnamedFiles() bool {
+	s.unnamed.once.Do(func() {
+		f, err := openUnnamed(s.TempDir())
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		probe := s.tmpName("probe")
+		if linkUnnamed(f, probe) == nil {
+			s.unnamed.ok = true
+			os.Remove(probe)
+		}
+	})
+	return s.unnamed.ok
+}
+
+// linkUnnamed gives the unnamed file f the name dst, failing with an
+// error satisfying errors.Is(err, os.ErrExist) if dst exists.
+func linkUnnamed(f *os.File, dst string) error {
+	fdPath := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	if err := unix.Linkat(unix.AT_FDCWD, fdPath, unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW); err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: dst, Err: err}
+	}
+	return nil
+}
+
+// Write adds p to the object.
+func (w *PoolWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.size += int64(n)
+	return n, err
+}
+
+// Commit puts the object, whose bytes the caller has verified, into the
+// pool read-only. If the pool has it already, the existing object is kept
+// (snapshots may link it), unless its size shows it damaged, in which case
+// this copy replaces it. Writeback starts here, so that the Sync that
+// must precede a snapshot naming the object finds little left to do; the
+// object is not durable until then.
+func (w *PoolWriter) Commit() error {
+	if w.closed {
+		return fmt.Errorf("pool commit %s: %w", w.n, os.ErrClosed)
+	}
+	err := w.commit()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	w.closed = true
+	if err != nil {
+		if w.staged != "" {
+			os.Remove(w.staged)
+		}
+		return fmt.Errorf("pool commit %s: %w", w.n, err)
+	}
+	return nil
+}
+
+func (w *PoolWriter) commit() error {
+	if err := w.f.Chmod(0o444); err != nil {
+		return err
+	}
+	switch expWB {
+	case "sfr":
+		startWriteback(w.f)
+	case "syncfs":
+		w.s.paceWriteback(w.size)
+	}
+	if w.staged != "" {
+		return w.s.PoolAdd(w.n, w.staged)
+	}
+	dst := w.s.poolPath(w.n)
+	err := linkUnnamed(w.f, dst)
+	if !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if !damaged(dst, w.size) {
+		return nil // the pool has it: this copy vanishes on close
+	}
+	tmp := w.s.tmpName("pool")
+	if err := linkUnnamed(w.f, tmp); err != nil {
+		return err
+	}
+	if err := w.s.replaceDamaged(dst, tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// Abort drops the object unless it was committed.
+func (w *PoolWriter) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.f.Close()
+	if w.staged != "" {
+		os.Remove(w.staged)
+	}
+}
+
+// startWriteback asks the kernel to start writing f's dirty pages now,
+// without waiting for them. Best effort: it only moves work earlier.
+func startWriteback(f *os.File) {
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+var expWB = os.Getenv("OSFLOW_EXP_WB")
+var expWBBytes = func() int64 {
+	n, err := strconv.ParseInt(os.Getenv("OSFLOW_EXP_WB_MB"), 10, 64)
+	if err != nil {
+		return 32 << 20
+	}
+	return n << 20
+}()
+
+// paceWriteback starts a syncfs in the background each time another
+// writebackEvery bytes have been committed to the pool.
+func (s *Store) paceWriteback(n int64) {
+	if s.dirty.Add(n) < expWBBytes || !s.flushing.CompareAndSwap(false, true) {
+		return
+	}
+	s.dirty.Store(0)
+	go func() {
+		defer s.flushing.Store(false)
+		_ = s.Sync()
+	}()
 }

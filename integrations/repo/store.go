@@ -12,6 +12,7 @@
 //	channels/<channel> -> ../releases/<id>  switched with rename(2)
 //	channels/<channel>.prev -> ../releases/<id>  the release served before the last switch
 //	channels/<channel>.log                  append-only audit log (JSON lines)
+//	channels/<channel>.freeze               present while the channel is frozen (who, when, why)
 //	overlays/<repo>/                        site RPMs for an overlay repo
 //	tmp/                                    staging, same filesystem as the pool
 package repo
@@ -21,6 +22,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +34,15 @@ import (
 // everything that re-points something visible takes the store's lock file.
 type Store struct {
 	root string
+	// shards caches the pool directories known to exist.
+	shards sync.Map
+	// unnamed records whether the filesystem supports unnamed files.
+	unnamed struct {
+		once sync.Once
+		ok   bool
+	}
+	dirty    atomic.Int64
+	flushing atomic.Bool
 }
 
 // storeDirs are created by Open so that no method has to MkdirAll them.
@@ -85,6 +97,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid marks bad caller input: a bad name, a file that is not an RPM.
 	ErrInvalid = errors.New("invalid input")
+	// ErrFrozen marks a switch refused because the channel is frozen.
+	ErrFrozen = errors.New("channel is frozen")
 )
 
 // Checksum is a digest as rpm-md names it: Algo is "sha256", "sha512" ...

@@ -3,9 +3,11 @@ package mirror
 import (
 	"bytes"
 	"compress/gzip"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -287,4 +289,33 @@ func TestSyncSignature(t *testing.T) {
 			require.Equal(t, treeOf(t, u.Dir), treeOf(t, snapshotDir(st, res.Snapshot)))
 		})
 	}
+}
+
+// TestSyncRefusesHostileHrefLateInPrimary covers a bad entry that arrives
+// while the packages listed before it are already downloading: the sync
+// must fail as bad content, stop those downloads and commit nothing.
+func TestSyncRefusesHostileHrefLateInPrimary(t *testing.T) {
+	u := newUpstream(t, "alpha-1.0", "beta-2.1", "gamma-0.3", "delta-4.0", "epsilon-5.0")
+	u.editPrimary(func(x string) string {
+		i := strings.LastIndex(x, `<location href="`)
+		return x[:i] + strings.Replace(x[i:], `href="`, `href="../../etc/passwd#`, 1)
+	})
+	// Package downloads hang until the sync gives up on them.
+	u.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/Packages/") {
+			return false
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+			t.Errorf("download of %s was not cancelled", r.URL.Path)
+		}
+		return true
+	})
+	m, st := newTestMirror(t)
+	_, err := m.Sync(t.Context(), source(u), nil)
+	require.ErrorIs(t, err, repo.ErrBadContent)
+	require.ErrorIs(t, err, rpmmd.ErrMalformed)
+	require.ErrorContains(t, err, "etc/passwd")
+	requireNoSnapshot(t, st)
 }

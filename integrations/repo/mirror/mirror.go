@@ -8,9 +8,10 @@
 //     snapshot ends the sync here, after one request.
 //  2. the files repomd.xml names, planned and fetched into the pool;
 //  3. readPrimary: the package list, streamed from primary's pool object;
-//  4. PlanDownloads: a pure plan, with a reason for every file;
-//  5. fetchAll: parallel downloads, each hashed and size-checked while it
-//     streams to a temporary file, then added to the pool;
+//  4. PlanDownloads (planner.step): a pure plan, with a reason for every
+//     file, made for each package as soon as it is read;
+//  5. download: parallel downloads, fed while primary is still being read,
+//     each hashed and size-checked while it streams into a new pool object;
 //  6. commit: flush the store, then commit the snapshot tree.
 //
 // Upstream metadata is kept byte for byte. Nothing becomes visible unless
@@ -44,7 +45,9 @@ type Source struct {
 }
 
 // Progress is reported at every stage change and at most every 250 ms
-// within a stage. Totals count what the stage has to do.
+// within a stage. Totals count what the stage has to do; packages download
+// while the package list is read, so in StagePrimary the totals grow, and
+// StagePackages carries on with the counts and the final totals.
 type Progress struct {
 	Repo, Stage           string
 	FilesDone, FilesTotal int
@@ -150,15 +153,9 @@ func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) 
 		return Result{}, err
 	}
 
-	// 3. the package list
-	prog.stage(StagePrimary, 1, 0)
-	pkgs, err := m.readPrimary(ctx, primary, src.URL, f.url(primary.Href), meta, lim)
+	// 3.–5. the package list, planned and fetched while it is read
+	pkgs, err := m.packagesStage(ctx, f, primary, src.URL, meta, lim, prog, log, &res)
 	if err != nil {
-		return Result{}, err
-	}
-
-	// 4. the plan, 5. the packages
-	if err := m.fetchStage(ctx, f, StagePackages, packageItems(pkgs), prog, log, &res); err != nil {
 		return Result{}, err
 	}
 
@@ -180,25 +177,61 @@ func (m *Mirror) fetchStage(ctx context.Context, f *fetcher, stage string, items
 	log.Info("plan", zap.String("stage", stage), zap.Int("files", len(items)),
 		zap.Int("fetch", len(plan.Fetch)), zap.Int64("bytes", plan.Bytes()))
 	prog.stage(stage, len(plan.Fetch), plan.Bytes())
-	got, err := m.fetchAll(ctx, f, plan.Fetch, prog)
+	got, err := m.download(ctx, f, prog, sendAll(plan.Fetch))
 	res.Downloaded += got.files
 	res.DownloadedBytes += got.bytes
 	res.Reused += len(plan.Keep)
 	return err
 }
 
-// packageItems are the pool items of pkgs.
-func packageItems(pkgs []repo.Package) []Item {
-	items := make([]Item, len(pkgs))
-	for i, p := range pkgs {
-		items[i] = Item{Path: p.Href, Checksum: p.Checksum, Size: p.Size}
-	}
-	return items
+// packagesStage reads the package list from primary and fetches the
+// packages the pool lacks, starting each download as soon as its package
+// has been read and planned, so that parsing and downloading overlap.
+// While the list is read the stage is StagePrimary and its totals grow;
+// StagePackages then finishes the downloads. Nothing is committed before
+// the whole list has passed its checks.
+func (m *Mirror) packagesStage(ctx context.Context, f *fetcher, primary rpmmd.Data, repoBase string, meta []Item,
+	lim rpmmd.Limits, prog *reporter, log *zap.Logger, res *Result) ([]repo.Package, error) {
+	prog.stage(StagePrimary, 0, 0)
+	var pkgs []repo.Package
+	var fetch, keep int
+	var bytes int64
+	got, err := m.download(ctx, f, prog, func(ctx context.Context, send func(Step) error) error {
+		pl := newPlanner(m.Store, 0)
+		var err error
+		pkgs, err = m.readPrimary(ctx, primary, repoBase, f.url(primary.Href), meta, lim, func(p repo.Package) error {
+			s, get := pl.step(packageItem(p))
+			if !get {
+				keep++
+				return nil
+			}
+			fetch++
+			bytes += s.Size
+			prog.grow(1, s.Size)
+			return send(s)
+		})
+		if err != nil {
+			return err
+		}
+		log.Info("plan", zap.String("stage", StagePackages), zap.Int("files", len(pkgs)),
+			zap.Int("fetch", fetch), zap.Int64("bytes", bytes))
+		prog.next(StagePackages)
+		return nil
+	})
+	res.Downloaded += got.files
+	res.DownloadedBytes += got.bytes
+	res.Reused += keep
+	return pkgs, err
 }
 
-// commit stores the index, flushes the store so that no snapshot names
-// bytes a crash could lose, and commits the snapshot tree: the repodata
-// files and packages at their hrefs, repomd.xml (and its signature) in repodata/.
+// packageItem is the pool item of p.
+func packageItem(p repo.Package) Item {
+	return Item{Path: p.Href, Checksum: p.Checksum, Size: p.Size}
+}
+
+// commit stores the index and commits the snapshot tree: the repodata
+// files and packages at their hrefs, repomd.xml (and its signature) in
+// repodata/.
 func (m *Mirror) commit(src Source, ix index, meta []Item, pkgs []repo.Package) (repo.Snapshot, error) {
 	files := ix.Files()
 	if err := m.addToPool(files[0].Checksum, ix.Raw); err != nil {
@@ -209,16 +242,18 @@ func (m *Mirror) commit(src Source, ix index, meta []Item, pkgs []repo.Package) 
 			return repo.Snapshot{}, err
 		}
 	}
-	for _, it := range append(meta, packageItems(pkgs)...) {
+	for _, it := range meta {
 		files = append(files, repo.File{Path: it.Path, Checksum: it.Checksum, Size: it.Size})
+	}
+	for _, p := range pkgs {
+		files = append(files, repo.File{Path: p.Href, Checksum: p.Checksum, Size: p.Size})
 	}
 	var bytes int64
 	for _, f := range files {
 		bytes += f.Size
 	}
-	if err := m.Store.Sync(); err != nil {
-		return repo.Snapshot{}, err
-	}
+	// CommitSnapshot flushes the store before the snapshot becomes
+	// visible, so no snapshot names bytes a crash could lose.
 	return m.Store.CommitSnapshot(repo.Snapshot{
 		Repo:      src.Repo,
 		ID:        repo.SnapshotID(ix.SHA256),

@@ -50,26 +50,47 @@ type Pool interface {
 // sync interrupted earlier resumes here: what it stored is kept.
 func PlanDownloads(pool Pool, items []Item) Plan {
 	var p Plan
-	type content struct {
-		c    repo.Checksum
-		size int64
-	}
-	planned := make(map[content]string, len(items))
+	pl := newPlanner(pool, len(items))
 	for _, it := range items {
-		key := content{it.Checksum, it.Size}
-		if first, dup := planned[key]; dup {
-			p.Keep = append(p.Keep, Step{it, ReasonSameContent + first})
-			continue
-		}
-		planned[key] = it.Path
-		switch {
-		case pool.PoolHas(it.Checksum, it.Size):
-			p.Keep = append(p.Keep, Step{it, ReasonInPool})
-		case pool.PoolHas(it.Checksum, -1):
-			p.Fetch = append(p.Fetch, Step{it, ReasonSizeMismatch})
-		default:
-			p.Fetch = append(p.Fetch, Step{it, ReasonMissing})
+		if s, fetch := pl.step(it); fetch {
+			p.Fetch = append(p.Fetch, s)
+		} else {
+			p.Keep = append(p.Keep, s)
 		}
 	}
 	return p
+}
+
+// planner is PlanDownloads one item at a time, so that a sync can plan
+// packages as primary.xml streams in. It remembers what it planned.
+type planner struct {
+	pool    Pool
+	planned map[content]string // → the path first planned for it
+}
+
+// content is what a pool object holds, as far as the plan can tell.
+type content struct {
+	c    repo.Checksum
+	size int64
+}
+
+func newPlanner(pool Pool, sizeHint int) *planner {
+	return &planner{pool: pool, planned: make(map[content]string, sizeHint)}
+}
+
+// step decides about it and reports whether it must be fetched.
+func (pl *planner) step(it Item) (s Step, fetch bool) {
+	key := content{it.Checksum, it.Size}
+	if first, dup := pl.planned[key]; dup {
+		return Step{it, ReasonSameContent + first}, false
+	}
+	pl.planned[key] = it.Path
+	switch {
+	case pl.pool.PoolHas(it.Checksum, it.Size):
+		return Step{it, ReasonInPool}, false
+	case pl.pool.PoolHas(it.Checksum, -1):
+		return Step{it, ReasonSizeMismatch}, true
+	default:
+		return Step{it, ReasonMissing}, true
+	}
 }

@@ -40,8 +40,11 @@ func metadataItems(md rpmmd.Repomd, lim rpmmd.Limits, where string) ([]Item, err
 // readPrimary streams the package list out of primary's pool object. Its
 // compressed checksum was verified when it entered the pool; the open
 // checksum and open size are verified here when repomd.xml declares them.
-// A package may not take the path of a metadata file.
-func (m *Mirror) readPrimary(ctx context.Context, d rpmmd.Data, repoBase, where string, meta []Item, lim rpmmd.Limits) ([]repo.Package, error) {
+// A package may not take the path of a metadata file. each is called with
+// every package as soon as it has passed these checks; an error from it
+// stops the read.
+func (m *Mirror) readPrimary(ctx context.Context, d rpmmd.Data, repoBase, where string, meta []Item, lim rpmmd.Limits,
+	each func(repo.Package) error) ([]repo.Package, error) {
 	taken := map[string]bool{repomdPath: true, signaturePath: true}
 	for _, it := range meta {
 		taken[it.Path] = true
@@ -51,7 +54,7 @@ func (m *Mirror) readPrimary(ctx context.Context, d rpmmd.Data, repoBase, where 
 		return nil, err
 	}
 	defer file.Close()
-	pkgs, err := parsePrimary(ctx, file, d, repoBase, taken, lim)
+	pkgs, err := parsePrimary(ctx, file, d, repoBase, taken, lim, each)
 	var pathErr *fs.PathError
 	switch {
 	case err == nil:
@@ -66,7 +69,8 @@ func (m *Mirror) readPrimary(ctx context.Context, d rpmmd.Data, repoBase, where 
 	return nil, badContent(where, err)
 }
 
-func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase string, taken map[string]bool, lim rpmmd.Limits) ([]repo.Package, error) {
+func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase string, taken map[string]bool, lim rpmmd.Limits,
+	each func(repo.Package) error) ([]repo.Package, error) {
 	rc, err := rpmmd.Decompress(d.Href, r, lim.OpenBytes)
 	if err != nil {
 		return nil, err
@@ -101,7 +105,7 @@ func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase strin
 		}
 		seen[pkg.Href] = pkg.Checksum
 		pkgs = append(pkgs, pkg)
-		return nil
+		return each(pkg)
 	})
 	if err != nil {
 		return nil, err

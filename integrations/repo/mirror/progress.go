@@ -9,8 +9,8 @@ import (
 const (
 	StageRepomd   = "repomd"   // fetch and verify repomd.xml
 	StageMetadata = "metadata" // fetch the files repomd.xml names
-	StagePrimary  = "primary"  // read the package list
-	StagePackages = "packages" // fetch the packages
+	StagePrimary  = "primary"  // read the package list, fetching packages already
+	StagePackages = "packages" // finish fetching the packages
 	StageCommit   = "commit"   // flush and commit the snapshot
 	StageDone     = "done"
 )
@@ -44,6 +44,27 @@ func (r *reporter) stage(name string, files int, bytes int64) {
 	}
 	r.p = Progress{Repo: r.p.Repo, Stage: name, FilesTotal: files, BytesTotal: bytes}
 	r.emit()
+}
+
+// next moves on to stage name with the current counts, reporting the
+// last counts of the stage left and the start of the new one.
+func (r *reporter) next(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dirty {
+		r.emit()
+	}
+	r.p.Stage = name
+	r.emit()
+}
+
+// grow adds work the current stage has learnt it has to do.
+func (r *reporter) grow(files int, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.p.FilesTotal += files
+	r.p.BytesTotal += bytes
+	r.dirty = true
 }
 
 // add counts done work and reports if the last report is old enough.

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -21,25 +20,41 @@ type transferred struct {
 	bytes int64
 }
 
-// fetchAll downloads every step into the pool, Concurrency at a time. The
-// first failure cancels the others and is returned.
-func (m *Mirror) fetchAll(ctx context.Context, f *fetcher, steps []Step, prog *reporter) (transferred, error) {
+// download runs produce, which sends the steps to fetch, alongside
+// Concurrency workers that fetch each step into the pool as it comes. The
+// first failure, of produce or of a fetch, cancels the rest and is
+// returned.
+func (m *Mirror) download(ctx context.Context, f *fetcher, prog *reporter,
+	produce func(ctx context.Context, send func(Step) error) error) (transferred, error) {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(m.concurrency())
-	var files, bytes atomic.Int64
-	for _, s := range steps {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			n, err := m.fetchToPool(gctx, f, s.Item, prog)
-			if err != nil {
-				return err
+	steps := make(chan Step, m.concurrency())
+	g.Go(func() error {
+		defer close(steps)
+		return produce(gctx, func(s Step) error {
+			select {
+			case steps <- s:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
 			}
-			m.logger().Debug("fetched", zap.String("href", s.Path), zap.String("reason", s.Reason), zap.Int64("bytes", n))
-			files.Add(1)
-			bytes.Add(n)
-			prog.add(1, 0)
+		})
+	})
+	var files, bytes atomic.Int64
+	for range m.concurrency() {
+		g.Go(func() error {
+			for s := range steps {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				n, err := m.fetchToPool(gctx, f, s.Item, prog)
+				if err != nil {
+					return err
+				}
+				m.logger().Debug("fetched", zap.String("href", s.Path), zap.String("reason", s.Reason), zap.Int64("bytes", n))
+				files.Add(1)
+				bytes.Add(n)
+				prog.add(1, 0)
+			}
 			return nil
 		})
 	}
@@ -50,9 +65,21 @@ func (m *Mirror) fetchAll(ctx context.Context, f *fetcher, steps []Step, prog *r
 	return transferred{int(files.Load()), bytes.Load()}, err
 }
 
-// fetchToPool streams one item into a temporary file in the store, hashing
-// as it writes, and moves it into the pool only when size and checksum are
-// what the metadata declares. It returns the number of bytes stored.
+// sendAll is a download producer of a plan made in advance.
+func sendAll(steps []Step) func(ctx context.Context, send func(Step) error) error {
+	return func(_ context.Context, send func(Step) error) error {
+		for _, s := range steps {
+			if err := send(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// fetchToPool streams one item into a new pool object, hashing as it
+// writes, and commits the object only when size and checksum are what the
+// metadata declares. It returns the number of bytes stored.
 func (m *Mirror) fetchToPool(ctx context.Context, f *fetcher, it Item, prog io.Writer) (int64, error) {
 	where := f.url(it.Path)
 	h, err := rpmmd.NewHash(it.Checksum.Algo)
@@ -68,16 +95,13 @@ func (m *Mirror) fetchToPool(ctx context.Context, f *fetcher, it Item, prog io.W
 		return 0, badContentf(where, "size is %d bytes, metadata says %d", announced, it.Size)
 	}
 
-	tmp, err := os.CreateTemp(m.Store.TempDir(), "mirror-*")
+	w, err := m.Store.PoolCreate(it.Checksum)
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once PoolAdd moved it
+	defer w.Abort() // a no-op once committed
 	// Read one byte more than declared, to notice a longer file.
-	n, err := io.Copy(io.MultiWriter(tmp, h, prog), io.LimitReader(body, it.Size+1))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	n, err := io.Copy(io.MultiWriter(w, h, prog), io.LimitReader(body, it.Size+1))
 	switch {
 	case err != nil:
 		return 0, readError(ctx, where, err)
@@ -91,7 +115,7 @@ func (m *Mirror) fetchToPool(ctx context.Context, f *fetcher, it Item, prog io.W
 	if got := hex.EncodeToString(h.Sum(nil)); got != it.Checksum.Hex {
 		return 0, badContentf(where, "%s checksum mismatch: got %s, metadata says %s", it.Checksum.Algo, got, it.Checksum.Hex)
 	}
-	if err := m.Store.PoolAdd(it.Checksum, tmp.Name()); err != nil {
+	if err := w.Commit(); err != nil {
 		return 0, fmt.Errorf("%s: %w", where, err)
 	}
 	return n, nil
@@ -102,17 +126,13 @@ func (m *Mirror) addToPool(c repo.Checksum, data []byte) error {
 	if m.Store.PoolHas(c, int64(len(data))) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(m.Store.TempDir(), "mirror-*")
+	w, err := m.Store.PoolCreate(c)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	defer w.Abort()
+	if _, err := w.Write(data); err != nil {
 		return err
 	}
-	return m.Store.PoolAdd(c, tmp.Name())
+	return w.Commit()
 }
