@@ -49,6 +49,10 @@ func seedDevGit(ctx context.Context, cfg *config.Config) error {
 }
 
 func seedRepo(ctx context.Context, bare string, prod, test map[string]string) error {
+	bare, err := filepath.Abs(bare)
+	if err != nil {
+		return err
+	}
 	work, err := os.MkdirTemp("", "osflow-seed-")
 	if err != nil {
 		return err

@@ -76,7 +76,9 @@ wiki:
 
 	// Round 1: hpc-tools needs a library no repo has.
 	r1 := s.sync()
-	st := s.cycleState(func(st workflows.TestCycleState) bool { return len(st.Rounds) >= 1 && st.Phase != workflows.PhaseTesting }, "round 1")
+	st := s.cycleState(func(st workflows.TestCycleState) bool {
+		return len(st.Rounds) >= 1 && st.Phase != workflows.PhaseTesting
+	}, "round 1")
 	require.Equal(t, 1, st.OpenTickets, "state: %+v", st)
 	require.Len(t, st.Rounds[len(st.Rounds)-1].Tickets.New, 1)
 	tickets, err := filepath.Glob(filepath.Join(s.dir, "tickets", "*.md"))
@@ -91,7 +93,9 @@ wiki:
 	// Round 2: the fix arrives upstream; the ticket closes, no new one.
 	s.publish("baseos", spec("hpc-missing-lib", "1.0"))
 	r2 := s.sync()
-	st = s.cycleState(func(st workflows.TestCycleState) bool { return len(st.Rounds) >= 2 && st.Phase != workflows.PhaseTesting }, "round 2")
+	st = s.cycleState(func(st workflows.TestCycleState) bool {
+		return len(st.Rounds) >= 2 && st.Phase != workflows.PhaseTesting
+	}, "round 2")
 	require.Equal(t, r2.Release, st.Current)
 	require.Equal(t, 0, st.OpenTickets)
 	require.Equal(t, 1, st.CleanStreak)

@@ -25,6 +25,16 @@ func (s *Store) tmpName(prefix string) string {
 // writeAtomic writes dst through a synced temporary file and a rename, so
 // a reader sees the old content or the whole new one, never a prefix.
 func (s *Store) writeAtomic(dst string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return s.writeFile(dst, perm, true, fill)
+}
+
+// writeUnsynced is writeAtomic without the fsync, for a caller that syncs
+// the store before anything depends on dst.
+func (s *Store) writeUnsynced(dst string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return s.writeFile(dst, perm, false, fill)
+}
+
+func (s *Store) writeFile(dst string, perm os.FileMode, sync bool, fill func(w io.Writer) error) error {
 	f, err := os.CreateTemp(s.TempDir(), filepath.Base(dst)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
@@ -39,7 +49,7 @@ func (s *Store) writeAtomic(dst string, perm os.FileMode, fill func(w io.Writer)
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -56,11 +66,16 @@ func (s *Store) writeAtomic(dst string, perm os.FileMode, fill func(w io.Writer)
 
 // writeJSON writes v as indented JSON to dst atomically.
 func (s *Store) writeJSON(dst string, v any) error {
-	return s.writeAtomic(dst, 0o644, func(w io.Writer) error {
+	return s.writeAtomic(dst, 0o644, jsonFill(v))
+}
+
+// jsonFill writes v as indented JSON.
+func jsonFill(v any) func(w io.Writer) error {
+	return func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
-	})
+	}
 }
 
 // readJSON decodes the JSON file at p into v, mapping absence to ErrNotFound.

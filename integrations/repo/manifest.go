@@ -17,14 +17,58 @@ import (
 // (encoding/json is several times slower) and hands any other line,
 // e.g. one with escapes, to encoding/json.
 
+// writeManifest writes pkgs one per line, byte for byte as json.Encoder
+// would: appendManifestLine writes the common entry, whose strings need
+// no escaping, and hands any other to encoding/json.
 func writeManifest(w io.Writer, pkgs []Package) error {
 	enc := json.NewEncoder(w)
-	for _, p := range pkgs {
-		if err := enc.Encode(p); err != nil {
+	var line []byte
+	for i := range pkgs {
+		var ok bool
+		if line, ok = appendManifestLine(line[:0], &pkgs[i]); !ok {
+			if err := enc.Encode(pkgs[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := w.Write(line); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// appendManifestLine appends p as parseManifestLine reads it, with its
+// newline; false, with dst unusable, if a string needs escaping.
+func appendManifestLine(dst []byte, p *Package) ([]byte, bool) {
+	ok := true
+	str := func(prefix, s string) {
+		ok = ok && plainJSON(s)
+		dst = append(append(append(dst, prefix...), s...), '"')
+	}
+	str(`{"name":"`, p.Name)
+	str(`,"epoch":"`, p.Epoch)
+	str(`,"version":"`, p.Version)
+	str(`,"release":"`, p.Release)
+	str(`,"arch":"`, p.Arch)
+	str(`,"checksum":{"algo":"`, p.Checksum.Algo)
+	str(`,"hex":"`, p.Checksum.Hex)
+	dst = strconv.AppendInt(append(dst, `},"size":`...), p.Size, 10)
+	str(`,"href":"`, p.Href)
+	return append(dst, "}\n"...), ok
+}
+
+// plainJSON reports whether encoding/json writes s, quoted, as it is:
+// printable ASCII other than the quote, the backslash and the characters
+// it escapes for HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b < 0x20 || b > 0x7e, b == '"', b == '\\', b == '<', b == '>', b == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // maxManifestLine bounds one manifest entry; a real one is ~250 bytes.

@@ -45,10 +45,9 @@ func checkTreePath(p string) error {
 		strings.Contains(p, "\\") || strings.ContainsRune(p, 0) {
 		return fmt.Errorf("snapshot file path %q is not a clean relative path: %w", p, ErrInvalid)
 	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == ".." {
-			return fmt.Errorf("snapshot file path %q leaves the snapshot: %w", p, ErrInvalid)
-		}
+	// path.Clean keeps ".." only as leading segments.
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return fmt.Errorf("snapshot file path %q leaves the snapshot: %w", p, ErrInvalid)
 	}
 	return nil
 }

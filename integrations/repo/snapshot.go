@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // SnapshotID derives a snapshot's ID from the sha256 of its repomd.xml, so
@@ -118,16 +121,17 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 		return fail(err)
 	}
 	dir := s.snapshotDir(snap.Repo, snap.ID)
-	if err := s.writeAtomic(dir+".manifest", 0o444, func(w io.Writer) error {
+	if err := s.writeUnsynced(dir+".manifest", 0o444, func(w io.Writer) error {
 		return writeManifest(w, pkgs)
 	}); err != nil {
 		return fail(err)
 	}
-	if err := s.writeJSON(dir+".json", snap); err != nil {
+	if err := s.writeUnsynced(dir+".json", 0o644, jsonFill(snap)); err != nil {
 		return fail(err)
 	}
-	// One syncfs covers the tree's links and directories; the manifest and
-	// record were fsynced as they were written.
+	// One syncfs covers the pool objects the tree links (a mirror adds
+	// them unsynced), the tree's links and directories, the manifest and
+	// the record, before the rename makes the snapshot visible.
 	if err := s.Sync(); err != nil {
 		return fail(err)
 	}
@@ -144,35 +148,92 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 	return snap, nil
 }
 
-// linkTree hardlinks each file's pool object into tree at its path.
+// linkWorkers is how many goroutines link a snapshot tree: links into one
+// directory serialise on it in the kernel, but the lookups of the pool
+// objects overlap.
+const linkWorkers = 4
+
+// linkTree hardlinks each file's pool object into tree at its path. It
+// checks every path and creates the directories first, then links.
 func (s *Store) linkTree(tree string, files []File) error {
 	if err := os.Mkdir(tree, 0o755); err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(files))
-	for _, f := range files {
+	srcs := make([]string, len(files))
+	seen := make(map[string]struct{}, len(files))
+	dirs := map[string]bool{".": true}
+	for i, f := range files {
 		if err := checkTreePath(f.Path); err != nil {
 			return err
 		}
-		if seen[f.Path] {
+		if _, dup := seen[f.Path]; dup {
 			return fmt.Errorf("snapshot file path %q listed twice: %w", f.Path, ErrInvalid)
 		}
-		seen[f.Path] = true
-		if !s.PoolHas(f.Checksum, f.Size) {
-			return fmt.Errorf("file %s: pool object %s (%d bytes): %w", f.Path, f.Checksum, f.Size, ErrNotFound)
+		seen[f.Path] = struct{}{}
+		n, err := normChecksum(f.Checksum)
+		if err != nil {
+			return missingObject(f)
 		}
-		dst := filepath.Join(tree, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fmt.Errorf("file %s: %w", f.Path, err)
-		}
-		if err := os.Link(s.PoolPath(f.Checksum), dst); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				err = fmt.Errorf("pool object %s: %w", f.Checksum, ErrNotFound)
-			}
+		srcs[i] = s.poolPath(n)
+		if err := mkdirTree(tree, path.Dir(f.Path), dirs); err != nil {
 			return fmt.Errorf("file %s: %w", f.Path, err)
 		}
 	}
+	return parallel(len(files), linkWorkers, func(i int) error {
+		f := files[i]
+		if err := os.Link(srcs[i], tree+"/"+f.Path); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return missingObject(f)
+			}
+			return fmt.Errorf("file %s: %w", f.Path, err)
+		}
+		return nil
+	})
+}
+
+// missingObject is the error for a file whose pool object is not there.
+func missingObject(f File) error {
+	return fmt.Errorf("file %s: pool object %s (%d bytes): %w", f.Path, f.Checksum, f.Size, ErrNotFound)
+}
+
+// mkdirTree creates dir (slash-separated, relative to tree) and its
+// parents, skipping those that made records.
+func mkdirTree(tree, dir string, made map[string]bool) error {
+	if made[dir] {
+		return nil
+	}
+	if err := mkdirTree(tree, path.Dir(dir), made); err != nil {
+		return err
+	}
+	if err := os.Mkdir(tree+"/"+dir, 0o755); err != nil {
+		return err
+	}
+	made[dir] = true
 	return nil
+}
+
+// parallel calls fn(i) for every i in [0, n) on up to workers goroutines
+// and returns the first error; after one, the remaining calls are skipped.
+func parallel(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var failed atomic.Bool
+	g := errgroup.Group{}
+	for range min(workers, n) {
+		g.Go(func() error {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return nil
+				}
+				if err := fn(i); err != nil {
+					failed.Store(true)
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // Manifest returns a snapshot's packages.
