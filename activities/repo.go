@@ -45,7 +45,11 @@ func (a *RepoActivities) SyncRepo(ctx context.Context, in SyncRepoInput) (RepoSy
 
 	var mu sync.Mutex
 	last := SyncProgress{Repo: in.Repo, Stage: "starting"}
-	stop := a.heartbeatLoop(ctx, func() SyncProgress { mu.Lock(); defer mu.Unlock(); return last })
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	stop := heartbeatEvery(ctx, every, func() any { mu.Lock(); defer mu.Unlock(); return last })
 	defer stop()
 	res, err := a.Mirror.Sync(ctx, src, func(p mirror.Progress) {
 		mu.Lock()
@@ -64,29 +68,6 @@ func (a *RepoActivities) SyncRepo(ctx context.Context, in SyncRepoInput) (RepoSy
 		Downloaded:      res.Downloaded,
 		DownloadedBytes: res.DownloadedBytes,
 	}, nil
-}
-
-func (a *RepoActivities) heartbeatLoop(ctx context.Context, current func() SyncProgress) (stop func()) {
-	every := a.HeartbeatEvery
-	if every <= 0 {
-		every = 10 * time.Second
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx, current())
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // source resolves a configured repo to what the mirror reads: an overlay is

@@ -45,7 +45,7 @@ func (a *TestActivities) RunSuite(ctx context.Context, in RunSuiteInput) (SuiteR
 	if sc.Jenkins == nil {
 		// A Jenkins suite heartbeats its build progress itself; an empty
 		// heartbeat would overwrite what a retry resumes from.
-		stop := heartbeatEvery(ctx, 30*time.Second)
+		stop := heartbeatEvery(ctx, 30*time.Second, nil)
 		defer stop()
 	}
 	res, err := suite.Run(ctx, target)
@@ -118,7 +118,7 @@ func (a *TestActivities) RunTask(ctx context.Context, in RunTaskInput) (TaskResu
 	}
 	tctx, cancel := context.WithTimeout(ctx, task.Timeout.Duration)
 	defer cancel()
-	stop := heartbeatEvery(ctx, 30*time.Second)
+	stop := heartbeatEvery(ctx, 30*time.Second, nil)
 	defer stop()
 	cmd := exec.CommandContext(tctx, task.Command[0], task.Command[1:]...)
 	cmd.Env = append(os.Environ(), "OSFLOW_RELEASE="+in.Release, "OSFLOW_TASK="+in.Task)
@@ -135,8 +135,9 @@ func (a *TestActivities) RunTask(ctx context.Context, in RunTaskInput) (TaskResu
 	return res, nil
 }
 
-// heartbeatEvery keeps a long call alive for the heartbeat timeout.
-func heartbeatEvery(ctx context.Context, every time.Duration) (stop func()) {
+// heartbeatEvery keeps a long call alive for the heartbeat timeout,
+// re-sending details() (when given) so a retry resumes from the latest.
+func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(every)
@@ -148,7 +149,11 @@ func heartbeatEvery(ctx context.Context, every time.Duration) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx)
+				if details != nil {
+					activity.RecordHeartbeat(ctx, details())
+				} else {
+					activity.RecordHeartbeat(ctx)
+				}
 			}
 		}
 	}()

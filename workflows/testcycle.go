@@ -170,8 +170,9 @@ func (c *testCycle) drain(ctx workflow.Context) {
 	}
 }
 
-// waitForWork blocks until a signal arrives or the next round is due.
-func (c *testCycle) waitForWork(ctx workflow.Context) {
+// stateSelector listens for the signals that only change state: a new
+// release waits in Pending, a freeze request is applied at the loop's top.
+func (c *testCycle) stateSelector(ctx workflow.Context) workflow.Selector {
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(c.updates, func(ch workflow.ReceiveChannel, _ bool) {
 		var u activities.TestingUpdated
@@ -183,6 +184,12 @@ func (c *testCycle) waitForWork(ctx workflow.Context) {
 		ch.Receive(ctx, &f)
 		c.state.PendingFreeze = &f
 	})
+	return sel
+}
+
+// waitForWork blocks until a signal arrives or the next round is due.
+func (c *testCycle) waitForWork(ctx workflow.Context) {
+	sel := c.stateSelector(ctx)
 	sel.AddReceive(c.tasks, func(ch workflow.ReceiveChannel, _ bool) {
 		var d TaskDone
 		ch.Receive(ctx, &d)
@@ -390,7 +397,7 @@ func (c *testCycle) waitTaskDone(ctx workflow.Context, task string) (by string) 
 	c.state.WaitingFor = task
 	defer func() { c.state.WaitingFor = "" }()
 	for by == "" && ctx.Err() == nil {
-		sel := workflow.NewSelector(ctx)
+		sel := c.stateSelector(ctx)
 		sel.AddReceive(c.tasks, func(ch workflow.ReceiveChannel, _ bool) {
 			var d TaskDone
 			ch.Receive(ctx, &d)
@@ -402,16 +409,6 @@ func (c *testCycle) waitTaskDone(ctx workflow.Context, task string) (by string) 
 				return
 			}
 			workflow.GetLogger(ctx).Warn("task-done for a task not being waited for", "task", d.Task, "waiting", task)
-		})
-		sel.AddReceive(c.updates, func(ch workflow.ReceiveChannel, _ bool) {
-			var u activities.TestingUpdated
-			ch.Receive(ctx, &u)
-			c.recordRelease(ctx, u)
-		})
-		sel.AddReceive(c.freezes, func(ch workflow.ReceiveChannel, _ bool) {
-			var f FreezeRequest
-			ch.Receive(ctx, &f)
-			c.state.PendingFreeze = &f
 		})
 		sel.Select(ctx)
 	}

@@ -88,12 +88,15 @@ func compareNameArch(a, b *Package) int {
 
 // byNameArch returns pointers to pkgs sorted by name.arch, leaving pkgs
 // as it is; sorting pointers moves 8 bytes per swap instead of a Package.
+// Manifests are written sorted, so the sort is usually skipped.
 func byNameArch(pkgs []Package) []*Package {
 	ps := make([]*Package, len(pkgs))
 	for i := range pkgs {
 		ps[i] = &pkgs[i]
 	}
-	slices.SortFunc(ps, compareNameArch)
+	if !slices.IsSortedFunc(ps, compareNameArch) {
+		slices.SortFunc(ps, compareNameArch)
+	}
 	return ps
 }
 

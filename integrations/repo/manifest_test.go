@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,4 +38,24 @@ func TestManifestMatchesEncodingJSON(t *testing.T) {
 	require.NoError(t, err)
 	pkgs[5].Name = "bad-utf8-\ufffd" // encoding/json replaces invalid UTF-8
 	require.Equal(t, pkgs, back)
+}
+
+// TestManifestIsWrittenSorted: a manifest comes back in name.arch order,
+// packages sharing one in the order given, and the caller's slice is left
+// as it was.
+func TestManifestIsWrittenSorted(t *testing.T) {
+	s := newStore(t)
+	pkgs := []Package{
+		pkg("zsh", "", "5.8", "1", "x86_64", sha("zsh")),
+		pkg("kernel", "", "5.14.0", "427", "x86_64", sha("k427")),
+		pkg("glibc", "", "2.34", "1", "x86_64", sha("glibc64")),
+		pkg("kernel", "", "5.14.0", "70", "x86_64", sha("k70")),
+		pkg("glibc", "", "2.34", "1", "i686", sha("glibc32")),
+	}
+	given := slices.Clone(pkgs)
+	snap := commit(t, s, "base", t0, map[string]string{"repodata/repomd.xml": "sorted"}, pkgs...)
+	require.Equal(t, given, pkgs)
+	got, err := s.Manifest("base", snap.ID)
+	require.NoError(t, err)
+	require.Equal(t, []Package{pkgs[4], pkgs[2], pkgs[1], pkgs[3], pkgs[0]}, got)
 }

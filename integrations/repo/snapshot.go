@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,7 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 	}
 	dir := s.snapshotDir(snap.Repo, snap.ID)
 	if err := s.writeUnsynced(dir+".manifest", 0o444, func(w io.Writer) error {
-		return writeManifest(w, pkgs)
+		return writeManifest(w, sortedByNameArch(pkgs))
 	}); err != nil {
 		return fail(err)
 	}
@@ -236,7 +237,21 @@ func parallel(n, workers int, fn func(i int) error) error {
 	return g.Wait()
 }
 
-// Manifest returns a snapshot's packages.
+// sortedByNameArch is pkgs in name.arch order, keeping the order of
+// packages that share one, so that a diff needs no sort; pkgs itself is
+// left as it is.
+func sortedByNameArch(pkgs []Package) []Package {
+	byNameArch := func(a, b Package) int { return compareNameArch(&a, &b) }
+	if slices.IsSortedFunc(pkgs, byNameArch) {
+		return pkgs
+	}
+	sorted := slices.Clone(pkgs)
+	slices.SortStableFunc(sorted, byNameArch)
+	return sorted
+}
+
+// Manifest returns a snapshot's packages, in name.arch order unless the
+// snapshot was committed before manifests were written sorted.
 func (s *Store) Manifest(repo, id string) ([]Package, error) {
 	if _, err := s.Snapshot(repo, id); err != nil {
 		return nil, err

@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/osflow/osflow/internal/flock"
 )
 
 var (
@@ -196,7 +198,7 @@ func (r *Repo) locked(ctx context.Context, fn func(*git) error) error {
 	if err := os.MkdirAll(r.CacheDir, 0o755); err != nil {
 		return err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(r.CacheDir, "lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(r.CacheDir, "lock"))
 	if err != nil {
 		return err
 	}

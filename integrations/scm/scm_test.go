@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/osflow/osflow/integrations/scm/scmtest"
+
+	"github.com/osflow/osflow/internal/flock"
 )
 
 func TestLog(t *testing.T) {
@@ -180,7 +182,7 @@ func TestLockWaitHonoursContext(t *testing.T) {
 	t.Parallel()
 	r := newRepo(t, seed(t).URL())
 	require.NoError(t, r.Fetch(t.Context()))
-	unlock, err := lockFile(t.Context(), filepath.Join(r.CacheDir, "lock"))
+	unlock, err := flock.Lock(t.Context(), filepath.Join(r.CacheDir, "lock"))
 	require.NoError(t, err)
 	defer unlock()
 

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/osflow/osflow/internal/flock"
 )
 
 // DefaultPrefix starts the IDs a FileTracker allocates: OSF-1, OSF-2, ...
@@ -171,7 +173,7 @@ func (f *FileTracker) locked(ctx context.Context, fn func() error) error {
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return fmt.Errorf("ticket directory: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(f.Dir, ".lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(f.Dir, ".lock"))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/internal/flock"
 )
 
 // pinnedClock returns a clock that starts at 2026-05-01 06:00 UTC and
@@ -168,7 +170,7 @@ func TestFileTrackerConfiguration(t *testing.T) {
 
 func TestFileTrackerLockHonoursContext(t *testing.T) {
 	ft := &FileTracker{Dir: t.TempDir()}
-	unlock, err := lockFile(t.Context(), filepath.Join(ft.Dir, ".lock")) // another writer holds it
+	unlock, err := flock.Lock(t.Context(), filepath.Join(ft.Dir, ".lock")) // another writer holds it
 	require.NoError(t, err)
 	defer unlock()
 

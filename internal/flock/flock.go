@@ -1,4 +1,6 @@
-package tickets
+// Package flock is the one cross-process lock osflow uses: an exclusive
+// flock(2) on a file, whose wait honours a context.
+package flock
 
 import (
 	"context"
@@ -9,11 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile takes the exclusive flock on path, waiting until ctx is done.
+// Lock takes the exclusive flock on path, waiting until ctx is done.
 // The lock belongs to the open file description, and every call opens the
 // file anew, so it serialises goroutines of one process as well as
 // separate processes (the worker and the CLI).
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+func Lock(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
