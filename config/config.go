@@ -258,8 +258,9 @@ type Dev struct {
 	// TemporalCLI is the temporal binary: a path, or a bare command name
 	// looked up in PATH. Default "bin/temporal".
 	TemporalCLI string `yaml:"temporalCLI"`
-	GRPCPort    int    `yaml:"grpcPort"` // default 7233
-	UIPort      int    `yaml:"uiPort"`   // default 8233
+	// The dev server's gRPC port is temporal.address's: one setting,
+	// so every CLI command reaches the server osflow dev started.
+	UIPort int `yaml:"uiPort"` // default 8233
 	// GitDir is where osflow dev creates bare repos for the git and wiki
 	// URLs of its config. Default STATEDIR/git.
 	GitDir string `yaml:"gitDir"`

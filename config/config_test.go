@@ -141,7 +141,6 @@ dev:
   upstreamSpecs: specs
   upstreamListen: 127.0.0.1:9000
   temporalCLI: temporal
-  grpcPort: 7000
   uiPort: 7001
   gitDir: repos
 `
@@ -220,7 +219,7 @@ func TestLoadFullConfig(t *testing.T) {
 		},
 		Dev: Dev{
 			StateDir: filepath.Join(dir, "state"), UpstreamSpecs: filepath.Join(dir, "specs"),
-			UpstreamListen: "127.0.0.1:9000", TemporalCLI: "temporal", GRPCPort: 7000, UIPort: 7001,
+			UpstreamListen: "127.0.0.1:9000", TemporalCLI: "temporal", UIPort: 7001,
 			GitDir: filepath.Join(dir, "repos"),
 		},
 	}
@@ -270,7 +269,7 @@ func TestDefaults(t *testing.T) {
 		Wiki:    Wiki{Branch: "master"},
 		Dev: Dev{
 			StateDir: ".osflow", UpstreamListen: "127.0.0.1:8091", TemporalCLI: "bin/temporal",
-			GRPCPort: 7233, UIPort: 8233, GitDir: filepath.Join(".osflow", "git"),
+			UIPort: 8233, GitDir: filepath.Join(".osflow", "git"),
 		},
 	}, c)
 	require.False(t, c.Repos[0].RequiresSignature())

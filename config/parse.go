@@ -165,7 +165,6 @@ func (d *decoder) defaults(c *Config) {
 	def(&c.Dev.GitDir, filepath.Join(c.Dev.StateDir, "git"))
 	def(&c.Dev.UpstreamListen, "127.0.0.1:8091")
 	def(&c.Dev.TemporalCLI, "bin/temporal")
-	defInt(&c.Dev.GRPCPort, 7233)
 	defInt(&c.Dev.UIPort, 8233)
 }
 
@@ -304,11 +303,7 @@ func (d *decoder) check(c *Config) {
 	d.checkWiki(&c.Wiki)
 
 	d.checkAddr("dev.upstreamListen", c.Dev.UpstreamListen)
-	d.between("dev.grpcPort", c.Dev.GRPCPort, 1, 65535)
 	d.between("dev.uiPort", c.Dev.UIPort, 1, 65535)
-	if c.Dev.GRPCPort == c.Dev.UIPort {
-		d.errorf("dev.uiPort", "%d is also dev.grpcPort", c.Dev.UIPort)
-	}
 }
 
 func (d *decoder) checkTemporal(t *Temporal) {

@@ -64,8 +64,13 @@ func (a *app) runDev(ctx context.Context, cfg *config.Config) error {
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return fmt.Errorf("create dev state dir: %w", err)
 	}
-	grpcAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Dev.GRPCPort))
-	cfg.Temporal.Address = grpcAddr
+	// The dev server listens where temporal.address says, so every other
+	// osflow command with the same configuration reaches it.
+	grpcPort, err := devPort(cfg.Temporal.Address)
+	if err != nil {
+		return UsageError{fmt.Errorf("%s: temporal.address: %w", cfg.Path, err)}
+	}
+	grpcAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(grpcPort))
 	for _, addr := range []string{grpcAddr, cfg.HTTP.Listen, cfg.Dev.UpstreamListen} {
 		if err := portFree(addr); err != nil {
 			return UsageError{err}
@@ -83,7 +88,7 @@ func (a *app) runDev(ctx context.Context, cfg *config.Config) error {
 
 	temporalLog := filepath.Join(state, "temporal.log")
 	srv, err := startDevServer(cfg.Dev.TemporalCLI,
-		devServerArgs(filepath.Join(state, "temporal.db"), cfg.Temporal.Namespace, cfg.Dev.GRPCPort, cfg.Dev.UIPort), temporalLog)
+		devServerArgs(filepath.Join(state, "temporal.db"), cfg.Temporal.Namespace, grpcPort, cfg.Dev.UIPort), temporalLog)
 	if err != nil {
 		return err
 	}
@@ -217,4 +222,17 @@ func metricsURL(listen string) string {
 		return "(disabled)"
 	}
 	return "http://" + listen + "/metrics"
+}
+
+// devPort is the port of a loopback temporal.address: the dev server only
+// listens on this machine.
+func devPort(address string) (int, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return 0, err
+	}
+	if host != "127.0.0.1" && host != "localhost" && host != "::1" {
+		return 0, fmt.Errorf("osflow dev runs its own server on this machine; %q is not a loopback address", address)
+	}
+	return strconv.Atoi(port)
 }
