@@ -2,58 +2,12 @@ package repo
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/osflow/osflow/internal/flock"
 )
 
-// lock takes the exclusive flock on path, waiting until ctx is done. The
-// lock is per open file description, so it serialises goroutines of one
-// process as well as the CLI against the worker.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	fd := int(f.Fd())
-	release := func() { f.Close() } // closing drops the flock
-	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-	if err == nil {
-		return release, nil
-	}
-	if !errors.Is(err, unix.EWOULDBLOCK) {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	// flock(2) cannot be cancelled, so block in a goroutine and, if ctx
-	// ends first, let that goroutine drop the lock once it gets it.
-	got := make(chan error, 1)
-	go func() {
-		for {
-			err := unix.Flock(fd, unix.LOCK_EX)
-			if !errors.Is(err, unix.EINTR) {
-				got <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-got:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		return release, nil
-	case <-ctx.Done():
-		go func() { <-got; f.Close() }()
-		return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
-	}
-}
-
 // lock takes the store-wide lock that orders channel switches, release
-// creation and garbage collection.
+// creation and garbage collection, across the worker and CLI processes.
 func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
-	return lockFile(ctx, s.path("lock"))
+	return flock.Lock(ctx, s.path("lock"))
 }

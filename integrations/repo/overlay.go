@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/osflow/osflow/internal/flock"
 )
 
 // OverlayRPM is one site RPM of an overlay repo.
@@ -36,7 +38,7 @@ func (s *Store) lockOverlay(ctx context.Context, repo string) (dir string, unloc
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
-	unlock, err = lockFile(ctx, s.path("overlays", "."+repo+".lock"))
+	unlock, err = flock.Lock(ctx, s.path("overlays", "."+repo+".lock"))
 	return dir, unlock, err
 }
 
