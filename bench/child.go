@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +23,7 @@ const (
 	cmdOsflowSync = "osflow-sync" // osflow-sync STORE URL
 )
 
-// envCPUProfile names a file the osflow-sync child writes a CPU profile to.
+// envCPUProfile names a file a child writes a CPU profile to.
 const envCPUProfile = "BENCH_CPUPROFILE"
 
 // measured is one child process run.
@@ -103,4 +104,21 @@ func logTail(path string) string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
+}
+
+// profileTo writes a CPU profile of this process to path until stop is
+// called; "" profiles nothing.
+func profileTo(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -41,6 +41,11 @@ func runFetchChild(args []string) error {
 	if len(args) != 3 {
 		return fmt.Errorf("usage: %s LIST URL OUTDIR", cmdFetch)
 	}
+	stop, err := profileTo(os.Getenv(envCPUProfile))
+	if err != nil {
+		return err
+	}
+	defer stop()
 	items, err := readList(args[0])
 	if err != nil {
 		return err

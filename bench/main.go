@@ -24,7 +24,7 @@ type config struct {
 	JSON        bool
 	DNFParallel int
 	SkipDNF     bool   // measure osflow and the plain fetch only, for quick comparisons
-	CPUProfile  string // directory for the osflow-sync children's CPU profiles
+	CPUProfile  string // directory for CPU profiles (see -cpuprofile)
 }
 
 func main() {
@@ -51,7 +51,7 @@ func main() {
 	flag.BoolVar(&cfg.JSON, "json", false, "also print one JSON object with every figure at the end")
 	flag.IntVar(&cfg.DNFParallel, "dnf-parallel", 0, "dnf max_parallel_downloads (0: dnf's default)")
 	flag.BoolVar(&cfg.SkipDNF, "skip-dnf", false, "skip dnf reposync and repodiff: goals against them are not judged")
-	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of the osflow-sync children to this directory")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles to this directory: of the plain fetch and osflow-sync children, and of the in-process snapshot, diff and switches")
 	flag.Parse()
 	if cfg.N <= 0 || flag.NArg() > 0 {
 		flag.Usage()

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -51,17 +50,11 @@ func runOsflowSyncChild(args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("usage: %s STORE URL", cmdOsflowSync)
 	}
-	if path := os.Getenv(envCPUProfile); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := profileTo(os.Getenv(envCPUProfile))
+	if err != nil {
+		return err
 	}
+	defer stop()
 	st, err := repo.Open(args[0])
 	if err != nil {
 		return err
@@ -91,16 +84,9 @@ func runOsflowSyncChild(args []string) error {
 
 // osflowSync runs the osflow-sync child of url into the store.
 func (b *bench) osflowSync(ctx context.Context, url, name string) (measured, syncResult, error) {
-	var env []string
-	if b.cfg.CPUProfile != "" {
-		if err := os.MkdirAll(b.cfg.CPUProfile, 0o755); err != nil {
-			return measured{}, syncResult{}, err
-		}
-		prof, err := filepath.Abs(filepath.Join(b.cfg.CPUProfile, name+".pprof"))
-		if err != nil {
-			return measured{}, syncResult{}, err
-		}
-		env = append(env, envCPUProfile+"="+prof)
+	env, err := b.childProfile(name)
+	if err != nil {
+		return measured{}, syncResult{}, err
 	}
 	m, err := runSelf(ctx, filepath.Join(b.run, "osflow-"+name+".log"), env, cmdOsflowSync, b.store(), url)
 	if err != nil {
@@ -192,11 +178,17 @@ func (b *bench) measureSnapshot(ctx context.Context, st *repo.Store, id string) 
 
 	settle()
 	progress("osflow CommitSnapshot of %d files ...", len(files))
-	start := time.Now()
-	if _, err := st.CommitSnapshot(copySnap, files, pkgs); err != nil {
+	stop, err := b.profileInProcess("snapshot")
+	if err != nil {
 		return err
 	}
+	start := time.Now()
+	_, err = st.CommitSnapshot(copySnap, files, pkgs)
 	b.fig.SnapshotOsflow = Seconds(time.Since(start))
+	stop()
+	if err != nil {
+		return err
+	}
 	progress("osflow CommitSnapshot: %.3fs", b.fig.SnapshotOsflow.S())
 
 	settle()
@@ -208,6 +200,37 @@ func (b *bench) measureSnapshot(ctx context.Context, st *repo.Store, id string) 
 	b.fig.SnapshotCP = Seconds(m.Wall)
 	progress("cp -al: %.3fs", m.Wall.Seconds())
 	return nil
+}
+
+// profileInProcess starts a CPU profile of this process as name.pprof in
+// the profile directory, if there is one; stop ends it.
+func (b *bench) profileInProcess(name string) (stop func(), err error) {
+	path, err := b.profilePath(name)
+	if err != nil {
+		return nil, err
+	}
+	return profileTo(path)
+}
+
+// childProfile is the environment that makes a child write its CPU
+// profile as name.pprof in the profile directory, if there is one.
+func (b *bench) childProfile(name string) ([]string, error) {
+	path, err := b.profilePath(name)
+	if path == "" || err != nil {
+		return nil, err
+	}
+	return []string{envCPUProfile + "=" + path}, nil
+}
+
+// profilePath is where the profile called name goes; "" without -cpuprofile.
+func (b *bench) profilePath(name string) (string, error) {
+	if b.cfg.CPUProfile == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(b.cfg.CPUProfile, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.Abs(filepath.Join(b.cfg.CPUProfile, name+".pprof"))
 }
 
 // treeFiles lists a snapshot tree as files for CommitSnapshot: packages with
@@ -259,12 +282,17 @@ func (b *bench) measureReleases(ctx context.Context, st *repo.Store, idA, idB st
 
 	settle()
 	progress("osflow DiffReleases %s %s ...", relA.ID, relB.ID)
-	start := time.Now()
-	diff, err := st.DiffReleases(relA.ID, relB.ID)
+	stop, err := b.profileInProcess("diff")
 	if err != nil {
 		return err
 	}
+	start := time.Now()
+	diff, err := st.DiffReleases(relA.ID, relB.ID)
 	b.fig.DiffOsflow = Seconds(time.Since(start))
+	stop()
+	if err != nil {
+		return err
+	}
 	d := diff.Repos[benchRepo]
 	b.fig.DiffUpgradedOsflow = len(d.Upgraded)
 	progress("osflow DiffReleases: %.3fs; %d upgraded, %d added, %d removed, %d downgraded, %d rebuilt",
@@ -275,6 +303,11 @@ func (b *bench) measureReleases(ctx context.Context, st *repo.Store, idA, idB st
 
 	settle()
 	progress("osflow Switch x%d ...", switchCount)
+	stop, err = b.profileInProcess("switch")
+	if err != nil {
+		return err
+	}
+	defer stop()
 	lat := make([]time.Duration, switchCount)
 	for i := range lat {
 		to := relA.ID

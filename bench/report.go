@@ -154,10 +154,17 @@ func (f *figures) report(out io.Writer) {
 		if c.higherBetter {
 			ratio = better(c.peer, c.osflow)
 		}
-		row(c.op, fmt.Sprintf(c.format, c.osflow), fmt.Sprintf(c.format, c.peer), ratio)
+		peer := fmt.Sprintf(c.format, c.peer)
+		if c.peer == 0 {
+			peer = "—" // not run
+		}
+		row(c.op, fmt.Sprintf(c.format, c.osflow), peer, ratio)
 	}
-	row(fmt.Sprintf("  upgraded found (expected %d)", f.UpstreamUpgraded), fmt.Sprint(f.DiffUpgradedOsflow),
-		fmt.Sprint(f.DiffUpgradedDNF), "")
+	upgradedDNF := "—"
+	if f.DiffDNF > 0 {
+		upgradedDNF = fmt.Sprint(f.DiffUpgradedDNF)
+	}
+	row(fmt.Sprintf("  upgraded found (expected %d)", f.UpstreamUpgraded), fmt.Sprint(f.DiffUpgradedOsflow), upgradedDNF, "")
 	row(fmt.Sprintf("channel switch, median of %d", f.Switches), fmt.Sprintf("%.3f ms", 1000*f.SwitchMedian.S()), "—", "")
 	row(fmt.Sprintf("channel switch, p99 of %d", f.Switches), fmt.Sprintf("%.3f ms", 1000*f.SwitchP99.S()), "—", "")
 	w.Flush()

@@ -40,9 +40,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	b := &bench{cfg: cfg, run: filepath.Join(work, "run"), fig: &figures{N: cfg.N, LoadAvg: [2]float64{loadAvg()}}}
 	// Files deleted shortly before a measurement tax it: ext4 without a
-	// journal skips inodes freed in the last 30 s when it allocates new
-	// ones. So the previous run and the plain fetch's copy are deleted
-	// after the measurements, not before or between them.
+	// journal, allocating an inode, scans past every free inode freed in
+	// the last minute (six while its inode table block is unwritten). So
+	// the previous run and the plain fetch's copy are deleted after the
+	// measurements, not before or between them; a run started within
+	// minutes of another still pays for the other's deletions.
 	old := filepath.Join(work, "run.old")
 	if err := os.RemoveAll(old); err != nil {
 		return err
@@ -104,7 +106,11 @@ func settle() { syscall.Sync() }
 func (b *bench) measureFetch(ctx context.Context) error {
 	progress("plain %d-way fetch of %d packages ...", fetchWorkers, len(b.base.Pkgs))
 	list := filepath.Join(b.base.Dir, "..", "v1.list")
-	m, err := runSelf(ctx, filepath.Join(b.run, "fetch.log"), nil, cmdFetch, list, b.url1, filepath.Join(b.run, "fetch"))
+	env, err := b.childProfile("fetch")
+	if err != nil {
+		return err
+	}
+	m, err := runSelf(ctx, filepath.Join(b.run, "fetch.log"), env, cmdFetch, list, b.url1, filepath.Join(b.run, "fetch"))
 	if err != nil {
 		return err
 	}
@@ -126,6 +132,7 @@ func removeLater(dir string) {
 	if err := os.RemoveAll(dir); err != nil {
 		progress("remove %s: %v", dir, err)
 	}
+	settle() // shortens the time the freed inodes tax the next run
 }
 
 func (b *bench) measureReposync(ctx context.Context) error {

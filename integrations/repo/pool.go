@@ -74,6 +74,24 @@ func (s *Store) poolShard(n Checksum) (string, error) {
 	return dir, nil
 }
 
+// inShard runs op with the directory that holds the object with the
+// normalised checksum n, making it again if op finds it gone: someone
+// removed it since this store made it.
+func (s *Store) inShard(n Checksum, op func(dir string) error) error {
+	dir, err := s.poolShard(n)
+	if err != nil {
+		return err
+	}
+	err = op(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		s.shards.Delete(dir)
+		if dir, err = s.poolShard(n); err == nil {
+			err = op(dir)
+		}
+	}
+	return err
+}
+
 // PoolPath is where the pool keeps the object with checksum c, or "" when c
 // is not a well-formed digest (such an object cannot be in the pool).
 func (s *Store) PoolPath(c Checksum) string {
@@ -86,12 +104,22 @@ func (s *Store) PoolPath(c Checksum) string {
 
 // PoolHas reports whether the pool holds c with the given size (size < 0: any size).
 func (s *Store) PoolHas(c Checksum, size int64) bool {
+	got, ok := s.PoolSize(c)
+	return ok && (size < 0 || got == size)
+}
+
+// PoolSize returns the size of the pool's object with checksum c, and
+// whether the pool has it: one look where PoolHas may take two.
+func (s *Store) PoolSize(c Checksum) (size int64, ok bool) {
 	p := s.PoolPath(c)
 	if p == "" {
-		return false
+		return 0, false
 	}
 	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && (size < 0 || fi.Size() == size)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	return fi.Size(), true
 }
 
 // PoolAdd moves the already verified file tmpPath into the pool under c.
@@ -108,13 +136,10 @@ func (s *Store) PoolAdd(c Checksum, tmpPath string) error {
 	if err := os.Chmod(tmpPath, 0o444); err != nil {
 		return fail(err)
 	}
-	if _, err := s.poolShard(n); err != nil {
-		return fail(err)
-	}
 	// No-replace keeps an object that snapshots already hardlink: a plain
 	// rename would swap in a new inode and silently double the space.
 	dst := s.poolPath(n)
-	err = renameNoReplace(tmpPath, dst)
+	err = s.inShard(n, func(string) error { return renameNoReplace(tmpPath, dst) })
 	if errors.Is(err, os.ErrExist) {
 		if fi, serr := os.Stat(tmpPath); serr == nil && damaged(dst, fi.Size()) {
 			return s.replaceDamaged(dst, tmpPath)
@@ -171,20 +196,12 @@ func (s *Store) PoolCreate(c Checksum) (*PoolWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pool create: %w", err)
 	}
-	dir, err := s.poolShard(n)
-	if err != nil {
-		return nil, fmt.Errorf("pool create %s: %w", c, err)
-	}
 	w := &PoolWriter{s: s, n: n}
 	if s.unnamedFiles() {
-		w.f, err = openUnnamed(dir)
-		if errors.Is(err, os.ErrNotExist) {
-			// Someone removed the shard directory since it was made.
-			s.shards.Delete(dir)
-			if dir, err = s.poolShard(n); err == nil {
-				w.f, err = openUnnamed(dir)
-			}
-		}
+		err = s.inShard(n, func(dir string) (err error) {
+			w.f, err = openUnnamed(dir)
+			return err
+		})
 	} else {
 		w.f, err = os.CreateTemp(s.TempDir(), "pool-*")
 		if err == nil {
@@ -244,9 +261,9 @@ func (w *PoolWriter) Write(p []byte) (int, error) {
 // Commit puts the object, whose bytes the caller has verified, into the
 // pool read-only. If the pool has it already, the existing object is kept
 // (snapshots may link it), unless its size shows it damaged, in which case
-// this copy replaces it. Writeback starts here, so that the Sync that
-// must precede a snapshot naming the object finds little left to do; the
-// object is not durable until then.
+// this copy replaces it. The object is not durable until a Sync, which
+// commits start in the background now and then (see paceWriteback) so
+// that the Sync before a snapshot names the object has little left to do.
 func (w *PoolWriter) Commit() error {
 	if w.closed {
 		return fmt.Errorf("pool commit %s: %w", w.n, os.ErrClosed)
@@ -269,17 +286,12 @@ func (w *PoolWriter) commit() error {
 	if err := w.f.Chmod(0o444); err != nil {
 		return err
 	}
-	switch expWB {
-	case "sfr":
-		startWriteback(w.f)
-	case "syncfs":
-		w.s.paceWriteback(w.size)
-	}
+	w.s.paceWriteback(w.size)
 	if w.staged != "" {
 		return w.s.PoolAdd(w.n, w.staged)
 	}
 	dst := w.s.poolPath(w.n)
-	err := linkUnnamed(w.f, dst)
+	err := w.s.inShard(w.n, func(string) error { return linkUnnamed(w.f, dst) })
 	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -309,28 +321,20 @@ func (w *PoolWriter) Abort() {
 	}
 }
 
-// startWriteback asks the kernel to start writing f's dirty pages now,
-// without waiting for them. Best effort: it only moves work earlier.
-func startWriteback(f *os.File) {
-	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-}
+// writebackEvery is how many bytes PoolWriters commit between the
+// background flushes they start. Flushing as the objects arrive keeps the
+// disk busy while the network is, instead of after it: the Sync before a
+// commit then waits for the last few MiB, not for the whole download.
+const writebackEvery = 32 << 20
 
-var expWB = os.Getenv("OSFLOW_EXP_WB")
-var expWBBytes = func() int64 {
-	n, err := strconv.ParseInt(os.Getenv("OSFLOW_EXP_WB_MB"), 10, 64)
-	if err != nil {
-		return 32 << 20
-	}
-	return n << 20
-}()
-
-// paceWriteback starts a syncfs in the background each time another
-// writebackEvery bytes have been committed to the pool.
+// paceWriteback counts n more bytes committed to the pool and, every
+// writebackEvery bytes, starts a Sync in the background unless one is
+// running. Best effort: only the Sync before a commit makes bytes durable.
 func (s *Store) paceWriteback(n int64) {
-	if s.dirty.Add(n) < expWBBytes || !s.flushing.CompareAndSwap(false, true) {
+	if s.unsynced.Add(n) < writebackEvery || !s.flushing.CompareAndSwap(false, true) {
 		return
 	}
-	s.dirty.Store(0)
+	s.unsynced.Store(0)
 	go func() {
 		defer s.flushing.Store(false)
 		_ = s.Sync()

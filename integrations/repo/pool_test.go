@@ -74,3 +74,98 @@ func TestPoolAddReplacesADamagedObject(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, good, got)
 }
+
+// poolModes runs a test with unnamed files (O_TMPFILE) and with the files
+// staged in tmp/ that a filesystem without them gets.
+func poolModes(t *testing.T, test func(t *testing.T, s *Store)) {
+	t.Run("unnamed", func(t *testing.T) {
+		s := newStore(t)
+		if !s.unnamedFiles() {
+			t.Skip("the filesystem of the test store has no O_TMPFILE")
+		}
+		test(t, s)
+	})
+	t.Run("staged", func(t *testing.T) {
+		s := newStore(t)
+		s.unnamed.once.Do(func() {}) // as if the probe had failed
+		test(t, s)
+	})
+}
+
+func writePool(t *testing.T, s *Store, c Checksum, content string) *PoolWriter {
+	t.Helper()
+	w, err := s.PoolCreate(c)
+	require.NoError(t, err)
+	_, err = w.Write([]byte(content))
+	require.NoError(t, err)
+	return w
+}
+
+func TestPoolCreate(t *testing.T) {
+	poolModes(t, func(t *testing.T, s *Store) {
+		c := Checksum{Algo: "SHA256", Hex: sha("object")} // named as upstream may spell it
+		w := writePool(t, s, c, "object")
+		require.False(t, s.PoolHas(c, -1), "visible before the commit")
+		require.NoError(t, w.Commit())
+		w.Abort() // a no-op after the commit
+		require.True(t, s.PoolHas(c, 6))
+		first, err := os.Stat(s.PoolPath(c))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o444), first.Mode().Perm())
+
+		// The same object again keeps the inode that snapshots may link.
+		require.NoError(t, writePool(t, s, c, "object").Commit())
+		second, err := os.Stat(s.PoolPath(c))
+		require.NoError(t, err)
+		require.True(t, os.SameFile(first, second))
+
+		// An aborted object leaves no trace.
+		other := Checksum{Algo: "sha256", Hex: sha("other")}
+		writePool(t, s, other, "other").Abort()
+		require.False(t, s.PoolHas(other, -1))
+		require.Empty(t, tmpEntries(t, s))
+		require.Error(t, w.Commit(), "a writer commits once")
+
+		_, err = s.PoolCreate(Checksum{Algo: "sha256", Hex: "../../etc/passwd"})
+		require.ErrorIs(t, err, ErrInvalid)
+	})
+}
+
+func TestPoolCreateReplacesADamagedObject(t *testing.T) {
+	poolModes(t, func(t *testing.T, s *Store) {
+		good := "the verified bytes"
+		c := Checksum{Algo: "sha256", Hex: sha(good)}
+		dst := s.PoolPath(c)
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, []byte(good[:4]), 0o444))
+
+		require.NoError(t, writePool(t, s, c, good).Commit())
+		got, err := os.ReadFile(dst)
+		require.NoError(t, err)
+		require.Equal(t, good, string(got))
+		require.Empty(t, tmpEntries(t, s))
+	})
+}
+
+// TestPoolSurvivesARemovedShard: the store remembers the directories it
+// made, and makes one again if it is gone.
+func TestPoolSurvivesARemovedShard(t *testing.T) {
+	poolModes(t, func(t *testing.T, s *Store) {
+		a := Checksum{Algo: "sha256", Hex: sha("a")}
+		require.NoError(t, writePool(t, s, a, "a").Commit())
+		pool := filepath.Join(s.Root(), "pool")
+		require.NoError(t, os.RemoveAll(pool))
+		require.NoError(t, writePool(t, s, a, "a").Commit())
+		require.True(t, s.PoolHas(a, 1))
+
+		require.NoError(t, os.RemoveAll(pool))
+		w := writePool(t, s, a, "a") // created before the removal, committed after
+		require.NoError(t, os.RemoveAll(pool))
+		require.NoError(t, w.Commit())
+		require.True(t, s.PoolHas(a, 1))
+
+		require.NoError(t, os.RemoveAll(pool))
+		addPool(t, s, "a", "a")
+		require.True(t, s.PoolHas(a, 1))
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 )
 
 // SnapshotID derives a snapshot's ID from the sha256 of its repomd.xml, so
@@ -77,7 +79,9 @@ func (s *Store) Snapshots(repo string) ([]Snapshot, error) {
 
 // CommitSnapshot builds snapshots/<repo>/<snap.ID>/ from hardlinks to pool
 // objects, writes the manifest and the record, and makes it visible with one
-// rename. Every file must already be in the pool. Idempotent: an existing
+// rename. Every file must already be in the pool: a missing object fails
+// the commit with ErrNotFound, while sizes are taken as listed (the mirror
+// checks them as it plans its downloads). Idempotent: an existing
 // snapshot with the same ID is returned as is.
 //
 // An empty snap.ID is derived from snap.Repomd, an empty CreatedAt is now,
@@ -149,20 +153,29 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 	return snap, nil
 }
 
-// linkWorkers is how many goroutines link a snapshot tree: links into one
-// directory serialise on it in the kernel, but the lookups of the pool
-// objects overlap.
+// linkWorkers is how many goroutines link a snapshot tree, each into its
+// own directory at a time: a link holds its directory's lock, but links
+// into different directories, and reads of pool inodes not in the cache,
+// overlap.
 const linkWorkers = 4
 
 // linkTree hardlinks each file's pool object into tree at its path. It
-// checks every path and creates the directories first, then links.
+// checks every path and creates the directories first, then links
+// relative to open directories, so that the kernel walks one name per
+// link instead of two paths.
 func (s *Store) linkTree(tree string, files []File) error {
 	if err := os.Mkdir(tree, 0o755); err != nil {
 		return err
 	}
-	srcs := make([]string, len(files))
+	type link struct {
+		srcDir, dstDir int
+		src, dst       string
+	}
+	links := make([]link, len(files))
 	seen := make(map[string]struct{}, len(files))
-	dirs := map[string]bool{".": true}
+	dirs := dirFDs{}
+	defer dirs.close()
+	made := map[string]bool{".": true}
 	for i, f := range files {
 		if err := checkTreePath(f.Path); err != nil {
 			return err
@@ -175,21 +188,64 @@ func (s *Store) linkTree(tree string, files []File) error {
 		if err != nil {
 			return missingObject(f)
 		}
-		srcs[i] = s.poolPath(n)
-		if err := mkdirTree(tree, path.Dir(f.Path), dirs); err != nil {
+		srcDir, err := dirs.open(s.root + "/pool/" + n.Algo + "/" + n.Hex[:2])
+		if errors.Is(err, os.ErrNotExist) {
+			return missingObject(f)
+		}
+		if err != nil {
 			return fmt.Errorf("file %s: %w", f.Path, err)
 		}
-	}
-	return parallel(len(files), linkWorkers, func(i int) error {
-		f := files[i]
-		if err := os.Link(srcs[i], tree+"/"+f.Path); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return missingObject(f)
-			}
+		dir, name := path.Split(f.Path)
+		if err := mkdirTree(tree, path.Clean(dir), made); err != nil {
 			return fmt.Errorf("file %s: %w", f.Path, err)
+		}
+		dstDir, err := dirs.open(tree + "/" + dir)
+		if err != nil {
+			return fmt.Errorf("file %s: %w", f.Path, err)
+		}
+		links[i] = link{srcDir: srcDir, dstDir: dstDir, src: n.Hex, dst: name}
+	}
+	// Largest directories first, so that the last one does not run alone.
+	byDir := map[int][]int{}
+	for i, l := range links {
+		byDir[l.dstDir] = append(byDir[l.dstDir], i)
+	}
+	groups := slices.SortedFunc(maps.Values(byDir), func(a, b []int) int { return len(b) - len(a) })
+	return parallel(len(groups), linkWorkers, func(g int) error {
+		for _, i := range groups[g] {
+			l := links[i]
+			if err := unix.Linkat(l.srcDir, l.src, l.dstDir, l.dst, 0); err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					return missingObject(files[i])
+				}
+				f := files[i]
+				return fmt.Errorf("file %s: %w", f.Path, &os.LinkError{Op: "link", Old: s.PoolPath(f.Checksum), New: tree + "/" + f.Path, Err: err})
+			}
 		}
 		return nil
 	})
+}
+
+// dirFDs holds directories open for *at system calls, by path.
+type dirFDs map[string]int
+
+// open returns the descriptor of dir, opening it the first time.
+func (d dirFDs) open(dir string) (int, error) {
+	if fd, ok := d[dir]; ok {
+		return fd, nil
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	d[dir] = fd
+	return fd, nil
+}
+
+func (d dirFDs) close() {
+	for _, fd := range d {
+		unix.Close(fd)
+	}
 }
 
 // missingObject is the error for a file whose pool object is not there.

@@ -41,7 +41,9 @@ type Store struct {
 		once sync.Once
 		ok   bool
 	}
-	dirty    atomic.Int64
+	// unsynced counts the bytes committed since the last background
+	// flush; flushing is set while one runs (see paceWriteback).
+	unsynced atomic.Int64
 	flushing atomic.Bool
 }
 
@@ -69,8 +71,8 @@ func (s *Store) Root() string { return s.root }
 func (s *Store) TempDir() string { return filepath.Join(s.root, "tmp") }
 
 // Sync makes everything written to the store's filesystem durable with one
-// syncfs(2): the pool is filled without per-file fsync, so a caller syncs a
-// whole batch once before it commits a snapshot that names it.
+// syncfs(2): the pool is filled without per-file fsync, and CommitSnapshot
+// syncs once before the snapshot naming a batch of objects becomes visible.
 func (s *Store) Sync() error {
 	f, err := os.Open(s.root)
 	if err != nil {

@@ -45,6 +45,12 @@ type Pool interface {
 	PoolHas(c repo.Checksum, size int64) bool
 }
 
+// poolSizer is a Pool that tells an object's size with one look, where
+// PoolHas takes two to tell a missing object from one of another size.
+type poolSizer interface {
+	PoolSize(c repo.Checksum) (size int64, ok bool)
+}
+
 // PlanDownloads decides, without side effects, what must be downloaded for
 // items to be in pool. Content shared by several items is fetched once. A
 // sync interrupted earlier resumes here: what it stored is kept.
@@ -85,10 +91,18 @@ func (pl *planner) step(it Item) (s Step, fetch bool) {
 		return Step{it, ReasonSameContent + first}, false
 	}
 	pl.planned[key] = it.Path
+	var has, other bool // the pool has it, the pool has another size of it
+	if ps, ok := pl.pool.(poolSizer); ok {
+		size, found := ps.PoolSize(it.Checksum)
+		has, other = found && size == it.Size, found && size != it.Size
+	} else {
+		has = pl.pool.PoolHas(it.Checksum, it.Size)
+		other = !has && pl.pool.PoolHas(it.Checksum, -1)
+	}
 	switch {
-	case pl.pool.PoolHas(it.Checksum, it.Size):
+	case has:
 		return Step{it, ReasonInPool}, false
-	case pl.pool.PoolHas(it.Checksum, -1):
+	case other:
 		return Step{it, ReasonSizeMismatch}, true
 	default:
 		return Step{it, ReasonMissing}, true

@@ -16,6 +16,14 @@ func (p fakePool) PoolHas(c repo.Checksum, size int64) bool {
 	return ok && (size < 0 || got == size)
 }
 
+// sizedPool is a fakePool that also tells sizes, as *repo.Store does.
+type sizedPool struct{ fakePool }
+
+func (p sizedPool) PoolSize(c repo.Checksum) (int64, bool) {
+	size, ok := p.fakePool[c]
+	return size, ok
+}
+
 func TestPlanDownloads(t *testing.T) {
 	sum := func(s string) repo.Checksum { return repo.Checksum{Algo: "sha256", Hex: s} }
 	item := func(path, hex string, size int64) Item { return Item{Path: path, Checksum: sum(hex), Size: size} }
@@ -61,8 +69,8 @@ func TestPlanDownloads(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := PlanDownloads(pool, tt.items)
-			require.Equal(t, tt.want, got)
+			require.Equal(t, tt.want, PlanDownloads(pool, tt.items))
+			require.Equal(t, tt.want, PlanDownloads(sizedPool{pool}, tt.items))
 		})
 	}
 	require.Equal(t, int64(7+8), PlanDownloads(pool, []Item{item("x", "dd", 7), item("y", "ee", 8), item("a", "aa", 10)}).Bytes())

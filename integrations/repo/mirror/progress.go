@@ -37,42 +37,41 @@ func newReporter(repoName string, fn func(Progress), now func() time.Time) *repo
 // stage reports the end counts of the current stage if not reported yet,
 // then starts a stage with its totals and reports it.
 func (r *reporter) stage(name string, files int, bytes int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.dirty {
-		r.emit()
-	}
-	r.p = Progress{Repo: r.p.Repo, Stage: name, FilesTotal: files, BytesTotal: bytes}
-	r.emit()
+	r.moveOn(func(p *Progress) { *p = Progress{Repo: p.Repo, Stage: name, FilesTotal: files, BytesTotal: bytes} })
 }
 
-// next moves on to stage name with the current counts, reporting the
-// last counts of the stage left and the start of the new one.
+// next is stage carrying on with the current counts and totals.
 func (r *reporter) next(name string) {
+	r.moveOn(func(p *Progress) { p.Stage = name })
+}
+
+// moveOn reports the counts of the stage left unless reported already,
+// then changes them for the next stage and reports its start.
+func (r *reporter) moveOn(change func(p *Progress)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dirty {
 		r.emit()
 	}
-	r.p.Stage = name
+	change(&r.p)
 	r.emit()
 }
 
 // grow adds work the current stage has learnt it has to do.
 func (r *reporter) grow(files int, bytes int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.p.FilesTotal += files
-	r.p.BytesTotal += bytes
-	r.dirty = true
+	r.update(func(p *Progress) { p.FilesTotal += files; p.BytesTotal += bytes })
 }
 
-// add counts done work and reports if the last report is old enough.
+// add counts done work.
 func (r *reporter) add(files int, bytes int64) {
+	r.update(func(p *Progress) { p.FilesDone += files; p.BytesDone += bytes })
+}
+
+// update changes the counts and reports if the last report is old enough.
+func (r *reporter) update(change func(p *Progress)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.p.FilesDone += files
-	r.p.BytesDone += bytes
+	change(&r.p)
 	r.dirty = true
 	if r.now().Sub(r.last) >= r.every {
 		r.emit()

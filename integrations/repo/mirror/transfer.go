@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -77,6 +78,10 @@ func sendAll(steps []Step) func(ctx context.Context, send func(Step) error) erro
 	}
 }
 
+// copyBuffers hold the buffers downloads stream through: one each would
+// be most of what a sync allocates, and the garbage collector's work.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // fetchToPool streams one item into a new pool object, hashing as it
 // writes, and commits the object only when size and checksum are what the
 // metadata declares. It returns the number of bytes stored.
@@ -101,7 +106,9 @@ func (m *Mirror) fetchToPool(ctx context.Context, f *fetcher, it Item, prog io.W
 	}
 	defer w.Abort() // a no-op once committed
 	// Read one byte more than declared, to notice a longer file.
-	n, err := io.Copy(io.MultiWriter(w, h, prog), io.LimitReader(body, it.Size+1))
+	buf := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h, prog), io.LimitReader(body, it.Size+1), *buf)
+	copyBuffers.Put(buf)
 	switch {
 	case err != nil:
 		return 0, readError(ctx, where, err)
