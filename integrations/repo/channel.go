@@ -191,7 +191,10 @@ func (s *Store) switchLocked(ctx context.Context, channel, release, actor, reaso
 	}
 	// Logged after the rename: the log then never claims a switch that did
 	// not happen, and a crash in between shows up as a From that differs
-	// from the previous To.
+	// from the previous To. This order costs a second fsync: only a
+	// journal orders the two writes by itself, and the store may live on
+	// a filesystem without one (ext4 without a journal writes the
+	// directory and the log independently, each with its own flush).
 	sw := Switch{Time: time.Now().UTC(), Channel: channel, Actor: actor, Reason: reason, From: cur, To: release}
 	if err := appendLog(link+".log", sw); err != nil {
 		return fail(err)

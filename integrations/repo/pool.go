@@ -54,16 +54,18 @@ func normChecksum(c Checksum) (Checksum, error) {
 }
 
 // poolPath is where the object with the normalised checksum n lives. The
-// root is absolute and clean and n holds no separator, so plain
-// concatenation is a clean path.
-func (s *Store) poolPath(n Checksum) string {
-	return s.root + "/pool/" + n.Algo + "/" + n.Hex[:2] + "/" + n.Hex
-}
+// root is absolute and n holds no separator, so plain concatenation makes
+// the path, without filepath.Join's cleaning.
+func (s *Store) poolPath(n Checksum) string { return s.shardDir(n) + "/" + n.Hex }
+
+// shardDir is the directory that holds the object with the normalised
+// checksum n.
+func (s *Store) shardDir(n Checksum) string { return s.root + "/pool/" + n.Algo + "/" + n.Hex[:2] }
 
 // poolShard creates, once per store, the directory that holds the object
 // with the normalised checksum n, and returns it.
 func (s *Store) poolShard(n Checksum) (string, error) {
-	dir := s.root + "/pool/" + n.Algo + "/" + n.Hex[:2]
+	dir := s.shardDir(n)
 	if _, ok := s.shards.Load(dir); ok {
 		return dir, nil
 	}
@@ -224,7 +226,9 @@ func openUnnamed(dir string) (*os.File, error) {
 }
 
 // unnamedFiles reports, probing once per store, whether the store's
-// filesystem makes O_TMPFILE files and /proc lets them be linked.
+// filesystem makes O_TMPFILE files and this process can link them: by
+// descriptor (AT_EMPTY_PATH, which older kernels allow only with
+// CAP_DAC_READ_SEARCH) or else through /proc.
 func (s *Store) unnamedFiles() bool {
 	s.unnamed.once.Do(func() {
 		f, err := openUnnamed(s.TempDir())
@@ -232,20 +236,29 @@ func (s *Store) unnamedFiles() bool {
 			return
 		}
 		defer f.Close()
-		probe := s.tmpName("probe")
-		if linkUnnamed(f, probe) == nil {
-			s.unnamed.ok = true
-			os.Remove(probe)
+		for _, byFD := range []bool{true, false} {
+			probe := s.tmpName("probe")
+			if linkUnnamed(f, probe, byFD) == nil {
+				s.unnamed.ok, s.unnamed.byFD = true, byFD
+				os.Remove(probe)
+				return
+			}
 		}
 	})
 	return s.unnamed.ok
 }
 
-// linkUnnamed gives the unnamed file f the name dst, failing with an
-// error satisfying errors.Is(err, os.ErrExist) if dst exists.
-func linkUnnamed(f *os.File, dst string) error {
-	fdPath := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
-	if err := unix.Linkat(unix.AT_FDCWD, fdPath, unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW); err != nil {
+// linkUnnamed gives the unnamed file f the name dst, by descriptor or
+// through /proc, failing with an error satisfying errors.Is(err,
+// os.ErrExist) if dst exists.
+func linkUnnamed(f *os.File, dst string, byFD bool) error {
+	var err error
+	if byFD {
+		err = unix.Linkat(int(f.Fd()), "", unix.AT_FDCWD, dst, unix.AT_EMPTY_PATH)
+	} else {
+		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
+	}
+	if err != nil {
 		return &os.LinkError{Op: "link", Old: f.Name(), New: dst, Err: err}
 	}
 	return nil
@@ -291,7 +304,8 @@ func (w *PoolWriter) commit() error {
 		return w.s.PoolAdd(w.n, w.staged)
 	}
 	dst := w.s.poolPath(w.n)
-	err := w.s.inShard(w.n, func(string) error { return linkUnnamed(w.f, dst) })
+	byFD := w.s.unnamed.byFD
+	err := w.s.inShard(w.n, func(string) error { return linkUnnamed(w.f, dst, byFD) })
 	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
@@ -299,7 +313,7 @@ func (w *PoolWriter) commit() error {
 		return nil // the pool has it: this copy vanishes on close
 	}
 	tmp := w.s.tmpName("pool")
-	if err := linkUnnamed(w.f, tmp); err != nil {
+	if err := linkUnnamed(w.f, tmp, byFD); err != nil {
 		return err
 	}
 	if err := w.s.replaceDamaged(dst, tmp); err != nil {

@@ -75,21 +75,23 @@ func TestPoolAddReplacesADamagedObject(t *testing.T) {
 	require.Equal(t, good, got)
 }
 
-// poolModes runs a test with unnamed files (O_TMPFILE) and with the files
-// staged in tmp/ that a filesystem without them gets.
+// poolModes runs a test with unnamed files (O_TMPFILE) linked by
+// descriptor and through /proc, and with the files staged in tmp/ that a
+// filesystem without them gets.
 func poolModes(t *testing.T, test func(t *testing.T, s *Store)) {
-	t.Run("unnamed", func(t *testing.T) {
-		s := newStore(t)
-		if !s.unnamedFiles() {
-			t.Skip("the filesystem of the test store has no O_TMPFILE")
-		}
-		test(t, s)
-	})
-	t.Run("staged", func(t *testing.T) {
-		s := newStore(t)
-		s.unnamed.once.Do(func() {}) // as if the probe had failed
-		test(t, s)
-	})
+	for _, mode := range []struct {
+		name     string
+		ok, byFD bool
+	}{{"unnamed", true, true}, {"unnamed via proc", true, false}, {"staged", false, false}} {
+		t.Run(mode.name, func(t *testing.T) {
+			s := newStore(t)
+			if mode.ok && !newStore(t).unnamedFiles() {
+				t.Skip("the filesystem of the test store has no O_TMPFILE")
+			}
+			s.unnamed.once.Do(func() { s.unnamed.ok, s.unnamed.byFD = mode.ok, mode.byFD })
+			test(t, s)
+		})
+	}
 }
 
 func writePool(t *testing.T, s *Store, c Checksum, content string) *PoolWriter {

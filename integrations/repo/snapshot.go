@@ -188,7 +188,7 @@ func (s *Store) linkTree(tree string, files []File) error {
 		if err != nil {
 			return missingObject(f)
 		}
-		srcDir, err := dirs.open(s.root + "/pool/" + n.Algo + "/" + n.Hex[:2])
+		srcDir, err := dirs.open(s.shardDir(n))
 		if errors.Is(err, os.ErrNotExist) {
 			return missingObject(f)
 		}

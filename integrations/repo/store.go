@@ -36,10 +36,11 @@ type Store struct {
 	root string
 	// shards caches the pool directories known to exist.
 	shards sync.Map
-	// unnamed records whether the filesystem supports unnamed files.
+	// unnamed records whether the filesystem supports unnamed files, and
+	// whether they are linked by descriptor (see unnamedFiles).
 	unnamed struct {
-		once sync.Once
-		ok   bool
+		once     sync.Once
+		ok, byFD bool
 	}
 	// unsynced counts the bytes committed since the last background
 	// flush; flushing is set while one runs (see paceWriteback).
