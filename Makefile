@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
 TEMPORAL_CLI_VERSION := v1.5.1
-DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg
+DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg zstd bzip2
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
 .PHONY: run test setup deps temporal build bench vet clean
@@ -11,9 +11,10 @@ GO_TEST_FLAGS ?= -count=1 -timeout 40m
 run: setup build
 	$(BIN)/osflow dev
 
+# OSFLOW_REQUIRE_TOOLS turns a test's missing tool into a failure, not a skip.
 test: setup
 	go vet ./...
-	go test $(GO_TEST_FLAGS) ./...
+	OSFLOW_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
 
 bench: setup build
 	go run ./bench
@@ -32,8 +33,8 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+		$$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing >/dev/null; \
 	fi
 
 temporal: $(TEMPORAL)

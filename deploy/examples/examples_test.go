@@ -16,6 +16,7 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/internal/testtool"
 )
 
 func TestDevConfig(t *testing.T) {
@@ -206,9 +207,7 @@ func TestUpstreamBuilds(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rpms, 4)
 
-	if _, err := exec.LookPath("dnf"); err != nil {
-		t.Skip("no dnf for repoclosure")
-	}
+	testtool.Need(t, "dnf")
 	repoclosure := func(repos ...string) ([]byte, error) {
 		state := t.TempDir()
 		conf := filepath.Join(state, "dnf.conf")

@@ -9,15 +9,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/internal/testtool"
 )
 
 // buildRPM builds a tiny noarch package with the real rpmbuild and returns
 // its path; payload varies the content of its one file.
 func buildRPM(t *testing.T, name, version, payload string) string {
 	t.Helper()
-	if _, err := exec.LookPath("rpmbuild"); err != nil {
-		t.Skip("rpmbuild not installed")
-	}
+	testtool.Need(t, "rpmbuild")
 	top := t.TempDir()
 	spec := filepath.Join(top, name+".spec")
 	require.NoError(t, os.WriteFile(spec, []byte(fmt.Sprintf(`Name: %s

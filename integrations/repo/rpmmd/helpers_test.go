@@ -14,17 +14,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/internal/testtool"
 )
 
-// needTools skips a test that drives a real program when it is missing, so
-// the package still tests on a machine without rpm tooling.
+// needTools stops a test that drives a real program when it is missing:
+// a failure under make test, a skip on a bare workstation.
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testtool.Need(t, tools...)
 }
 
 func run(t *testing.T, dir string, name string, args ...string) []byte {
