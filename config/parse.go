@@ -198,9 +198,14 @@ func clientAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// resolve makes relative paths relative to dir. Values from the environment
-// stay relative to the current directory.
+// resolve makes relative paths absolute, against dir (the current
+// directory when dir is ""). Values from the environment stay as given.
 func (d *decoder) resolve(c *Config, dir string) {
+	// Absolute from here on: a relative path would mean something else to
+	// every process or git command that runs in another directory.
+	if a, err := filepath.Abs(dir); err == nil {
+		dir = a
+	}
 	abs := func(p *string, path string) {
 		if *p == "" || filepath.IsAbs(*p) {
 			return
