@@ -5,6 +5,9 @@
 //   - ErrAuth, ErrNotFound and ErrInvalid are not retryable: the same call
 //     with the same credentials, configuration and input fails the same way.
 //     Each is wrapped with what was attempted and where.
+//   - ErrFailed is not retryable either: the remote system ran the keyed
+//     operation and it failed, and a retry with the same key returns that
+//     outcome. Trying again takes a new key.
 //   - *RateLimitError is retryable, but not before RetryAfter, the delay the
 //     service asked for: retrying earlier only extends the block.
 //   - Everything else (transport errors, timeouts, 5xx, a daemon that is not
@@ -34,6 +37,9 @@ var (
 	// refused or that we refuse before sending: a malformed payload, an
 	// unknown recipient, a window that ends before it starts.
 	ErrInvalid = errors.New("invalid input")
+	// ErrFailed marks an operation that ran and failed, such as a backup
+	// job that ended in error.
+	ErrFailed = errors.New("operation failed")
 )
 
 // RateLimitError says the service is rate limiting us: retry after
@@ -56,6 +62,7 @@ func IsRetryable(err error) bool {
 		!errors.Is(err, ErrAuth) &&
 		!errors.Is(err, ErrNotFound) &&
 		!errors.Is(err, ErrInvalid) &&
+		!errors.Is(err, ErrFailed) &&
 		!errors.Is(err, context.Canceled)
 }
 
