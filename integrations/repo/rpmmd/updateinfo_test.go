@@ -92,7 +92,9 @@ func TestParseUpdateinfoRefusesHostileInput(t *testing.T) {
 	upd := func(inner string) string {
 		return `<?xml version="1.0"?><updates><update type="security"><id>X-1</id>` + inner + `</update></updates>`
 	}
-	pkg := func(attrs string) string { return upd(`<pkglist><collection><package ` + attrs + `/></collection></pkglist>`) }
+	pkg := func(attrs string) string {
+		return upd(`<pkglist><collection><package ` + attrs + `/></collection></pkglist>`)
+	}
 	tests := []struct {
 		name, data, want string
 	}{
