@@ -126,6 +126,34 @@ func (p *uiParser) text(what string) (string, error) {
 	return s, nil
 }
 
+// children calls fn with each child element of the element whose start was
+// just read, up to its end; fn consumes the child. With want set, every
+// child must be called so. Text between children is refused, white space
+// aside.
+func (p *uiParser) children(parent, want string, fn func(xml.StartElement) error) error {
+	for {
+		tok, err := p.token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if want != "" && t.Name.Local != want {
+				return fmt.Errorf("%w: <%s> in <%s>, want <%s>", ErrMalformed, t.Name.Local, parent, want)
+			}
+			if err := fn(t); err != nil {
+				return err
+			}
+		case xml.CharData:
+			if len(strings.TrimSpace(string(t))) != 0 {
+				return fmt.Errorf("%w: text in <%s>", ErrMalformed, parent)
+			}
+		case xml.EndElement:
+			return nil
+		}
+	}
+}
+
 func (p *uiParser) parse(fn func(Advisory) error) error {
 	for {
 		tok, err := p.token()
@@ -143,33 +171,22 @@ func (p *uiParser) parse(fn func(Advisory) error) error {
 		}
 	}
 	n := 0
-	for {
-		tok, err := p.token()
+	err := p.children("updates", "update", func(t xml.StartElement) error {
+		n++
+		a, err := p.update(t, n)
 		if err != nil {
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local != "update" {
-				return fmt.Errorf("%w: <%s> in <updates>, want <update>", ErrMalformed, t.Name.Local)
-			}
-			n++
-			a, err := p.update(t, n)
-			if err != nil {
-				return err
-			}
-			if err := fn(a); err != nil {
-				p.fnFailed = true
-				return fmt.Errorf("advisory %s: %w", a.ID, err)
-			}
-		case xml.CharData:
-			if len(strings.TrimSpace(string(t))) != 0 {
-				return fmt.Errorf("%w: text in <updates>", ErrMalformed)
-			}
-		case xml.EndElement:
-			return expectEOF(p.d)
+		if err := fn(a); err != nil {
+			p.fnFailed = true
+			return fmt.Errorf("advisory %s: %w", a.ID, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	return expectEOF(p.d)
 }
 
 // update reads the rest of the n-th <update>.
@@ -177,37 +194,27 @@ func (p *uiParser) update(start xml.StartElement, n int) (Advisory, error) {
 	a := Advisory{}
 	a.Type, _ = attr(start, "type")
 	seen := map[string]bool{}
-	fail := func(err error) (Advisory, error) {
+	err := p.children("update", "", func(t xml.StartElement) error {
+		name := t.Name.Local
+		if single[name] {
+			if seen[name] {
+				return fmt.Errorf("%w: <%s> given twice", ErrMalformed, name)
+			}
+			seen[name] = true
+		}
+		return p.field(&a, t)
+	})
+	if err == nil {
+		err = a.validate()
+	}
+	if err != nil {
 		label := ""
 		if a.ID != "" {
 			label = " " + a.ID
 		}
 		return Advisory{}, fmt.Errorf("advisory #%d%s: %w", n, label, err)
 	}
-	for {
-		tok, err := p.token()
-		if err != nil {
-			return fail(err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			name := t.Name.Local
-			if single[name] {
-				if seen[name] {
-					return fail(fmt.Errorf("%w: <%s> given twice", ErrMalformed, name))
-				}
-				seen[name] = true
-			}
-			if err := p.field(&a, t); err != nil {
-				return fail(err)
-			}
-		case xml.EndElement:
-			if err := a.validate(); err != nil {
-				return fail(err)
-			}
-			return a, nil
-		}
-	}
+	return a, nil
 }
 
 // single are the elements an <update> has at most once: a second one would
@@ -229,26 +236,7 @@ func (p *uiParser) field(a *Advisory, t xml.StartElement) error {
 		}
 		return p.skip()
 	case "references":
-		return p.references(a)
-	case "pkglist":
-		return p.pkglist(a)
-	default:
-		return p.skip()
-	}
-	return err
-}
-
-func (p *uiParser) references(a *Advisory) error {
-	for {
-		tok, err := p.token()
-		if err != nil {
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local != "reference" {
-				return fmt.Errorf("%w: <%s> in <references>", ErrMalformed, t.Name.Local)
-			}
+		return p.children("references", "reference", func(t xml.StartElement) error {
 			if len(a.References) == maxAdvisoryReferences {
 				return fmt.Errorf("%w: more than %d references", ErrMalformed, maxAdvisoryReferences)
 			}
@@ -261,57 +249,40 @@ func (p *uiParser) references(a *Advisory) error {
 				return fmt.Errorf("%w: CVE reference with id %s", ErrMalformed, show(r.ID))
 			}
 			a.References = append(a.References, r)
-			if err := p.skip(); err != nil {
-				return err
-			}
-		case xml.EndElement:
-			return nil
-		}
+			return p.skip()
+		})
+	case "pkglist":
+		return p.children("pkglist", "collection", func(xml.StartElement) error { return p.collection(a) })
+	default:
+		return p.skip()
 	}
+	return err
 }
 
 var cveRE = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,}$`)
 
-// pkglist reads <pkglist><collection><package .../>...</collection></pkglist>.
-func (p *uiParser) pkglist(a *Advisory) error {
-	for {
-		tok, err := p.token()
-		if err != nil {
+// collection reads the <name>, <module> and <package>s of a <collection>.
+func (p *uiParser) collection(a *Advisory) error {
+	return p.children("collection", "", func(t xml.StartElement) error {
+		switch t.Name.Local {
+		case "name":
+			_, err := p.text("name")
 			return err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch {
-			case t.Name.Local == "collection" && p.depth == 4, t.Name.Local == "module" && p.depth == 5:
-				// <collection> is a container; a collection's <module> names
-				// the module stream its packages belong to.
-				if t.Name.Local == "module" {
-					if err := p.skip(); err != nil {
-						return err
-					}
-				}
-			case t.Name.Local == "name" && p.depth == 5:
-				if _, err := p.text("name"); err != nil {
-					return err
-				}
-			case t.Name.Local == "package" && p.depth == 5:
-				if len(a.Packages) == maxAdvisoryPackages {
-					return fmt.Errorf("%w: more than %d packages", ErrMalformed, maxAdvisoryPackages)
-				}
-				pkg, err := p.pkg(t)
-				if err != nil {
-					return err
-				}
-				a.Packages = append(a.Packages, pkg)
-			default:
-				return fmt.Errorf("%w: <%s> in <pkglist>", ErrMalformed, t.Name.Local)
+		case "module": // the module stream the packages belong to
+			return p.skip()
+		case "package":
+			if len(a.Packages) == maxAdvisoryPackages {
+				return fmt.Errorf("%w: more than %d packages", ErrMalformed, maxAdvisoryPackages)
 			}
-		case xml.EndElement:
-			if p.depth == 2 { // the end of <pkglist>
-				return nil
+			pkg, err := p.pkg(t)
+			if err != nil {
+				return err
 			}
+			a.Packages = append(a.Packages, pkg)
+			return nil
 		}
-	}
+		return fmt.Errorf("%w: <%s> in <collection>", ErrMalformed, t.Name.Local)
+	})
 }
 
 func (p *uiParser) pkg(t xml.StartElement) (AdvisoryPackage, error) {
@@ -335,26 +306,15 @@ func (p *uiParser) pkg(t xml.StartElement) (AdvisoryPackage, error) {
 	if _, err := strconv.ParseUint(pkg.Epoch, 10, 32); err != nil {
 		return AdvisoryPackage{}, fmt.Errorf("%w: package %s: epoch %s is not a number", ErrMalformed, pkg.Name, show(pkg.Epoch))
 	}
-	for {
-		tok, err := p.token()
-		if err != nil {
-			return AdvisoryPackage{}, err
+	err := p.children("package", "", func(t xml.StartElement) error {
+		if t.Name.Local != "filename" {
+			return p.skip() // sum, reboot_suggested, ...
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local == "filename" {
-				if pkg.Filename, err = p.text("filename"); err != nil {
-					return AdvisoryPackage{}, err
-				}
-				continue
-			}
-			if err := p.skip(); err != nil { // sum, reboot_suggested, ...
-				return AdvisoryPackage{}, err
-			}
-		case xml.EndElement:
-			return pkg, nil
-		}
-	}
+		var err error
+		pkg.Filename, err = p.text("filename")
+		return err
+	})
+	return pkg, err
 }
 
 // parseIssued reads <issued date="...">, written "2025-03-02 00:00:00"
