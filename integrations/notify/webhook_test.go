@@ -249,3 +249,23 @@ func TestMultiDoesNotResendWhatWasDelivered(t *testing.T) {
 	require.NoError(t, m.Send(context.Background(), other))
 	require.Equal(t, 2, ok.calls)
 }
+
+func TestNewSendsEverywhereConfigured(t *testing.T) {
+	f := &fakeSlack{hook: secretHook}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	t.Setenv("TEST_NEW_WEBHOOK", srv.URL+secretHook)
+	cert, caFile := testCert(t)
+	t.Setenv("TEST_SMTP_PASSWORD", "pw")
+	s := newSMTPServer(t, cert, func(*smtpServer) {})
+	smtpCfg := smtpConfig(s, caFile, nil)
+	n, err := New(config.Notify{Webhook: &config.Webhook{URLEnv: "TEST_NEW_WEBHOOK"}, SMTP: &smtpCfg}, nil)
+	require.NoError(t, err)
+	require.NoError(t, n.Send(context.Background(), msg))
+	require.Len(t, f.texts, 1)
+	require.Len(t, s.mails, 1)
+
+	n, err = New(config.Notify{}, nil)
+	require.NoError(t, err)
+	require.NoError(t, n.Send(context.Background(), msg), "the log alone")
+}

@@ -164,3 +164,28 @@ func ExampleParseUpdateinfo() {
 		func(a Advisory) error { fmt.Println(a.ID, a.Type, a.Severity); return nil })
 	// Output: RLSA-1 security Low
 }
+
+// BenchmarkParseUpdateinfo reads an updateinfo the size of RHEL 9
+// BaseOS's (about 2,000 advisories, 40,000 package entries).
+func BenchmarkParseUpdateinfo(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`<?xml version="1.0" encoding="UTF-8"?><updates>`)
+	for i := range 2000 {
+		fmt.Fprintf(&sb, `<update from="sec@example.org" status="final" type="security" version="2"><id>RLSA-2025:%04d</id><title>Important: pkg%d security update</title><issued date="2025-03-02 00:00:00"/><severity>Important</severity><description>%s</description><references><reference href="https://example.org/CVE-2025-%04d" id="CVE-2025-%04d" type="cve" title="t"/></references><pkglist><collection short="baseos"><name>BaseOS</name>`,
+			i, i, strings.Repeat("Text of the advisory. ", 40), i+1000, i+1000)
+		for j := range 20 {
+			fmt.Fprintf(&sb, `<package name="pkg%d-sub%d" version="1.%d" release="1.el9" epoch="0" arch="x86_64"><filename>pkg%d-sub%d-1.%d-1.el9.x86_64.rpm</filename><sum type="sha256">%064d</sum></package>`, i, j, i, i, j, i, i)
+		}
+		sb.WriteString(`</collection></pkglist></update>`)
+	}
+	sb.WriteString(`</updates>`)
+	data := sb.String()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := ParseUpdateinfo(strings.NewReader(data), func(a Advisory) error { n += len(a.Packages); return nil }); err != nil || n != 40000 {
+			b.Fatal(err, n)
+		}
+	}
+}
