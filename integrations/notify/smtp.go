@@ -102,13 +102,17 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	defer conn.Close()
-	if err := s.session(conn, m, data); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("smtp %s: %w (%w)", s.addr(), ctx.Err(), err)
-		}
-		return err
+	err = s.session(conn, m, data)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("smtp %s: %w (%w)", s.addr(), ctx.Err(), err)
+	case ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's deadline and the context's end together.
+		return fmt.Errorf("smtp %s: the session took longer than %s (notify.smtp.timeout): %w", s.addr(), s.cfg.Timeout.Duration, err)
 	}
-	return nil
+	return err
 }
 
 func (s *SMTP) dial(ctx context.Context) (net.Conn, error) {
