@@ -1,15 +1,7 @@
 package monitoring
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 
@@ -17,65 +9,8 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/failure"
-	"github.com/osflow/osflow/internal/testtool"
+	"github.com/osflow/osflow/integrations/monitoring/amtest"
 )
-
-// startAlertmanager runs Debian's prometheus-alertmanager on a free
-// loopback port, with its storage in a temp dir and clustering off, and
-// returns its base URL. webConfig, when set, is its web.config.file.
-func startAlertmanager(t *testing.T, webConfig string) string {
-	t.Helper()
-	testtool.Need(t, "prometheus-alertmanager")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"), 0o644))
-	args := []string{
-		"--config.file=" + cfg,
-		"--storage.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:0",
-		"--cluster.listen-address=", // no gossip port, no peers
-	}
-	if webConfig != "" {
-		wc := filepath.Join(dir, "web.yml")
-		require.NoError(t, os.WriteFile(wc, []byte(webConfig), 0o644))
-		args = append(args, "--web.config.file="+wc)
-	}
-	cmd := exec.Command("prometheus-alertmanager", args...)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
-	// It logs the port it got: `msg="Listening on" address=127.0.0.1:PORT`.
-	addr := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a + "/"
-	case <-time.After(30 * time.Second):
-		t.Fatal("alertmanager did not say where it listens within 30s")
-	}
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
-	}, 30*time.Second, 50*time.Millisecond)
-	return base
-}
 
 func mustMatchers(t *testing.T, ss ...string) []config.Matcher {
 	var ms []config.Matcher
@@ -87,19 +22,8 @@ func mustMatchers(t *testing.T, ss ...string) []config.Matcher {
 	return ms
 }
 
-// listSilences reads the silences straight from the API, as an operator's
-// amtool would.
-func listSilences(t *testing.T, base string) []amSilence {
-	resp, err := http.Get(base + "api/v2/silences")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var ss []amSilence
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ss))
-	return ss
-}
-
 func TestAlertmanagerSilenceAndExpire(t *testing.T) {
-	base := startAlertmanager(t, "")
+	base := amtest.Start(t, "")
 	am, err := NewAlertmanager(config.Alertmanager{URL: base, Matchers: mustMatchers(t, `cluster="production"`, `alertname=~"Node.*|Slurm.*"`)})
 	require.NoError(t, err)
 	ctx := context.Background()
@@ -111,13 +35,13 @@ func TestAlertmanagerSilenceAndExpire(t *testing.T) {
 	require.Len(t, ids, 1)
 	require.Regexp(t, `^alertmanager:[0-9a-f-]{36}$`, ids[0])
 
-	ss := listSilences(t, base)
+	ss := amtest.Silences(t, base)
 	require.Len(t, ss, 1)
 	s := ss[0]
 	require.Equal(t, "active", s.Status.State)
 	require.Equal(t, "osflow", s.CreatedBy)
 	require.Equal(t, "outage of release r1 approved by alice [osflow:promotion-r1/silence]", s.Comment)
-	require.ElementsMatch(t, []amMatcher{
+	require.ElementsMatch(t, []amtest.Matcher{
 		{Name: "cluster", Value: "production", IsEqual: true},
 		{Name: "alertname", Value: "Node.*|Slurm.*", IsRegex: true, IsEqual: true},
 	}, s.Matchers)
@@ -127,7 +51,7 @@ func TestAlertmanagerSilenceAndExpire(t *testing.T) {
 	again, err := am.Silence(ctx, "promotion-r1/silence", w, "outage of release r1")
 	require.NoError(t, err)
 	require.Equal(t, ids, again)
-	require.Len(t, listSilences(t, base), 1)
+	require.Len(t, amtest.Silences(t, base), 1)
 
 	// Another key is another silence, and is left alone by Expire.
 	other, err := am.Silence(ctx, "promotion-r2/silence", w, "other")
@@ -137,7 +61,7 @@ func TestAlertmanagerSilenceAndExpire(t *testing.T) {
 	require.NoError(t, am.Expire(ctx, "promotion-r1/silence"))
 	require.NoError(t, am.Expire(ctx, "promotion-r1/silence"), "expire is idempotent")
 	states := map[string]string{}
-	for _, s := range listSilences(t, base) {
+	for _, s := range amtest.Silences(t, base) {
 		states["alertmanager:"+s.ID] = s.Status.State
 	}
 	require.Equal(t, map[string]string{ids[0]: "expired", other[0]: "active"}, states)
@@ -146,27 +70,27 @@ func TestAlertmanagerSilenceAndExpire(t *testing.T) {
 	after, err := am.Silence(ctx, "promotion-r1/silence", w, "outage of release r1")
 	require.NoError(t, err)
 	require.Equal(t, ids, after)
-	require.Len(t, listSilences(t, base), 2)
+	require.Len(t, amtest.Silences(t, base), 2)
 
 	require.NoError(t, am.Expire(ctx, "never-silenced"), "expiring nothing is not an error")
 }
 
 func TestAlertmanagerPendingWindow(t *testing.T) {
-	base := startAlertmanager(t, "")
+	base := amtest.Start(t, "")
 	am, err := NewAlertmanager(config.Alertmanager{URL: base, Matchers: mustMatchers(t, `cluster="production"`)})
 	require.NoError(t, err)
 	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	_, err = am.Silence(context.Background(), "k", Window{Start: start, End: start.Add(4 * time.Hour)}, "tomorrow")
 	require.NoError(t, err)
-	ss := listSilences(t, base)
+	ss := amtest.Silences(t, base)
 	require.Equal(t, "pending", ss[0].Status.State)
 	require.True(t, ss[0].StartsAt.Equal(start), "%s", ss[0].StartsAt)
 	require.NoError(t, am.Expire(context.Background(), "k"))
-	require.Equal(t, "expired", listSilences(t, base)[0].Status.State)
+	require.Equal(t, "expired", amtest.Silences(t, base)[0].Status.State)
 }
 
 func TestAlertmanagerErrors(t *testing.T) {
-	base := startAlertmanager(t, "basic_auth_users:\n  osflow: $2a$04$9KKdzu.Bc9TyjmEbP8.GSuWz4uTDUY470l.l23REkMhiQoL08r2bu\n")
+	base := amtest.Start(t, "basic_auth_users:\n  osflow: $2a$04$9KKdzu.Bc9TyjmEbP8.GSuWz4uTDUY470l.l23REkMhiQoL08r2bu\n")
 	ctx := context.Background()
 	w := Window{Start: time.Now(), End: time.Now().Add(time.Hour)}
 	cfg := func(edit func(*config.Alertmanager)) *Alertmanager {
