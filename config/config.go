@@ -52,6 +52,11 @@ type Config struct {
 	Git      Git      `yaml:"git"`
 	Wiki     Wiki     `yaml:"wiki"`
 	Dev      Dev      `yaml:"dev"`
+
+	// The systems a production outage touches (outage.go).
+	Notify     Notify     `yaml:"notify"`
+	Monitoring Monitoring `yaml:"monitoring"`
+	Backup     Backup     `yaml:"backup"`
 }
 
 // Temporal says how to reach the Temporal cluster.

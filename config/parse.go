@@ -160,6 +160,7 @@ func (d *decoder) defaults(c *Config) {
 		def(&r.ProductionBranch, "production")
 	})
 	def(&c.Wiki.Branch, "master")
+	d.outageDefaults(c)
 
 	def(&c.Dev.StateDir, ".osflow")
 	def(&c.Dev.GitDir, filepath.Join(c.Dev.StateDir, "git"))
@@ -245,6 +246,7 @@ func (d *decoder) resolve(c *Config, dir string) {
 	if isLocalPath(c.Wiki.URL) {
 		abs(&c.Wiki.URL, "wiki.url")
 	}
+	d.outageResolve(c, abs)
 	abs(&c.Dev.StateDir, "dev.stateDir")
 	abs(&c.Dev.UpstreamSpecs, "dev.upstreamSpecs")
 	abs(&c.Dev.GitDir, "dev.gitDir")
@@ -306,6 +308,7 @@ func (d *decoder) check(c *Config) {
 	d.checkOutage(c.Outage.Tasks)
 	d.checkGit(&c.Git)
 	d.checkWiki(&c.Wiki)
+	d.checkOutageSections(c)
 
 	d.checkAddr("dev.upstreamListen", c.Dev.UpstreamListen)
 	d.between("dev.uiPort", c.Dev.UIPort, 1, 65535)
