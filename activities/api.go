@@ -316,6 +316,9 @@ type CandidateInput struct {
 	Diff       DiffSummary
 	Tasks      []TaskTiming
 	Rounds     int
+	// Gate is the gate's verdict that let the release through, kept as
+	// the release's provenance.
+	Gate []string
 }
 
 // Candidate is the release candidate: the release plus the five outputs.
@@ -330,6 +333,9 @@ type Candidate struct {
 	OpenTickets   []TicketRef
 	WikiPage      string
 	WikiURL       string
+	// Rounds and Gate say how the release passed the test cycle.
+	Rounds int
+	Gate   []string
 }
 
 // FreezeInput holds a channel at Release, or releases it.

@@ -33,12 +33,12 @@ const maxCommits = 50
 // wiki page. Publishing the same page twice changes nothing, so a retry is
 // harmless.
 func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (Candidate, error) {
-	c := Candidate{Release: in.Release, Production: in.Production, Diff: in.Diff, Tasks: in.Tasks}
+	c := Candidate{Release: in.Release, Production: in.Production, Diff: in.Diff, Tasks: in.Tasks, Rounds: in.Rounds, Gate: in.Gate}
 	for _, t := range in.Tasks {
 		c.TotalEstimate += max(t.Measured, t.Expected)
 	}
-	c.Config = a.gitChanges(ctx, "config", a.Config.Git.Config)
-	c.Monitoring = a.gitChanges(ctx, "monitoring", a.Config.Git.Monitoring)
+	c.Config = gitChanges(ctx, a.CacheDir, "config", a.Config.Git.Config)
+	c.Monitoring = gitChanges(ctx, a.CacheDir, "monitoring", a.Config.Git.Monitoring)
 	open, err := a.Tracker.ListOpen(ctx)
 	if err != nil {
 		return c, (&TicketActivities{Config: a.Config}).classify("list open tickets", err)
@@ -49,7 +49,7 @@ func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (
 	if a.Config.Wiki.URL == "" {
 		return c, nil
 	}
-	w := &wiki.Wiki{Repo: a.repo("wiki", a.Config.Wiki.URL), Branch: a.Config.Wiki.Branch, BaseURL: a.Config.Wiki.PageURL}
+	w := &wiki.Wiki{Repo: gitRepo(a.CacheDir, "wiki", a.Config.Wiki.URL), Branch: a.Config.Wiki.Branch, BaseURL: a.Config.Wiki.PageURL}
 	pub, err := w.Publish(ctx, "Release "+in.Release, RenderCandidate(c), "osflow: candidate "+in.Release)
 	if err != nil {
 		return c, fmt.Errorf("publish candidate page for %s: %w", in.Release, err)
@@ -58,17 +58,18 @@ func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (
 	return c, nil
 }
 
-func (a *CandidateActivities) repo(name, url string) *scm.Repo {
-	return &scm.Repo{URL: url, CacheDir: filepath.Join(a.CacheDir, name), Author: "osflow <osflow@localhost>"}
+// gitRepo is the clone of one remote in the worker's cache.
+func gitRepo(cacheDir, name, url string) *scm.Repo {
+	return &scm.Repo{URL: url, CacheDir: filepath.Join(cacheDir, name), Author: "osflow <osflow@localhost>"}
 }
 
 // gitChanges reads what each repo's test branch holds that production
 // does not. A repo that cannot be read is reported on the page, not hidden.
-func (a *CandidateActivities) gitChanges(ctx context.Context, kind string, repos []config.GitRepo) []GitChange {
+func gitChanges(ctx context.Context, cacheDir, kind string, repos []config.GitRepo) []GitChange {
 	var out []GitChange
 	for _, gr := range repos {
 		ch := GitChange{Repo: gr.Name, Kind: kind, Base: gr.ProductionBranch, Head: gr.TestBranch}
-		r := a.repo(kind+"-"+gr.Name, gr.URL)
+		r := gitRepo(cacheDir, kind+"-"+gr.Name, gr.URL)
 		err := r.Fetch(ctx)
 		var commits []scm.Commit
 		if err == nil {

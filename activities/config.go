@@ -54,3 +54,37 @@ func (a *ConfigActivities) TestPlan(_ context.Context) (TestPlan, error) {
 	}
 	return p, nil
 }
+
+// PromotionPlan lists what the production phase does.
+func (a *ConfigActivities) PromotionPlan(ctx context.Context) (PromotionPlan, error) {
+	c := a.Config
+	test, err := a.TestPlan(ctx)
+	if err != nil {
+		return PromotionPlan{}, err
+	}
+	p := PromotionPlan{
+		Approvers:         c.Production.Approvers,
+		RemindEvery:       c.Production.RemindEvery.Duration,
+		Window:            c.Production.Window.Duration,
+		ProductionChannel: c.Channels.Production,
+		TestingChannel:    c.Channels.Testing,
+		RepoTaskQueue:     c.Temporal.RepoTaskQueue,
+		Tasks:             test.Tasks,
+		Verify:            c.Production.Verify,
+		SuiteTimeouts:     test.SuiteTimeouts,
+		Silences:          c.Monitoring.Alertmanager != nil || c.Monitoring.Nagios != nil,
+		Backup:            c.Backup.Bacula != nil,
+	}
+	if len(p.Verify) == 0 {
+		p.Verify = test.Suites
+	}
+	for _, kind := range []struct {
+		kind  string
+		repos []config.GitRepo
+	}{{"config", c.Git.Config}, {"monitoring", c.Git.Monitoring}} {
+		for _, r := range kind.repos {
+			p.Repos = append(p.Repos, GitRepoPlan{Name: r.Name, Kind: kind.kind, Test: r.TestBranch, Production: r.ProductionBranch})
+		}
+	}
+	return p, nil
+}

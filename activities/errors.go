@@ -13,6 +13,9 @@ import (
 const (
 	ErrTypeBadContent   = "BadContent"
 	ErrTypeInvalidInput = "InvalidInput"
+	// ErrTypeFrozen is a switch or rollback refused because the channel
+	// is frozen: the operator's decision, which no retry changes.
+	ErrTypeFrozen = "Frozen"
 )
 
 // classify turns a store or mirror error into what Temporal should do with
@@ -25,6 +28,8 @@ func classify(err error) error {
 		return nil
 	case errors.Is(err, context.Canceled):
 		return err
+	case errors.Is(err, repo.ErrFrozen):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeFrozen, nil)
 	case errors.Is(err, repo.ErrBadContent):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadContent, err)
 	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrNotFound):

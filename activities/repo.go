@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -309,4 +310,63 @@ func (a *RepoActivities) keepAlive(ctx context.Context) (stop func()) {
 		return func() {}
 	}
 	return heartbeatEvery(ctx, 5*time.Second, nil)
+}
+
+// maxAdvisories bounds the advisories a risk report carries in history.
+const maxAdvisories = 50
+
+// PackageRisk is the package side of a risk report: the diff from one
+// release or channel to another and the upstream advisories it brings,
+// security first.
+func (a *RepoActivities) PackageRisk(ctx context.Context, in DiffSummaryInput) (PackageRisk, error) {
+	sum, err := a.DiffSummary(ctx, in)
+	if err != nil {
+		return PackageRisk{}, err
+	}
+	d, err := a.Store.DiffReleases(in.From, in.To)
+	if err != nil {
+		return PackageRisk{}, classify(err)
+	}
+	found, err := a.Store.ReleaseAdvisories(d)
+	if err != nil {
+		return PackageRisk{}, classify(err)
+	}
+	risk := PackageRisk{Diff: sum}
+	for i, ad := range found {
+		if i == maxAdvisories {
+			risk.MoreAdvisories = len(found) - maxAdvisories
+			break
+		}
+		risk.Advisories = append(risk.Advisories, Advisory{ID: ad.ID, Type: ad.Type, Severity: ad.Severity,
+			Title: ad.Title, CVEs: ad.CVEs(), Repo: strings.Join(ad.Repos, ",")})
+	}
+	return risk, nil
+}
+
+// RecordCandidate keeps a candidate in the release's provenance, where a
+// promotion started by hand loads it and `osflow audit` reads its gate.
+func (a *RepoActivities) RecordCandidate(ctx context.Context, c Candidate) error {
+	defer a.keepAlive(ctx)()
+	return classify(a.Store.RecordCandidate(c.Release, c))
+}
+
+// LoadCandidate reads the candidate the test cycle recorded for a release.
+func (a *RepoActivities) LoadCandidate(_ context.Context, in ReleaseInput) (Candidate, error) {
+	var c Candidate
+	err := a.Store.Candidate(in.Release, &c)
+	if errors.Is(err, repo.ErrNotFound) {
+		return c, invalid(fmt.Sprintf("release %s has no candidate: it has not passed the test cycle's gate and rehearsal "+
+			"(`osflow status` shows the gate; only a candidate goes to production)", in.Release))
+	}
+	return c, classify(err)
+}
+
+// RecordPromotion adds a promotion's switch (or its outcome) to the
+// release's provenance, once per key and outcome.
+func (a *RepoActivities) RecordPromotion(ctx context.Context, in PromotionRecordInput) error {
+	defer a.keepAlive(ctx)()
+	return classify(a.Store.RecordPromotion(ctx, in.Release, repo.PromotionRecord{
+		Key: in.Key, Promotion: in.Promotion, Run: in.Run, Channel: in.Channel, Approver: in.Approver, Comment: in.Comment,
+		WindowStart: in.WindowStart, WindowEnd: in.WindowEnd, Time: time.Now().UTC(), Outcome: in.Outcome,
+	}))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/repotest"
+	"github.com/osflow/osflow/integrations/scm/scmtest"
 	"github.com/osflow/osflow/integrations/tickets"
 )
 
@@ -122,6 +123,36 @@ func TestSideEffectsSurviveALostCompletion(t *testing.T) {
 			})
 			t.Run("ticket round", func(t *testing.T) {
 				testTicketRoundRetry(t, j)
+			})
+			t.Run("merge and revert", func(t *testing.T) {
+				remote := scmtest.NewRemote(t)
+				remote.Commit("production", "initial", map[string]string{"site.pp": "include base\n"})
+				remote.Branch("test", "production")
+				remote.Commit("test", "add slurm", map[string]string{"site.pp": "include base\ninclude slurm\n"})
+				cfg := &config.Config{Git: config.Git{Config: []config.GitRepo{{Name: "puppet", URL: remote.URL(), TestBranch: "test", ProductionBranch: "production"}}}}
+				a := &PromotionActivities{Config: cfg, CacheDir: t.TempDir()}
+				in := MergeInput{Repo: "puppet", From: "test", Into: "production", Message: "osflow: promote r2", Key: "promotion-r2/run/merge-puppet-1"}
+				first, retry := runTwice(t, j, a, a.Merge, in)
+				rec := decode[MergeRecord](t, retry)
+				require.Equal(t, decode[MergeRecord](t, first), rec, "the retry finds the merge its first attempt pushed")
+				require.Equal(t, remote.Tip("production"), rec.Commit)
+				require.Equal(t, "1", scmtest.Git(t, remote.Bare, "rev-list", "--count", "--merges", "production"), "one merge commit")
+
+				rv := RevertInput{Repo: "puppet", Branch: "production", Commit: rec.Commit, Message: "osflow: revert the promotion of r2"}
+				f, r := runTwice(t, j, a, a.Revert, rv)
+				require.Equal(t, decode[string](t, f), decode[string](t, r))
+				require.Equal(t, "include base\n", remote.Show("production", "site.pp"))
+				require.Equal(t, "1", scmtest.Git(t, remote.Bare, "rev-list", "--count", "--grep=revert the promotion", "production"), "one revert commit")
+			})
+			t.Run("outage ticket", func(t *testing.T) {
+				dir := t.TempDir()
+				a := &PromotionActivities{Config: &config.Config{}, Tracker: &tickets.FileTracker{Dir: dir}}
+				in := TicketInput{Fingerprint: "outage/r2/issue-1", Title: "outage of r2: node c12 down", Body: "reported by carol", Key: "promotion-r2/update/u1"}
+				first, retry := runTwice(t, j, a, a.FileTicket, in)
+				require.Equal(t, decode[TicketRef](t, first), decode[TicketRef](t, retry))
+				files := ticketFiles(t, dir)
+				require.Len(t, files, 1, "one ticket")
+				require.Equal(t, 1, strings.Count(files["OSF-1.md"], "reported by carol"), "no second comment either")
 			})
 		})
 	}

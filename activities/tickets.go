@@ -51,6 +51,24 @@ type actionOutcome struct {
 	Kind     string // what happened: ActionFile means a ticket was filed
 }
 
+// NewUserTracker builds the production users' own tracker when the
+// configuration names one (production.userTickets.dir or .github); nil
+// when their tickets are a label on the main tracker, or not configured.
+func NewUserTracker(cfg *config.Config) (tickets.Tracker, error) {
+	u := cfg.Production.UserTickets
+	switch {
+	case u == nil || u.Label != "":
+		return nil, nil
+	case u.GitHub != nil:
+		gh := u.GitHub
+		owner, name, _ := strings.Cut(gh.Repo, "/")
+		return tickets.NewGitHub(httpClient(), gh.BaseURL, owner, name,
+			func() (string, error) { return secret(gh.TokenEnv, gh.TokenFile) }, gh.TokenEnv, gh.Label)
+	default:
+		return &tickets.FileTracker{Dir: u.Dir}, nil
+	}
+}
+
 // ProcessResults plans the round's ticket actions (PlanTicketActions) and
 // carries them out, journaling each with its outcome in the heartbeat.
 // Every ticket body and comment carries the marker of its action's key,

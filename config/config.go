@@ -57,6 +57,7 @@ type Config struct {
 	Notify     Notify     `yaml:"notify"`
 	Monitoring Monitoring `yaml:"monitoring"`
 	Backup     Backup     `yaml:"backup"`
+	Production Production `yaml:"production"`
 }
 
 // Temporal says how to reach the Temporal cluster.
@@ -159,6 +160,9 @@ type Testing struct {
 	// RoundInterval re-tests the current release this often even without a
 	// new release. Default 24h, at least 1m; an explicit 0 is an error.
 	RoundInterval Duration `yaml:"roundInterval"`
+	// Inventory lists facts of the test cluster, compared by name with
+	// production.inventory in the risk report.
+	Inventory []InventoryItem `yaml:"inventory"`
 }
 
 // Suite is one test suite. Exactly one of Builtin, Command and Jenkins is

@@ -222,6 +222,7 @@ func TestLoadFullConfig(t *testing.T) {
 			UpstreamListen: "127.0.0.1:9000", TemporalCLI: "temporal", UIPort: 7001,
 			GitDir: filepath.Join(dir, "repos"),
 		},
+		Production: Production{RemindEvery: Duration{24 * time.Hour}},
 	}
 	require.Equal(t, want, c)
 
@@ -267,8 +268,9 @@ func TestDefaults(t *testing.T) {
 			CloseOnPass:   new(true),
 			RoundInterval: Duration{24 * time.Hour},
 		},
-		Tickets: Tickets{Dir: "/srv/tickets"},
-		Wiki:    Wiki{Branch: "master"},
+		Tickets:    Tickets{Dir: "/srv/tickets"},
+		Wiki:       Wiki{Branch: "master"},
+		Production: Production{RemindEvery: Duration{24 * time.Hour}},
 		Dev: Dev{
 			StateDir: filepath.Join(wd, ".osflow"), UpstreamListen: "127.0.0.1:8091", TemporalCLI: filepath.Join(wd, "bin/temporal"),
 			UIPort: 8233, GitDir: filepath.Join(wd, ".osflow", "git"),

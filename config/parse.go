@@ -161,6 +161,7 @@ func (d *decoder) defaults(c *Config) {
 	})
 	def(&c.Wiki.Branch, "master")
 	d.outageDefaults(c)
+	d.productionDefaults(c)
 
 	def(&c.Dev.StateDir, ".osflow")
 	def(&c.Dev.GitDir, filepath.Join(c.Dev.StateDir, "git"))
@@ -247,6 +248,7 @@ func (d *decoder) resolve(c *Config, dir string) {
 		abs(&c.Wiki.URL, "wiki.url")
 	}
 	d.outageResolve(c, abs)
+	d.productionResolve(c, abs)
 	abs(&c.Dev.StateDir, "dev.stateDir")
 	abs(&c.Dev.UpstreamSpecs, "dev.upstreamSpecs")
 	abs(&c.Dev.GitDir, "dev.gitDir")
@@ -309,6 +311,7 @@ func (d *decoder) check(c *Config) {
 	d.checkGit(&c.Git)
 	d.checkWiki(&c.Wiki)
 	d.checkOutageSections(c)
+	d.checkProduction(c)
 
 	d.checkAddr("dev.upstreamListen", c.Dev.UpstreamListen)
 	d.between("dev.uiPort", c.Dev.UIPort, 1, 65535)

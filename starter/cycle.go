@@ -148,13 +148,14 @@ func CycleStatus(ctx context.Context, c client.Client) (workflows.TestCycleState
 }
 
 func (a *app) taskDoneCommand() *cobra.Command {
-	var as string
+	var as, promotion string
 	cmd := &cobra.Command{
 		Use:   "task-done TASK",
-		Short: "Report a manual outage task of the rehearsal as done, so its duration is measured",
-		Long: `Reports a manual task of the test cycle's outage rehearsal as done. The
-cycle answers with what it recorded, or refuses (it does not wait for that
-task, or someone reported it already).`,
+		Short: "Report a manual outage task as done, so its duration is measured",
+		Long: `Reports a manual outage task as done: of the test cycle's rehearsal, or with
+--promotion of a promotion's outage. The workflow answers with what it
+recorded, or refuses (it does not wait for that task, or someone reported it
+already).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if as == "" {
@@ -164,19 +165,27 @@ task, or someone reported it already).`,
 				return err
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
-				res, err := TaskDone(ctx, c, cfg, workflows.TaskDone{Task: args[0], By: as})
+				d := workflows.TaskDone{Task: args[0], By: as}
+				var res workflows.TaskDoneResult
+				var err error
+				if promotion != "" {
+					err = updateWorkflow(ctx, c, promotionID(promotion), workflows.UpdateTaskDone, d, &res)
+				} else {
+					res, err = TaskDone(ctx, c, cfg, d)
+				}
 				if err != nil {
 					return a.refusal(err)
 				}
 				if a.jsonOut {
 					return printJSON(a.stdout, map[string]any{"applied": true, "task": res.Task, "by": res.By, "release": res.Release})
 				}
-				_, err = fmt.Fprintf(a.stdout, "task %s of the rehearsal of %s reported done by %s\n", res.Task, res.Release, res.By)
+				_, err = fmt.Fprintf(a.stdout, "task %s of %s reported done by %s\n", res.Task, res.Release, res.By)
 				return err
 			})
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "who did it (default: your login)")
+	cmd.Flags().StringVar(&promotion, "promotion", "", "a promotion's outage task (promotion-<release> or the release); default: the rehearsal")
 	return cmd
 }
 

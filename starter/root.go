@@ -85,6 +85,8 @@ Exit codes: 0 success; 1 the operation failed; 2 bad usage or configuration.`,
 		a.testCommand(),
 	)
 	root.AddCommand(a.freezeCommands()...)
+	root.AddCommand(a.promotionCommands()...)
+	root.AddCommand(a.auditCommand())
 	return root
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,13 +21,16 @@ import (
 
 // Status is what `osflow status` reports.
 type Status struct {
-	Channels  []ChannelStatus  `json:"channels"`
-	Running   []WorkflowStatus `json:"running"`
-	Recent    []WorkflowStatus `json:"recentSyncs"`
-	NextSync  *time.Time       `json:"nextSync,omitempty"`
-	Cycle     *CycleView       `json:"testCycle,omitempty"`
-	Temporal  string           `json:"temporalError,omitempty"`
-	StoreRoot string           `json:"store"`
+	Channels []ChannelStatus  `json:"channels"`
+	Running  []WorkflowStatus `json:"running"`
+	Recent   []WorkflowStatus `json:"recentSyncs"`
+	NextSync *time.Time       `json:"nextSync,omitempty"`
+	Cycle    *CycleView       `json:"testCycle,omitempty"`
+	// Promotions are the running promotions; those pending approval carry
+	// the commands that approve them.
+	Promotions []PromotionView `json:"promotions,omitempty"`
+	Temporal   string          `json:"temporalError,omitempty"`
+	StoreRoot  string          `json:"store"`
 }
 
 // CycleView is the test cycle as `osflow status` shows it.
@@ -50,6 +54,31 @@ type CycleView struct {
 	// Stuck lists the cycle's activities that are failing and retrying.
 	Stuck   []string `json:"stuck,omitempty"`
 	Refused []string `json:"refusedSignals,omitempty"`
+}
+
+// PromotionView is a running promotion as `osflow status` shows it.
+type PromotionView struct {
+	ID         string   `json:"id"`
+	Release    string   `json:"release"`
+	State      string   `json:"state"`
+	Phase      string   `json:"phase"`
+	WaitingFor string   `json:"waitingFor"`
+	Approvers  []string `json:"approvers,omitempty"`
+	// Approve holds the command that approves it, in three forms: osflow,
+	// the Temporal CLI's Update, and tctl's Signal.
+	Approve []string `json:"approve,omitempty"`
+	Error   string   `json:"error,omitempty"`
+	Refused []string `json:"refusedSignals,omitempty"`
+}
+
+// approveCommands are the three ways to approve a promotion.
+func approveCommands(id string) []string {
+	input := `'{"Approver":"NAME","Comment":"TEXT","WindowStart":"2026-12-24T20:00:00Z"}'`
+	return []string{
+		"osflow approve " + id + " --as NAME --window-start TIME [--window-end TIME] [--comment TEXT]",
+		"temporal workflow update execute --workflow-id " + id + " --name " + workflows.UpdateApproveOutage + " --input " + input,
+		"tctl workflow signal --workflow_id " + id + " --name " + workflows.SignalApproveOutage + " --input " + input,
+	}
 }
 
 // ChannelStatus is one channel and the release it serves.
@@ -155,11 +184,35 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 			st.Cycle.FrozenBy = fmt.Sprintf("%s at %s (%s)", cs.FrozenBy, cs.FrozenAt, cs.FrozenReason)
 		}
 	}
+	for _, r := range st.Running {
+		if r.Type != "Promotion" {
+			continue
+		}
+		st.Promotions = append(st.Promotions, promotionView(ctx, c, cfg, r.ID))
+	}
 	if d, err := c.ScheduleClient().GetHandle(ctx, workflows.DailySyncScheduleID).Describe(ctx); err == nil && len(d.Info.NextActionTimes) > 0 {
 		next := d.Info.NextActionTimes[0]
 		st.NextSync = &next
 	}
 	return st, nil
+}
+
+func promotionView(ctx context.Context, c client.Client, cfg *config.Config, id string) PromotionView {
+	v := PromotionView{ID: id, Approvers: cfg.Production.Approvers}
+	var ps workflows.PromotionStatus
+	q, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err == nil {
+		err = q.Get(&ps)
+	}
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	v.Release, v.State, v.Phase, v.WaitingFor, v.Refused = ps.Release, ps.State, ps.Phase, ps.WaitingFor, ps.Refused
+	if ps.State == workflows.ApprovalPending {
+		v.Approve = approveCommands(id)
+	}
+	return v
 }
 
 // retrying describes a workflow's pending activities that failed at least
@@ -268,6 +321,18 @@ func (a *app) printStatus(st Status) {
 	}
 	if st.NextSync != nil {
 		fmt.Fprintf(w, "\nnext scheduled sync: %s\n", st.NextSync.Local().Format(time.RFC1123))
+	}
+	for _, p := range st.Promotions {
+		fmt.Fprintf(w, "\nPROMOTION %s  release=%s state=%s phase=%s\n  waiting for %s\n", p.ID, p.Release, p.State, p.Phase, p.WaitingFor)
+		if len(p.Approve) > 0 {
+			fmt.Fprintf(w, "  approvers: %s; approve with one of:\n", strings.Join(p.Approvers, ", "))
+			for _, c := range p.Approve {
+				fmt.Fprintf(w, "    %s\n", c)
+			}
+		}
+		for _, r := range p.Refused {
+			fmt.Fprintf(w, "  %s\n", r)
+		}
 	}
 	if cy := st.Cycle; cy != nil {
 		fmt.Fprintf(w, "\nTEST CYCLE  phase=%s release=%s rounds=%d open tickets=%d blockers=%d\n",

@@ -77,6 +77,20 @@ func startDev(t *testing.T, bin, dir, cfg string) (out *syncBuffer, stop func() 
 	out = &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
+	// A test that fails before it stops osflow dev must not leave it, and
+	// the Temporal server it started, running.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				_ = cmd.Process.Kill()
+			}
+		}
+	})
 	return out, func() string {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 		done := make(chan error, 1)
@@ -138,6 +152,15 @@ func TestDevRunsAndResumes(t *testing.T) {
 
 	quick := runQuickStart(t, dir, cfg)
 	require.Contains(t, quick, "hpc-base-tools-", "rpm -q in the quick start's install root: %s", quick)
+	require.Contains(t, quick, "production serves "+testing, "the approval followed the outage to its end: %s", quick)
+	require.Contains(t, quick, "approved by admin", "audit production: %s", quick)
+	st, err = devStatus(t, bin, dir, cfg)
+	require.NoError(t, err)
+	for _, c := range st.Channels {
+		if c.Channel == "production" {
+			require.Equal(t, testing, c.Release, "production serves exactly the tested release")
+		}
+	}
 
 	log := stop()
 	require.Contains(t, log, "first DailySync done")

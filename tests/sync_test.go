@@ -57,7 +57,7 @@ func TestDailySyncToDnf(t *testing.T) {
 	s := newSite(t, "e2e-sync", map[string][]upstream.Spec{
 		"baseos":    {spec("hpc-base", "1.0"), spec("hpc-tools", "1.0", "hpc-base")},
 		"appstream": {spec("hpc-apps", "2.0", "hpc-tools")},
-	}, "")
+	}, "testing:\n  gate:\n    cleanRounds: 99 # no rehearsal: its freeze of testing would refuse the rollback below\n")
 	ctx := context.Background()
 
 	first, _ := s.syncRecorded("dailysync-v1-first")

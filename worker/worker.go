@@ -18,8 +18,12 @@ import (
 
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/backup"
+	"github.com/osflow/osflow/integrations/monitoring"
+	"github.com/osflow/osflow/integrations/notify"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/mirror"
+	"github.com/osflow/osflow/integrations/tickets"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -30,6 +34,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.TestCycle, workflow.RegisterOptions{Name: workflows.TestCycleWorkflowType})
 	w.RegisterWorkflow(workflows.ChannelRollback)
 	w.RegisterWorkflow(workflows.Promotion)
+	w.RegisterWorkflow(workflows.MergeBack)
 }
 
 // Options says which queues this process serves.
@@ -74,6 +79,11 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 		w.RegisterActivity(&activities.TestActivities{Config: cfg, ResultsDir: filepath.Join(cache, "results")})
 		w.RegisterActivity(&activities.TicketActivities{Tracker: tracker, Config: cfg})
 		w.RegisterActivity(&activities.CandidateActivities{Config: cfg, Tracker: tracker, CacheDir: filepath.Join(cache, "git")})
+		pa, err := promotionActivities(cfg, tracker, filepath.Join(cache, "git"), logger)
+		if err != nil {
+			return nil, err
+		}
+		w.RegisterActivity(pa)
 		ws.workers = append(ws.workers, w)
 	}
 	if opts.Repo {
@@ -110,4 +120,25 @@ func (ws *Workers) Run(ctx context.Context) error {
 		w.Stop()
 	}
 	return nil
+}
+
+// promotionActivities builds the production phase's integrations from the
+// configuration.
+func promotionActivities(cfg *config.Config, tracker tickets.Tracker, cacheDir string, logger *zap.Logger) (*activities.PromotionActivities, error) {
+	n, err := notify.New(cfg.Notify, logger)
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	s, err := monitoring.New(cfg.Monitoring, logger)
+	if err != nil {
+		return nil, fmt.Errorf("monitoring: %w", err)
+	}
+	users, err := activities.NewUserTracker(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("production user tickets: %w", err)
+	}
+	return &activities.PromotionActivities{
+		Config: cfg, Tracker: tracker, Users: users, Notifier: n, Silencer: s,
+		Backup: backup.New(cfg.Backup, logger), CacheDir: cacheDir,
+	}, nil
 }

@@ -35,7 +35,53 @@ const (
 	SignalTaskDone = UpdateTaskDone
 
 	PromotionPrefix = "promotion-"
+	MergeBackPrefix = "mergeback-"
+
+	// Operator commands of a promotion: Updates with validators, and the
+	// same names as Signals (tctl, the Web UI's Send Signal).
+	UpdateApproveOutage    = SignalApproveOutage // ApproveRequest
+	UpdateRejectOutage     = SignalRejectOutage  // RejectRequest
+	UpdateComment          = "comment"           // CommentRequest
+	UpdateOutageIssue      = "outage-issue"      // OutageIssueRequest
+	UpdateEndOutage        = "end-outage"        // EndOutageRequest
+	UpdateProceed          = "proceed"           // ProceedRequest
+	UpdateConflictResolved = "conflict-resolved" // ConflictResolved
+	// task-done (UpdateTaskDone) reports a manual task of the outage too.
 )
+
+// MergeBackWorkflowID names the merge-back after the promotion of a release.
+func MergeBackWorkflowID(release string) string { return MergeBackPrefix + release }
+
+// CommentRequest adds a note to a promotion.
+type CommentRequest struct {
+	By   string
+	Text string
+}
+
+// OutageIssueRequest files a ticket for a problem met during the outage.
+type OutageIssueRequest struct {
+	By   string
+	Text string
+}
+
+// EndOutageRequest ends the outage's silences before the window's end.
+type EndOutageRequest struct {
+	By string
+}
+
+// ProceedRequest decides, when testing has moved on before the window,
+// whether the approved candidate goes to production anyway.
+type ProceedRequest struct {
+	By      string
+	Proceed bool
+	Comment string
+}
+
+// ConflictResolved reports a merge conflict in Repo resolved by hand.
+type ConflictResolved struct {
+	Repo string
+	By   string
+}
 
 // PromotionWorkflowID names the promotion of one release.
 func PromotionWorkflowID(release string) string { return PromotionPrefix + release }
@@ -79,7 +125,8 @@ type TestNowResult struct {
 	Release string
 }
 
-// Decision is an approver's answer on a promotion.
+// Decision is the approve/reject signal of the placeholder promotion
+// (promotionV0).
 type Decision struct {
 	By      string
 	Comment string

@@ -22,6 +22,7 @@ var (
 	testActs      *activities.TestActivities
 	ticketActs    *activities.TicketActivities
 	candidateActs *activities.CandidateActivities
+	promotionActs *activities.PromotionActivities
 )
 
 // DailySync mirrors every configured repo, records the snapshots as one

@@ -1,62 +1,727 @@
 package workflows
 
 import (
+	"fmt"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/osflow/osflow/activities"
 )
 
-// Approval states, as OsflowApproval shows them.
+// States of a promotion, as OsflowApproval shows them.
 const (
-	ApprovalPending  = "pending"
-	ApprovalApproved = "approved"
-	ApprovalRejected = "rejected"
+	ApprovalPending    = "pending"
+	ApprovalApproved   = "approved"
+	ApprovalRejected   = "rejected"
+	ApprovalRunning    = "running"
+	ApprovalDone       = "done"
+	ApprovalRolledBack = "rolled-back"
+	ApprovalCanceled   = "canceled"
 )
 
-// PhaseAwaitingApproval is a promotion waiting for its approver.
-const PhaseAwaitingApproval = "awaiting-approval"
+// Phases of a promotion, as OsflowPhase shows them.
+const (
+	PhaseAwaitingApproval = "awaiting-approval"
+	PhaseAwaitingWindow   = "awaiting-window"
+	PhaseAwaitingDecision = "awaiting-decision"
+	PhaseOutage           = "outage"
+	PhaseCompensating     = "compensating"
+	PhaseAfterwards       = "afterwards"
+)
 
-// PromotionInput is the candidate a promotion takes to production.
+// ErrTypePromotionFailed is the type of a failed promotion's error; its
+// details carry the PromotionStatus.
+const ErrTypePromotionFailed = "PromotionFailed"
+
+// PromotionInput is the candidate a promotion takes to production. Release
+// alone is enough (the Web UI's Start Workflow form: {"Release": "..."}):
+// the promotion loads the candidate the test cycle recorded.
 type PromotionInput struct {
 	Release   string
 	Candidate activities.Candidate
 }
 
-// PromotionStatus answers the promotion's status query.
-type PromotionStatus struct {
-	Candidate activities.Candidate
-	Approval  string
-	Decision  *Decision
-	Phase     string
+// Note is a comment on a promotion by a user or an admin.
+type Note struct {
+	By   string
+	Text string
+	At   time.Time
 }
 
-// Promotion is the production phase of one candidate. This first version
-// records the candidate, shows it as awaiting approval in the Web UI and
-// records the approver's decision; the outage itself (silence, backup,
-// switch, merges, tasks) builds on it.
-func Promotion(ctx workflow.Context, in PromotionInput) (PromotionStatus, error) {
-	st := PromotionStatus{Candidate: in.Candidate, Approval: ApprovalPending, Phase: PhaseAwaitingApproval}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PromotionStatus, error) { return st, nil }); err != nil {
-		return st, err
-	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx,
-		AttrPhase.ValueSet(st.Phase), AttrRelease.ValueSet(in.Candidate.Release), AttrApproval.ValueSet(st.Approval))
+// Step is one step of the outage, as the status shows it.
+type Step struct {
+	Name    string
+	Status  string // running, done, failed, reverted, skipped
+	Detail  string
+	Started time.Time
+	Ended   time.Time
+}
 
-	approve := workflow.GetSignalChannel(ctx, SignalApproveOutage)
-	reject := workflow.GetSignalChannel(ctx, SignalRejectOutage)
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(approve, func(ch workflow.ReceiveChannel, _ bool) {
-		var d Decision
-		ch.Receive(ctx, &d)
-		st.Approval, st.Decision = ApprovalApproved, &d
+// PromotionStatus answers the promotion's status query and is its result.
+type PromotionStatus struct {
+	Release   string
+	Candidate activities.Candidate
+	// State is OsflowApproval: pending, approved, rejected, running, done,
+	// rolled-back, canceled.
+	State string
+	Phase string
+	// Approval is the decision: who, when, why, and the window.
+	Approval Approval
+	// WaitingFor says what the promotion waits for and who may act.
+	WaitingFor string
+	Comments   []Note
+	Users      []activities.TicketRef
+	Risk       *activities.RiskReport
+	RiskPage   string
+	Steps      []Step
+	// Previous is what production served before this promotion switched
+	// it: where a rollback goes.
+	Previous string
+	Switched bool
+	Silences []string
+	Backup   activities.BackupResult
+	Merges   []activities.MergeRecord
+	Tasks    []activities.TaskTiming
+	Issues   []activities.TicketRef
+	Refused  []string
+	Error    string
+	// MergeBack is the child workflow that merges production's hotfixes
+	// back to test.
+	MergeBack string
+}
+
+// Promotion is the production phase of one candidate: production users'
+// input and the risk report, the approval of an outage window, and inside
+// the window: silences, backup, the switch of production to exactly the
+// tested release, the merges of the config and monitoring repos, the
+// outage tasks and a verification, with everything undone in reverse if a
+// step fails; afterwards the report and the merge of production's
+// hotfixes back to test.
+func Promotion(ctx workflow.Context, in PromotionInput) (PromotionStatus, error) {
+	if workflow.GetVersion(ctx, versionPromotionOutage, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return promotionV0(ctx, in)
+	}
+	p := &promotion{in: in, taskDone: map[string]string{}}
+	p.merger = &merger{resolved: map[string]string{}, status: p.setWaiting}
+	if err := p.setup(ctx); err != nil {
+		return p.st, err
+	}
+	err := p.run(ctx)
+	if err != nil && !temporal.IsCanceledError(err) {
+		p.st.Error = err.Error()
+		p.setWaiting(ctx, "nothing: the promotion has ended")
+		return p.st, temporal.NewNonRetryableApplicationError(p.st.Error, ErrTypePromotionFailed, nil, p.st)
+	}
+	return p.st, err
+}
+
+type promotion struct {
+	in   PromotionInput
+	plan activities.PromotionPlan
+	st   PromotionStatus
+	appr *approval
+	// windowOpen is set when the window has begun.
+	windowOpen bool
+	// decision answers "testing moved on": proceed or cancel.
+	decision *ProceedRequest
+	// taskDone maps a manual task to who reported it.
+	taskDone map[string]string
+	merger   *merger
+	// outageEnded is set by end-outage.
+	outageEnded bool
+	issues      int
+}
+
+func (p *promotion) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PromotionStatus, error) { return p.st, nil }); err != nil {
+		return err
+	}
+	p.st.State, p.st.Approval.State = ApprovalPending, ApprovalPending
+	p.appr = &approval{
+		window: true,
+		// The plan's window, or twice the estimate of the candidate (known
+		// once it is loaded; an hour at least).
+		defaultWindow: func() time.Duration {
+			if p.plan.Window > 0 {
+				return p.plan.Window
+			}
+			return max(2*p.st.Candidate.TotalEstimate, time.Hour)
+		},
+		started: func() bool { return p.windowOpen },
+		state:   &p.st.Approval,
+		refuse:  p.refuse,
+		decided: func() {},
+	}
+	if err := p.appr.register(ctx); err != nil {
+		return err
+	}
+	if err := p.registerCommands(ctx); err != nil {
+		return err
+	}
+	if err := workflow.ExecuteActivity(shortActivityCtx(ctx), configActs.PromotionPlan).Get(ctx, &p.plan); err != nil {
+		return stepError("read the promotion plan", err)
+	}
+	p.appr.approvers = p.plan.Approvers
+	return nil
+}
+
+func (p *promotion) run(ctx workflow.Context) error {
+	if err := p.loadCandidate(ctx); err != nil {
+		return err
+	}
+	p.setState(ctx, ApprovalPending)
+	p.setPhase(ctx, PhaseAwaitingApproval)
+	p.setWaiting(ctx, "the risk report, then an approval")
+	p.gatherInput(ctx)
+	if err := p.awaitApproval(ctx); err != nil {
+		return err
+	}
+	if p.st.Approval.State == ApprovalRejected {
+		return p.rejected(ctx)
+	}
+	p.setState(ctx, ApprovalApproved)
+	if err := p.awaitWindow(ctx); err != nil || p.st.State != ApprovalApproved {
+		return err
+	}
+	if ok, err := p.testingStillMatches(ctx); err != nil || !ok {
+		return err
+	}
+	p.setState(ctx, ApprovalRunning)
+	if err := p.outage(ctx); err != nil {
+		return p.compensate(ctx, err)
+	}
+	return p.afterwards(ctx)
+}
+
+// loadCandidate takes the candidate from the input, or reads the one the
+// test cycle recorded for the release.
+func (p *promotion) loadCandidate(ctx workflow.Context) error {
+	c := p.in.Candidate
+	release := p.in.Release
+	if release == "" {
+		release = c.Release
+	}
+	if release == "" {
+		return temporal.NewNonRetryableApplicationError("a promotion needs a release: start it with {\"Release\": \"...\"}", activities.ErrTypeInvalidInput, nil)
+	}
+	if c.Release == "" {
+		err := workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.LoadCandidate,
+			activities.ReleaseInput{Release: release}).Get(ctx, &c)
+		if err != nil {
+			return stepError("load the candidate of "+release, err)
+		}
+	}
+	if c.Release != release {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the candidate is of release %s, not %s", c.Release, release), activities.ErrTypeInvalidInput, nil)
+	}
+	p.st.Release, p.st.Candidate = release, c
+	p.merger.release = release
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(release), AttrChannel.ValueSet(p.plan.ProductionChannel))
+	return nil
+}
+
+// gatherInput lists production users' tickets and publishes the risk
+// report. Neither stops the promotion: an approver can still decide on
+// the candidate page, and the status says what is missing.
+func (p *promotion) gatherInput(ctx workflow.Context) {
+	if err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.UserTickets).Get(ctx, &p.st.Users); err != nil {
+		p.note(ctx, "could not list production users' tickets: "+rootMessage(err))
+	}
+	risk := activities.RiskReport{
+		Release: p.st.Release, Tasks: p.st.Candidate.Tasks, Estimate: p.st.Candidate.TotalEstimate,
+		Tickets: p.st.Candidate.OpenTickets, Users: p.st.Users,
+	}
+	store := storeActivityCtx(ctx, p.plan.RepoTaskQueue)
+	var prod activities.ChannelState
+	pkg := workflow.ExecuteActivity(store, repoActs.PackageRisk, activities.DiffSummaryInput{From: p.plan.ProductionChannel, To: p.st.Release})
+	inv := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.Inventory)
+	git := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.GitChanges)
+	cur := workflow.ExecuteActivity(store, repoActs.ChannelState, activities.ChannelStateInput{Channel: p.plan.ProductionChannel})
+	var changes [][]activities.GitChange
+	for _, f := range []struct {
+		what string
+		fut  workflow.Future
+		into any
+	}{{"the package diff", pkg, &risk.Packages}, {"the inventory", inv, &risk.Inventory}, {"the git changes", git, &changes}, {"production", cur, &prod}} {
+		if err := f.fut.Get(ctx, f.into); err != nil {
+			p.note(ctx, "risk report: could not read "+f.what+": "+rootMessage(err))
+		}
+	}
+	if len(changes) == 2 {
+		risk.Config, risk.Monitoring = changes[0], changes[1]
+	}
+	risk.Production = prod.Release
+	p.st.Risk = &risk
+	var pub activities.Published
+	err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishRisk, activities.PublishRiskInput{
+		Candidate: p.st.Candidate, Risk: risk, Promotion: workflow.GetInfo(ctx).WorkflowExecution.ID, Key: runKey(ctx, "risk-report"),
+	}).Get(ctx, &pub)
+	if err != nil {
+		p.note(ctx, "could not publish the risk report: "+rootMessage(err))
+	}
+	p.st.RiskPage = pub.URL
+	if p.st.RiskPage == "" {
+		p.st.RiskPage = pub.Page
+	}
+}
+
+// awaitApproval waits for approve-outage or reject-outage, reminding the
+// approvers every remindEvery.
+func (p *promotion) awaitApproval(ctx workflow.Context) error {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	p.setWaiting(ctx, fmt.Sprintf("approval by one of %s: osflow approve %s --as NAME --window-start TIME",
+		strings.Join(p.plan.Approvers, ", "), id))
+	decided := func() bool { return p.st.Approval.State != ApprovalPending }
+	for n := 1; !decided(); n++ {
+		if p.plan.RemindEvery <= 0 {
+			return workflow.Await(ctx, decided)
+		}
+		ok, err := workflow.AwaitWithTimeout(ctx, p.plan.RemindEvery, decided)
+		if err != nil || ok {
+			return err
+		}
+		p.notify(ctx, fmt.Sprintf("reminder-%d", n), fmt.Sprintf("osflow: release %s still waits for approval", p.st.Release),
+			fmt.Sprintf("Promotion %s of release %s has waited for approval since %s.\n%s\n",
+				id, p.st.Release, workflow.GetInfo(ctx).WorkflowStartTime.UTC().Format(time.RFC1123), p.st.WaitingFor))
+	}
+	return nil
+}
+
+func (p *promotion) rejected(ctx workflow.Context) error {
+	p.setState(ctx, ApprovalRejected)
+	p.setPhase(ctx, ApprovalRejected)
+	p.setWaiting(ctx, "nothing: rejected")
+	p.notify(ctx, "rejected", fmt.Sprintf("osflow: release %s rejected for production", p.st.Release),
+		fmt.Sprintf("%s rejected release %s: %s\nThe candidate stays available: osflow promote --release %s\n",
+			p.st.Approval.By, p.st.Release, p.st.Approval.Comment, p.st.Release))
+	return nil
+}
+
+// awaitWindow waits on a durable timer for the window start; a rejection
+// before it cancels the outage.
+func (p *promotion) awaitWindow(ctx workflow.Context) error {
+	p.setPhase(ctx, PhaseAwaitingWindow)
+	p.setWaiting(ctx, fmt.Sprintf("the outage window at %s (approved by %s; reject-outage cancels it until then)",
+		p.st.Approval.WindowStart.UTC().Format(time.RFC3339), p.st.Approval.By))
+	if wait := p.st.Approval.WindowStart.Sub(workflow.Now(ctx)); wait > 0 {
+		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return p.st.Approval.State == ApprovalRejected }); err != nil {
+			return err
+		}
+	}
+	if p.st.Approval.State == ApprovalRejected {
+		p.setState(ctx, ApprovalCanceled)
+		p.setPhase(ctx, ApprovalCanceled)
+		p.setWaiting(ctx, "nothing: canceled before its window")
+		p.notify(ctx, "canceled", fmt.Sprintf("osflow: outage of release %s canceled", p.st.Release),
+			fmt.Sprintf("%s canceled the approved outage of %s: %s\n", p.st.Approval.By, p.st.Release, p.st.Approval.Comment))
+		return nil
+	}
+	p.windowOpen = true
+	if !workflow.Now(ctx).Before(p.st.Approval.WindowEnd) {
+		p.setState(ctx, ApprovalCanceled)
+		p.setPhase(ctx, ApprovalCanceled)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the window ended at %s before the outage could begin; approve a new one",
+			p.st.Approval.WindowEnd.UTC().Format(time.RFC3339)), activities.ErrTypeInvalidInput, nil)
+	}
+	return nil
+}
+
+// testingStillMatches checks at the window's start that testing still
+// serves the candidate; if testing has moved on, an approver decides
+// whether the tested candidate goes to production anyway.
+func (p *promotion) testingStillMatches(ctx workflow.Context) (bool, error) {
+	var st activities.ChannelState
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.ChannelState,
+		activities.ChannelStateInput{Channel: p.plan.TestingChannel}).Get(ctx, &st)
+	if err != nil {
+		return false, stepError("read the testing channel", err)
+	}
+	if st.Release == p.st.Release {
+		return true, nil
+	}
+	p.setPhase(ctx, PhaseAwaitingDecision)
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	p.setWaiting(ctx, fmt.Sprintf("a decision: testing serves %s now, not the candidate %s. "+
+		"An approver runs osflow proceed %s --as NAME (promote the tested candidate) or osflow proceed %s --cancel --as NAME",
+		st.Release, p.st.Release, id, id))
+	p.notify(ctx, "testing-moved", fmt.Sprintf("osflow: testing moved on before the outage of %s", p.st.Release), p.st.WaitingFor)
+	if err := workflow.Await(ctx, func() bool { return p.decision != nil }); err != nil {
+		return false, err
+	}
+	if !p.decision.Proceed {
+		p.setState(ctx, ApprovalCanceled)
+		p.setPhase(ctx, ApprovalCanceled)
+		p.setWaiting(ctx, "nothing: canceled at the window's start")
+		return false, nil
+	}
+	return true, nil
+}
+
+// outage runs the steps inside the window, each keyed so that a retry or
+// a worker restart never does one twice.
+func (p *promotion) outage(ctx workflow.Context) error {
+	p.setPhase(ctx, PhaseOutage)
+	p.setWaiting(ctx, "the outage steps (osflow status, or this workflow's pending activities)")
+	a := p.st.Approval
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+
+	if err := p.step(ctx, "silence monitoring", func() (string, error) {
+		err := workflow.ExecuteActivity(silenceCtx(ctx), promotionActs.Silence, activities.SilenceInput{
+			Key: runKey(ctx, "silence"), Start: workflow.Now(ctx), End: a.WindowEnd,
+			Comment: fmt.Sprintf("osflow outage of release %s (%s, approved by %s)", p.st.Release, id, a.By),
+		}).Get(ctx, &p.st.Silences)
+		return fmt.Sprintf("%d silences until %s", len(p.st.Silences), a.WindowEnd.UTC().Format(time.RFC3339)), err
+	}); err != nil {
+		return err
+	}
+	if err := p.step(ctx, "backup", func() (string, error) {
+		err := workflow.ExecuteActivity(backupCtx(ctx), promotionActs.RunBackup, activities.KeyInput{Key: runKey(ctx, "backup")}).Get(ctx, &p.st.Backup)
+		return fmt.Sprintf("job %s: %s", p.st.Backup.JobID, p.st.Backup.Status), err
+	}); err != nil {
+		return err
+	}
+	if err := p.step(ctx, "switch production", func() (string, error) { return p.switchProduction(ctx) }); err != nil {
+		return err
+	}
+	for _, r := range p.plan.Repos {
+		if err := p.step(ctx, "merge "+r.Name, func() (string, error) { return p.merge(ctx, r) }); err != nil {
+			return err
+		}
+	}
+	for _, t := range p.plan.Tasks {
+		if err := p.step(ctx, "task "+t.Name, func() (string, error) { return p.task(ctx, t) }); err != nil {
+			return err
+		}
+	}
+	return p.step(ctx, "verify production", func() (string, error) { return p.verify(ctx) })
+}
+
+// step runs one outage step and records it in the status.
+func (p *promotion) step(ctx workflow.Context, name string, fn func() (string, error)) error {
+	p.st.Steps = append(p.st.Steps, Step{Name: name, Status: "running", Started: workflow.Now(ctx)})
+	i := len(p.st.Steps) - 1
+	detail, err := fn()
+	s := &p.st.Steps[i]
+	s.Ended, s.Detail, s.Status = workflow.Now(ctx), detail, "done"
+	if err != nil {
+		s.Status, s.Detail = "failed", rootMessage(err)
+		return stepError(name, err)
+	}
+	return nil
+}
+
+func (p *promotion) switchProduction(ctx workflow.Context) (string, error) {
+	a := p.st.Approval
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	key := runKey(ctx, "switch-production")
+	var sw activities.ChannelSwitch
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.SwitchChannel, activities.SwitchChannelInput{
+		Channel: p.plan.ProductionChannel, Release: p.st.Release, Key: key,
+		Actor:  fmt.Sprintf("%s (approved by %s)", id, a.By),
+		Reason: fmt.Sprintf("outage window %s to %s: %s", a.WindowStart.UTC().Format(time.RFC3339), a.WindowEnd.UTC().Format(time.RFC3339), a.Comment),
+	}).Get(ctx, &sw)
+	if err != nil {
+		return "", err
+	}
+	if sw.Frozen {
+		return "", fmt.Errorf("production is frozen; it was not switched (osflow status shows who froze it)")
+	}
+	p.st.Previous, p.st.Switched = sw.From, sw.Changed
+	err = workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
+		Release: p.st.Release, Key: key, Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		Channel: p.plan.ProductionChannel, Approver: a.By, Comment: a.Comment, WindowStart: a.WindowStart, WindowEnd: a.WindowEnd,
+	}).Get(ctx, nil)
+	if err != nil {
+		return "", stepError("record the promotion in the release's provenance", err)
+	}
+	return fmt.Sprintf("%s: %s -> %s", p.plan.ProductionChannel, orNothingYet(sw.From), sw.To), nil
+}
+
+// merge merges one repo's test branch into production; a conflict files
+// a ticket and waits for conflict-resolved, then merges again.
+func (p *promotion) merge(ctx workflow.Context, r activities.GitRepoPlan) (string, error) {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	rec, err := p.merger.merge(ctx, r, r.Test, r.Production,
+		fmt.Sprintf("osflow: promote release %s to %s (%s, approved by %s)", p.st.Release, r.Production, id, p.st.Approval.By), "promotion")
+	if err != nil {
+		return "", err
+	}
+	p.setWaiting(ctx, "the outage steps")
+	p.st.Merges = append(p.st.Merges, rec)
+	if rec.Commit == "" {
+		return "nothing to merge", nil
+	}
+	return "merge commit " + rec.Commit, nil
+}
+
+// task runs one outage task on production, or waits for a manual one.
+func (p *promotion) task(ctx workflow.Context, t activities.TaskPlan) (string, error) {
+	timing := activities.TaskTiming{Task: t.Name, Manual: t.Manual, Where: t.Where, Expected: t.Expected}
+	start := workflow.Now(ctx)
+	if t.Manual {
+		id := workflow.GetInfo(ctx).WorkflowExecution.ID
+		p.setWaiting(ctx, fmt.Sprintf("manual task %s: osflow task-done %s --promotion %s --as NAME", t.Name, t.Name, id))
+		if err := workflow.Await(ctx, func() bool { return p.taskDone[t.Name] != "" }); err != nil {
+			return "", err
+		}
+		timing.By, timing.Measured = p.taskDone[t.Name], workflow.Now(ctx).Sub(start)
+	} else {
+		var res activities.TaskResult
+		err := workflow.ExecuteActivity(taskActivityCtx(ctx, t), testActs.RunTask, activities.RunTaskInput{
+			Task: t.Name, Release: p.st.Release, Channel: p.plan.ProductionChannel,
+		}).Get(ctx, &res)
+		if err != nil {
+			return "", err
+		}
+		timing.Measured = res.Duration
+	}
+	p.st.Tasks = append(p.st.Tasks, timing)
+	return fmt.Sprintf("%s (expected %s)", timing.Measured.Round(time.Second), t.Expected), nil
+}
+
+// verify runs the verification suites against production; any failing
+// case fails the outage.
+func (p *promotion) verify(ctx workflow.Context) (string, error) {
+	var failed []string
+	for _, suite := range p.plan.Verify {
+		var res activities.SuiteResult
+		err := workflow.ExecuteActivity(suiteActivityCtx(ctx, p.plan.SuiteTimeouts[suite]), testActs.RunSuite, activities.RunSuiteInput{
+			Suite: suite, Channel: p.plan.ProductionChannel, Release: p.st.Release, Bounded: true,
+		}).Get(ctx, &res)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s could not run: %s", suite, rootMessage(err)))
+			continue
+		}
+		for _, c := range res.Cases {
+			if c.Failed() {
+				failed = append(failed, fmt.Sprintf("%s: %s", c.Fingerprint(), firstLine(c.Message)))
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return "", fmt.Errorf("production fails verification: %s", strings.Join(failed, "; "))
+	}
+	return fmt.Sprintf("%d suites passed", len(p.plan.Verify)), nil
+}
+
+// compensate undoes the outage in reverse after a failed step: the merges
+// are reverted with revert commits (never a force-push) and production
+// goes back to its previous release. Monitoring stays silenced until
+// end-outage or the window's end, so the rollback pages nobody.
+func (p *promotion) compensate(ctx workflow.Context, cause error) error {
+	p.st.Error = cause.Error()
+	p.setPhase(ctx, PhaseCompensating)
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	// The undo must run even if the promotion is being cancelled.
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	for i := len(p.st.Merges) - 1; i >= 0; i-- {
+		m := p.st.Merges[i]
+		if m.Commit == "" {
+			continue
+		}
+		_ = p.step(dctx, "revert merge in "+m.Repo, func() (string, error) {
+			var head string
+			err := workflow.ExecuteActivity(ticketActivityCtx(dctx), promotionActs.Revert, activities.RevertInput{
+				Repo: m.Repo, Branch: m.Into, Commit: m.Commit,
+				Message: fmt.Sprintf("osflow: revert the promotion of %s (%s failed: %s)", p.st.Release, id, firstLine(rootMessage(cause))),
+			}).Get(dctx, &head)
+			return "revert commit " + head, err
+		})
+	}
+	outcome := ApprovalRolledBack
+	if p.st.Switched {
+		if p.st.Previous == "" {
+			p.note(dctx, "production served nothing before this promotion: it stays at "+p.st.Release)
+		} else if err := p.step(dctx, "roll back production", func() (string, error) {
+			var sw activities.ChannelSwitch
+			err := workflow.ExecuteActivity(storeActivityCtx(dctx, p.plan.RepoTaskQueue), repoActs.RollbackChannel, activities.RollbackInput{
+				Channel: p.plan.ProductionChannel, To: p.st.Previous, Key: runKey(dctx, "rollback-production"),
+				Actor: id, Reason: "outage of " + p.st.Release + " failed: " + firstLine(rootMessage(cause)),
+			}).Get(dctx, &sw)
+			return fmt.Sprintf("%s: %s -> %s", p.plan.ProductionChannel, sw.From, sw.To), err
+		}); err != nil {
+			p.note(dctx, "PRODUCTION WAS NOT ROLLED BACK: "+err.Error())
+		}
+		_ = workflow.ExecuteActivity(storeActivityCtx(dctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
+			Release: p.st.Release, Key: runKey(dctx, "switch-production"), Promotion: id, Run: workflow.GetInfo(dctx).WorkflowExecution.RunID,
+			Channel: p.plan.ProductionChannel, Approver: p.st.Approval.By, Outcome: ApprovalRolledBack,
+		}).Get(dctx, nil)
+	}
+	var t activities.TicketRef
+	_ = workflow.ExecuteActivity(ticketActivityCtx(dctx), promotionActs.FileTicket, activities.TicketInput{
+		Fingerprint: "outage/" + p.st.Release,
+		Title:       fmt.Sprintf("outage of release %s failed and was rolled back", p.st.Release),
+		Body:        fmt.Sprintf("Promotion %s failed: %s\n\nSteps:\n%s", id, rootMessage(cause), renderSteps(p.st.Steps)),
+		Key:         runKey(dctx, "failure-ticket"),
+	}).Get(dctx, &t)
+	if t.ID != "" {
+		p.st.Issues = append(p.st.Issues, t)
+	}
+	p.notify(dctx, "failed", fmt.Sprintf("osflow: outage of release %s FAILED and was rolled back", p.st.Release),
+		fmt.Sprintf("%s\n\nSteps:\n%s\nTicket: %s %s\nMonitoring stays silenced until end-outage or %s.\n",
+			rootMessage(cause), renderSteps(p.st.Steps), t.ID, t.URL, p.st.Approval.WindowEnd.UTC().Format(time.RFC3339)))
+	p.setState(dctx, outcome)
+	p.endSilencesAtWindowEnd(dctx)
+	return cause
+}
+
+// endSilencesAtWindowEnd keeps monitoring silenced until end-outage or the
+// window's end, whichever comes first, then ends the silences.
+func (p *promotion) endSilencesAtWindowEnd(ctx workflow.Context) {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	p.setWaiting(ctx, fmt.Sprintf("end-outage or the window's end at %s to end the silences: osflow end-outage %s --as NAME",
+		p.st.Approval.WindowEnd.UTC().Format(time.RFC3339), id))
+	if wait := p.st.Approval.WindowEnd.Sub(workflow.Now(ctx)); wait > 0 {
+		_, _ = workflow.AwaitWithTimeout(ctx, wait, func() bool { return p.outageEnded })
+	}
+	p.endSilences(ctx)
+}
+
+func (p *promotion) endSilences(ctx workflow.Context) {
+	_ = p.step(ctx, "end silences", func() (string, error) {
+		err := workflow.ExecuteActivity(silenceCtx(ctx), promotionActs.Unsilence, activities.KeyInput{Key: runKey(ctx, "silence")}).Get(ctx, nil)
+		return fmt.Sprintf("%d silences ended", len(p.st.Silences)), err
 	})
-	sel.AddReceive(reject, func(ch workflow.ReceiveChannel, _ bool) {
-		var d Decision
-		ch.Receive(ctx, &d)
-		st.Approval, st.Decision = ApprovalRejected, &d
+}
+
+// afterwards ends the silences, reports actual against expected durations,
+// publishes the outcome and starts the merge of production's hotfixes back
+// to test.
+func (p *promotion) afterwards(ctx workflow.Context) error {
+	p.setPhase(ctx, PhaseAfterwards)
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	p.endSilences(ctx)
+	report := renderOutcome(p.st, id)
+	_ = workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishOutcome, activities.OutcomeInput{
+		Release: p.st.Release, Promotion: id, Page: report, Key: runKey(ctx, "outcome"),
+	}).Get(ctx, nil)
+	p.notify(ctx, "done", fmt.Sprintf("osflow: production now serves release %s", p.st.Release), report)
+	_ = workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
+		Release: p.st.Release, Key: runKey(ctx, "switch-production"), Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		Channel: p.plan.ProductionChannel, Approver: p.st.Approval.By, Outcome: ApprovalDone,
+	}).Get(ctx, nil)
+	p.st.MergeBack = MergeBackWorkflowID(p.st.Release)
+	child := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        p.st.MergeBack,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+	}), MergeBack, MergeBackInput{Release: p.st.Release, Promotion: id, Repos: p.plan.Repos})
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil && !isAlreadyStarted(err) {
+		p.note(ctx, "could not start the merge-back: "+rootMessage(err))
+	}
+	p.setState(ctx, ApprovalDone)
+	p.setPhase(ctx, ApprovalDone)
+	p.setWaiting(ctx, "nothing: production serves "+p.st.Release+"; hotfixes merge back in "+p.st.MergeBack)
+	return nil
+}
+
+func (p *promotion) notify(ctx workflow.Context, step, subject, text string) {
+	err := workflow.ExecuteActivity(shortActivityCtx(ctx), promotionActs.Notify, activities.NotifyInput{
+		Key: runKey(ctx, "notify-"+step), Subject: subject, Text: text,
+	}).Get(ctx, nil)
+	if err != nil {
+		p.note(ctx, "could not notify ("+step+"): "+rootMessage(err))
+	}
+}
+
+// note records something an operator must know in the status.
+func (p *promotion) note(ctx workflow.Context, text string) {
+	p.st.Comments = append(p.st.Comments, Note{By: "osflow", Text: text, At: workflow.Now(ctx)})
+	workflow.GetLogger(ctx).Warn(text)
+}
+
+func (p *promotion) refuse(ctx workflow.Context, name, by string, err error) {
+	msg := fmt.Sprintf("%s %s from %q refused: %v", workflow.Now(ctx).UTC().Format(time.RFC3339), name, by, err)
+	p.st.Refused = appendBounded(p.st.Refused, msg, maxRefusals)
+	workflow.GetLogger(ctx).Warn("operator signal refused", "signal", name, "by", by, "error", err)
+}
+
+func (p *promotion) setState(ctx workflow.Context, state string) {
+	p.st.State = state
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrApproval.ValueSet(state))
+}
+
+func (p *promotion) setPhase(ctx workflow.Context, phase string) {
+	p.st.Phase = phase
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
+}
+
+// setWaiting says what the promotion waits for, in the status and in the
+// Web UI's current details.
+func (p *promotion) setWaiting(ctx workflow.Context, what string) {
+	p.st.WaitingFor = what
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Release %s**: %s. Waiting for %s.", p.st.Release, p.st.State, what))
+}
+
+func silenceCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 20,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
+		},
 	})
-	sel.Select(ctx)
-	st.Phase = st.Approval
-	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(st.Phase), AttrApproval.ValueSet(st.Approval))
-	return st, nil
+}
+
+// backupCtx gives a backup job hours; its progress heartbeats at every
+// poll of the job.
+func backupCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 8 * time.Hour,
+		HeartbeatTimeout:    5 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 30 * time.Second, MaximumAttempts: 5,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
+		},
+	})
+}
+
+func renderSteps(steps []Step) string {
+	var b strings.Builder
+	for _, s := range steps {
+		fmt.Fprintf(&b, "- %s: %s (%s) %s\n", s.Name, s.Status, s.Ended.Sub(s.Started).Round(time.Second), s.Detail)
+	}
+	return b.String()
+}
+
+// renderOutcome is the outage report: each task's actual against expected
+// duration, and every step.
+func renderOutcome(st PromotionStatus, id string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Outage of release %s\n\nPromotion `%s`, approved by %s (%s), window %s to %s.\n\n",
+		st.Release, id, st.Approval.By, st.Approval.Comment,
+		st.Approval.WindowStart.UTC().Format(time.RFC3339), st.Approval.WindowEnd.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Production: %s -> %s.\n\n## Tasks\n\n| task | expected | rehearsed | actual | by |\n|---|---|---|---|---|\n", orNothingYet(st.Previous), st.Release)
+	rehearsed := map[string]time.Duration{}
+	for _, t := range st.Candidate.Tasks {
+		rehearsed[t.Task] = t.Measured
+	}
+	for _, t := range st.Tasks {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", t.Task, t.Expected, rehearsed[t.Task].Round(time.Second), t.Measured.Round(time.Second), t.By)
+	}
+	b.WriteString("\n## Steps\n\n" + renderSteps(st.Steps))
+	if len(st.Issues) > 0 {
+		b.WriteString("\n## Issues met during the outage\n\n")
+		for _, t := range st.Issues {
+			fmt.Fprintf(&b, "- %s %s\n", t.ID, t.Title)
+		}
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func orNothingYet(s string) string {
+	if s == "" {
+		return "(nothing)"
+	}
+	return s
 }

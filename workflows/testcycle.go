@@ -349,7 +349,7 @@ func (c *testCycle) round(ctx workflow.Context) {
 	for _, suite := range c.plan.Suites {
 		c.state.InRound.Suite, c.state.InRound.SuiteSince = suite, workflow.Now(ctx)
 		var res activities.SuiteResult
-		err := workflow.ExecuteActivity(c.suiteCtx(ctx, suite), testActs.RunSuite, activities.RunSuiteInput{
+		err := workflow.ExecuteActivity(suiteActivityCtx(ctx, c.plan.SuiteTimeouts[suite]), testActs.RunSuite, activities.RunSuiteInput{
 			Suite: suite, Channel: c.plan.TestingChannel, Release: release, Bounded: true, Watch: c.state.Watch,
 		}).Get(ctx, &res)
 		// The suite's own run is a case too: a suite that cannot run is a
@@ -412,7 +412,7 @@ func (c *testCycle) gateOpen() bool {
 // the release, assembles the candidate and starts its promotion. The
 // freeze makes the candidate exactly what was rehearsed.
 func (c *testCycle) promote(ctx workflow.Context) {
-	release := c.state.Current
+	release, gate := c.state.Current, c.state.Gate
 	key, ok := c.holdTesting(ctx, release)
 	if !ok {
 		return
@@ -439,9 +439,16 @@ func (c *testCycle) promote(ctx workflow.Context) {
 	var cand activities.Candidate
 	err = workflow.ExecuteActivity(ticketActivityCtx(ctx), candidateActs.Assemble, activities.CandidateInput{
 		Release: release, Production: c.plan.ProductionChannel, Diff: diff, Tasks: timings, Rounds: c.state.RoundsRun,
+		Gate: gate.Reasons,
 	}).Get(ctx, &cand)
 	if err != nil {
 		c.fail(ctx, "assemble candidate", err)
+		return
+	}
+	// The candidate joins the release's provenance: a promotion started by
+	// hand loads it, and `osflow audit` shows the gate it passed.
+	if err := workflow.ExecuteActivity(storeActivityCtx(ctx, c.plan.RepoTaskQueue), repoActs.RecordCandidate, cand).Get(ctx, nil); err != nil {
+		c.fail(ctx, "record the candidate", err)
 		return
 	}
 	c.state.Candidate = &cand
@@ -585,10 +592,9 @@ func (c *testCycle) setPhase(ctx workflow.Context, phase string) {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
 }
 
-// suiteCtx gives a suite its configured time, plus a margin for the
-// activity around it.
-func (c *testCycle) suiteCtx(ctx workflow.Context, suite string) workflow.Context {
-	timeout := c.plan.SuiteTimeouts[suite]
+// suiteActivityCtx gives a suite its configured time, plus a margin for
+// the activity around it.
+func suiteActivityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	if timeout <= 0 {
 		timeout = time.Hour
 	}

@@ -140,6 +140,9 @@ func TestCycleReachesTheGateRehearsesFrozenAndStartsThePromotion(t *testing.T) {
 			assembled = in
 			return activities.Candidate{Release: in.Release, Tasks: in.Tasks, WikiPage: "Release-r1"}, nil
 		})
+	var recorded activities.Candidate
+	env.OnActivity(repoActs.RecordCandidate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, c activities.Candidate) error { recorded = c; return nil })
 	var promoted PromotionInput
 	roundsAtPromotion, promotions := 0, 0
 	env.OnWorkflow(Promotion, mock.Anything, mock.Anything).Return(
@@ -187,6 +190,8 @@ func TestCycleReachesTheGateRehearsesFrozenAndStartsThePromotion(t *testing.T) {
 	require.Equal(t, 59*time.Minute, assembled.Tasks[1].Measured, "from the start of the wait (2h01m) to task-done (3h00m)")
 	require.Equal(t, "r1", promoted.Candidate.Release)
 	require.Equal(t, "r1", promoted.Release)
+	require.Equal(t, "r1", recorded.Release, "the candidate is in the release's provenance")
+	require.Contains(t, assembled.Gate, "ok: 2 of 2 consecutive rounds without new tickets")
 	require.Equal(t, 1, promotions, "later clean rounds on the same release do not promote it again")
 	require.Nil(t, tc.freeze, "the rehearsal released its freeze")
 	require.False(t, done.Frozen)

@@ -17,4 +17,7 @@ const (
 	// ChannelRollback resolves its target into an absolute release first
 	// and keys the switch.
 	versionRollbackResolve = "rollback-resolve"
+	// Promotion is the real production phase; before, a placeholder that
+	// recorded a decision (promotionV0).
+	versionPromotionOutage = "promotion-outage"
 )

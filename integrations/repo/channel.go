@@ -97,31 +97,37 @@ func (s *Store) History(channel string) ([]Switch, error) {
 	if err := CheckChannelName(channel); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.channelPath(channel) + ".log")
+	log, err := readLog[Switch](s.channelPath(channel) + ".log")
+	if err != nil {
+		return nil, fmt.Errorf("history of channel %s: %w", channel, err)
+	}
+	return log, nil
+}
+
+// readLog reads an append-only log of JSON lines; a missing log is empty.
+func readLog[T any](p string) ([]T, error) {
+	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("history of channel %s: %w", channel, err)
+		return nil, err
 	}
 	defer f.Close()
-	var log []Switch
+	var log []T
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if len(strings.TrimSpace(sc.Text())) == 0 {
 			continue
 		}
-		var sw Switch
-		if err := json.Unmarshal(sc.Bytes(), &sw); err != nil {
-			return nil, fmt.Errorf("history of channel %s: entry %d: %w", channel, len(log)+1, err)
+		var e T
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", len(log)+1, err)
 		}
-		log = append(log, sw)
+		log = append(log, e)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("history of channel %s: %w", channel, err)
-	}
-	return log, nil
+	return log, sc.Err()
 }
 
 // SwitchRequest asks for one channel switch: an absolute target, who and
@@ -281,9 +287,14 @@ func appendLog(p string, sw Switch) error {
 	if err != nil {
 		return err
 	}
+	return appendLine(p, line)
+}
+
+// appendLine appends one line to an append-only log and syncs it.
+func appendLine(p string, line []byte) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("audit log %s: %w", p, err)
+		return fmt.Errorf("log %s: %w", p, err)
 	}
 	_, err = f.Write(append(line, '\n'))
 	if err == nil {
@@ -293,7 +304,7 @@ func appendLog(p string, sw Switch) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("audit log %s: %w", p, err)
+		return fmt.Errorf("log %s: %w", p, err)
 	}
 	return nil
 }

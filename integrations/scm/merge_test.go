@@ -34,6 +34,17 @@ func TestMerge(t *testing.T) {
 		require.Equal(t, MergeResult{Commit: res.Commit, AlreadyMerged: true}, again)
 		require.Equal(t, res.Commit, remote.Tip("production"))
 	})
+	t.Run("the merge is found by its message", func(t *testing.T) {
+		remote.Commit("production", "a hotfix on top", map[string]string{"hotfix.txt": "x\n"})
+		found, err := r.FindCommit(t.Context(), "production", "release 2")
+		require.NoError(t, err)
+		require.Equal(t, res.Commit, found)
+		none, err := r.FindCommit(t.Context(), "production", "release 3")
+		require.NoError(t, err)
+		require.Empty(t, none)
+		_, err = r.FindCommit(t.Context(), "production", "two\nlines")
+		require.ErrorIs(t, err, ErrInvalid)
+	})
 }
 
 func TestMergeConflict(t *testing.T) {

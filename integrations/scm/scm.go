@@ -105,6 +105,30 @@ func (r *Repo) Log(ctx context.Context, base, head string) ([]Commit, error) {
 	return commits, err
 }
 
+// FindCommit returns the newest commit on the remote's branch whose
+// message contains text (a fixed string, such as an operation marker), or
+// "" if none does: how a retried merge finds the merge its first attempt
+// pushed.
+func (r *Repo) FindCommit(ctx context.Context, branch, text string) (string, error) {
+	if err := checkBranches(branch); err != nil {
+		return "", err
+	}
+	if text == "" || strings.ContainsAny(text, "\x00\n") {
+		return "", fmt.Errorf("%w: search text %q", ErrInvalid, text)
+	}
+	var hash string
+	err := r.do(ctx, "find commit on "+branch, func(g *git) error {
+		tip, err := g.tip(ctx, branch)
+		if err != nil {
+			return err
+		}
+		hash, err = g.run(ctx, "log", "-n", "1", "--fixed-strings", "--grep="+text, "--format=%H", tip)
+		hash = strings.TrimSpace(hash)
+		return err
+	})
+	return hash, err
+}
+
 // Diff compares the remote's head branch with its merge base with base
 // (three dots: what merging head would bring). stat is the diffstat; patch
 // is cut at a line end to at most maxBytes (no limit if maxBytes <= 0), and

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Production is the production phase: who approves an outage, what is
+// verified inside it, and what management sees before it.
+type Production struct {
+	// Approvers may approve or reject an outage (approve-outage,
+	// reject-outage); names as operators give them with --as. Required
+	// for a promotion to be approvable.
+	Approvers []string `yaml:"approvers"`
+	// RemindEvery repeats the notification of a promotion waiting for its
+	// approval. Default 24h; 0s turns reminders off.
+	RemindEvery Duration `yaml:"remindEvery"`
+	// Verify lists the testing.suites run against production at the end
+	// of the outage. Default: every testing suite.
+	Verify []string `yaml:"verify"`
+	// UserTickets is where production users' input is: tickets with a
+	// label on the main tracker, or a tracker of their own.
+	UserTickets *UserTickets `yaml:"userTickets"`
+	// Inventory lists facts of the production cluster compared, by name,
+	// with testing.inventory in the risk report.
+	Inventory []InventoryItem `yaml:"inventory"`
+	// Window is the default length of an outage window when the approver
+	// gives only its start. Default: twice the candidate's estimate, at
+	// least 1h.
+	Window Duration `yaml:"window"`
+}
+
+// UserTickets is one of: a label on the main tracker, or a directory of
+// tickets (a file tracker of their own), or GitHub issues.
+type UserTickets struct {
+	Label  string         `yaml:"label"`
+	Dir    string         `yaml:"dir"`
+	GitHub *GitHubTickets `yaml:"github"`
+}
+
+// InventoryItem is one fact about a cluster: the content of a file or the
+// output of a command, run on the worker.
+type InventoryItem struct {
+	Name    string   `yaml:"name"`
+	File    string   `yaml:"file"`
+	Command []string `yaml:"command"`
+}
+
+// MayApprove reports whether name is one of the approvers.
+func (p Production) MayApprove(name string) bool {
+	for _, a := range p.Approvers {
+		if a == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) productionDefaults(c *Config) {
+	if !d.given("production.remindEvery") {
+		c.Production.RemindEvery = Duration{24 * time.Hour}
+	}
+	if u := c.Production.UserTickets; u != nil && u.GitHub != nil {
+		if u.GitHub.TokenEnv == "" {
+			u.GitHub.TokenEnv = "GITHUB_TOKEN"
+		}
+		if u.GitHub.Label == "" {
+			u.GitHub.Label = "osflow"
+		}
+	}
+}
+
+func (d *decoder) productionResolve(c *Config, abs func(p *string, path string)) {
+	if u := c.Production.UserTickets; u != nil {
+		abs(&u.Dir, "production.userTickets.dir")
+		if u.GitHub != nil {
+			abs(&u.GitHub.TokenFile, "production.userTickets.github.tokenFile")
+		}
+	}
+	for _, inv := range []struct {
+		path  string
+		items []InventoryItem
+	}{{"production.inventory", c.Production.Inventory}, {"testing.inventory", c.Testing.Inventory}} {
+		for i := range inv.items {
+			abs(&inv.items[i].File, fmt.Sprintf("%s[%d].file", inv.path, i))
+		}
+	}
+}
+
+func (d *decoder) checkProduction(c *Config) {
+	p := c.Production
+	for i, a := range p.Approvers {
+		if strings.TrimSpace(a) != a || a == "" || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			d.errorf(fmt.Sprintf("production.approvers[%d]", i), "%q: a name is one line without surrounding spaces", a)
+		}
+	}
+	d.nonNegative("production.remindEvery", p.RemindEvery)
+	d.nonNegative("production.window", p.Window)
+	suites := map[string]bool{}
+	for _, s := range c.Testing.Suites {
+		suites[s.Name] = true
+	}
+	for i, v := range p.Verify {
+		if !suites[v] {
+			d.errorf(fmt.Sprintf("production.verify[%d]", i), "%q is not one of testing.suites", v)
+		}
+	}
+	if u := p.UserTickets; u != nil {
+		d.exactlyOne("production.userTickets", choice{"label", u.Label != ""}, choice{"dir", u.Dir != ""}, choice{"github", u.GitHub != nil})
+		if g := u.GitHub; g != nil {
+			if !githubRepoRE.MatchString(g.Repo) {
+				d.errorf("production.userTickets.github.repo", "%q is not owner/name", g.Repo)
+			}
+			d.normURL("production.userTickets.github.baseURL", &g.BaseURL, "http", "https")
+			d.checkSecret("production.userTickets.github.token", g.TokenEnv, g.TokenFile)
+		}
+	}
+	d.checkInventory("production.inventory", p.Inventory)
+	d.checkInventory("testing.inventory", c.Testing.Inventory)
+}
+
+func (d *decoder) checkInventory(path string, items []InventoryItem) {
+	seen := map[string]string{}
+	for i, it := range items {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.checkName(p, "inventory item", it.Name, seen)
+		d.exactlyOne(p, choice{"file", it.File != ""}, choice{"command", len(it.Command) > 0})
+		d.checkArgv(p+".command", it.Command)
+	}
+}

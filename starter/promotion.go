@@ -1,0 +1,363 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/workflows"
+)
+
+// promotionID accepts a promotion's workflow ID or its release.
+func promotionID(arg string) string {
+	if strings.HasPrefix(arg, workflows.PromotionPrefix) {
+		return arg
+	}
+	return workflows.PromotionWorkflowID(arg)
+}
+
+// Promote starts the promotion of release to production. The release must
+// be a candidate: the promotion refuses one that did not pass the gate.
+func Promote(ctx context.Context, c client.Client, cfg *config.Config, release string) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.PromotionWorkflowID(release),
+		TaskQueue:                cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.Promotion, workflows.PromotionInput{Release: release})
+	if err != nil {
+		return nil, fmt.Errorf("start the promotion of %s: %w", release, err)
+	}
+	return run, nil
+}
+
+// updateWorkflow sends an Update to a running workflow and waits for its
+// answer: the result, or the refusal as a RefusedError.
+func updateWorkflow(ctx context.Context, c client.Client, workflowID, name string, arg, result any) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, result)
+	}
+	return asRefusal(name, err)
+}
+
+// promotionArg is the promotion a command names, or, without one, the
+// only promotion waiting for approval.
+func promotionArg(ctx context.Context, c client.Client, args []string) (string, error) {
+	if len(args) == 1 {
+		return promotionID(args[0]), nil
+	}
+	pending, err := listWorkflows(ctx, c, fmt.Sprintf("WorkflowType = 'Promotion' AND ExecutionStatus = 'Running' AND %s = '%s'",
+		workflows.AttrApproval.GetName(), workflows.ApprovalPending), 10)
+	if err != nil {
+		return "", err
+	}
+	switch len(pending) {
+	case 0:
+		return "", UsageError{errors.New("no promotion waits for approval (osflow status lists the promotions)")}
+	case 1:
+		return pending[0].ID, nil
+	}
+	var ids []string
+	for _, p := range pending {
+		ids = append(ids, p.ID)
+	}
+	return "", UsageError{fmt.Errorf("several promotions wait for approval; name one: %s", strings.Join(ids, ", "))}
+}
+
+// followPromotion prints a promotion's progress until it ends: one line,
+// or one JSON event, per change of what it waits for.
+func (a *app) followPromotion(ctx context.Context, c client.Client, id string) error {
+	last := ""
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var st workflows.PromotionStatus
+		q, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+		if err == nil {
+			err = q.Get(&st)
+		}
+		if err == nil && st.Phase+st.WaitingFor != last {
+			last = st.Phase + st.WaitingFor
+			if a.jsonOut {
+				_ = printJSON(a.stdout, event{Time: time.Now().UTC(), Event: "progress", Data: map[string]string{"state": st.State, "phase": st.Phase, "waitingFor": st.WaitingFor}})
+			} else {
+				fmt.Fprintf(a.stderr, "%s: %s, waiting for %s\n", st.State, st.Phase, st.WaitingFor)
+			}
+		}
+		switch st.State {
+		case workflows.ApprovalDone:
+			return a.answer(st.Steps, "production serves %s", st.Release)
+		case workflows.ApprovalRolledBack, workflows.ApprovalCanceled, workflows.ApprovalRejected:
+			if st.Phase == workflows.PhaseCompensating && st.State == workflows.ApprovalRolledBack && strings.Contains(st.WaitingFor, "end-outage") {
+				return fmt.Errorf("%s %s: %s; production is back at %s", id, st.State, st.Error, orNone(st.Previous))
+			}
+			if st.State != workflows.ApprovalRolledBack {
+				return fmt.Errorf("%s %s", id, st.State)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// windowTime reads a window time: RFC 3339, "now", "+2h" (from now), or
+// "2006-01-02 15:04" in the local time zone.
+func windowTime(s string, now time.Time) (time.Time, error) {
+	switch {
+	case s == "":
+		return time.Time{}, nil
+	case s == "now":
+		return now, nil
+	case strings.HasPrefix(s, "+"):
+		d, err := time.ParseDuration(s[1:])
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q: %w", s, err)
+		}
+		return now.Add(d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02 15:04", s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-12-03T20:00:00+01:00), \"2026-12-03 20:00\", \"now\" or \"+2h\"", s)
+}
+
+// answer prints what a command applied: JSON with --json, a line otherwise.
+func (a *app) answer(v any, format string, args ...any) error {
+	if a.jsonOut {
+		return printJSON(a.stdout, map[string]any{"applied": true, "result": v})
+	}
+	_, err := fmt.Fprintf(a.stdout, format+"\n", args...)
+	return err
+}
+
+func (a *app) promotionCommands() []*cobra.Command {
+	var (
+		release, as, comment, windowStart, windowEnd string
+		cancel                                       bool
+	)
+	asFlag := func(cmd *cobra.Command) {
+		cmd.Flags().StringVar(&as, "as", "", "who (default: your login)")
+	}
+	who := func() (string, error) {
+		if as == "" {
+			as = actor()
+		}
+		return as, checkOperator(as)
+	}
+	promote := &cobra.Command{
+		Use:   "promote",
+		Short: "Start the production phase of a candidate",
+		Long: `Starts promotion-<release> for a release the test cycle made a candidate
+(default: the release testing serves). It publishes the risk report and waits
+for an approver: osflow approve.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				if release == "" {
+					st, err := repo.Open(cfg.Store)
+					if err != nil {
+						return err
+					}
+					if release, err = st.Channel(cfg.Channels.Testing); err != nil || release == "" {
+						return UsageError{fmt.Errorf("no --release, and testing serves nothing to promote (%v)", err)}
+					}
+				}
+				run, err := Promote(ctx, c, cfg, release)
+				if err != nil {
+					return err
+				}
+				return a.answer(map[string]string{"workflowId": run.GetID(), "runId": run.GetRunID()},
+					"started %s\nnext: an approver runs `osflow approve %s --as NAME --window-start TIME`", run.GetID(), release)
+			})
+		},
+	}
+	promote.Flags().StringVar(&release, "release", "", "the candidate release (default: what testing serves)")
+
+	var wait bool
+	approve := &cobra.Command{
+		Use:   "approve [PROMOTION]",
+		Short: "Approve an outage window for a promotion (approvers only)",
+		Long: `PROMOTION is promotion-<release> or the release; without it, the one
+promotion that waits for approval. The window start is RFC 3339,
+"2026-12-03 20:00" (local time), "now" or "+2h"; the end defaults to
+production.window or twice the estimated outage. With --wait, follows the
+promotion until it ends and exits 1 unless production then serves the release.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			by, err := who()
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			start, err := windowTime(windowStart, now)
+			if err != nil {
+				return UsageError{fmt.Errorf("--window-start %w", err)}
+			}
+			end, err := windowTime(windowEnd, now)
+			if err != nil {
+				return UsageError{fmt.Errorf("--window-end %w", err)}
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+				id, err := promotionArg(ctx, c, args)
+				if err != nil {
+					return err
+				}
+				var res workflows.Approval
+				err = updateWorkflow(ctx, c, id, workflows.UpdateApproveOutage,
+					workflows.ApproveRequest{Approver: by, Comment: comment, WindowStart: start, WindowEnd: end}, &res)
+				if err != nil {
+					return a.refusal(err)
+				}
+				if err := a.answer(res, "%s approved by %s: outage window %s to %s", id, res.By,
+					res.WindowStart.Local().Format(time.RFC1123), res.WindowEnd.Local().Format(time.RFC1123)); err != nil {
+					return err
+				}
+				if !wait {
+					return nil
+				}
+				return a.followPromotion(ctx, c, id)
+			})
+		},
+	}
+	asFlag(approve)
+	approve.Flags().StringVar(&comment, "comment", "", "why, for the record")
+	approve.Flags().StringVar(&windowStart, "window-start", "", "when the outage may begin (required)")
+	approve.Flags().StringVar(&windowEnd, "window-end", "", "when it must be over")
+	approve.Flags().BoolVar(&wait, "wait", false, "follow the promotion until it ends")
+
+	reject := &cobra.Command{
+		Use:   "reject PROMOTION",
+		Short: "Reject a promotion, or cancel an approved one before its window (approvers only)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			by, err := who()
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(comment) == "" {
+				return UsageError{errors.New("--comment is required: say why")}
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+				var res workflows.Approval
+				if err := updateWorkflow(ctx, c, promotionID(args[0]), workflows.UpdateRejectOutage,
+					workflows.RejectRequest{Approver: by, Comment: comment}, &res); err != nil {
+					return a.refusal(err)
+				}
+				return a.answer(res, "rejected by %s; the candidate stays available for `osflow promote --release RELEASE`", res.By)
+			})
+		},
+	}
+	asFlag(reject)
+	reject.Flags().StringVar(&comment, "comment", "", "why (required)")
+
+	text := func(use, short, name string, mk func(by, text string) any) *cobra.Command {
+		cmd := &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				by, err := who()
+				if err != nil {
+					return err
+				}
+				return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+					var res any
+					if err := updateWorkflow(ctx, c, promotionID(args[0]), name, mk(by, args[1]), &res); err != nil {
+						return a.refusal(err)
+					}
+					return a.answer(res, "%s: done", name)
+				})
+			},
+		}
+		asFlag(cmd)
+		return cmd
+	}
+	commentCmd := text("comment PROMOTION TEXT", "Add a note to a promotion (anyone)", workflows.UpdateComment,
+		func(by, t string) any { return workflows.CommentRequest{By: by, Text: t} })
+	issue := text("outage-issue PROMOTION TEXT", "File a ticket for a problem met during the outage", workflows.UpdateOutageIssue,
+		func(by, t string) any { return workflows.OutageIssueRequest{By: by, Text: t} })
+
+	endOutage := &cobra.Command{
+		Use: "end-outage PROMOTION", Short: "End a failed outage's monitoring silences before the window's end", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			by, err := who()
+			if err != nil {
+				return err
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+				var res string
+				if err := updateWorkflow(ctx, c, promotionID(args[0]), workflows.UpdateEndOutage, workflows.EndOutageRequest{By: by}, &res); err != nil {
+					return a.refusal(err)
+				}
+				return a.answer(res, "%s", res)
+			})
+		},
+	}
+	asFlag(endOutage)
+
+	proceed := &cobra.Command{
+		Use:   "proceed PROMOTION",
+		Short: "When testing moved on before the window: promote the tested candidate anyway, or --cancel",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			by, err := who()
+			if err != nil {
+				return err
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+				var res workflows.ProceedRequest
+				if err := updateWorkflow(ctx, c, promotionID(args[0]), workflows.UpdateProceed,
+					workflows.ProceedRequest{By: by, Proceed: !cancel, Comment: comment}, &res); err != nil {
+					return a.refusal(err)
+				}
+				if cancel {
+					return a.answer(res, "canceled by %s", by)
+				}
+				return a.answer(res, "proceeding with the tested candidate (%s)", by)
+			})
+		},
+	}
+	asFlag(proceed)
+	proceed.Flags().BoolVar(&cancel, "cancel", false, "cancel the outage instead")
+	proceed.Flags().StringVar(&comment, "comment", "", "why, for the record")
+
+	resolved := &cobra.Command{
+		Use:   "conflict-resolved WORKFLOW REPO",
+		Short: "Report a merge conflict resolved by hand (a promotion or a merge-back)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			by, err := who()
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			if !strings.HasPrefix(id, workflows.MergeBackPrefix) {
+				id = promotionID(id)
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+				var res workflows.ConflictResolved
+				if err := updateWorkflow(ctx, c, id, workflows.UpdateConflictResolved, workflows.ConflictResolved{Repo: args[1], By: by}, &res); err != nil {
+					return a.refusal(err)
+				}
+				return a.answer(res, "%s: the merge of %s runs again", id, res.Repo)
+			})
+		},
+	}
+	asFlag(resolved)
+	return []*cobra.Command{promote, approve, reject, commentCmd, issue, endOutage, proceed, resolved}
+}

@@ -1,0 +1,230 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/osflow/osflow/integrations/monitoring/amtest"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/integrations/scm/scmtest"
+	"github.com/osflow/osflow/starter"
+	"github.com/osflow/osflow/workflows"
+)
+
+// promotionState polls a promotion until cond holds.
+func (s *site) promotionState(id string, cond func(workflows.PromotionStatus) bool, what string) workflows.PromotionStatus {
+	s.t.Helper()
+	var st workflows.PromotionStatus
+	var lastErr error
+	ok := assertEventually(func() bool {
+		q, err := s.client.QueryWorkflow(context.Background(), id, "", workflows.QueryStatus)
+		if err == nil {
+			err = q.Get(&st)
+		}
+		lastErr = err
+		return err == nil && cond(st)
+	}, 3*time.Minute)
+	if !ok {
+		s.t.Logf("history of %s:\n%s", id, s.temporalCLI("workflow", "show", "--workflow-id", id))
+		s.t.Fatalf("promotion %s never reached: %s (last error %v, last state: %+v)", id, what, lastErr, st)
+	}
+	return st
+}
+
+// temporalCLI runs the pinned Temporal CLI against the site's namespace.
+func (s *site) temporalCLI(args ...string) string {
+	s.t.Helper()
+	cli, err := filepath.Abs("../bin/temporal")
+	require.NoError(s.t, err)
+	args = append(args, "--address", s.cfg.Temporal.Address, "--namespace", s.cfg.Temporal.Namespace)
+	out, err := exec.Command(cli, args...).CombinedOutput()
+	require.NoError(s.t, err, "temporal %s: %s", strings.Join(args, " "), out)
+	return string(out)
+}
+
+// candidateAfterRehearsal waits for the rehearsal's manual task, reports
+// it, and returns the promotion the candidate started.
+func (s *site) candidateAfterRehearsal(release string) string {
+	s.t.Helper()
+	s.cycleState(func(st workflows.TestCycleState) bool { return st.WaitingFor == "firmware" && st.Current == release }, "rehearsal of "+release)
+	_, err := starter.TaskDone(context.Background(), s.client, s.cfg, workflows.TaskDone{Task: "firmware", By: "carol"})
+	require.NoError(s.t, err)
+	s.cycleState(func(st workflows.TestCycleState) bool { return st.Promoted == release }, "candidate "+release)
+	return workflows.PromotionWorkflowID(release)
+}
+
+// TestPromotionToProduction is the production phase end to end: a
+// candidate from the test cycle, approved with the real Temporal CLI;
+// inside the window the real Alertmanager holds a silence, production
+// switches to exactly the tested release, the config repo's production
+// branch gets the test changes, and a hotfix made during the outage goes
+// back to test; then a second candidate, approved with a signal, fails its
+// verification and everything is undone.
+func TestPromotionToProduction(t *testing.T) {
+	puppet := scmtest.NewRemote(t)
+	puppet.Commit("production", "initial", map[string]string{"site.pp": "include base\n"})
+	puppet.Branch("test", "production")
+	puppet.Commit("test", "add slurm client", map[string]string{"site.pp": "include base\ninclude slurm\n"})
+	wikiRepo := scmtest.NewRemote(t)
+	wikiRepo.Commit("master", "start", map[string]string{"Home.md": "# Procedures\n"})
+	am := amtest.Start(t, "")
+	failMarker := filepath.Join(t.TempDir(), "fail-production")
+	smoke := fmt.Sprintf(`status=''; if [ "$OSFLOW_CHANNEL" = production ] && [ -e %s ]; then status='<failure message="hpc-base broken on production"/>'; fi; `+
+		`printf '<testsuite name="smoke" tests="1"><testcase classname="smoke" name="login">%%s</testcase></testsuite>' "$status" > "$OSFLOW_JUNIT"`, failMarker)
+
+	s := newSite(t, "e2e-promotion", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, `testing:
+  suites:
+    - name: smoke
+      command: ["sh", "-c", `+fmt.Sprintf("%q", smoke)+`]
+  gate:
+    cleanRounds: 1
+  roundInterval: 24h
+outage:
+  tasks:
+    - name: drain
+      command: ["sh", "-c", "echo draining $OSFLOW_CHANNEL"]
+      expected: 1m
+    - name: firmware
+      manual: true
+      expected: 10m
+production:
+  approvers: [alice, bob]
+  verify: [smoke]
+git:
+  config:
+    - name: puppet
+      url: `+puppet.URL()+`
+monitoring:
+  alertmanager:
+    url: `+am+`
+    matchers: ['cluster="production"']
+wiki:
+  url: `+wikiRepo.URL()+`
+`)
+	root := filepath.Join(s.dir, "node")
+
+	// The first candidate, approved through `temporal workflow update execute`.
+	r1 := s.sync().Release
+	p1 := s.candidateAfterRehearsal(r1)
+	st := s.promotionState(p1, func(st workflows.PromotionStatus) bool { return st.RiskPage != "" }, "the risk report")
+	require.Equal(t, workflows.ApprovalPending, st.State)
+	require.Contains(t, wikiRepo.Show("master", "Release-"+r1+".md"), "## Risk")
+	out := s.temporalCLI("workflow", "update", "execute", "--workflow-id", p1, "--name", workflows.UpdateApproveOutage,
+		"--input", fmt.Sprintf(`{"Approver":"alice","Comment":"first production","WindowStart":%q}`, time.Now().UTC().Format(time.RFC3339)))
+	require.Contains(t, out, "alice")
+
+	st = s.promotionState(p1, func(st workflows.PromotionStatus) bool {
+		return strings.HasPrefix(st.WaitingFor, "manual task firmware")
+	}, "the outage's manual task")
+	require.Equal(t, r1, s.channel("production"), "production switched to exactly the tested release")
+	require.Equal(t, "include base\ninclude slurm\n", puppet.Show("production", "site.pp"), "the test changes are merged")
+	silences := activeSilences(t, am)
+	require.Len(t, silences, 1, "the real Alertmanager holds the outage's silence")
+	require.Contains(t, silences[0].Comment, p1)
+	s.dnf(root, "production", "install", "hpc-base")
+	require.Equal(t, "hpc-base-1.0-1", installed(t, root, "hpc-base"))
+	// A hotfix made directly on production during the outage.
+	puppet.Commit("production", "hotfix: raise nofile", map[string]string{"limits.conf": "nofile 65536\n"})
+
+	var outb strings.Builder
+	require.NoError(t, starter.Execute([]string{"--config", s.cfg.Path, "task-done", "firmware", "--promotion", p1, "--as", "carol"}, &outb, &outb), outb.String())
+	st = s.promotionState(p1, func(st workflows.PromotionStatus) bool { return st.State == workflows.ApprovalDone }, "done")
+	require.Empty(t, activeSilences(t, am), "the silence is expired after the outage")
+	require.Len(t, st.Tasks, 2)
+	require.Equal(t, "carol", st.Tasks[1].By)
+	require.Contains(t, wikiRepo.Show("master", "Outage-"+r1+".md"), "| firmware |")
+	mb := waitWorkflow(t, s, workflows.MergeBackWorkflowID(r1))
+	require.NoError(t, mb)
+	require.Equal(t, "nofile 65536\n", puppet.Show("test", "limits.conf"), "the hotfix reached test through the merge-back")
+	audit, err := starter.Audit(s.store, s.cfg, "production")
+	require.NoError(t, err)
+	require.Len(t, audit, 1)
+	require.True(t, audit[0].Tested, "%+v", audit[0])
+	require.Equal(t, "alice", audit[0].Promotion.Approver)
+	require.Equal(t, "done", audit[0].Outcome)
+
+	// The second candidate, approved with a signal (as tctl sends it),
+	// fails its verification on production: everything is undone.
+	s.publish("baseos", spec("hpc-base", "1.1"))
+	r2 := s.sync().Release
+	p2 := s.candidateAfterRehearsal(r2)
+	require.NoError(t, os.WriteFile(failMarker, nil, 0o644))
+	s.temporalCLI("workflow", "signal", "--workflow-id", p2, "--name", workflows.SignalApproveOutage,
+		"--input", fmt.Sprintf(`{"Approver":"bob","Comment":"second","WindowStart":%q}`, time.Now().UTC().Format(time.RFC3339)))
+	s.promotionState(p2, func(st workflows.PromotionStatus) bool {
+		return strings.HasPrefix(st.WaitingFor, "manual task firmware")
+	}, "the second outage's manual task")
+	require.Equal(t, r2, s.channel("production"))
+	s.dnf(root, "production", "upgrade")
+	require.Equal(t, "hpc-base-1.1-1", installed(t, root, "hpc-base"))
+	require.NoError(t, starter.Execute([]string{"--config", s.cfg.Path, "task-done", "firmware", "--promotion", r2, "--as", "carol"}, &outb, &outb), outb.String())
+
+	st = s.promotionState(p2, func(st workflows.PromotionStatus) bool { return strings.Contains(st.WaitingFor, "end-outage") }, "rolled back")
+	require.Equal(t, workflows.ApprovalRolledBack, st.State)
+	require.Contains(t, st.Error, "hpc-base broken on production")
+	require.Equal(t, r1, s.channel("production"), "production is back on its previous release")
+	require.Len(t, activeSilences(t, am), 1, "monitoring stays silenced after the rollback until end-outage")
+	s.dnf(root, "production", "distro-sync")
+	require.Equal(t, "hpc-base-1.0-1", installed(t, root, "hpc-base"), "dnf sees the old package again")
+	require.Equal(t, "include base\ninclude slurm\n", puppet.Show("production", "site.pp"), "nothing new to merge, nothing reverted wrongly")
+
+	outb.Reset()
+	require.NoError(t, starter.Execute([]string{"--config", s.cfg.Path, "end-outage", p2, "--as", "carol"}, &outb, &outb), outb.String())
+	err = waitWorkflow(t, s, p2)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, workflows.ErrTypePromotionFailed, app.Type())
+	require.Empty(t, activeSilences(t, am))
+	audit, err = starter.Audit(s.store, s.cfg, "production")
+	require.NoError(t, err)
+	require.Len(t, audit, 3, "r1, r2, and the rollback to r1")
+	require.Equal(t, "rolled-back", audit[1].Outcome)
+	require.Contains(t, audit[2].Verdict, "rollback after a failed promotion")
+
+	recordHistory(t, s.client, p1, "", "promotion-v1-done")
+	recordHistory(t, s.client, p2, "", "promotion-v1-rolledback")
+	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v1")
+}
+
+// assertEventually polls cond every 100 ms until it holds or d passes.
+func assertEventually(cond func() bool, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
+}
+
+// waitWorkflow waits for a workflow's end and returns its error.
+func waitWorkflow(t *testing.T, s *site, id string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := s.client.GetWorkflow(ctx, id, "").Get(ctx, nil)
+	require.False(t, errors.Is(err, context.DeadlineExceeded), "%s did not end", id)
+	return err
+}
+
+func activeSilences(t *testing.T, am string) []amtest.Silence {
+	t.Helper()
+	var out []amtest.Silence
+	for _, s := range amtest.Silences(t, am) {
+		if s.Status.State == "active" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
