@@ -13,6 +13,12 @@ import (
 const (
 	ErrTypeBadContent   = "BadContent"
 	ErrTypeInvalidInput = "InvalidInput"
+	// ErrTypeUpstreamFailing: a sync spent its retry budget on an upstream
+	// that fails too often. Not retried.
+	ErrTypeUpstreamFailing = "UpstreamFailing"
+	// ErrTypeSyncInterrupted: a sync stopped by the network, a mirror
+	// caught mid-update or the local disk. Retried; it resumes.
+	ErrTypeSyncInterrupted = "SyncInterrupted"
 )
 
 // classify turns a store or mirror error into what Temporal should do with

@@ -202,8 +202,8 @@ func (s *Store) switchLocked(ctx context.Context, channel, release, actor, reaso
 	return sw, nil
 }
 
-func appendLog(p string, sw Switch) error {
-	line, err := json.Marshal(sw)
+func appendLog(p string, v any) error {
+	line, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

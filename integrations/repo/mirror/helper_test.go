@@ -16,7 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/stretchr/testify/require"
@@ -76,14 +78,14 @@ func buildRPM(t *testing.T, name, version string) string {
 	require.NoError(t, os.MkdirAll(top, 0o755))
 	spec := filepath.Join(top, name+".spec")
 	require.NoError(t, os.WriteFile(spec, fmt.Appendf(nil, specTemplate, name, version), 0o644))
-	run(t, "", "rpmbuild", "--define", "_topdir "+top, "-bb", spec)
+	runCmd(t, "", "rpmbuild", "--define", "_topdir "+top, "-bb", spec)
 	p := filepath.Join(top, "RPMS", "noarch", key+"-1.noarch.rpm")
 	require.FileExists(t, p)
 	rpms.paths[key] = p
 	return p
 }
 
-func run(t *testing.T, dir, name string, args ...string) {
+func runCmd(t *testing.T, dir, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -101,6 +103,7 @@ type upstream struct {
 	mu        sync.Mutex
 	log       []string
 	intercept func(w http.ResponseWriter, r *http.Request) bool
+	active    atomic.Int32 // requests being answered
 }
 
 // newUpstream publishes a repo holding the given packages ("name-version").
@@ -108,6 +111,8 @@ func newUpstream(t *testing.T, pkgs ...string) *upstream {
 	u := &upstream{t: t, Dir: t.TempDir()}
 	files := http.FileServer(http.Dir(u.Dir))
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.active.Add(1)
+		defer u.active.Add(-1)
 		u.mu.Lock()
 		u.log = append(u.log, r.URL.Path)
 		intercept := u.intercept
@@ -138,13 +143,22 @@ func (u *upstream) add(pkgs ...string) {
 
 // publish regenerates repodata/ with createrepo_c.
 func (u *upstream) publish(args ...string) {
-	run(u.t, "", "createrepo_c", append(args, u.Dir)...)
+	runCmd(u.t, "", "createrepo_c", append(args, u.Dir)...)
 }
 
 func (u *upstream) setIntercept(f func(w http.ResponseWriter, r *http.Request) bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.intercept = f
+}
+
+// quiesce drops the connections of a sync that gave up and waits until
+// the requests it had sent are answered, then forgets them: what the next
+// sync requests is then its own.
+func (u *upstream) quiesce() {
+	u.srv.CloseClientConnections()
+	require.Eventually(u.t, func() bool { return u.active.Load() == 0 }, 10*time.Second, 5*time.Millisecond)
+	u.requests()
 }
 
 // requests returns the paths requested since the last call.
@@ -247,7 +261,7 @@ func newSigner(t *testing.T) *signer {
 }
 
 func (s *signer) gpg(args ...string) {
-	run(s.t, "", "gpg", append([]string{"--batch", "--homedir", s.home}, args...)...)
+	runCmd(s.t, "", "gpg", append([]string{"--batch", "--homedir", s.home}, args...)...)
 }
 
 // sign writes repodata/repomd.xml.asc for u.
