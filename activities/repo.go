@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
@@ -132,10 +133,21 @@ func (a *RepoActivities) syncError(rc config.Repo, err error) error {
 	})
 }
 
+// NewMirror builds the mirror the repo activities of one worker share, as
+// the configuration's sync section says: its downloads per repo, their
+// limit across repos, and the minimum transfer speed.
+func NewMirror(st *repo.Store, cfg *config.Config, logger *zap.Logger) *mirror.Mirror {
+	m := mirror.New(st, cfg.Sync.Concurrency, logger)
+	m.Downloads = mirror.NewLimit(cfg.Sync.MaxDownloads)
+	m.MinSpeed = mirror.MinSpeed{BytesPerSecond: cfg.Sync.MinSpeed.BytesPerSecond, Window: cfg.Sync.MinSpeed.Window}
+	return m
+}
+
 // source resolves a configured repo to what the mirror reads: an overlay is
 // first indexed with createrepo_c and then mirrored from disk like any repo.
 func (a *RepoActivities) source(ctx context.Context, rc config.Repo) (mirror.Source, error) {
-	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature()}
+	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature(),
+		AllowRedirectHosts: rc.AllowRedirectHosts, MaxAge: rc.MaxAge.Duration}
 	if rc.Overlay {
 		dir, err := a.Store.OverlayPrepare(ctx, rc.Name)
 		if err != nil {

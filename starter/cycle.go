@@ -108,6 +108,9 @@ func (a *app) taskDoneCommand() *cobra.Command {
 			if as == "" {
 				as = actor()
 			}
+			if err := CheckOperatorName(as); err != nil {
+				return err
+			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
 				st, err := CycleStatus(ctx, c)
 				if err != nil {

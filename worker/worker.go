@@ -19,7 +19,6 @@ import (
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
-	"github.com/osflow/osflow/integrations/repo/mirror"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -87,7 +86,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 		})
 		w.RegisterActivityWithOptions(&activities.RepoActivities{
 			Store:  st,
-			Mirror: mirror.New(st, cfg.Sync.Concurrency, logger),
+			Mirror: activities.NewMirror(st, cfg, logger),
 			Config: cfg,
 		}, activity.RegisterOptions{})
 		ws.workers = append(ws.workers, w)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -149,7 +150,7 @@ func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, error) {
 	})
 	futures := make([]workflow.Future, len(d.plan.Repos))
 	for i, name := range d.plan.Repos {
-		futures[i] = workflow.ExecuteActivity(actx, repoActs.SyncRepo, activities.SyncRepoInput{Repo: name})
+		futures[i] = workflow.ExecuteActivity(actx, repoActs.SyncRepo, activities.SyncRepoInput{Repo: name, AllowOlder: slices.Contains(d.in.AllowOlder, name)})
 	}
 	snapshots := make(map[string]string, len(futures))
 	var failed []string

@@ -16,9 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/stretchr/testify/require"
@@ -103,7 +101,6 @@ type upstream struct {
 	mu        sync.Mutex
 	log       []string
 	intercept func(w http.ResponseWriter, r *http.Request) bool
-	active    atomic.Int32 // requests being answered
 }
 
 // newUpstream publishes a repo holding the given packages ("name-version").
@@ -111,8 +108,6 @@ func newUpstream(t *testing.T, pkgs ...string) *upstream {
 	u := &upstream{t: t, Dir: t.TempDir()}
 	files := http.FileServer(http.Dir(u.Dir))
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.active.Add(1)
-		defer u.active.Add(-1)
 		u.mu.Lock()
 		u.log = append(u.log, r.URL.Path)
 		intercept := u.intercept
@@ -152,12 +147,13 @@ func (u *upstream) setIntercept(f func(w http.ResponseWriter, r *http.Request) b
 	u.intercept = f
 }
 
-// quiesce drops the connections of a sync that gave up and waits until
-// the requests it had sent are answered, then forgets them: what the next
-// sync requests is then its own.
-func (u *upstream) quiesce() {
-	u.srv.CloseClientConnections()
-	require.Eventually(u.t, func() bool { return u.active.Load() == 0 }, 10*time.Second, 5*time.Millisecond)
+// restart serves the repo on a new server (and port), so that requests a
+// sync that gave up had in flight, maybe still queued on the old one,
+// never mix with the next sync's.
+func (u *upstream) restart() {
+	u.srv.Close()
+	u.srv = httptest.NewServer(u.srv.Config.Handler)
+	u.t.Cleanup(u.srv.Close)
 	u.requests()
 }
 

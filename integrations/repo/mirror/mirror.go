@@ -166,7 +166,11 @@ func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) 
 	r.budget = newBudget(r.retry.Budget, src.Prior.Retries)
 	r.prog.resume(src.Prior)
 	f.speed, f.redirectHosts, f.log = m.minSpeed(), src.AllowRedirectHosts, r.log
-	return r.sync(ctx)
+	res, err := r.sync(ctx)
+	if err != nil {
+		r.prog.flush()
+	}
+	return res, err
 }
 
 func (r *syncRun) sync(ctx context.Context) (Result, error) {

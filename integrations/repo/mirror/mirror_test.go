@@ -242,7 +242,7 @@ func TestSyncResumes(t *testing.T) {
 			require.Contains(t, missing, filepath.Base(victim))
 
 			u.setIntercept(nil)
-			u.quiesce()
+			u.restart()
 			res, err := m.Sync(t.Context(), source(u), nil)
 			require.NoError(t, err)
 			require.Equal(t, missing, packageRequests(u.requests()))

@@ -112,6 +112,16 @@ func (r *reporter) streamed(k int) { r.add(0, int64(k)) }
 // retried counts a retry of one file.
 func (r *reporter) retried() { r.update(func(p *Progress) { p.Retries++ }) }
 
+// flush reports the counts if they changed since the last report: a sync
+// that fails reports what it fetched, so the attempt after it counts on.
+func (r *reporter) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dirty {
+		r.emit()
+	}
+}
+
 // counts is what the sync fetched so far.
 func (r *reporter) counts() Counts {
 	r.mu.Lock()

@@ -165,10 +165,10 @@ func older(rev string, ts int64, last repo.Accepted) string {
 // cmpNumeric compares two decimal numbers of any length; 0 unless both
 // are numbers.
 func cmpNumeric(a, b string) int {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
 	if !isDigits(a) || !isDigits(b) {
 		return 0
 	}
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
 	if len(a) != len(b) {
 		return len(a) - len(b)
 	}
@@ -176,7 +176,7 @@ func cmpNumeric(a, b string) int {
 }
 
 func isDigits(s string) bool {
-	return strings.Trim(s, "0123456789") == ""
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 func showTime(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }
