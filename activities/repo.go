@@ -115,7 +115,7 @@ func (a *RepoActivities) syncError(rc config.Repo, err error) error {
 	switch {
 	case errors.Is(err, repo.ErrBadContent):
 		f.Kind = ErrTypeBadContent
-		f.Hint = "not retried: the upstream serves content that fails verification, and will until it is repaired; no channel moved"
+		f.Hint = "not retried: the upstream serves content that fails verification, and will until it is repaired"
 	case errors.Is(err, mirror.ErrUpstreamFailing):
 		f.Kind = ErrTypeUpstreamFailing
 		f.Hint = "not retried: the upstream failed too often; check it, or point repos[].url at another mirror"

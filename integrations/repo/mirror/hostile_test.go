@@ -132,17 +132,15 @@ func TestSyncRefusesBadContent(t *testing.T) {
 			mentions:  []string{"repomd.xml", "open-size"},
 		},
 		{
-			name:   "decompression bomb",
+			// Without a declared open-size, the configured limit stops it.
+			name:   "decompression bomb without an open-size",
 			limits: func(l *rpmmd.Limits) { l.OpenBytes = 1 << 20 },
 			spoil: func(u *upstream) {
-				// repomd.xml keeps declaring primary's small original open size.
-				d := u.data("primary")
-				open := gunzip(t, u.read(d.Href))
 				u.editPrimary(bomb)
-				u.fixRepomd("primary", u.read(d.Href), open)
+				u.write(repomdPath, regexp.MustCompile(`\s*<open-size>\d+</open-size>`).ReplaceAll(u.read(repomdPath), nil))
 			},
 			malformed: true,
-			mentions:  []string{"primary.xml.gz"},
+			mentions:  []string{"primary.xml.gz is larger than the limit of 1048576 bytes"},
 		},
 		{
 			name: "malformed primary XML",
@@ -202,8 +200,9 @@ func TestSyncRefusesBadContent(t *testing.T) {
 		},
 		{
 			// No limit is set: repomd.xml's own open-size, verified by the
-			// checksum chain, caps the decompression.
-			name: "decompression past the declared open-size",
+			// checksum chain, caps the decompression. It keeps declaring
+			// primary's small original open size.
+			name: "decompression bomb past the declared open-size",
 			spoil: func(u *upstream) {
 				d := u.data("primary")
 				open := gunzip(t, u.read(d.Href))
