@@ -215,7 +215,9 @@ func TestSyncRefusesBadContent(t *testing.T) {
 		{
 			name: "href with a bidi override",
 			spoil: func(u *upstream) {
-				u.editPrimary(func(x string) string { return strings.Replace(x, `href="`+alphaRPM, `href="Packages/alpha`+"\u202e"+`mp r.rpm`, 1) })
+				u.editPrimary(func(x string) string {
+					return strings.Replace(x, `href="`+alphaRPM, `href="Packages/alpha`+"\u202e"+`mp r.rpm`, 1)
+				})
 			},
 			malformed: true,
 			mentions:  []string{"U+202E"},
@@ -223,7 +225,9 @@ func TestSyncRefusesBadContent(t *testing.T) {
 		{
 			name: "href with a C1 control character",
 			spoil: func(u *upstream) {
-				u.editPrimary(func(x string) string { return strings.Replace(x, `href="`+alphaRPM, `href="Packages/alpha`+"\u0085"+`.rpm`, 1) })
+				u.editPrimary(func(x string) string {
+					return strings.Replace(x, `href="`+alphaRPM, `href="Packages/alpha`+"\u0085"+`.rpm`, 1)
+				})
 			},
 			malformed: true,
 			mentions:  []string{"U+0085"},
@@ -241,7 +245,9 @@ func TestSyncRefusesBadContent(t *testing.T) {
 		{
 			name: "href with a zero-width space",
 			spoil: func(u *upstream) {
-				u.editPrimary(func(x string) string { return strings.Replace(x, `href="`+alphaRPM, `href="Packages/al`+"\u200b"+`pha.rpm`, 1) })
+				u.editPrimary(func(x string) string {
+					return strings.Replace(x, `href="`+alphaRPM, `href="Packages/al`+"\u200b"+`pha.rpm`, 1)
+				})
 			},
 			malformed: true,
 			mentions:  []string{"U+200B"},
