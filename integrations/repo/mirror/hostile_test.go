@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -926,5 +927,49 @@ func TestSyncRefusesSpecialFiles(t *testing.T) {
 			require.ErrorContains(t, err, tt.mentions)
 			requireNoSnapshot(t, st)
 		})
+	}
+}
+
+// TestDownloadLimitSpansRepos covers many repos syncing at once through
+// one worker: together they never run more downloads than its limit, each
+// repo's own concurrency notwithstanding.
+func TestDownloadLimitSpansRepos(t *testing.T) {
+	var active, most atomic.Int32
+	slow := func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/Packages/") {
+			return false
+		}
+		n := active.Add(1)
+		defer active.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond) // a slow server, so that downloads overlap
+		return false
+	}
+	var ups []*upstream
+	for range 3 {
+		u := newUpstream(t, "alpha-1.0", "beta-2.1", "gamma-0.3", "delta-4.0")
+		u.setIntercept(slow)
+		ups = append(ups, u)
+	}
+	m, st := newTestMirror(t)
+	m.Concurrency = 4
+	m.Downloads = NewLimit(2)
+	var g sync.WaitGroup
+	errs := make([]error, len(ups))
+	for i, u := range ups {
+		g.Go(func() {
+			src := source(u)
+			src.Repo = fmt.Sprintf("repo%d", i)
+			_, errs[i] = m.Sync(t.Context(), src, nil)
+		})
+	}
+	g.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.Equal(t, int32(2), most.Load())
+	for i := range ups {
+		snaps, err := st.Snapshots(fmt.Sprintf("repo%d", i))
+		require.NoError(t, err)
+		require.Len(t, snaps, 1)
 	}
 }
