@@ -973,3 +973,26 @@ func TestDownloadLimitSpansRepos(t *testing.T) {
 		require.Len(t, snaps, 1)
 	}
 }
+
+// TestSyncRefusesOlderUpstreamAfterUpgrade covers a store whose snapshots
+// predate the log of accepted indexes: the newest snapshot stands in.
+func TestSyncRefusesOlderUpstreamAfterUpgrade(t *testing.T) {
+	u := newUpstream(t, "alpha-1.0")
+	u.publish("--revision", "1700000000", "--set-timestamp-to-revision")
+	old := t.TempDir()
+	runCmd(t, "", "cp", "-a", u.path("repodata"), old)
+	m, st := newTestMirror(t)
+	_, err := m.Sync(t.Context(), source(u), nil)
+	require.NoError(t, err)
+	u.add("beta-2.1")
+	u.publish("--revision", "1700086400", "--set-timestamp-to-revision")
+	_, err = m.Sync(t.Context(), source(u), nil)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(st.Root(), "snapshots", testRepo+".accepted.log")))
+
+	require.NoError(t, os.RemoveAll(u.path("repodata")))
+	runCmd(t, "", "cp", "-a", filepath.Join(old, "repodata"), u.Dir)
+	_, err = m.Sync(t.Context(), source(u), nil)
+	require.ErrorIs(t, err, repo.ErrBadContent)
+	require.ErrorContains(t, err, "revision 1700000000 is older than revision 1700086400")
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -132,11 +133,8 @@ func (r *syncRun) checkFresh(ix index) error {
 				"if that is expected, run `osflow sync --allow-older %s`", showTime(newest), age.Round(time.Minute), r.src.MaxAge, r.src.Repo)
 		}
 	}
-	last, err := r.m.Store.LastAccepted(r.src.Repo)
-	if errors.Is(err, repo.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	last, found, err := r.lastAccepted()
+	if err != nil || !found {
 		return err
 	}
 	if why := older(ix.Repomd.Revision, newest, last); why != "" {
@@ -145,6 +143,38 @@ func (r *syncRun) checkFresh(ix index) error {
 			last.Time.Format(time.RFC3339), last.Snapshot, why, r.src.Repo)
 	}
 	return nil
+}
+
+// lastAccepted is the index last accepted for the repo. A store from
+// before the log of accepted indexes has none; its newest snapshot's
+// repomd.xml stands in, so that an upgrade does not open a window for a
+// replay.
+func (r *syncRun) lastAccepted() (repo.Accepted, bool, error) {
+	last, err := r.m.Store.LastAccepted(r.src.Repo)
+	if err == nil {
+		return last, true, nil
+	}
+	if !errors.Is(err, repo.ErrNotFound) {
+		return last, false, err
+	}
+	snaps, err := r.m.Store.Snapshots(r.src.Repo)
+	if errors.Is(err, repo.ErrNotFound) || err == nil && len(snaps) == 0 {
+		return last, false, nil
+	}
+	if err != nil {
+		return last, false, err
+	}
+	newest := snaps[0]
+	raw, err := os.ReadFile(r.m.Store.PoolPath(repo.Checksum{Algo: "sha256", Hex: newest.Repomd}))
+	if err != nil {
+		return last, false, fmt.Errorf("repomd.xml of snapshot %s: %w", newest.ID, err)
+	}
+	md, err := rpmmd.ParseRepomd(bytes.NewReader(raw), r.lim)
+	if err != nil {
+		return last, false, fmt.Errorf("repomd.xml of snapshot %s: %w", newest.ID, err)
+	}
+	ix := index{Repomd: md}
+	return repo.Accepted{Time: newest.CreatedAt, Snapshot: newest.ID, Revision: md.Revision, Timestamp: ix.newest()}, true, nil
 }
 
 // older says how an index with revision rev and newest data timestamp ts
@@ -192,12 +222,16 @@ func orNone(s string) string {
 // index, unless it is already.
 func (r *syncRun) accept(ix index, id string) error {
 	a := repo.Accepted{Snapshot: id, Revision: ix.Repomd.Revision, Timestamp: ix.newest(), Time: r.m.clock()()}
-	last, err := r.m.Store.LastAccepted(r.src.Repo)
-	if err == nil && last.Snapshot == id && last.Revision == a.Revision && last.Timestamp == a.Timestamp {
+	logged, err := r.m.Store.LastAccepted(r.src.Repo)
+	if err == nil && logged.Snapshot == id && logged.Revision == a.Revision && logged.Timestamp == a.Timestamp {
 		return nil
 	}
-	if err == nil && r.src.AllowOlder {
-		if why := older(a.Revision, a.Timestamp, last); why != "" {
+	if r.src.AllowOlder {
+		last, found, err := r.lastAccepted()
+		if err != nil {
+			return err
+		}
+		if why := older(a.Revision, a.Timestamp, last); found && why != "" {
 			a.AllowedOlder = true
 			a.Note = "accepted by the operator (osflow sync --allow-older): " + why
 			r.log.Warn("accepting older upstream metadata", zap.String("snapshot", id), zap.String("why", why))
