@@ -4,19 +4,25 @@
 // A sync runs in stages, each a function testable alone:
 //
 //  1. fetchIndex: repomd.xml, its detached signature when a keyring is
-//     configured, verified. An upstream whose repomd.xml already has a
-//     snapshot ends the sync here, after one request.
+//     configured, verified; checkFresh: refused if older than the index
+//     last accepted for the repo (or than its MaxAge). An upstream whose
+//     repomd.xml already has a snapshot ends the sync here.
 //  2. the files repomd.xml names, planned and fetched into the pool;
-//  3. readPrimary: the package list, streamed from primary's pool object;
+//  3. readPrimary: the package list, streamed from primary's pool object,
+//     decompressed no further than its declared open size;
 //  4. PlanDownloads (planner.step): a pure plan, with a reason for every
 //     file, made for each package as soon as it is read;
 //  5. download: parallel downloads, fed while primary is still being read,
-//     each hashed and size-checked while it streams into a new pool object;
-//  6. commit: flush the store, then commit the snapshot tree.
+//     each hashed and size-checked while it streams into a new pool object,
+//     and retried on its own through a flapping upstream (retrying);
+//  6. commit: flush the store, then commit the snapshot tree, and record
+//     the index as accepted.
 //
 // Upstream metadata is kept byte for byte. Nothing becomes visible unless
 // every checksum from repomd.xml down to each package matched. A sync that
 // fails part way keeps what it stored in the pool, so the next one resumes.
+// Nothing an upstream says is trusted beyond what the verified metadata
+// declares: not a redirect to another host, not a size, not a name.
 package mirror
 
 import (
