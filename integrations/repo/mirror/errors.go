@@ -108,11 +108,14 @@ func isNotFound(err error) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
-// readError classifies an error met while reading from where: the caller's
-// cancellation as is, a size limit (rpmmd.ErrMalformed) as bad content, and
-// anything else as a transport or I/O error.
+// readError classifies an error met while reading from where: a passed
+// transfer deadline as such, the caller's cancellation as is, a size limit
+// (rpmmd.ErrMalformed) as bad content, and anything else as a transport or
+// I/O error.
 func readError(ctx context.Context, where string, err error) error {
 	switch {
+	case context.Cause(ctx) == errDeadline:
+		return fmt.Errorf("%s: %w", where, errDeadline)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, rpmmd.ErrMalformed):

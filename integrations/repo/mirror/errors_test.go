@@ -61,3 +61,30 @@ func TestStatusErrorNamesURL(t *testing.T) {
 	require.Contains(t, err.Error(), "https://mirror.example/el9/repodata/repomd.xml")
 	require.Contains(t, err.Error(), "403 Forbidden")
 }
+
+func TestReadErrorNamesTheCause(t *testing.T) {
+	const where = "http://x/Packages/a.rpm"
+	late, cancel := context.WithTimeoutCause(t.Context(), 0, errDeadline)
+	defer cancel()
+	gone, stop := context.WithCancel(t.Context())
+	stop()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		err       error
+		want      string
+		retryable bool
+	}{
+		{"deadline", late, context.DeadlineExceeded, where + ": not done in the time its size takes at the minimum speed", true},
+		{"cancelled", gone, context.Canceled, "context canceled", false},
+		{"too large", t.Context(), fmt.Errorf("%w: too large", rpmmd.ErrMalformed), "bad repository content: " + where, false},
+		{"reset", t.Context(), errors.New("connection reset by peer"), where + ": connection reset by peer", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := readError(tt.ctx, where, tt.err)
+			require.ErrorContains(t, err, tt.want)
+			require.Equal(t, tt.retryable, IsRetryable(err))
+		})
+	}
+}

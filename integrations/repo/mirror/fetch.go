@@ -259,7 +259,7 @@ func (f *fetcher) get(ctx context.Context, href string) (io.ReadCloser, int64, e
 		return nil, 0, &StatusError{URL: u, Code: resp.StatusCode, Status: resp.Status,
 			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
-	return newSpeedReader(rctx, cancel, resp.Body, u, f.speed), resp.ContentLength, nil
+	return newSpeedReader(rctx, cancel, resp.Body, f.speed), resp.ContentLength, nil
 }
 
 // rawURL is url(href) with the user info kept, for the request itself.

@@ -47,7 +47,7 @@ func (s MinSpeed) deadline(size int64) time.Duration {
 // errDeadline of one that outlived its deadline.
 var (
 	errTooSlow  = errors.New("transfer too slow")
-	errDeadline = errors.New("transfer deadline passed")
+	errDeadline = errors.New("not done in the time its size takes at the minimum speed")
 )
 
 // speedReader cancels its request when a window passes that brought fewer
@@ -57,15 +57,14 @@ type speedReader struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	body   io.ReadCloser
-	url    string
 	speed  MinSpeed
 	n      atomic.Int64
 	last   int64 // n at the previous check; touched by the timer only
 	timer  *time.Timer
 }
 
-func newSpeedReader(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, u string, speed MinSpeed) *speedReader {
-	r := &speedReader{ctx: ctx, cancel: cancel, body: body, url: u, speed: speed}
+func newSpeedReader(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, speed MinSpeed) *speedReader {
+	r := &speedReader{ctx: ctx, cancel: cancel, body: body, speed: speed}
 	if speed.Window > 0 {
 		r.timer = time.AfterFunc(speed.Window, r.check)
 	}
@@ -86,11 +85,12 @@ func (r *speedReader) Read(p []byte) (int, error) {
 	n, err := r.body.Read(p)
 	r.n.Add(int64(n))
 	if err != nil && err != io.EOF {
+		// The caller names the URL.
 		switch context.Cause(r.ctx) {
 		case errTooSlow:
-			err = fmt.Errorf("GET %s: slower than the minimum speed of %s: %w", r.url, r.speed, errTooSlow)
+			err = fmt.Errorf("slower than the minimum speed of %s: %w", r.speed, errTooSlow)
 		case errDeadline:
-			err = fmt.Errorf("GET %s: %w", r.url, errDeadline)
+			err = errDeadline
 		}
 	}
 	return n, err
