@@ -99,7 +99,7 @@ func TestBadArgumentsAreUsageErrors(t *testing.T) {
 		{"rollback to a path", []string{"repo", "rollback", "testing", "--to", "../../etc", "--reason", "r"}, "--to: release name"},
 		{"task-done as two lines", []string{"task-done", "firmware", "--as", "alice\nroot approved"}, "U+000A"},
 		{"task-done as a bidi override", []string{"task-done", "firmware", "--as", "alice\u202e"}, "U+202E"},
-		{"task-done as nobody", []string{"task-done", "firmware", "--as", " "}, "empty"},
+		{"task-done as nobody", []string{"task-done", "firmware", "--as", " "}, "a name is required"},
 		{"sync allowing an unknown repo", []string{"sync", "--allow-older", "nosuch"}, "--allow-older nosuch: no such repo"},
 	}
 	for _, tt := range tests {

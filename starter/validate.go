@@ -4,30 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"unicode"
 )
-
-// maxOperatorName bounds an operator name: it goes into audit logs,
-// tickets and workflow history.
-const maxOperatorName = 100
-
-// CheckOperatorName refuses an operator name (--as) that is empty, long,
-// or holds anything but printable characters on one line: a newline or a
-// control character would forge lines in the audit logs it is written to.
-func CheckOperatorName(name string) error {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return UsageError{fmt.Errorf("the operator name is empty")}
-	case len(name) > maxOperatorName:
-		return UsageError{fmt.Errorf("the operator name is longer than %d bytes", maxOperatorName)}
-	}
-	for _, c := range name {
-		if !unicode.IsPrint(c) {
-			return UsageError{fmt.Errorf("the operator name %q holds %U: only printable characters on one line", name, c)}
-		}
-	}
-	return nil
-}
 
 // checkBaseURL accepts the URL clients reach the channels at: absolute
 // http or https with a host, without user info, query or fragment. It
