@@ -172,7 +172,7 @@ func TestHandlerServesNothingABrowserRuns(t *testing.T) {
 	}
 	snap := commit(t, s, "base", t0, files)
 	rel := release(t, s, t0, map[string]string{"base": snap.ID})
-	_, err := s.Switch(context.Background(), "testing", rel.ID, "ci", "first")
+	_, err := s.Switch(context.Background(), SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "ci", Reason: "first"})
 	require.NoError(t, err)
 	h := Handler(s)
 	for p, want := range map[string]string{
