@@ -24,6 +24,9 @@ type SyncPlan struct {
 // SyncRepoInput asks the repo worker to mirror one configured repo.
 type SyncRepoInput struct {
 	Repo string
+	// AllowOlder accepts an upstream repomd.xml older than the last one
+	// accepted, or than repos[].maxAge (osflow sync --allow-older REPO).
+	AllowOlder bool
 }
 
 // SyncProgress is the heartbeat detail of a running repo sync; `osflow sync
@@ -35,6 +38,21 @@ type SyncProgress struct {
 	FilesTotal int
 	BytesDone  int64
 	BytesTotal int64
+	// Counts across every attempt of this sync: files and bytes fetched
+	// into the pool, and single-file retries spent.
+	Downloaded      int
+	DownloadedBytes int64
+	Retries         int
+}
+
+// SyncFailure is the detail of a failed SyncRepo: its root cause once,
+// the kind of failure (an ErrType), and what to do.
+type SyncFailure struct {
+	Repo  string
+	URL   string
+	Kind  string
+	Cause string
+	Hint  string
 }
 
 // CreateReleaseInput names the snapshots of a new release. CreatedAt comes
@@ -113,6 +131,8 @@ type RepoSync struct {
 	Packages        int
 	Downloaded      int
 	DownloadedBytes int64
+	// Retries counts single-file retries through a flapping upstream.
+	Retries int
 }
 
 // TestingUpdated is the payload of SignalTestingUpdated.

@@ -16,6 +16,12 @@ const (
 	// ErrTypeFrozen is a switch or rollback refused because the channel
 	// is frozen: the operator's decision, which no retry changes.
 	ErrTypeFrozen = "Frozen"
+	// ErrTypeUpstreamFailing: a sync spent its retry budget on an upstream
+	// that fails too often. Not retried.
+	ErrTypeUpstreamFailing = "UpstreamFailing"
+	// ErrTypeSyncInterrupted: a sync stopped by the network, a mirror
+	// caught mid-update or the local disk. Retried; it resumes.
+	ErrTypeSyncInterrupted = "SyncInterrupted"
 )
 
 // classify turns a store or mirror error into what Temporal should do with

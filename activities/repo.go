@@ -15,6 +15,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
@@ -33,7 +35,10 @@ type RepoActivities struct {
 }
 
 // SyncRepo mirrors one configured repo into a snapshot. After a retry it
-// resumes: files that reached the pool are not downloaded again.
+// resumes: files that reached the pool are not downloaded again, and the
+// counts of the earlier attempts, kept in the heartbeat, carry on, so a
+// worker that died costs the sync nothing but the files in flight. A
+// failure names its root cause once, with what to do about it.
 func (a *RepoActivities) SyncRepo(ctx context.Context, in SyncRepoInput) (RepoSync, error) {
 	rc, ok := a.Config.Repo(in.Repo)
 	if !ok {
@@ -43,23 +48,34 @@ func (a *RepoActivities) SyncRepo(ctx context.Context, in SyncRepoInput) (RepoSy
 	if err != nil {
 		return RepoSync{}, classify(err)
 	}
+	src.AllowOlder = in.AllowOlder
+
+	var prior SyncProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		// Undecodable details (an older worker's) only lose the counts.
+		_ = activity.GetHeartbeatDetails(ctx, &prior)
+	}
+	src.Prior = mirror.Counts{Downloaded: prior.Downloaded, DownloadedBytes: prior.DownloadedBytes, Retries: prior.Retries}
 
 	var mu sync.Mutex
 	last := SyncProgress{Repo: in.Repo, Stage: "starting"}
+	last.setCounts(src.Prior)
 	every := a.HeartbeatEvery
 	if every <= 0 {
 		every = 10 * time.Second
 	}
 	stop := heartbeatEvery(ctx, every, func() any { mu.Lock(); defer mu.Unlock(); return last })
 	defer stop()
+	activity.RecordHeartbeat(ctx, last)
 	res, err := a.Mirror.Sync(ctx, src, func(p mirror.Progress) {
+		sp := syncProgress(p)
 		mu.Lock()
-		last = SyncProgress(p)
+		last = sp
 		mu.Unlock()
-		activity.RecordHeartbeat(ctx, SyncProgress(p))
+		activity.RecordHeartbeat(ctx, sp)
 	})
 	if err != nil {
-		return RepoSync{}, classify(fmt.Errorf("sync repo %s from %s: %w", in.Repo, src.URL, err))
+		return RepoSync{}, a.syncError(rc, err)
 	}
 	return RepoSync{
 		Repo:            in.Repo,
@@ -68,13 +84,72 @@ func (a *RepoActivities) SyncRepo(ctx context.Context, in SyncRepoInput) (RepoSy
 		Packages:        res.Snapshot.Packages,
 		Downloaded:      res.Downloaded,
 		DownloadedBytes: res.DownloadedBytes,
+		Retries:         res.Retries,
 	}, nil
+}
+
+func syncProgress(p mirror.Progress) SyncProgress {
+	sp := SyncProgress{Repo: p.Repo, Stage: p.Stage, FilesDone: p.FilesDone, FilesTotal: p.FilesTotal,
+		BytesDone: p.BytesDone, BytesTotal: p.BytesTotal}
+	sp.setCounts(p.Counts)
+	return sp
+}
+
+func (p *SyncProgress) setCounts(c mirror.Counts) {
+	p.Downloaded, p.DownloadedBytes, p.Retries = c.Downloaded, c.DownloadedBytes, c.Retries
+}
+
+// syncError turns a failed sync into the error the workflow sees: its root
+// cause once (the mirror's message names the URL or file at fault; the
+// workflow adds the repo), what to do about it, and whether Temporal should
+// retry. The details carry the same, and the repo, as a SyncFailure.
+func (a *RepoActivities) syncError(rc config.Repo, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	f := SyncFailure{Repo: rc.Name, URL: rc.URL, Cause: err.Error()}
+	var se *mirror.SyncError
+	if errors.As(err, &se) {
+		f.URL, f.Cause = se.URL, se.Err.Error()
+	}
+	retryable := false
+	switch {
+	case errors.Is(err, repo.ErrBadContent):
+		f.Kind = ErrTypeBadContent
+		f.Hint = "not retried: the upstream serves content that fails verification, and will until it is repaired"
+	case errors.Is(err, mirror.ErrUpstreamFailing):
+		f.Kind = ErrTypeUpstreamFailing
+		f.Hint = "not retried: the upstream failed too often; check it, or point repos[].url at another mirror"
+	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrNotFound):
+		f.Kind = ErrTypeInvalidInput
+		f.Hint = fmt.Sprintf("not retried: fix repo %s in %s", rc.Name, a.Config.Path)
+	default:
+		f.Kind, retryable = ErrTypeSyncInterrupted, true
+		f.Hint = "retried with backoff until sync.timeout; the next attempt resumes from what is stored"
+	}
+	// The workflow names the repo (the activity's input) in front of it.
+	msg := fmt.Sprintf("%s (%s)", f.Cause, f.Hint)
+	return temporal.NewApplicationErrorWithOptions(msg, f.Kind, temporal.ApplicationErrorOptions{
+		NonRetryable: !retryable,
+		Details:      []any{f},
+	})
+}
+
+// NewMirror builds the mirror the repo activities of one worker share, as
+// the configuration's sync section says: its downloads per repo, their
+// limit across repos, and the minimum transfer speed.
+func NewMirror(st *repo.Store, cfg *config.Config, logger *zap.Logger) *mirror.Mirror {
+	m := mirror.New(st, cfg.Sync.Concurrency, logger)
+	m.Downloads = mirror.NewLimit(cfg.Sync.MaxDownloads)
+	m.MinSpeed = mirror.MinSpeed{BytesPerSecond: cfg.Sync.MinSpeed.BytesPerSecond, Window: cfg.Sync.MinSpeed.Window}
+	return m
 }
 
 // source resolves a configured repo to what the mirror reads: an overlay is
 // first indexed with createrepo_c and then mirrored from disk like any repo.
 func (a *RepoActivities) source(ctx context.Context, rc config.Repo) (mirror.Source, error) {
-	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature()}
+	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature(),
+		AllowRedirectHosts: rc.AllowRedirectHosts, MaxAge: rc.MaxAge.Duration}
 	if rc.Overlay {
 		dir, err := a.Store.OverlayPrepare(ctx, rc.Name)
 		if err != nil {

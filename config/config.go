@@ -113,10 +113,24 @@ type Schedule struct {
 
 // Sync bounds the mirror sync.
 type Sync struct {
-	Concurrency      int      `yaml:"concurrency"`      // downloads at once, default 16, 1..256
+	Concurrency      int      `yaml:"concurrency"`      // downloads at once per repo, default 16, 1..256
 	Timeout          Duration `yaml:"timeout"`          // per repo, default 2h
 	HeartbeatTimeout Duration `yaml:"heartbeatTimeout"` // default 2m
-	MaxAttempts      int      `yaml:"maxAttempts"`      // default 5
+	MaxAttempts      int      `yaml:"maxAttempts"`      // default 25, at least 1; sync.timeout bounds the attempts too
+	// MaxDownloads bounds the downloads at once across all repos a worker
+	// syncs together, so that many repos do not open concurrency
+	// connections each to one mirror host. Default 32, 1..1024.
+	MaxDownloads int `yaml:"maxDownloads"`
+	// MinSpeed cuts off a transfer slower than this over its window, and
+	// bounds each file's transfer time by its size. Default "10KiB/s over 1m".
+	MinSpeed Speed `yaml:"minSpeed"`
+}
+
+// Speed is a transfer rate over a window, written "10KiB/s over 1m" (units
+// B, KiB, MiB, GiB; the window a duration).
+type Speed struct {
+	BytesPerSecond int64
+	Window         time.Duration
 }
 
 // Channels names the three channels.
@@ -142,6 +156,14 @@ type Repo struct {
 	// false, a signature is verified when the upstream publishes one.
 	RequireSignature *bool  `yaml:"requireSignature"`
 	Description      string `yaml:"description"`
+	// AllowRedirectHosts lists the hosts ("host" or "host:port") besides
+	// the repo's own that an HTTP redirect may lead to: mirrors and CDNs
+	// the site trusts. Other redirects fail the sync.
+	AllowRedirectHosts []string `yaml:"allowRedirectHosts"`
+	// MaxAge refuses upstream metadata whose newest timestamp is older
+	// than this (a frozen mirror), like apt's Valid-Until. 0 (the
+	// default): no limit.
+	MaxAge Duration `yaml:"maxAge"`
 }
 
 // GC bounds garbage collection of snapshots.

@@ -59,6 +59,8 @@ sync:
   timeout: 90m
   heartbeatTimeout: 90s
   maxAttempts: 3
+  maxDownloads: 8
+  minSpeed: 1MiB/s over 30s
 channels:
   daily: nightly
   testing: test
@@ -68,6 +70,8 @@ repos:
     url: https://mirror.example.org/rocky/9/BaseOS/x86_64/os
     gpgKey: RPM-GPG-KEY-test
     description: Rocky BaseOS
+    allowRedirectHosts: [cdn.example.org, "10.0.0.5:8080", "[2001:db8::1]:443"]
+    maxAge: 72h
   - name: epel
     url: file:///srv/epel
     gpgKey: RPM-GPG-KEY-test
@@ -169,10 +173,12 @@ func TestLoadFullConfig(t *testing.T) {
 			Cron:     []string{"30 2 * * mon-fri", "0 */6 1,15 jan-jun 0"},
 			TimeZone: "Europe/Berlin", Jitter: Duration{15 * time.Minute}, Paused: true,
 		},
-		Sync:     Sync{Concurrency: 8, Timeout: Duration{90 * time.Minute}, HeartbeatTimeout: Duration{90 * time.Second}, MaxAttempts: 3},
+		Sync: Sync{Concurrency: 8, Timeout: Duration{90 * time.Minute}, HeartbeatTimeout: Duration{90 * time.Second}, MaxAttempts: 3,
+			MaxDownloads: 8, MinSpeed: Speed{BytesPerSecond: 1 << 20, Window: 30 * time.Second}},
 		Channels: Channels{Daily: "nightly", Testing: "test", Production: "prod"},
 		Repos: []Repo{
-			{Name: "baseos", URL: "https://mirror.example.org/rocky/9/BaseOS/x86_64/os/", GPGKey: key, RequireSignature: &yes, Description: "Rocky BaseOS"},
+			{Name: "baseos", URL: "https://mirror.example.org/rocky/9/BaseOS/x86_64/os/", GPGKey: key, RequireSignature: &yes, Description: "Rocky BaseOS",
+				AllowRedirectHosts: []string{"cdn.example.org", "10.0.0.5:8080", "[2001:db8::1]:443"}, MaxAge: Duration{72 * time.Hour}},
 			{Name: "epel", URL: "file:///srv/epel/", GPGKey: key, RequireSignature: &no},
 			{Name: "site", Overlay: true},
 		},
@@ -259,7 +265,8 @@ func TestDefaults(t *testing.T) {
 		HTTP:     HTTP{Listen: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080/"},
 		Log:      Log{Format: "json", Level: "info"},
 		Schedule: Schedule{Cron: []string{"0 3 * * *"}, TimeZone: "UTC"},
-		Sync:     Sync{Concurrency: 16, Timeout: Duration{2 * time.Hour}, HeartbeatTimeout: Duration{2 * time.Minute}, MaxAttempts: 5},
+		Sync: Sync{Concurrency: 16, Timeout: Duration{2 * time.Hour}, HeartbeatTimeout: Duration{2 * time.Minute}, MaxAttempts: 25,
+			MaxDownloads: 32, MinSpeed: Speed{BytesPerSecond: 10 << 10, Window: time.Minute}},
 		Channels: Channels{Daily: "daily", Testing: "testing", Production: "production"},
 		Repos:    []Repo{{Name: "baseos", URL: "http://mirror/baseos/"}},
 		GC:       GC{KeepSnapshots: 14, MinAge: Duration{168 * time.Hour}},
@@ -460,6 +467,14 @@ func TestErrors(t *testing.T) {
 		{"same branches", base + "git:\n  config:\n    - name: p\n      url: git@h:p.git\n      testBranch: main\n      productionBranch: main\n", 10, "git.config[0].productionBranch", `"main" is also testBranch`},
 		{"bad branch", base + "git:\n  config:\n    - name: p\n      url: git@h:p.git\n      testBranch: 'feature..x'\n", 9, "git.config[0].testBranch", `"feature..x" is not a branch name`},
 		{"wiki pageURL without url", base + "wiki:\n  pageURL: https://github.com/o/n/wiki/\n", 6, "wiki.pageURL", "needs wiki.url"},
+		{"zero maxAttempts", "store: s\nsync:\n  maxAttempts: 0\n" + repos, 3, "sync.maxAttempts", "0 is not between 1 and 1000"},
+		{"zero maxDownloads", "store: s\nsync:\n  maxDownloads: -1\n" + repos, 3, "sync.maxDownloads", "-1 is not between 1 and 1024"},
+		{"bad minSpeed", "store: s\nsync:\n  minSpeed: 10kb/s\n" + repos, 3, "sync.minSpeed", `invalid speed "10kb/s"`},
+		{"minSpeed without window", "store: s\nsync:\n  minSpeed: 10KiB/s over 0s\n" + repos, 3, "sync.minSpeed", "the window is not a positive duration"},
+		{"redirect host with scheme", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    allowRedirectHosts: ['https://cdn/']\n", 5, "repos[0].allowRedirectHosts[0]", "is not a host or host:port"},
+		{"redirect host with bad port", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    allowRedirectHosts: ['cdn:http']\n", 5, "repos[0].allowRedirectHosts[0]", `port "http"`},
+		{"redirect hosts of an overlay", "store: s\nrepos:\n  - name: site\n    overlay: true\n    allowRedirectHosts: [cdn]\n", 5, "repos[0].allowRedirectHosts", "an overlay is read from disk"},
+		{"negative maxAge", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    maxAge: -1h\n", 5, "repos[0].maxAge", "-1h0m0s must not be negative"},
 		{"yaml syntax", "store: s\nrepos: [\n", 2, "", "did not find expected node content"},
 		{"two documents", "store: s\n" + repos + "---\nstore: t\n", 5, "", "one YAML document"},
 	}
@@ -477,6 +492,42 @@ func TestErrors(t *testing.T) {
 			var fe *FieldError
 			require.True(t, errors.As(err, &fe))
 		})
+	}
+}
+
+// TestErrorsHideUserInfo covers a URL with credentials in the config: the
+// error that refuses it does not print them.
+func TestErrorsHideUserInfo(t *testing.T) {
+	clearTemporalEnv(t)
+	path := writeConfig(t, "store: s\nrepos:\n  - name: a\n    url: 'https://mirror:hunter2@m.example/a/'\n"+
+		"  - name: b\n    url: 'ftp://tok3n@m.example/b/'\ngit:\n  config:\n    - name: p\n      url: 'https://me:s3cret@h/p.git'\n"+
+		"wiki:\n  url: 'https://me:wik1pw@h/w.git'\n")
+	_, err := Load(path)
+	require.Error(t, err)
+	for _, secret := range []string{"hunter2", "mirror:", "tok3n", "s3cret", "wik1pw"} {
+		require.NotContains(t, err.Error(), secret)
+	}
+	require.Contains(t, err.Error(), `repos[0].url: "https://***@m.example/a/": no user info in this URL`)
+	require.Contains(t, err.Error(), `repos[1].url: scheme "ftp" of "ftp://***@m.example/b/"`)
+	require.Contains(t, err.Error(), `git.config[0].url: "https://***@h/p.git"`)
+}
+
+func TestSpeed(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Speed
+	}{
+		{"10KiB/s over 1m", Speed{10 << 10, time.Minute}},
+		{"500B/s over 30s", Speed{500, 30 * time.Second}},
+		{" 2MiB/s  over 1m30s ", Speed{2 << 20, 90 * time.Second}},
+		{"0B/s over 2m", Speed{0, 2 * time.Minute}},
+	} {
+		var got Speed
+		require.NoError(t, yaml.Unmarshal([]byte(tt.in), &got), tt.in)
+		require.Equal(t, tt.want, got)
+		var again Speed
+		require.NoError(t, yaml.Unmarshal([]byte(got.String()), &again))
+		require.Equal(t, got, again)
 	}
 }
 

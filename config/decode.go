@@ -48,7 +48,7 @@ func newDecoder(file string) *decoder {
 // errorf records a problem at path, on the line of path or of its nearest
 // ancestor that is in the file. A value set from the environment says so.
 func (d *decoder) errorf(path, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := redact(fmt.Sprintf(format, args...))
 	if name, ok := d.env[path]; ok {
 		msg += fmt.Sprintf(" (from $%s)", name)
 	}
@@ -56,7 +56,16 @@ func (d *decoder) errorf(path, format string, args ...any) {
 }
 
 func (d *decoder) errorAt(line int, path, format string, args ...any) {
-	d.errs = append(d.errs, &FieldError{File: d.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &FieldError{File: d.file, Line: line, Path: path, Msg: redact(fmt.Sprintf(format, args...))})
+}
+
+// userinfo matches the user[:password]@ of any URL in a message, as the
+// git integration hides it: a config error must not print a password, nor
+// a user name that is a token.
+var userinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@`)
+
+func redact(s string) string {
+	return userinfo.ReplaceAllString(s, "${1}***@")
 }
 
 func (d *decoder) line(path string) int {
@@ -346,3 +355,44 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the duration as time.Duration.String does.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+var speedRE = regexp.MustCompile(`^\s*(\d+)\s*(B|KiB|MiB|GiB)/s\s+over\s+(\S+)\s*$`)
+
+var byteUnits = map[string]int64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+
+// UnmarshalYAML reads a speed such as "10KiB/s over 1m".
+func (s *Speed) UnmarshalYAML(n *yaml.Node) error {
+	bad := func(why string) error {
+		return &valueError{n.Line, fmt.Sprintf("invalid speed %q: %s (want a rate and a window, such as \"10KiB/s over 1m\")", n.Value, why)}
+	}
+	if n.Kind != yaml.ScalarNode {
+		return &valueError{n.Line, "must be a speed such as \"10KiB/s over 1m\", got " + describe(n)}
+	}
+	m := speedRE.FindStringSubmatch(n.Value)
+	if m == nil {
+		return bad("not RATE over WINDOW, RATE in B, KiB, MiB or GiB per second")
+	}
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || v > 1<<40/byteUnits[m[2]] {
+		return bad("rate too large")
+	}
+	w, err := time.ParseDuration(m[3])
+	if err != nil || w <= 0 {
+		return bad("the window is not a positive duration")
+	}
+	*s = Speed{BytesPerSecond: v * byteUnits[m[2]], Window: w}
+	return nil
+}
+
+// String writes the speed as the config reads it.
+func (s Speed) String() string {
+	for _, u := range []string{"GiB", "MiB", "KiB"} {
+		if n := byteUnits[u]; s.BytesPerSecond >= n && s.BytesPerSecond%n == 0 {
+			return fmt.Sprintf("%d%s/s over %s", s.BytesPerSecond/n, u, s.Window)
+		}
+	}
+	return fmt.Sprintf("%dB/s over %s", s.BytesPerSecond, s.Window)
+}
+
+// MarshalYAML writes the speed as String does.
+func (s Speed) MarshalYAML() (any, error) { return s.String(), nil }

@@ -109,7 +109,13 @@ func (d *decoder) defaults(c *Config) {
 	defInt(&c.Sync.Concurrency, 16)
 	defDur(&c.Sync.Timeout, 2*time.Hour)
 	defDur(&c.Sync.HeartbeatTimeout, 2*time.Minute)
-	defInt(&c.Sync.MaxAttempts, 5)
+	if !d.given("sync.maxAttempts") {
+		defInt(&c.Sync.MaxAttempts, 25)
+	}
+	defInt(&c.Sync.MaxDownloads, 32)
+	if c.Sync.MinSpeed == (Speed{}) {
+		c.Sync.MinSpeed = Speed{BytesPerSecond: 10 << 10, Window: time.Minute}
+	}
 
 	def(&c.Channels.Daily, "daily")
 	def(&c.Channels.Testing, "testing")
@@ -298,6 +304,7 @@ func (d *decoder) check(c *Config) {
 		d.errorf("sync.heartbeatTimeout", "%s must be shorter than sync.timeout (%s)", c.Sync.HeartbeatTimeout, c.Sync.Timeout)
 	}
 	d.between("sync.maxAttempts", c.Sync.MaxAttempts, 1, 1000)
+	d.between("sync.maxDownloads", c.Sync.MaxDownloads, 1, 1024)
 
 	d.checkChannels(c.Channels)
 	d.checkRepos(c.Repos)
@@ -371,6 +378,29 @@ func (d *decoder) checkRepos(repos []Repo) {
 		} else if r.RequireSignature != nil && *r.RequireSignature {
 			d.errorf(p+".requireSignature", "true needs gpgKey: there is no key to verify the signature with")
 		}
+		if r.Overlay && len(r.AllowRedirectHosts) > 0 {
+			d.errorf(p+".allowRedirectHosts", "an overlay is read from disk: there is nothing to redirect")
+		}
+		for j, h := range r.AllowRedirectHosts {
+			d.checkRedirectHost(fmt.Sprintf("%s.allowRedirectHosts[%d]", p, j), h)
+		}
+		d.nonNegative(p+".maxAge", r.MaxAge)
+	}
+}
+
+// checkRedirectHost checks a host a redirect may lead to: a host name or
+// IP address, with an optional port, and nothing else.
+func (d *decoder) checkRedirectHost(path, h string) {
+	host, port := h, ""
+	if hp, p, err := net.SplitHostPort(h); err == nil {
+		host, port = hp, p
+	}
+	if host == "" || strings.ContainsAny(h, "/@?# \t") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		d.errorf(path, "%q is not a host or host:port (no scheme, path or user)", h)
+		return
+	}
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		d.errorf(path, "%q: port %q is not a number from 1 to 65535", h, port)
 	}
 }
 

@@ -79,6 +79,41 @@ func TestRepoFilesWritesOneSectionPerRepo(t *testing.T) {
 	require.Contains(t, out, "baseurl=https://mirror.hpc.example.org/osflow/production/baseos/\n")
 }
 
+// TestBadArgumentsAreUsageErrors covers arguments that would write a
+// broken .repo file, start a workflow bound to fail, or forge an audit
+// line: each is refused before anything is written or started.
+func TestBadArgumentsAreUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	tests := []struct {
+		name     string
+		args     []string
+		mentions string
+	}{
+		{"repo files of a path", []string{"repo", "files", "../../etc"}, "channel name"},
+		{"repo files with a javascript base URL", []string{"repo", "files", "testing", "--base-url", "javascript:alert(1)"}, "want an http:// or https:// URL"},
+		{"repo files with a relative base URL", []string{"repo", "files", "testing", "--base-url", "repos.example.org/osflow"}, "want an http:// or https:// URL"},
+		{"repo files with credentials", []string{"repo", "files", "testing", "--base-url", "https://ops:hunter2@repos.example.org/"}, "no user info"},
+		{"repo files with a query", []string{"repo", "files", "testing", "--base-url", "https://repos.example.org/?x=1"}, "no query"},
+		{"rollback of a path", []string{"repo", "rollback", "../../etc", "--reason", "r"}, "channel name"},
+		{"rollback to a path", []string{"repo", "rollback", "testing", "--to", "../../etc", "--reason", "r"}, "--to: release name"},
+		{"task-done as two lines", []string{"task-done", "firmware", "--as", "alice\nroot approved"}, "U+000A"},
+		{"task-done as a bidi override", []string{"task-done", "firmware", "--as", "alice\u202e"}, "U+202E"},
+		{"task-done as nobody", []string{"task-done", "firmware", "--as", " "}, "a name is required"},
+		{"sync allowing an unknown repo", []string{"sync", "--allow-older", "nosuch"}, "--allow-older nosuch: no such repo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, code := run(t, append([]string{"--config", p}, tt.args...)...)
+			require.Equal(t, ExitUsage, code, stderr)
+			require.Empty(t, out)
+			require.Contains(t, stderr, tt.mentions)
+			require.NotContains(t, stderr, "hunter2")
+			require.NotContains(t, stderr, "127.0.0.1:1", "it went to Temporal first")
+		})
+	}
+}
+
 func TestOverlayAddIsAllOrNothing(t *testing.T) {
 	dir := t.TempDir()
 	p := writeConfig(t, dir, "")

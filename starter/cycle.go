@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -223,10 +224,19 @@ func checkOperator(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return UsageError{errors.New("--as: a name is required")}
 	}
+	if len(name) > maxOperatorName {
+		return UsageError{fmt.Errorf("--as: a name of at most %d bytes, please", maxOperatorName)}
+	}
+	// Not only C0 and DEL: C1 controls and format characters (bidi
+	// overrides, zero-width) forge or hide text in audit logs too.
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return UsageError{fmt.Errorf("--as %q: one line of printable text, please", name)}
+		if !unicode.IsPrint(r) {
+			return UsageError{fmt.Errorf("--as %q: %U is not printable; one line of printable text, please", name, r)}
 		}
 	}
 	return nil
 }
+
+// maxOperatorName bounds an operator name: it goes into audit logs,
+// tickets and workflow history.
+const maxOperatorName = 100

@@ -26,18 +26,35 @@ const ManualSyncWorkflowID = workflows.DailySyncManualPrefix + "sync"
 
 func (a *app) syncCommand() *cobra.Command {
 	var (
-		wait   bool
-		reason string
+		wait       bool
+		reason     string
+		allowOlder []string
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Run DailySync now: mirror every repo, release, switch daily and testing",
 		Long: `Starts DailySync now. If a manual sync is already running, attaches to it.
-With --wait, shows progress until it ends and exits 1 if it failed.`,
+With --wait, shows progress until it ends and exits 1 if it failed.
+
+--allow-older REPO accepts, for this sync, an upstream repomd.xml of REPO
+that is older than the one osflow last accepted (or than repos[].maxAge),
+which is otherwise refused as a replayed or frozen mirror. The acceptance
+is recorded in STORE/snapshots/REPO.accepted.log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(allowOlder) > 0 {
+				cfg, err := a.loadConfig()
+				if err != nil {
+					return err
+				}
+				for _, name := range allowOlder {
+					if _, ok := cfg.Repo(name); !ok {
+						return UsageError{fmt.Errorf("--allow-older %s: no such repo in %s", name, cfg.Path)}
+					}
+				}
+			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
-				run, err := StartSync(ctx, c, cfg, actor(), reason)
+				run, err := StartSyncInput(ctx, c, cfg, workflows.DailySyncInput{Actor: "cli/" + actor(), Reason: reason, AllowOlder: allowOlder})
 				if err != nil {
 					return err
 				}
@@ -62,18 +79,24 @@ With --wait, shows progress until it ends and exits 1 if it failed.`,
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the sync to finish, showing progress")
 	cmd.Flags().StringVar(&reason, "reason", "manual sync", "reason recorded in the channel audit log")
+	cmd.Flags().StringArrayVar(&allowOlder, "allow-older", nil, "accept an older upstream repomd.xml of this repo (repeatable)")
 	return cmd
 }
 
 // StartSync starts DailySync on the main task queue, or returns the manual
 // sync already running.
 func StartSync(ctx context.Context, c client.Client, cfg *config.Config, who, reason string) (client.WorkflowRun, error) {
+	return StartSyncInput(ctx, c, cfg, workflows.DailySyncInput{Actor: "cli/" + who, Reason: reason})
+}
+
+// StartSyncInput is StartSync with the whole input of DailySync.
+func StartSyncInput(ctx context.Context, c client.Client, cfg *config.Config, in workflows.DailySyncInput) (client.WorkflowRun, error) {
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       ManualSyncWorkflowID,
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.DailySync, workflows.DailySyncInput{Actor: "cli/" + who, Reason: reason})
+	}, workflows.DailySync, in)
 	if err != nil {
 		return nil, fmt.Errorf("start DailySync: %w", err)
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/osflow/osflow/integrations/monitoring"
 	"github.com/osflow/osflow/integrations/notify"
 	"github.com/osflow/osflow/integrations/repo"
-	"github.com/osflow/osflow/integrations/repo/mirror"
 	"github.com/osflow/osflow/integrations/tickets"
 	"github.com/osflow/osflow/workflows"
 )
@@ -97,7 +96,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 		})
 		w.RegisterActivityWithOptions(&activities.RepoActivities{
 			Store:  st,
-			Mirror: mirror.New(st, cfg.Sync.Concurrency, logger),
+			Mirror: activities.NewMirror(st, cfg, logger),
 			Config: cfg,
 		}, activity.RegisterOptions{})
 		ws.workers = append(ws.workers, w)

@@ -173,6 +173,9 @@ type DailySyncInput struct {
 	// Actor names who asked for the sync, for the channel audit log.
 	Actor  string
 	Reason string
+	// AllowOlder names the repos whose upstream may serve a repomd.xml
+	// older than the one last accepted (osflow sync --allow-older REPO).
+	AllowOlder []string
 }
 
 // DailySyncStatus is DailySync's result and the answer to its status query.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -144,21 +145,27 @@ func (d *dailySync) run(ctx workflow.Context) error {
 // syncRepos mirrors all repos in parallel and waits for every one, so that a
 // failure report names each repo that failed, not only the first.
 func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, error) {
+	// A sync resumes from the pool after a retry, and a flapping upstream
+	// is retried file by file inside an attempt: the attempts are bounded
+	// by sync.timeout over all of them, and by a generous count, so that
+	// worker restarts do not use up a small budget.
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           d.plan.RepoTaskQueue,
-		StartToCloseTimeout: d.plan.Timeout,
-		HeartbeatTimeout:    d.plan.HeartbeatTimeout,
+		TaskQueue:              d.plan.RepoTaskQueue,
+		StartToCloseTimeout:    d.plan.Timeout,
+		ScheduleToCloseTimeout: d.plan.Timeout,
+		HeartbeatTimeout:       d.plan.HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        10 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Minute,
-			MaximumAttempts:        d.plan.MaxAttempts,
-			NonRetryableErrorTypes: []string{activities.ErrTypeBadContent, activities.ErrTypeInvalidInput},
+			InitialInterval:    10 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+			MaximumAttempts:    d.plan.MaxAttempts,
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadContent, activities.ErrTypeInvalidInput,
+				activities.ErrTypeUpstreamFailing},
 		},
 	})
 	futures := make([]workflow.Future, len(d.plan.Repos))
 	for i, name := range d.plan.Repos {
-		futures[i] = workflow.ExecuteActivity(actx, repoActs.SyncRepo, activities.SyncRepoInput{Repo: name})
+		futures[i] = workflow.ExecuteActivity(actx, repoActs.SyncRepo, activities.SyncRepoInput{Repo: name, AllowOlder: slices.Contains(d.in.AllowOlder, name)})
 	}
 	snapshots := make(map[string]string, len(futures))
 	var failed []string

@@ -282,8 +282,8 @@ func (s *Store) logKeyed(link string, entry Switch) error {
 	return appendLog(link+".log", entry)
 }
 
-func appendLog(p string, sw Switch) error {
-	line, err := json.Marshal(sw)
+func appendLog(p string, v any) error {
+	line, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

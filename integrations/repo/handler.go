@@ -2,6 +2,7 @@ package repo
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -32,6 +33,12 @@ func Handler(s *Store) http.Handler {
 			return
 		}
 		defer root.Close()
+		// Upstream files are hostile until proven otherwise: one named
+		// index.html or evil.svg must never run script in this origin. Each
+		// file gets its type from the rpm-md set of extensions, or none,
+		// and browsers may not guess another.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
 		if base := path.Base(r.URL.Path); base == "repomd.xml" || base == "repomd.xml.asc" {
 			// Clients must see a switch at once; the files repomd.xml names
 			// have unique names and may be cached.
@@ -44,8 +51,72 @@ func Handler(s *Store) http.Handler {
 				r.Header.Del(h)
 			}
 		}
-		http.FileServerFS(channelFS{store: root.FS(), history: s.History}).ServeHTTP(w, r)
+		cfs := channelFS{store: root.FS(), history: s.History}
+		if serveFile(w, r, cfs) {
+			return
+		}
+		// Directories get a listing; an upstream index.html is no page of
+		// ours, so the listing never serves one in its place.
+		http.FileServerFS(noIndexFS{cfs}).ServeHTTP(w, r)
 	})
+}
+
+// serveFile serves the regular file at the request's path, with its
+// content type from contentType, and reports whether there was one.
+// http.FileServer would instead redirect .../index.html to the directory
+// and serve the file there as a page.
+func serveFile(w http.ResponseWriter, r *http.Request, cfs channelFS) bool {
+	if strings.HasSuffix(r.URL.Path, "/") {
+		return false
+	}
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	f, err := cfs.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	content, seeks := f.(io.ReadSeeker)
+	if err != nil || !st.Mode().IsRegular() || !seeks {
+		return false
+	}
+	w.Header().Set("Content-Type", contentType(name))
+	http.ServeContent(w, r, path.Base(name), st.ModTime(), content)
+	return true
+}
+
+// noIndexFS hides every index.html, which http.FileServer would serve as
+// a directory's page.
+type noIndexFS struct{ fs.FS }
+
+func (n noIndexFS) Open(name string) (fs.File, error) {
+	if path.Base(name) == "index.html" {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return n.FS.Open(name)
+}
+
+// contentTypes are the types of the files an rpm-md repository holds. XML
+// is served as plain text: as application/xml, a hostile upstream's XHTML
+// would render, scripts and all. dnf does not look at the type.
+var contentTypes = map[string]string{
+	".rpm":    "application/x-rpm",
+	".xml":    "text/plain; charset=utf-8",
+	".gz":     "application/gzip",
+	".xz":     "application/x-xz",
+	".zst":    "application/zstd",
+	".zck":    "application/octet-stream",
+	".bz2":    "application/x-bzip2",
+	".sqlite": "application/vnd.sqlite3",
+	".asc":    "application/pgp-signature",
+}
+
+// contentType is the type a file of the channels is served as.
+func contentType(p string) string {
+	if t, ok := contentTypes[strings.ToLower(path.Ext(p))]; ok {
+		return t
+	}
+	return "application/octet-stream"
 }
 
 // servablePath accepts /<channel>/[<repo>/[<path>]] with no dot segments:

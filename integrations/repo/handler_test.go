@@ -156,3 +156,48 @@ func TestHandlerFallsBackThroughRecentReleases(t *testing.T) {
 	require.Equal(t, "primary two", rec.Body.String())
 	require.Equal(t, http.StatusNotFound, get(t, h, "GET", "/testing/base/repodata/four-primary.xml.gz").Code)
 }
+
+// TestHandlerServesNothingABrowserRuns covers upstream files that a
+// browser would run as a page: each is served with a type from the rpm-md
+// set or as octet-stream, never sniffed.
+func TestHandlerServesNothingABrowserRuns(t *testing.T) {
+	s := newStore(t)
+	files := map[string]string{
+		"repodata/repomd.xml":       `<repomd xmlns="http://linux.duke.edu/metadata/repo"/>`,
+		"repodata/a-primary.xml":    `<html xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></html>`,
+		"repodata/b-primary.zst":    "zstd",
+		"index.html":                "<script>alert(document.cookie)</script>",
+		"Packages/evil.svg":         `<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`,
+		"Packages/a-1-1.x86_64.rpm": "rpm",
+	}
+	snap := commit(t, s, "base", t0, files)
+	rel := release(t, s, t0, map[string]string{"base": snap.ID})
+	_, err := s.Switch(context.Background(), SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "ci", Reason: "first"})
+	require.NoError(t, err)
+	h := Handler(s)
+	for p, want := range map[string]string{
+		"repodata/repomd.xml":       "text/plain; charset=utf-8",
+		"repodata/a-primary.xml":    "text/plain; charset=utf-8",
+		"repodata/b-primary.zst":    "application/zstd",
+		"index.html":                "application/octet-stream",
+		"Packages/evil.svg":         "application/octet-stream",
+		"Packages/a-1-1.x86_64.rpm": "application/x-rpm",
+	} {
+		rec := get(t, h, "GET", "/testing/base/"+p)
+		require.Equal(t, http.StatusOK, rec.Code, p)
+		require.Equal(t, files[p], rec.Body.String(), p)
+		require.Equal(t, want, rec.Header().Get("Content-Type"), p)
+		require.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"), p)
+		require.Contains(t, rec.Header().Get("Content-Security-Policy"), "sandbox", p)
+	}
+	// A directory listing is a page of ours, with nothing to run, never
+	// upstream's index.html in its place.
+	for _, dir := range []string{"/testing/base/", "/testing/base/Packages/"} {
+		rec := get(t, h, "GET", dir)
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.Contains(t, rec.Header().Get("Content-Type"), "text/html")
+		require.Contains(t, rec.Header().Get("Content-Security-Policy"), "default-src 'none'")
+		require.NotContains(t, rec.Body.String(), "<script>")
+	}
+	require.Contains(t, get(t, h, "GET", "/testing/base/").Body.String(), `<a href="index.html">index.html</a>`)
+}

@@ -51,3 +51,6 @@ func checkTreePath(p string) error {
 	}
 	return nil
 }
+
+// CheckReleaseID reports whether id may name a release (ErrInvalid if not).
+func CheckReleaseID(id string) error { return checkReleaseID(id) }

@@ -216,9 +216,11 @@ func (s *Store) PoolCreate(c Checksum) (*PoolWriter, error) {
 	return w, nil
 }
 
-// openUnnamed opens a new file without a name in dir (O_TMPFILE).
+// openUnnamed opens a new file without a name in dir (O_TMPFILE). It is
+// born read-only, as pool objects are: the descriptor still writes, and
+// unless the umask takes bits off, a commit needs no chmod.
 func openUnnamed(dir string) (*os.File, error) {
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o444)
 	if err != nil {
 		return nil, &os.PathError{Op: "open unnamed file in", Path: dir, Err: err}
 	}
@@ -236,6 +238,9 @@ func (s *Store) unnamedFiles() bool {
 			return
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			s.unnamed.readOnly = st.Mode().Perm() == 0o444
+		}
 		for _, byFD := range []bool{true, false} {
 			probe := s.tmpName("probe")
 			if linkUnnamed(f, probe, byFD) == nil {
@@ -296,8 +301,10 @@ func (w *PoolWriter) Commit() error {
 }
 
 func (w *PoolWriter) commit() error {
-	if err := w.f.Chmod(0o444); err != nil {
-		return err
+	if w.staged != "" || !w.s.unnamed.readOnly {
+		if err := w.f.Chmod(0o444); err != nil {
+			return err
+		}
 	}
 	w.s.paceWriteback(w.size)
 	if w.staged != "" {

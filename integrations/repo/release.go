@@ -88,11 +88,11 @@ func (s *Store) commitRelease(rel Release) error {
 	if err := s.writeJSON(dir+".json", rel); err != nil {
 		return fmt.Errorf("create release %s: %w", rel.ID, err)
 	}
-	tree := s.tmpName("release-" + rel.ID)
-	defer os.RemoveAll(tree)
-	if err := os.Mkdir(tree, 0o755); err != nil {
+	tree, done, err := s.stagingDir("release-" + rel.ID)
+	if err != nil {
 		return fmt.Errorf("create release %s: %w", rel.ID, err)
 	}
+	defer done()
 	for repo, snap := range rel.Repos {
 		target := filepath.Join("..", "..", "snapshots", repo, snap)
 		if err := os.Symlink(target, filepath.Join(tree, repo)); err != nil {

@@ -115,8 +115,11 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 		snap.Bytes += f.Size
 	}
 
-	tree := s.tmpName("snapshot-" + snap.Repo + "-" + snap.ID)
-	defer os.RemoveAll(tree) // a no-op once renamed into place
+	tree, done, err := s.stagingDir("snapshot-" + snap.Repo + "-" + snap.ID)
+	if err != nil {
+		return fail(err)
+	}
+	defer done()
 	if err := s.linkTree(tree, files); err != nil {
 		return fail(err)
 	}
@@ -140,7 +143,7 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 	if err := s.Sync(); err != nil {
 		return fail(err)
 	}
-	err := renameNoReplace(tree, dir)
+	err = renameNoReplace(tree, dir)
 	if errors.Is(err, os.ErrExist) {
 		return s.readSnapshot(snap.Repo, snap.ID) // a concurrent commit won
 	}
@@ -159,14 +162,12 @@ func (s *Store) CommitSnapshot(snap Snapshot, files []File, pkgs []Package) (Sna
 // overlap.
 const linkWorkers = 4
 
-// linkTree hardlinks each file's pool object into tree at its path. It
+// linkTree hardlinks each file's pool object into tree, an empty
+// directory, at its path. It
 // checks every path and creates the directories first, then links
 // relative to open directories, so that the kernel walks one name per
 // link instead of two paths.
 func (s *Store) linkTree(tree string, files []File) error {
-	if err := os.Mkdir(tree, 0o755); err != nil {
-		return err
-	}
 	type link struct {
 		srcDir, dstDir int
 		src, dst       string

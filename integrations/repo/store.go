@@ -41,6 +41,9 @@ type Store struct {
 	unnamed struct {
 		once     sync.Once
 		ok, byFD bool
+		// readOnly: they are born 0444 (the umask takes no bit of it),
+		// so a commit needs no chmod.
+		readOnly bool
 	}
 	// unsynced counts the bytes committed since the last background
 	// flush; flushing is set while one runs (see paceWriteback).

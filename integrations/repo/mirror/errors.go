@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"time"
 
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/rpmmd"
@@ -27,12 +28,20 @@ import (
 //     wrong: the StatusError satisfies errors.Is(err, repo.ErrInvalid) and is
 //     not retryable.
 //   - A cancelled context is not retryable: the caller asked us to stop.
+//
+// Within one sync, each file is retried on its own first (see RetryPolicy):
+// 5xx, 408, 429, a cut connection or a transfer below the minimum speed
+// costs that file a wait and the repo one unit of its error budget, while
+// the other downloads go on. An exhausted budget (ErrUpstreamFailing) is
+// not retryable: the upstream fails too often to be worth more tries.
 
 // StatusError is an HTTP response other than 200 OK.
 type StatusError struct {
 	URL    string
 	Code   int
 	Status string // "404 Not Found"
+	// RetryAfter is what a Retry-After header asked for; 0 if none.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -61,14 +70,12 @@ func (e *StatusError) Is(target error) bool {
 	return target == repo.ErrInvalid && !e.Retryable()
 }
 
-// errStalled is returned when a transfer delivers no byte for stallTimeout.
-var errStalled = errors.New("transfer stalled")
-
 // IsRetryable reports whether a Sync that failed with err may succeed when
 // run again unchanged. See the classification above.
 func IsRetryable(err error) bool {
 	if err == nil ||
 		errors.Is(err, repo.ErrBadContent) ||
+		errors.Is(err, ErrUpstreamFailing) ||
 		errors.Is(err, repo.ErrInvalid) ||
 		errors.Is(err, context.Canceled) ||
 		errors.Is(err, fs.ErrPermission) {
@@ -101,11 +108,14 @@ func isNotFound(err error) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
-// readError classifies an error met while reading from where: the caller's
-// cancellation as is, a size limit (rpmmd.ErrMalformed) as bad content, and
-// anything else as a transport or I/O error.
+// readError classifies an error met while reading from where: a passed
+// transfer deadline as such, the caller's cancellation as is, a size limit
+// (rpmmd.ErrMalformed) as bad content, and anything else as a transport or
+// I/O error.
 func readError(ctx context.Context, where string, err error) error {
 	switch {
+	case context.Cause(ctx) == errDeadline:
+		return fmt.Errorf("%s: %w", where, errDeadline)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, rpmmd.ErrMalformed):

@@ -37,7 +37,9 @@ func TestIsRetryable(t *testing.T) {
 		{"403", status(http.StatusForbidden), false, true},
 		{"400", status(http.StatusBadRequest), false, true},
 		{"transport error", fmt.Errorf("mirror r: %w", transport), true, false},
-		{"stalled", fmt.Errorf("GET x: %w", errStalled), true, false},
+		{"too slow", fmt.Errorf("GET x: %w", errTooSlow), true, false},
+		{"deadline", fmt.Errorf("GET x: %w", errDeadline), true, false},
+		{"upstream failing", fmt.Errorf("x: %w", ErrUpstreamFailing), false, false},
 		{"client timeout", fmt.Errorf("x: %w", context.DeadlineExceeded), true, false},
 		{"file missing", fmt.Errorf("x: %w", fs.ErrNotExist), true, false},
 		{"bad content", badContentf("http://x/a.rpm", "checksum mismatch"), false, false},
@@ -58,4 +60,31 @@ func TestStatusErrorNamesURL(t *testing.T) {
 	err := &StatusError{URL: "https://mirror.example/el9/repodata/repomd.xml", Code: 403, Status: "403 Forbidden"}
 	require.Contains(t, err.Error(), "https://mirror.example/el9/repodata/repomd.xml")
 	require.Contains(t, err.Error(), "403 Forbidden")
+}
+
+func TestReadErrorNamesTheCause(t *testing.T) {
+	const where = "http://x/Packages/a.rpm"
+	late, cancel := context.WithTimeoutCause(t.Context(), 0, errDeadline)
+	defer cancel()
+	gone, stop := context.WithCancel(t.Context())
+	stop()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		err       error
+		want      string
+		retryable bool
+	}{
+		{"deadline", late, context.DeadlineExceeded, where + ": not done in the time its size takes at the minimum speed", true},
+		{"cancelled", gone, context.Canceled, "context canceled", false},
+		{"too large", t.Context(), fmt.Errorf("%w: too large", rpmmd.ErrMalformed), "bad repository content: " + where, false},
+		{"reset", t.Context(), errors.New("connection reset by peer"), where + ": connection reset by peer", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := readError(tt.ctx, where, tt.err)
+			require.ErrorContains(t, err, tt.want)
+			require.Equal(t, tt.retryable, IsRetryable(err))
+		})
+	}
 }

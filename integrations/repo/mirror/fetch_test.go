@@ -3,10 +3,13 @@ package mirror
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +41,18 @@ func TestNewFetcherRefusesBadURLs(t *testing.T) {
 	}
 }
 
+// testRun is a sync of url in its first state, for tests of its stages.
+func testRun(t *testing.T, m *Mirror, url string) *syncRun {
+	f, err := newFetcher(m.Client, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	f.speed = m.minSpeed()
+	r := &syncRun{m: m, src: Source{Repo: testRepo, URL: url}, f: f, lim: m.limits(), log: m.logger(),
+		prog: newReporter(testRepo, nil, time.Now), retry: m.Retry.withDefaults()}
+	r.budget = newBudget(r.retry.Budget, 0)
+	return r
+}
+
 // TestFetchToPoolStreams covers bodies without Content-Length, where only
 // the streamed count can tell a short or long file.
 func TestFetchToPoolStreams(t *testing.T) {
@@ -62,10 +77,7 @@ func TestFetchToPoolStreams(t *testing.T) {
 			}))
 			defer srv.Close()
 			m, st := newTestMirror(t)
-			f, err := newFetcher(m.Client, srv.URL)
-			require.NoError(t, err)
-			prog := newReporter("r", nil, time.Now)
-			n, err := m.fetchToPool(t.Context(), f, Item{Path: "a.xml", Checksum: good, Size: tt.size}, prog)
+			n, err := testRun(t, m, srv.URL).fetchToPool(t.Context(), Item{Path: "a.xml", Checksum: good, Size: tt.size})
 			if tt.wantErr != "" {
 				require.ErrorIs(t, err, repo.ErrBadContent)
 				require.ErrorContains(t, err, tt.wantErr)
@@ -83,21 +95,47 @@ func TestFetchToPoolStreams(t *testing.T) {
 	}
 }
 
-func TestFetchStalls(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "1000")
-		w.Write([]byte("<repomd>"))
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	}))
+// trickle answers with a body of size bytes that it sends one byte every
+// interval, until the client gives up.
+func trickle(size int, every time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for range size {
+			w.Write([]byte{'<'})
+			w.(http.Flusher).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+}
+
+// TestFetchBelowMinimumSpeed covers a server that keeps a transfer alive
+// with a byte now and then: below the minimum speed it is cut off, however
+// often bytes come.
+func TestFetchBelowMinimumSpeed(t *testing.T) {
+	srv := httptest.NewServer(trickle(1000, 5*time.Millisecond))
 	defer srv.Close()
 	f, err := newFetcher(newClient(1), srv.URL)
 	require.NoError(t, err)
-	f.stall = 50 * time.Millisecond
+	f.speed = MinSpeed{BytesPerSecond: 1 << 10, Window: 100 * time.Millisecond}
 	_, err = fetchSmall(t.Context(), f, repomdPath, 1<<20)
-	require.ErrorIs(t, err, errStalled)
+	require.ErrorIs(t, err, errTooSlow)
 	require.ErrorContains(t, err, srv.URL+"/"+repomdPath)
+	require.ErrorContains(t, err, "1KiB/s over 100ms")
 	require.True(t, IsRetryable(err))
+}
+
+func TestMinSpeedDeadline(t *testing.T) {
+	s := MinSpeed{BytesPerSecond: 10 << 10, Window: time.Minute}
+	require.Equal(t, 2*time.Minute, s.deadline(0))
+	require.Equal(t, 2*time.Minute+100*time.Second, s.deadline(1000<<10))
+	require.Zero(t, MinSpeed{Window: time.Minute}.deadline(1<<30), "a rate of 0 has no deadline")
+	require.Equal(t, int64(1), MinSpeed{Window: time.Minute}.perWindow(), "a rate of 0 still wants a byte a window")
 }
 
 func TestFileFetcherStaysInRepo(t *testing.T) {
@@ -105,11 +143,31 @@ func TestFileFetcherStaysInRepo(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "repo", "Packages"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), []byte("s"), 0o644))
 	require.NoError(t, os.Symlink("../../secret", filepath.Join(dir, "repo", "Packages", "evil.rpm")))
+	require.NoError(t, os.Symlink("loop.rpm", filepath.Join(dir, "repo", "Packages", "loop.rpm")))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "repo", "Packages", "file.rpm"), []byte("f"), 0o644))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "repo", "Packages", "fifo.rpm"), 0o644))
+	ln, err := net.Listen("unix", filepath.Join(dir, "repo", "Packages", "socket.rpm"))
+	require.NoError(t, err)
+	defer ln.Close()
 	f, err := newFetcher(nil, "file://"+filepath.Join(dir, "repo"))
 	require.NoError(t, err)
 	defer f.Close()
-	_, err = fetchSmall(t.Context(), f, "Packages/evil.rpm", 100)
-	require.Error(t, err)
+	for _, tt := range []struct{ href, mentions string }{
+		{"Packages/evil.rpm", "leaves the repo directory"},
+		{"Packages/loop.rpm", "symlink loop"},
+		{"Packages/fifo.rpm", "not a regular file but a FIFO"},
+		{"Packages/socket.rpm", "socket"},
+		{"Packages/file.rpm/x.rpm", "is a file, not a directory"},
+		{"Packages", "not a regular file but a directory"},
+	} {
+		t.Run(tt.href, func(t *testing.T) {
+			_, err := fetchSmall(t.Context(), f, tt.href, 100)
+			require.ErrorIs(t, err, repo.ErrBadContent)
+			require.ErrorContains(t, err, tt.href)
+			require.ErrorContains(t, err, tt.mentions)
+			require.False(t, IsRetryable(err))
+		})
+	}
 	_, err = fetchSmall(t.Context(), f, "Packages/none.rpm", 100)
 	require.True(t, isNotFound(err))
 	require.True(t, IsRetryable(err))

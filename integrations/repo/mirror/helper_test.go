@@ -76,14 +76,14 @@ func buildRPM(t *testing.T, name, version string) string {
 	require.NoError(t, os.MkdirAll(top, 0o755))
 	spec := filepath.Join(top, name+".spec")
 	require.NoError(t, os.WriteFile(spec, fmt.Appendf(nil, specTemplate, name, version), 0o644))
-	run(t, "", "rpmbuild", "--define", "_topdir "+top, "-bb", spec)
+	runCmd(t, "", "rpmbuild", "--define", "_topdir "+top, "-bb", spec)
 	p := filepath.Join(top, "RPMS", "noarch", key+"-1.noarch.rpm")
 	require.FileExists(t, p)
 	rpms.paths[key] = p
 	return p
 }
 
-func run(t *testing.T, dir, name string, args ...string) {
+func runCmd(t *testing.T, dir, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -138,13 +138,23 @@ func (u *upstream) add(pkgs ...string) {
 
 // publish regenerates repodata/ with createrepo_c.
 func (u *upstream) publish(args ...string) {
-	run(u.t, "", "createrepo_c", append(args, u.Dir)...)
+	runCmd(u.t, "", "createrepo_c", append(args, u.Dir)...)
 }
 
 func (u *upstream) setIntercept(f func(w http.ResponseWriter, r *http.Request) bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.intercept = f
+}
+
+// restart serves the repo on a new server (and port), so that requests a
+// sync that gave up had in flight, maybe still queued on the old one,
+// never mix with the next sync's.
+func (u *upstream) restart() {
+	u.srv.Close()
+	u.srv = httptest.NewServer(u.srv.Config.Handler)
+	u.t.Cleanup(u.srv.Close)
+	u.requests()
 }
 
 // requests returns the paths requested since the last call.
@@ -247,7 +257,7 @@ func newSigner(t *testing.T) *signer {
 }
 
 func (s *signer) gpg(args ...string) {
-	run(s.t, "", "gpg", append([]string{"--batch", "--homedir", s.home}, args...)...)
+	runCmd(s.t, "", "gpg", append([]string{"--batch", "--homedir", s.home}, args...)...)
 }
 
 // sign writes repodata/repomd.xml.asc for u.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -25,7 +26,10 @@ const testRepo = "baseos"
 func newTestMirror(t *testing.T) (*Mirror, *repo.Store) {
 	st, err := repo.Open(t.TempDir())
 	require.NoError(t, err)
-	return New(st, 4, zaptest.NewLogger(t)), st
+	m := New(st, 4, zaptest.NewLogger(t))
+	// Retries as the defaults make them, only without the long waits.
+	m.Retry = RetryPolicy{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	return m, st
 }
 
 func source(u *upstream) Source { return Source{Repo: testRepo, URL: u.URL()} }
@@ -147,7 +151,7 @@ func TestSyncFull(t *testing.T) {
 			}
 			require.Equal(t, []string{StageRepomd, StageMetadata, StagePrimary, StagePackages, StageCommit, StageDone}, stages)
 			require.Equal(t, Progress{Repo: testRepo, Stage: StagePackages, FilesDone: 3, FilesTotal: 3,
-				BytesDone: lastPkgs.BytesTotal, BytesTotal: lastPkgs.BytesTotal}, lastPkgs)
+				BytesDone: lastPkgs.BytesTotal, BytesTotal: lastPkgs.BytesTotal, Counts: res.Counts}, lastPkgs)
 
 			// Unchanged upstream: nothing downloaded, the same snapshot.
 			u.requests()
@@ -238,7 +242,7 @@ func TestSyncResumes(t *testing.T) {
 			require.Contains(t, missing, filepath.Base(victim))
 
 			u.setIntercept(nil)
-			u.requests()
+			u.restart()
 			res, err := m.Sync(t.Context(), source(u), nil)
 			require.NoError(t, err)
 			require.Equal(t, missing, packageRequests(u.requests()))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/osflow/osflow/integrations/repo"
@@ -39,22 +40,19 @@ func metadataItems(md rpmmd.Repomd, lim rpmmd.Limits, where string) ([]Item, err
 
 // readPrimary streams the package list out of primary's pool object. Its
 // compressed checksum was verified when it entered the pool; the open
-// checksum and open size are verified here when repomd.xml declares them.
-// A package may not take the path of a metadata file. each is called with
-// every package as soon as it has passed these checks; an error from it
-// stops the read.
-func (m *Mirror) readPrimary(ctx context.Context, d rpmmd.Data, repoBase, where string, meta []Item, lim rpmmd.Limits,
-	each func(repo.Package) error) ([]repo.Package, error) {
-	taken := map[string]bool{repomdPath: true, signaturePath: true}
-	for _, it := range meta {
-		taken[it.Path] = true
-	}
-	file, err := os.Open(m.Store.PoolPath(poolChecksum(d.Checksum)))
+// checksum and open size are verified here when repomd.xml declares them,
+// and no more than the declared open size is ever decompressed. Each
+// package's href must fit the tree so far (no path both a file and a
+// directory, none a metadata file's). each is called with every package
+// as soon as it has passed these checks; an error from it stops the read.
+func (r *syncRun) readPrimary(ctx context.Context, d rpmmd.Data, tree *treePaths, each func(repo.Package) error) ([]repo.Package, error) {
+	where := r.f.url(d.Href)
+	file, err := os.Open(r.m.Store.PoolPath(poolChecksum(d.Checksum)))
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	pkgs, err := parsePrimary(ctx, file, d, repoBase, taken, lim, each)
+	pkgs, err := parsePrimary(ctx, file, d, r.src.URL, tree, r.lim, each)
 	var pathErr *fs.PathError
 	switch {
 	case err == nil:
@@ -69,7 +67,7 @@ func (m *Mirror) readPrimary(ctx context.Context, d rpmmd.Data, repoBase, where 
 	return nil, badContent(where, err)
 }
 
-func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase string, taken map[string]bool, lim rpmmd.Limits,
+func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase string, tree *treePaths, lim rpmmd.Limits,
 	each func(repo.Package) error) ([]repo.Package, error) {
 	rc, err := rpmmd.Decompress(d.Href, r, lim.OpenBytes)
 	if err != nil {
@@ -77,12 +75,17 @@ func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase strin
 	}
 	defer rc.Close()
 	var open io.Reader = rc
+	if d.OpenSize > 0 {
+		// A bomb is refused at the first byte past what repomd.xml,
+		// whose checksum chain is verified, declares.
+		open = rpmmd.LimitReader(rc, d.OpenSize, "decompressed "+path.Base(d.Href)+" (its declared open-size)")
+	}
 	var h hashCounter
 	if d.OpenChecksum != nil {
 		if h.Hash, err = rpmmd.NewHash(d.OpenChecksum.Algo); err != nil {
 			return nil, err
 		}
-		open = io.TeeReader(rc, &h)
+		open = io.TeeReader(open, &h)
 	}
 
 	var pkgs []repo.Package
@@ -100,8 +103,9 @@ func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase strin
 			return fmt.Errorf("%w: %s listed twice with checksums %s and %s", rpmmd.ErrMalformed, pkg.Href, prev, pkg.Checksum)
 		case dup:
 			return nil // listed twice, identically: keep one
-		case taken[pkg.Href]:
-			return fmt.Errorf("%w: package href %s is a metadata file", rpmmd.ErrMalformed, pkg.Href)
+		}
+		if err := tree.add(pkg.Href); err != nil {
+			return err
 		}
 		seen[pkg.Href] = pkg.Checksum
 		pkgs = append(pkgs, pkg)

@@ -15,6 +15,13 @@ const (
 	StageDone     = "done"
 )
 
+// Counts is what a sync fetched, earlier attempts of it included.
+type Counts struct {
+	Downloaded      int   // files fetched into the pool
+	DownloadedBytes int64 // their bytes
+	Retries         int   // retries of single files, spent from the sync's budget
+}
+
 // progressEvery is how often byte and file progress is reported at most.
 const progressEvery = 250 * time.Millisecond
 
@@ -34,10 +41,19 @@ func newReporter(repoName string, fn func(Progress), now func() time.Time) *repo
 	return &reporter{fn: fn, now: now, every: progressEvery, p: Progress{Repo: repoName}}
 }
 
+// resume starts the counts from what earlier attempts of the sync did.
+func (r *reporter) resume(c Counts) {
+	r.mu.Lock()
+	r.p.Counts = c
+	r.mu.Unlock()
+}
+
 // stage reports the end counts of the current stage if not reported yet,
 // then starts a stage with its totals and reports it.
 func (r *reporter) stage(name string, files int, bytes int64) {
-	r.moveOn(func(p *Progress) { *p = Progress{Repo: p.Repo, Stage: name, FilesTotal: files, BytesTotal: bytes} })
+	r.moveOn(func(p *Progress) {
+		*p = Progress{Repo: p.Repo, Stage: name, FilesTotal: files, BytesTotal: bytes, Counts: p.Counts}
+	})
 }
 
 // next is stage carrying on with the current counts and totals.
@@ -85,8 +101,30 @@ func (r *reporter) emit() {
 	}
 }
 
-// Write counts streamed bytes, so that one large file shows progress.
-func (r *reporter) Write(p []byte) (int, error) {
-	r.add(0, int64(len(p)))
-	return len(p), nil
+// fetched counts a file of n bytes stored in the pool.
+func (r *reporter) fetched(n int64) {
+	r.update(func(p *Progress) { p.FilesDone++; p.Downloaded++; p.DownloadedBytes += n })
+}
+
+// streamed counts k bytes received, so that one large file shows progress.
+func (r *reporter) streamed(k int) { r.add(0, int64(k)) }
+
+// retried counts a retry of one file.
+func (r *reporter) retried() { r.update(func(p *Progress) { p.Retries++ }) }
+
+// flush reports the counts if they changed since the last report: a sync
+// that fails reports what it fetched, so the attempt after it counts on.
+func (r *reporter) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dirty {
+		r.emit()
+	}
+}
+
+// counts is what the sync fetched so far.
+func (r *reporter) counts() Counts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.p.Counts
 }

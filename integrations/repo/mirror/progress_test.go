@@ -37,7 +37,22 @@ func TestReporterThrottles(t *testing.T) {
 func TestReporterWithoutCallback(t *testing.T) {
 	r := newReporter("r", nil, time.Now)
 	r.stage(StageRepomd, 1, 0)
-	n, err := r.Write(make([]byte, 10))
-	require.NoError(t, err)
-	require.Equal(t, 10, n)
+	r.streamed(10)
+	r.fetched(10)
+	require.Equal(t, Counts{Downloaded: 1, DownloadedBytes: 10}, r.counts())
+}
+
+// TestReporterKeepsCounts covers a sync resumed by a retried activity:
+// its counts start from the earlier attempts' and survive stage changes.
+func TestReporterKeepsCounts(t *testing.T) {
+	var last Progress
+	r := newReporter("r", func(p Progress) { last = p }, time.Now)
+	r.resume(Counts{Downloaded: 7, DownloadedBytes: 700, Retries: 2})
+	r.stage(StageMetadata, 2, 20)
+	r.fetched(10)
+	r.retried()
+	r.stage(StagePrimary, 0, 0)
+	want := Counts{Downloaded: 8, DownloadedBytes: 710, Retries: 3}
+	require.Equal(t, want, r.counts())
+	require.Equal(t, Progress{Repo: "r", Stage: StagePrimary, Counts: want}, last)
 }

@@ -5,8 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -15,20 +15,61 @@ import (
 	"github.com/osflow/osflow/integrations/repo/rpmmd"
 )
 
-// transferred counts what a stage downloaded.
-type transferred struct {
-	files int
-	bytes int64
+// FilesError lists the files a sync could not fetch although it tried each
+// as often as its RetryPolicy allows (or met a 404: a mirror caught
+// mid-update). It is retryable: the next attempt of the sync resumes with
+// everything else already in the pool.
+type FilesError struct {
+	Failed []FileFailure
+}
+
+// FileFailure is one file a sync could not fetch, and why.
+type FileFailure struct {
+	Path string
+	Err  error
+}
+
+// filesShown bounds the files an error names; the log has them all.
+const filesShown = 5
+
+func (e *FilesError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "could not fetch %d file", len(e.Failed))
+	if len(e.Failed) > 1 {
+		b.WriteString("s")
+	}
+	for i, f := range e.Failed {
+		if i == filesShown {
+			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-filesShown)
+			break
+		}
+		sep := ": "
+		if i > 0 {
+			sep = "; "
+		}
+		fmt.Fprintf(&b, "%s%v", sep, f.Err)
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is and errors.As see every failure.
+func (e *FilesError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		errs[i] = f.Err
+	}
+	return errs
 }
 
 // download runs produce, which sends the steps to fetch, alongside
-// Concurrency workers that fetch each step into the pool as it comes. The
-// first failure, of produce or of a fetch, cancels the rest and is
-// returned.
-func (m *Mirror) download(ctx context.Context, f *fetcher, prog *reporter,
-	produce func(ctx context.Context, send func(Step) error) error) (transferred, error) {
+// Concurrency workers that fetch each step into the pool as it comes. A
+// file that fails in a way the next attempt of the sync may fix is set
+// aside while the others go on, and all of them are returned at the end
+// as a *FilesError; bad content, bad input, an exhausted budget or a
+// failure of produce cancel the rest at once.
+func (r *syncRun) download(ctx context.Context, produce func(ctx context.Context, send func(Step) error) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	steps := make(chan Step, m.concurrency())
+	steps := make(chan Step, r.m.concurrency())
 	g.Go(func() error {
 		defer close(steps)
 		return produce(gctx, func(s Step) error {
@@ -40,21 +81,31 @@ func (m *Mirror) download(ctx context.Context, f *fetcher, prog *reporter,
 			}
 		})
 	})
-	var files, bytes atomic.Int64
-	for range m.concurrency() {
+	var mu sync.Mutex
+	var failed []FileFailure
+	for range r.m.concurrency() {
 		g.Go(func() error {
 			for s := range steps {
 				if err := gctx.Err(); err != nil {
 					return err
 				}
-				n, err := m.fetchToPool(gctx, f, s.Item, prog)
-				if err != nil {
+				var n int64
+				err := r.retrying(gctx, s.Path, func(ctx context.Context) (err error) {
+					n, err = r.fetchToPool(ctx, s.Item)
 					return err
+				})
+				if err != nil {
+					if !IsRetryable(err) || gctx.Err() != nil {
+						return err
+					}
+					r.log.Warn("file not fetched", zap.String("href", s.Path), zap.Error(err))
+					mu.Lock()
+					failed = append(failed, FileFailure{Path: s.Path, Err: err})
+					mu.Unlock()
+					continue
 				}
-				m.logger().Debug("fetched", zap.String("href", s.Path), zap.String("reason", s.Reason), zap.Int64("bytes", n))
-				files.Add(1)
-				bytes.Add(n)
-				prog.add(1, 0)
+				r.log.Debug("fetched", zap.String("href", s.Path), zap.String("reason", s.Reason), zap.Int64("bytes", n))
+				r.prog.fetched(n)
 			}
 			return nil
 		})
@@ -63,7 +114,10 @@ func (m *Mirror) download(ctx context.Context, f *fetcher, prog *reporter,
 	if err == nil {
 		err = ctx.Err()
 	}
-	return transferred{int(files.Load()), bytes.Load()}, err
+	if err == nil && len(failed) > 0 {
+		err = &FilesError{Failed: failed}
+	}
+	return err
 }
 
 // sendAll is a download producer of a plan made in advance.
@@ -80,18 +134,26 @@ func sendAll(steps []Step) func(ctx context.Context, send func(Step) error) erro
 
 // copyBuffers hold the buffers downloads stream through: one each would
 // be most of what a sync allocates, and the garbage collector's work.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
-// fetchToPool streams one item into a new pool object, hashing as it
-// writes, and commits the object only when size and checksum are what the
-// metadata declares. It returns the number of bytes stored.
-func (m *Mirror) fetchToPool(ctx context.Context, f *fetcher, it Item, prog io.Writer) (int64, error) {
-	where := f.url(it.Path)
+// fetchToPool streams one item into a new pool object, hashing each chunk
+// as it writes it (every byte is read once), and commits the object only
+// when size and checksum are what the metadata declares. It reads no more
+// than the declared size: one byte more is bad content at once. The whole
+// transfer must end within the minimum speed's deadline for its size. It
+// returns the number of bytes stored.
+func (r *syncRun) fetchToPool(ctx context.Context, it Item) (int64, error) {
+	where := r.f.url(it.Path)
 	h, err := rpmmd.NewHash(it.Checksum.Algo)
 	if err != nil {
 		return 0, badContent(where, err)
 	}
-	body, announced, err := f.open(ctx, it.Path)
+	if d := r.f.speed.deadline(it.Size); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, errDeadline)
+		defer cancel()
+	}
+	body, announced, err := r.f.open(ctx, it.Path)
 	if err != nil {
 		return 0, err
 	}
@@ -100,30 +162,45 @@ func (m *Mirror) fetchToPool(ctx context.Context, f *fetcher, it Item, prog io.W
 		return 0, badContentf(where, "size is %d bytes, metadata says %d", announced, it.Size)
 	}
 
-	w, err := m.Store.PoolCreate(it.Checksum)
+	w, err := r.m.Store.PoolCreate(it.Checksum)
 	if err != nil {
-		return 0, err
+		return 0, &localError{err}
 	}
 	defer w.Abort() // a no-op once committed
-	// Read one byte more than declared, to notice a longer file.
-	buf := copyBuffers.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(w, h, prog), io.LimitReader(body, it.Size+1), *buf)
-	copyBuffers.Put(buf)
-	switch {
-	case err != nil:
-		return 0, readError(ctx, where, err)
-	case n > it.Size:
-		return 0, badContentf(where, "more than the %d bytes the metadata declares", it.Size)
-	case n < it.Size:
-		// The source ended cleanly before the declared size. (A connection
-		// cut short is a transport error instead, and retryable.)
-		return 0, badContentf(where, "truncated: %d of %d bytes", n, it.Size)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		k, rerr := body.Read(buf)
+		if k > 0 {
+			if n+int64(k) > it.Size {
+				return 0, badContentf(where, "more than the %d bytes the metadata declares", it.Size)
+			}
+			h.Write(buf[:k])
+			if _, err := w.Write(buf[:k]); err != nil {
+				return 0, &localError{fmt.Errorf("%s: %w", where, err)}
+			}
+			n += int64(k)
+			r.prog.streamed(k)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return 0, readError(ctx, where, rerr)
+		}
+	}
+	if n < it.Size {
+		// The source ended cleanly before the declared size: retried, as
+		// a body cut short; a connection reset is a transport error.
+		return 0, badContent(where, fmt.Errorf("%w: %d of %d bytes the metadata declares", errTruncated, n, it.Size))
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != it.Checksum.Hex {
 		return 0, badContentf(where, "%s checksum mismatch: got %s, metadata says %s", it.Checksum.Algo, got, it.Checksum.Hex)
 	}
 	if err := w.Commit(); err != nil {
-		return 0, fmt.Errorf("%s: %w", where, err)
+		return 0, &localError{fmt.Errorf("%s: %w", where, err)}
 	}
 	return n, nil
 }

@@ -4,17 +4,24 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
-// maxHref is PATH_MAX: nothing longer can be stored anyway.
-const maxHref = 4096
+// maxHref is PATH_MAX and maxSegment NAME_MAX: nothing longer can be
+// stored, and a store that failed on it would retry for ever.
+const (
+	maxHref    = 4096
+	maxSegment = 255
+)
 
 // CheckHref accepts only an href that names a file inside the repository:
-// relative, clean, without "..", without a scheme, and free of characters
-// that read differently as a path and as a URL (backslash, NUL and other
-// control characters, '?', '#'). The result is safe to join to both the
-// repository's URL and its directory in the store.
+// relative, clean, without "..", without a scheme, with no name longer
+// than a file system allows, and free of characters that read differently
+// as a path, as a URL or on a terminal: backslash, '%', '?', '#', and
+// every Unicode control or format character (C0, DEL, C1, bidi overrides,
+// zero-width characters). The result is safe to join to both the
+// repository's URL and its directory in the store, and to show.
 func CheckHref(href string) error {
 	if why := checkHref(href); why != "" {
 		return fmt.Errorf("%w: href %s: %s", ErrMalformed, show(href), why)
@@ -35,12 +42,20 @@ func checkHref(href string) string {
 	}
 	for _, c := range href {
 		switch {
-		case c < 0x20 || c == 0x7f:
-			return "contains a control character"
+		case c >= 0x20 && c < 0x7f && c != '\\' && c != '?' && c != '#' && c != '%':
+			// printable ASCII: the common case, without table lookups
+		case unicode.Is(unicode.Cc, c):
+			return fmt.Sprintf("contains the control character %U", c)
+		case unicode.Is(unicode.Cf, c):
+			return fmt.Sprintf("contains the invisible format character %U", c)
 		case c == '\\':
 			return "contains a backslash"
 		case c == '?' || c == '#':
 			return fmt.Sprintf("contains %q, which a URL would not keep in the path", c)
+		case c == '%':
+			// Servers and clients disagree on whether "%2e" is a dot: the
+			// store would hold the literal name while dnf asks for "%252e".
+			return `contains "%", which servers and clients decode differently`
 		}
 	}
 	// A colon in the first segment makes the href a URL with a scheme
@@ -50,6 +65,11 @@ func checkHref(href string) string {
 	}
 	if path.Clean(href) != href {
 		return "not clean"
+	}
+	for seg := range strings.SplitSeq(href, "/") {
+		if len(seg) > maxSegment {
+			return fmt.Sprintf("has a name of %d bytes, longer than the %d a file system allows", len(seg), maxSegment)
+		}
 	}
 	// Clean leaves ".." only as leading segments, and "." only alone.
 	if href == "." || href == ".." || strings.HasPrefix(href, "../") {

@@ -1,0 +1,103 @@
+package activities
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/internal/testtool"
+)
+
+// repoFixture is an upstream of three packages served over HTTP, and the
+// repo activities of a worker configured to mirror it as "baseos".
+func repoFixture(t *testing.T) (*RepoActivities, string) {
+	testtool.Need(t, "rpmbuild", "createrepo_c")
+	dir := t.TempDir()
+	up := filepath.Join(dir, "upstream")
+	_, err := upstream.BuildSpecs(t.Context(), []upstream.Spec{{Name: "alpha"}, {Name: "beta"}, {Name: "gamma"}}, up)
+	require.NoError(t, err)
+	require.NoError(t, upstream.Createrepo(t.Context(), up))
+	srv := httptest.NewServer(http.FileServer(http.Dir(up)))
+	t.Cleanup(srv.Close)
+	cfg, err := config.Parse(filepath.Join(dir, "osflow.yaml"),
+		[]byte("store: store\nrepos:\n  - name: baseos\n    url: "+srv.URL+"/\n"))
+	require.NoError(t, err)
+	st, err := repo.Open(cfg.Store)
+	require.NoError(t, err)
+	return &RepoActivities{Store: st, Mirror: NewMirror(st, cfg, nil), Config: cfg}, up
+}
+
+// TestSyncRepoCountsEveryAttempt covers a sync retried after its worker
+// died: the counts of the attempts before, kept in the heartbeat, carry
+// on into the result.
+func TestSyncRepoCountsEveryAttempt(t *testing.T) {
+	acts, up := repoFixture(t)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	env.SetHeartbeatDetails(SyncProgress{Repo: "baseos", Stage: "packages", Downloaded: 5, DownloadedBytes: 5000, Retries: 2})
+	val, err := env.ExecuteActivity(acts.SyncRepo, SyncRepoInput{Repo: "baseos"})
+	require.NoError(t, err)
+	var res RepoSync
+	require.NoError(t, val.Get(&res))
+
+	var files int
+	var bytes int64
+	require.NoError(t, filepath.WalkDir(up, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "repomd.xml") {
+			return err
+		}
+		info, err := d.Info()
+		files, bytes = files+1, bytes+info.Size()
+		return err
+	}))
+	require.Equal(t, RepoSync{Repo: "baseos", Snapshot: res.Snapshot, Changed: true, Packages: 3,
+		Downloaded: 5 + files, DownloadedBytes: 5000 + bytes, Retries: 2}, res)
+}
+
+// TestSyncRepoNamesTheRootCauseOnce covers a sync refused for bad content:
+// the error says what, where and what to do once, is not retried, and
+// carries the same as details.
+func TestSyncRepoNamesTheRootCauseOnce(t *testing.T) {
+	acts, up := repoFixture(t)
+	victim := filepath.Join(up, "Packages", "beta-1.0-1.noarch.rpm")
+	data, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	data[len(data)/2] ^= 0xff
+	require.NoError(t, os.WriteFile(victim, data, 0o644))
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	_, err = env.ExecuteActivity(acts.SyncRepo, SyncRepoInput{Repo: "baseos"})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%T: %v", err, err)
+	require.Equal(t, ErrTypeBadContent, appErr.Type())
+	require.True(t, appErr.NonRetryable())
+	msg := appErr.Error()
+	t.Log(msg)
+	require.Equal(t, 1, strings.Count(msg, "checksum mismatch"), msg)
+	require.Equal(t, 1, strings.Count(msg, acts.Config.Repos[0].URL), msg)
+	require.True(t, strings.HasPrefix(msg, "bad repository content: "+acts.Config.Repos[0].URL+"Packages/beta-1.0-1.noarch.rpm: sha256 checksum mismatch"), msg)
+	require.Contains(t, msg, "not retried")
+	require.Less(t, len(msg), 500)
+
+	var f SyncFailure
+	require.NoError(t, appErr.Details(&f))
+	require.Equal(t, "baseos", f.Repo)
+	require.Equal(t, acts.Config.Repos[0].URL, f.URL)
+	require.Equal(t, ErrTypeBadContent, f.Kind)
+	require.Contains(t, f.Cause, "checksum mismatch")
+	require.NotContains(t, f.Cause, "mirror baseos")
+}
