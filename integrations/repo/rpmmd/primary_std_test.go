@@ -220,4 +220,3 @@ func (p *stdPrimaryParser) text() (string, error) {
 	}
 	return s, err
 }
-

@@ -27,15 +27,15 @@ import (
 // of next, decoded only when the caller asks. Memory is bounded by the
 // longest token (max bytes), as with encoding/xml behind tokenGuard.
 type xmlScanner struct {
-	r    io.Reader
-	buf  []byte
-	pos  int   // next unread byte
-	end  int   // end of the bytes read into buf
+	r   io.Reader
+	buf []byte
+	pos int // next unread byte
+	end int // end of the bytes read into buf
 	// lim is where the current markup token must end: max bytes after its
 	// start or the end of buf. tokenGuard lets no more of it through, so
 	// the scanner looks no further either: what encoding/xml would find
 	// past it is an over-long token, not an error of its own.
-	lim int
+	lim  int
 	rerr error // the reader's first error, io.EOF included: nothing more comes
 	max  int   // longest token, in bytes
 	// lines counts the newlines in bytes already dropped from buf, for
@@ -56,15 +56,15 @@ type xmlScanner struct {
 
 	// The current token. The slices point into buf or scratch.
 	kind          tokKind
-	prefix, local []byte     // tokStart, tokEnd
-	attrs         []xmlAttr  // tokStart
-	hasBase       bool       // some attribute is a prefixed "base": maybe xml:base
-	hasXmlns      bool       // some attribute is named or prefixed "xmlns"
-	text          []byte     // tokText: raw character data or CDATA content
-	textMode      textMode   // how text is to be decoded
-	textDecode    bool       // text holds entities or carriage returns
-	target        []byte     // tokOther: a processing instruction's target, else nil
-	scratch       []byte     // decoded values
+	prefix, local []byte    // tokStart, tokEnd
+	attrs         []xmlAttr // tokStart
+	hasBase       bool      // some attribute is a prefixed "base": maybe xml:base
+	hasXmlns      bool      // some attribute is named or prefixed "xmlns"
+	text          []byte    // tokText: raw character data or CDATA content
+	textMode      textMode  // how text is to be decoded
+	textDecode    bool      // text holds entities or carriage returns
+	target        []byte    // tokOther: a processing instruction's target, else nil
+	scratch       []byte    // decoded values
 }
 
 type tokKind uint8
