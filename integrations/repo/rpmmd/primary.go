@@ -112,20 +112,26 @@ func (p *primaryParser) token() (tokKind, error) {
 	}
 	switch kind {
 	case tokStart:
-		p.depth++
-		if p.depth > maxDepth {
-			return kind, fmt.Errorf("%w: elements nested deeper than %d", ErrMalformed, maxDepth)
-		}
-		if b, ok := p.s.xmlBase(); ok && strings.TrimRight(b, "/") != p.base {
-			return kind, fmt.Errorf("%w: <%s> has xml:base %s, which is not the repository's base %s",
-				ErrMalformed, p.s.local, show(b), show(p.base))
-		}
+		return kind, p.opened()
 	case tokEnd:
 		p.depth--
 	case tokEOF:
 		return kind, io.EOF
 	}
 	return kind, nil
+}
+
+// opened checks the element whose start was just read.
+func (p *primaryParser) opened() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return fmt.Errorf("%w: elements nested deeper than %d", ErrMalformed, maxDepth)
+	}
+	if b, ok := p.s.xmlBase(); ok && strings.TrimRight(b, "/") != p.base {
+		return fmt.Errorf("%w: <%s> has xml:base %s, which is not the repository's base %s",
+			ErrMalformed, p.s.local, show(b), show(p.base))
+	}
+	return nil
 }
 
 // root reads up to the root element and returns its "packages" attribute,
@@ -177,11 +183,20 @@ func (p *primaryParser) expectEOF() error {
 	}
 }
 
-// skip consumes the rest of the element whose start was just read.
+// skip consumes the rest of the element whose start was just read. It is
+// token's loop written out, as most of a file is skipped.
 func (p *primaryParser) skip() error {
 	for end := p.depth - 1; p.depth > end; {
-		if _, err := p.token(); err != nil {
+		kind, err := p.s.next()
+		switch {
+		case err != nil:
 			return err
+		case kind == tokStart:
+			if err := p.opened(); err != nil {
+				return err
+			}
+		case kind == tokEnd:
+			p.depth--
 		}
 	}
 	return nil

@@ -522,26 +522,37 @@ func (s *xmlScanner) checkUniqueAttrs(p int) error {
 	if len(s.attrs) < 2 {
 		return nil
 	}
-	seen := map[string]bool(nil)
-	if len(s.attrs) > 8 {
-		seen = make(map[string]bool, len(s.attrs))
+	// Attributes whose local names differ in length, first or last byte
+	// differ: a 64-bit mask of those answers for most tags (every one of
+	// createrepo_c's) without comparing names.
+	var mask uint64
+	clash := false
+	for _, a := range s.attrs {
+		n := uint(a.local.end - a.local.start)
+		bit := uint64(1) << ((n*31 + uint(s.buf[a.local.start])*7 + uint(s.buf[a.local.end-1])) & 63)
+		clash = clash || mask&bit != 0
+		mask |= bit
 	}
-	for i, a := range s.attrs {
-		local := s.bytes(a.local)
-		if seen != nil {
-			key := s.attrSpace(s.prefixOf(a)) + " " + string(local)
-			if seen[key] {
-				return s.duplicateAttr(p, a)
-			}
-			seen[key] = true
-			continue
-		}
-		for _, b := range s.attrs[:i] {
-			if b.local.end-b.local.start == a.local.end-a.local.start && s.buf[b.local.start] == local[0] &&
-				string(s.bytes(b.local)) == string(local) && s.attrSpace(s.prefixOf(b)) == s.attrSpace(s.prefixOf(a)) {
-				return s.duplicateAttr(p, a)
+	if !clash {
+		return nil
+	}
+	if len(s.attrs) <= 8 {
+		for i, a := range s.attrs {
+			for _, b := range s.attrs[:i] {
+				if string(s.bytes(b.local)) == string(s.bytes(a.local)) && s.attrSpace(s.prefixOf(b)) == s.attrSpace(s.prefixOf(a)) {
+					return s.duplicateAttr(p, a)
+				}
 			}
 		}
+		return nil
+	}
+	seen := make(map[string]bool, len(s.attrs))
+	for _, a := range s.attrs {
+		key := s.attrSpace(s.prefixOf(a)) + " " + string(s.bytes(a.local))
+		if seen[key] {
+			return s.duplicateAttr(p, a)
+		}
+		seen[key] = true
 	}
 	return nil
 }
