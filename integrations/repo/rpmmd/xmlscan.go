@@ -322,7 +322,10 @@ func (s *xmlScanner) name(p int, msg string) (prefix, local span, ok bool, err e
 	if first == ncNone {
 		return span{}, span{}, false, nil
 	}
-	all := first
+	all, colon, colons := first, -1, 0
+	if first&ncColon != 0 {
+		colon, colons = p, 1
+	}
 	i := p + 1
 	for ; i < s.lim; i++ {
 		c := nameClass[s.buf[i]]
@@ -330,6 +333,9 @@ func (s *xmlScanner) name(p int, msg string) (prefix, local span, ok bool, err e
 			break
 		}
 		all |= c
+		if c&ncColon != 0 {
+			colon, colons = i, colons+1
+		}
 	}
 	if i == s.lim {
 		return span{}, span{}, false, s.more()
@@ -338,12 +344,8 @@ func (s *xmlScanner) name(p int, msg string) (prefix, local span, ok bool, err e
 	if all&ncHigh == 0 && first&ncStart == 0 || all&ncHigh != 0 && !isXMLName(name) {
 		return span{}, span{}, false, s.syntaxError(i, "invalid XML name: "+string(name))
 	}
-	colon := -1
-	if all&ncColon != 0 {
-		if colon = bytes.IndexByte(name, ':'); bytes.IndexByte(name[colon+1:], ':') >= 0 {
-			return span{}, span{}, false, s.syntaxError(i, msg)
-		}
-		colon += p
+	if colons > 1 {
+		return span{}, span{}, false, s.syntaxError(i, msg)
 	}
 	if colon < 0 || colon == p || colon == i-1 {
 		return span{int32(p), int32(p)}, span{int32(p), int32(i)}, true, nil
@@ -408,6 +410,26 @@ func (s *xmlScanner) scanStart() error {
 // scanAttr reads one name="value" at buf[p:] into s.attrs and returns the
 // position after it.
 func (s *xmlScanner) scanAttr(p int) (int, error) {
+	// The common case, name="plain value" with an ASCII name and no
+	// prefix, in one pass; anything else takes the general way below.
+	if nameClass[s.buf[p]] == ncStart {
+		q := p + 1
+		for q < s.lim && (nameClass[s.buf[q]] == ncStart || nameClass[s.buf[q]] == ncFollow) {
+			q++
+		}
+		if q+1 < s.lim && s.buf[q] == '=' && (s.buf[q+1] == '"' || s.buf[q+1] == '\'') {
+			v := q + 2
+			n := plainRun(s.buf[v:s.lim], &attrClass)
+			if v+n < s.lim && s.buf[v+n] == s.buf[q+1] {
+				if q-p == 5 && string(s.buf[p:q]) == "xmlns" {
+					s.hasXmlns = true
+				}
+				s.attrs = append(s.attrs, xmlAttr{prefix: span{int32(p), int32(p)}, local: span{int32(p), int32(q)},
+					value: span{int32(v), int32(v + n)}})
+				return v + n + 1, nil
+			}
+		}
+	}
 	const noName = "expected attribute name in element"
 	prefix, local, ok, err := s.name(p, noName)
 	switch {
