@@ -132,7 +132,7 @@ func scaleOne(ctx context.Context, dir string, n int) (scaleRow, error) {
 	}
 	// The in-process timings are short: the best of a few is kept.
 	for range inProcessRounds {
-		parse, bytes, err := timeParse(base, n)
+		parse, size, err := timeParse(base, n)
 		if err != nil {
 			return row, err
 		}
@@ -141,7 +141,7 @@ func scaleOne(ctx context.Context, dir string, n int) (scaleRow, error) {
 			return row, err
 		}
 		if row.Parse == 0 || parse < row.Parse {
-			row.Parse, row.ParseBytes = parse, bytes
+			row.Parse, row.ParseBytes = parse, size
 		}
 		if row.Diff == 0 || diff < row.Diff {
 			row.Diff = diff
