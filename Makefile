@@ -4,6 +4,9 @@ BIN := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
 TEMPORAL_CLI_VERSION := v1.5.1
 DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg zstd bzip2
+# The real monitoring and backup programs the integration tests drive.
+DEB_PACKAGES += prometheus-alertmanager nagios4-core sqlite3 \
+	bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
 .PHONY: run test setup deps temporal build bench bench-scale vet clean

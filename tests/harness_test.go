@@ -35,13 +35,15 @@ type site struct {
 	store    *repo.Store
 	client   client.Client
 	channels *httptest.Server
+	// workers are the `osflow worker` processes a test started.
+	workers []*exec.Cmd
 }
 
-// newSite builds the upstream repos from specs, writes a configuration
-// naming them (plus extra YAML), and starts a worker in namespace ns.
-func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
+// newBareSite builds the upstream repos from specs, writes a configuration
+// naming them (plus extra YAML) for namespace ns, and serves the channels;
+// it starts no worker.
+func newBareSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
 	t.Helper()
-	ctx := context.Background()
 	s := &site{t: t, dir: t.TempDir()}
 	s.upstream = filepath.Join(s.dir, "upstream")
 	for name, specs := range repos {
@@ -79,16 +81,22 @@ func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra st
 	require.NoError(t, err)
 	t.Cleanup(s.client.Close)
 
-	ws, err := worker.New(s.client, cfg, worker.Options{Main: true, Repo: true, CacheDir: filepath.Join(s.dir, "cache")}, logger)
-	require.NoError(t, err)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- ws.Run(wctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
 	s.channels.Config.Handler = repo.Handler(s.store)
 	s.channels.Start()
 	t.Cleanup(s.channels.Close)
+	return s
+}
+
+// newSite is newBareSite with a worker running in the test process.
+func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
+	t.Helper()
+	s := newBareSite(t, ns, repos, extra)
+	ws, err := worker.New(s.client, s.cfg, worker.Options{Main: true, Repo: true, CacheDir: filepath.Join(s.dir, "cache")}, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ws.Run(wctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return s
 }
 
