@@ -237,11 +237,11 @@ func (s *xmlScanner) scan() error {
 		}
 		// White space between tags, most of a file's text tokens, is
 		// passed over here, in one step with the tag after it.
-		p := s.pos
-		for p < s.end && (s.buf[p] == ' ' || s.buf[p] == '\n' || s.buf[p] == '\t') {
+		buf, p := s.buf[:s.end], s.pos
+		for p < len(buf) && (buf[p] == ' ' || buf[p] == '\n' || buf[p] == '\t') {
 			p++
 		}
-		if p == s.end || s.buf[p] != '<' || p-s.pos > s.max {
+		if p == len(buf) || buf[p] != '<' || p-s.pos > s.max {
 			return s.scanText()
 		}
 		s.pos = p
@@ -315,10 +315,11 @@ func (s *xmlScanner) scanText() error {
 // trailing colon is part of the local name. ok is false when buf[p] cannot
 // start a name, which the caller reports.
 func (s *xmlScanner) name(p int, msg string) (prefix, local span, ok bool, err error) {
-	if p == s.lim {
+	buf := s.buf[:s.lim]
+	if p >= len(buf) {
 		return span{}, span{}, false, s.more()
 	}
-	first := nameClass[s.buf[p]]
+	first := nameClass[buf[p]]
 	if first == ncNone {
 		return span{}, span{}, false, nil
 	}
@@ -327,8 +328,8 @@ func (s *xmlScanner) name(p int, msg string) (prefix, local span, ok bool, err e
 		colon, colons = p, 1
 	}
 	i := p + 1
-	for ; i < s.lim; i++ {
-		c := nameClass[s.buf[i]]
+	for ; i < len(buf); i++ {
+		c := nameClass[buf[i]]
 		if c == ncNone {
 			break
 		}
@@ -337,10 +338,10 @@ func (s *xmlScanner) name(p int, msg string) (prefix, local span, ok bool, err e
 			colon, colons = i, colons+1
 		}
 	}
-	if i == s.lim {
+	if i == len(buf) {
 		return span{}, span{}, false, s.more()
 	}
-	name := s.buf[p:i]
+	name := buf[p:i]
 	if all&ncHigh == 0 && first&ncStart == 0 || all&ncHigh != 0 && !isXMLName(name) {
 		return span{}, span{}, false, s.syntaxError(i, "invalid XML name: "+string(name))
 	}
@@ -355,16 +356,9 @@ func (s *xmlScanner) name(p int, msg string) (prefix, local span, ok bool, err e
 
 // space skips XML white space from buf[p].
 func (s *xmlScanner) space(p int) int {
-	if p < s.lim && s.buf[p] > ' ' {
-		return p
-	}
-	for p < s.lim {
-		switch s.buf[p] {
-		case ' ', '\r', '\n', '\t':
-			p++
-		default:
-			return p
-		}
+	buf := s.buf[:s.lim]
+	for p < len(buf) && buf[p] <= ' ' && (buf[p] == ' ' || buf[p] == '\r' || buf[p] == '\n' || buf[p] == '\t') {
+		p++
 	}
 	return p
 }
@@ -412,16 +406,16 @@ func (s *xmlScanner) scanStart() error {
 func (s *xmlScanner) scanAttr(p int) (int, error) {
 	// The common case, name="plain value" with an ASCII name and no
 	// prefix, in one pass; anything else takes the general way below.
-	if nameClass[s.buf[p]] == ncStart {
+	if buf := s.buf[:s.lim]; nameClass[buf[p]] == ncStart {
 		q := p + 1
-		for q < s.lim && (nameClass[s.buf[q]] == ncStart || nameClass[s.buf[q]] == ncFollow) {
+		for q < len(buf) && nameClass[buf[q]]-ncStart <= ncFollow-ncStart {
 			q++
 		}
-		if q+1 < s.lim && s.buf[q] == '=' && (s.buf[q+1] == '"' || s.buf[q+1] == '\'') {
+		if q+1 < len(buf) && buf[q] == '=' && (buf[q+1] == '"' || buf[q+1] == '\'') {
 			v := q + 2
-			n := plainRun(s.buf[v:s.lim], &attrClass)
-			if v+n < s.lim && s.buf[v+n] == s.buf[q+1] {
-				if q-p == 5 && string(s.buf[p:q]) == "xmlns" {
+			n := plainRun(buf[v:], &attrClass)
+			if v+n < len(buf) && buf[v+n] == buf[q+1] {
+				if q-p == 5 && string(buf[p:q]) == "xmlns" {
 					s.hasXmlns = true
 				}
 				s.attrs = append(s.attrs, xmlAttr{prefix: span{int32(p), int32(p)}, local: span{int32(p), int32(q)},
