@@ -329,7 +329,7 @@ func runOsflowSyncManyChild(args []string) error {
 func reportScale(out io.Writer, rows []scaleRow, load0, load1 float64) {
 	fmt.Fprintf(out, "\nosflow at scale: synthetic upstreams with ~1 KB payloads; load average %.2f at start, %.2f at end\n\n", load0, load1)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "packages\tupstream MB\tsync s\tCPU s\tpeak RSS MiB\tGo GC CPU s\tupdate sync s\tparse s (MB/s)\tdiff s\tstore GC s\tsync ms per 1,000 pkgs\t")
+	fmt.Fprintln(w, "packages\tupstream MB\tsync s\tCPU s\tpeak RSS MiB\tGo GC CPU s\tupdate sync s\tgunzip+parse s (MB/s)\tdiff s\tstore GC s\tsync ms per 1,000 pkgs\t")
 	for _, r := range rows {
 		parse, diff, gc, update := "—", "—", "—", "—"
 		if r.Parse > 0 {
