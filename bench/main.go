@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +93,11 @@ func main() {
 	if cfg.N <= 0 || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	for _, name := range strings.Split(cfg.Only, ",") {
+		if name = strings.TrimSpace(name); name != "" && !slices.Contains(stepNames(), name) {
+			exitOn(fmt.Errorf("-only %s: no such step; the steps are %s", name, strings.Join(stepNames(), ",")))
+		}
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()

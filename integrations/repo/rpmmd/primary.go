@@ -353,10 +353,10 @@ func (raw *rawPackage) validate() (Package, error) {
 		pkg.Epoch = "0"
 	}
 	for _, f := range []struct{ what, value, forbidden string }{
-		{"name", pkg.Name, "/"},
-		{"arch", pkg.Arch, "/-"},
-		{"version", pkg.Version, "/-"},
-		{"release", pkg.Release, "/-"},
+		{"name", pkg.Name, ""},
+		{"arch", pkg.Arch, "-"},
+		{"version", pkg.Version, "-"},
+		{"release", pkg.Release, "-"},
 	} {
 		if err := checkNEVRAField(f.what, f.value, f.forbidden); err != nil {
 			return Package{}, err
@@ -389,7 +389,7 @@ func (raw *rawPackage) validate() (Package, error) {
 
 // checkNEVRAField keeps NEVRA parts to what rpm itself allows, so that they
 // can go into manifests, file names and log lines without escaping.
-// forbidden holds "/" and any other byte the part may not contain.
+// forbidden holds the bytes besides "/" that the part may not contain.
 func checkNEVRAField(what, v, forbidden string) error {
 	if plainNEVRAField(v, forbidden) {
 		return nil
@@ -402,8 +402,8 @@ func checkNEVRAField(what, v, forbidden string) error {
 		why = "longer than 256 bytes"
 	case !utf8.ValidString(v):
 		why = "not UTF-8"
-	case strings.ContainsAny(v, forbidden):
-		why = "contains one of " + strconv.Quote(forbidden)
+	case strings.ContainsAny(v, "/"+forbidden):
+		why = "contains one of " + strconv.Quote("/"+forbidden)
 	case hasSpaceOrControl(v):
 		why = "contains white space or a control character"
 	default:
@@ -415,10 +415,10 @@ func checkNEVRAField(what, v, forbidden string) error {
 // plainNEVRAField is checkNEVRAField's answer for the common case, at a
 // glance: 1 to 256 printable ASCII bytes, none of them forbidden.
 func plainNEVRAField(v, forbidden string) bool {
-	if v == "" || len(v) > 256 || forbidden != "/" && forbidden != "/-" {
+	if v == "" || len(v) > 256 || forbidden != "" && forbidden != "-" {
 		return false
 	}
-	dash := forbidden == "/-"
+	dash := forbidden == "-"
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c <= ' ' || c >= 0x7f || c == '/' || c == '-' && dash {
 			return false

@@ -14,9 +14,10 @@ import (
 // xmlScanner is a strict, streaming XML tokenizer for the metadata files
 // that are too big for encoding/xml's pace (primary.xml runs to hundreds of
 // MiB). It accepts exactly the documents that encoding/xml's strict
-// Decoder, behind tokenGuard, accepts, with one exception that only
-// refuses more: an attribute given twice in one element (which XML forbids
-// and encoding/xml lets through) is an error. Its tokens carry the same
+// Decoder, behind tokenGuard, accepts, with two exceptions that only
+// refuse more: an attribute given twice in one element (which XML forbids
+// and encoding/xml lets through), and open elements whose names add up to
+// more than maxNames bytes. Its tokens carry the same
 // names, namespaces and decoded text, and its errors are the same kind:
 // *xml.SyntaxError with the same messages, and tokenGuard's ErrMalformed
 // for over-long tokens and directives. The differential tests and fuzz
