@@ -9,7 +9,7 @@ DEB_PACKAGES += prometheus-alertmanager nagios4-core sqlite3 \
 	bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: run test setup deps temporal build bench vet clean
+.PHONY: run test setup deps temporal build bench bench-scale vet clean
 
 run: setup build
 	$(BIN)/osflow dev
@@ -19,8 +19,18 @@ test: setup
 	go vet ./...
 	OSFLOW_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
 
+# Speed goals are benchmarks, never timed tests: the primary.xml parser
+# (against the encoding/xml one it replaced) and the release diff, then the
+# end-to-end comparison (BENCH_N packages, default 2000).
+BENCH_GO_FLAGS ?= -run '^$$' -bench 'BenchmarkPrimaryParse|BenchmarkDiffSnapshots20k' -benchtime 20x -count 1
 bench: setup build
+	go test $(BENCH_GO_FLAGS) ./integrations/repo/rpmmd/ ./integrations/repo/
 	go run ./bench
+
+# Growth with the number of packages: 2,000, 20,000 and 100,000, and 12 repos
+# at once. Not part of make test; a few minutes.
+bench-scale: setup build
+	go run ./bench -scale
 
 build:
 	go build -o $(BIN)/osflow ./cmd/osflow

@@ -21,6 +21,8 @@ import (
 const (
 	cmdFetch      = "bench-fetch" // bench-fetch LIST URL OUTDIR
 	cmdOsflowSync = "osflow-sync" // osflow-sync STORE URL
+	// osflow-sync-many STORE URL...: every URL at once, as repos r00, r01...
+	cmdOsflowSyncMany = "osflow-sync-many"
 )
 
 // envCPUProfile names a file a child writes a CPU profile to.

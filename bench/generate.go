@@ -29,11 +29,21 @@ import (
 const genVersion = "1"
 
 const (
-	meanPayload   = 40_000 // bytes; 20,000 packages ≈ 800 MB
-	payloadSpread = 20_000 // sizes are uniform in mean ± spread
 	upgradedCount = 500
 	baseTime      = 1_700_000_000 // deterministic timestamps
 )
+
+// genSpec says what to generate.
+type genSpec struct {
+	N int
+	// Payload sizes are uniform in Mean ± Spread bytes.
+	Mean, Spread int64
+	// Salt makes the payloads of upstreams with the same N differ.
+	Salt uint64
+}
+
+// benchPayloads are make bench's: 20,000 packages ≈ 800 MB.
+func benchPayloads(n int) genSpec { return genSpec{N: n, Mean: 40_000, Spread: 20_000} }
 
 // genPkg is one synthetic package.
 type genPkg struct {
@@ -61,10 +71,12 @@ func pkgName(i int) string {
 	return fmt.Sprintf("%c%s%05d", 'a'+i%26, words[(i/26)%len(words)], i)
 }
 
-func payloadSize(seed uint64) int64 {
+func (g genSpec) payloadSize(seed uint64) int64 {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	return meanPayload - payloadSpread + r.Int64N(2*payloadSpread+1)
+	return g.Mean - g.Spread + r.Int64N(2*g.Spread+1)
 }
+
+func (g genSpec) seed(i, version int) uint64 { return g.Salt<<40 + uint64(i)*2 + uint64(version) }
 
 // writePayload writes size pseudo-random bytes derived from seed and returns their sha256.
 func writePayload(path string, seed uint64, size int64) (string, error) {
@@ -88,28 +100,29 @@ func writePayload(path string, seed uint64, size int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// generateUpstreams builds base (dir/v1) and updated (dir/v2) upstreams of n
-// packages, reusing them when dir already holds the same generation.
-func generateUpstreams(dir string, n int) (base, updated *upstream, err error) {
+// generateUpstreams builds base (dir/v1) and updated (dir/v2) upstreams of
+// g.N packages, reusing them when dir already holds the same generation.
+func generateUpstreams(dir string, g genSpec) (base, updated *upstream, err error) {
+	n := g.N
 	base = &upstream{Dir: filepath.Join(dir, "v1")}
 	for i := range n {
-		seed := uint64(i)*2 + 1
-		base.Pkgs = append(base.Pkgs, &genPkg{Name: pkgName(i), Ver: "1.0", Rel: "1", Seed: seed, Size: payloadSize(seed)})
+		seed := g.seed(i, 1)
+		base.Pkgs = append(base.Pkgs, &genPkg{Name: pkgName(i), Ver: "1.0", Rel: "1", Seed: seed, Size: g.payloadSize(seed)})
 	}
 	updated = &upstream{Dir: filepath.Join(dir, "v2")}
 	step := max(1, n/upgradedCount)
 	for i, p := range base.Pkgs {
 		q := *p
 		if i%step == 0 && updated.Updated < upgradedCount {
-			q.Ver, q.Rel, q.Seed = "1.1", "1", uint64(i)*2+2
-			q.Size = payloadSize(q.Seed)
+			q.Ver, q.Rel, q.Seed = "1.1", "1", g.seed(i, 2)
+			q.Size = g.payloadSize(q.Seed)
 			updated.Updated++
 		}
 		updated.Pkgs = append(updated.Pkgs, &q)
 	}
 
 	stamp := filepath.Join(dir, ".generated")
-	want := fmt.Sprintf("gen=%s n=%d\n", genVersion, n)
+	want := fmt.Sprintf("gen=%s n=%d payload=%d±%d salt=%d\n", genVersion, n, g.Mean, g.Spread, g.Salt)
 	if b, err := os.ReadFile(stamp); err == nil && string(b) == want {
 		progress("upstream: reusing %s", dir)
 		for _, u := range []*upstream{base, updated} {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,18 @@ type syncResult struct {
 	Reused          int    `json:"reused"`
 	// Stages is the wall time of each mirror stage, in order.
 	Stages []stageTime `json:"stages"`
+	// GCCPU is the CPU time the Go garbage collector used in the child.
+	GCCPU float64 `json:"gcCpuSeconds"`
+}
+
+// gcCPU is the CPU time this process's garbage collector has used.
+func gcCPU() float64 {
+	sample := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return sample[0].Value.Float64()
 }
 
 type stageTime struct {
@@ -79,6 +92,7 @@ func runOsflowSyncChild(args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(syncResult{
 		Snapshot: res.Snapshot.ID, Changed: res.Changed,
 		Downloaded: res.Downloaded, DownloadedBytes: res.DownloadedBytes, Reused: res.Reused, Stages: stages,
+		GCCPU: gcCPU(),
 	})
 }
 
@@ -102,7 +116,7 @@ func (b *bench) osflowSync(ctx context.Context, url, name string) (measured, syn
 func stagesString(stages []stageTime) string {
 	var parts []string
 	for _, st := range stages {
-		parts = append(parts, fmt.Sprintf("%s %.2fs", st.Stage, st.Seconds))
+		parts = append(parts, fmt.Sprintf("%s %.3fs", st.Stage, st.Seconds))
 	}
 	return strings.Join(parts, ", ")
 }

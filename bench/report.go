@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
+	"slices"
 	"text/tabwriter"
 )
 
@@ -60,6 +60,17 @@ type figures struct {
 	SwitchMedian Seconds `json:"switchMedian"`
 	SwitchP99    Seconds `json:"switchP99"`
 
+	// The same syncs through Temporal, as a user runs them.
+	TemporalSync         temporalFig `json:"temporalSync"`
+	TemporalNoop         temporalFig `json:"temporalSyncNoop"`
+	TemporalUpdate       temporalFig `json:"temporalSyncUpdate"`
+	TemporalCLIStart     Seconds     `json:"temporalCliStart"`
+	TemporalWorkerRSSMiB float64     `json:"temporalWorkerMaxRssMiB"`
+
+	// primary.xml parsed in memory on one core, best of parseRounds.
+	ParseBytes   int64   `json:"parseBytes"`
+	ParseSeconds Seconds `json:"parseSeconds"`
+
 	// LoadAvg is /proc/loadavg's 1-minute figure at start and end: one-shot
 	// timings on a busy machine say more about the machine than about osflow.
 	LoadAvg [2]float64 `json:"loadAvg"`
@@ -91,28 +102,38 @@ func better(osflow, peer float64) string {
 	return fmt.Sprintf("%.2f×", peer/osflow)
 }
 
+// goals are the issue's targets. A goal whose figures were not measured
+// (a step left out with -only or -skip-dnf) is skipped, not failed.
 func (f *figures) goals() []goal {
 	sync, dnf := f.OsflowSync.Seconds.S(), f.DNFSync.Seconds.S()
-	g := func(name string, pass bool, got string) goal { return goal{Name: name, Pass: pass, Got: got} }
-	goals := []goal{
-		g("full sync ≥5× faster than dnf reposync", sync*5 <= dnf, fmt.Sprintf("%.2f×", dnf/sync)),
-		g("full sync ≥70% of plain fetch throughput", f.OsflowSync.MBps >= 0.7*f.Fetch.MBps,
-			fmt.Sprintf("%.0f%%", 100*f.OsflowSync.MBps/f.Fetch.MBps)),
-		g("osflow peak RSS ≤ dnf reposync's", f.OsflowSync.MaxRSSMiB <= f.DNFSync.MaxRSSMiB,
-			fmt.Sprintf("%.0f vs %.0f MiB", f.OsflowSync.MaxRSSMiB, f.DNFSync.MaxRSSMiB)),
-		g("no-op re-sync < 0.2 s", f.OsflowNoop.Seconds.S() < 0.2, fmt.Sprintf("%.3f s", f.OsflowNoop.Seconds.S())),
-		g("snapshot no slower than cp -al", f.SnapshotOsflow <= f.SnapshotCP,
-			fmt.Sprintf("%.3f vs %.3f s", f.SnapshotOsflow.S(), f.SnapshotCP.S())),
-		g("diff ≥10× faster than dnf repodiff", f.DiffOsflow.S()*10 <= f.DiffDNF.S(),
-			fmt.Sprintf("%.0f×", f.DiffDNF.S()/f.DiffOsflow.S())),
-		g("channel switch < 10 ms (p99)", f.SwitchP99.S() < 0.010, fmt.Sprintf("p99 %.2f ms", 1000*f.SwitchP99.S())),
-	}
-	for i := range goals {
-		if strings.Contains(goals[i].Name, "dnf") && dnf == 0 {
-			goals[i] = goal{Name: goals[i].Name, Got: "—", Skipped: true}
+	update, dnfUpdate := f.OsflowUpdate.Seconds.S(), f.DNFUpdate.Seconds.S()
+	noop, temporalNoop := f.OsflowNoop.Seconds.S(), f.TemporalNoop.Seconds.S()
+	g := func(name string, measured ...float64) func(bool, string) goal {
+		return func(pass bool, got string) goal {
+			if slices.Contains(measured, 0) {
+				return goal{Name: name, Got: "—", Skipped: true}
+			}
+			return goal{Name: name, Pass: pass, Got: got}
 		}
 	}
-	return goals
+	return []goal{
+		g("full sync ≥5× faster than dnf reposync", sync, dnf)(sync*5 <= dnf, fmt.Sprintf("%.2f×", dnf/sync)),
+		g("full sync ≥80% of plain fetch throughput", sync, f.Fetch.MBps)(f.OsflowSync.MBps >= 0.8*f.Fetch.MBps,
+			fmt.Sprintf("%.0f%%", 100*f.OsflowSync.MBps/f.Fetch.MBps)),
+		g("update sync ≥5× faster than dnf reposync", update, dnfUpdate)(update*5 <= dnfUpdate, fmt.Sprintf("%.2f×", dnfUpdate/update)),
+		g("osflow sync peak RSS ≤ half of dnf reposync's", sync, dnf)(2*f.OsflowSync.MaxRSSMiB <= f.DNFSync.MaxRSSMiB,
+			fmt.Sprintf("%.0f vs %.0f MiB", f.OsflowSync.MaxRSSMiB, f.DNFSync.MaxRSSMiB)),
+		g("worker peak RSS ≤ half of dnf reposync's", f.TemporalWorkerRSSMiB, dnf)(2*f.TemporalWorkerRSSMiB <= f.DNFSync.MaxRSSMiB,
+			fmt.Sprintf("%.0f vs %.0f MiB", f.TemporalWorkerRSSMiB, f.DNFSync.MaxRSSMiB)),
+		g("no-op re-sync in process < 0.2 s", noop)(noop < 0.2, fmt.Sprintf("%.3f s", noop)),
+		g("no-op osflow sync --wait through Temporal < 0.2 s", temporalNoop)(temporalNoop < 0.2, fmt.Sprintf("%.3f s", temporalNoop)),
+		g("primary.xml parse ≥ 60 MB/s on one core", f.parseMBps())(f.parseMBps() >= 60, fmt.Sprintf("%.0f MB/s", f.parseMBps())),
+		g("snapshot no slower than cp -al", f.SnapshotOsflow.S(), f.SnapshotCP.S())(f.SnapshotOsflow <= f.SnapshotCP,
+			fmt.Sprintf("%.3f vs %.3f s", f.SnapshotOsflow.S(), f.SnapshotCP.S())),
+		g("diff ≥10× faster than dnf repodiff", f.DiffOsflow.S(), f.DiffDNF.S())(f.DiffOsflow.S()*10 <= f.DiffDNF.S(),
+			fmt.Sprintf("%.0f×", f.DiffDNF.S()/f.DiffOsflow.S())),
+		g("channel switch < 10 ms (p99)", f.SwitchP99.S())(f.SwitchP99.S() < 0.010, fmt.Sprintf("p99 %.2f ms", 1000*f.SwitchP99.S())),
+	}
 }
 
 // comparison is one table row: osflow and its peer in the same unit.
@@ -171,6 +192,10 @@ func (f *figures) report(out io.Writer) {
 
 	fmt.Fprintf(out, "\nosflow full sync by stage: %s\nosflow update sync by stage: %s\n",
 		stagesString(f.OsflowSyncStages), stagesString(f.OsflowUpdateStages))
+	if f.ParseSeconds > 0 {
+		fmt.Fprintf(out, "primary.xml parse, one core: %.1f MB in %.3f s, %.0f MB/s\n", mb(f.ParseBytes), f.ParseSeconds.S(), f.parseMBps())
+	}
+	f.reportTemporal(out)
 	fmt.Fprintln(out, "\ngoals:")
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	for _, g := range f.Goals {
@@ -184,4 +209,39 @@ func (f *figures) report(out io.Writer) {
 		fmt.Fprintf(w, "  %s\t%s\t%s\n", verdict, g.Name, g.Got)
 	}
 	w.Flush()
+}
+
+// reportTemporal prints the syncs through Temporal next to the same syncs
+// in process, and where the time through Temporal went.
+func (f *figures) reportTemporal(out io.Writer) {
+	if f.TemporalNoop.Seconds == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\nosflow sync --wait through Temporal (dev server, osflow worker) vs the mirror in process:\n")
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "sync\tin process\tthrough Temporal\tdifference\tCPU: CLI\tworker\tTemporal server")
+	for _, r := range []struct {
+		name     string
+		in       runFig
+		temporal temporalFig
+	}{
+		{"full", f.OsflowSync, f.TemporalSync},
+		{"no-op", f.OsflowNoop, f.TemporalNoop},
+		{"update", f.OsflowUpdate, f.TemporalUpdate},
+	} {
+		in := "—"
+		if r.in.Seconds > 0 {
+			in = fmt.Sprintf("%.3f s", r.in.Seconds.S())
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.3f s\t%+.3f s\t%.3f s\t%.2f s\t%.2f s\n", r.name, in, r.temporal.Seconds.S(),
+			r.temporal.Seconds.S()-r.in.Seconds.S(), r.temporal.CPU.S(), r.temporal.WorkerCPU.S(), r.temporal.ServerCPU.S())
+	}
+	w.Flush()
+	fmt.Fprintf(out, "worker peak RSS %.0f MiB; osflow CLI start alone (sync --help) %.3f s\n", f.TemporalWorkerRSSMiB, f.TemporalCLIStart.S())
+	for _, r := range []struct {
+		name string
+		fig  temporalFig
+	}{{"full", f.TemporalSync}, {"no-op", f.TemporalNoop}, {"update", f.TemporalUpdate}} {
+		fmt.Fprintf(out, "through Temporal, %s sync by stage: %s\n", r.name, stagesString(r.fig.Stages))
+	}
 }

@@ -38,6 +38,9 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Scale {
+		return runScale(ctx, cfg, work)
+	}
 	b := &bench{cfg: cfg, run: filepath.Join(work, "run"), fig: &figures{N: cfg.N, LoadAvg: [2]float64{loadAvg()}}}
 	// Files deleted shortly before a measurement tax it: ext4 without a
 	// journal, allocating an inode, scans past every free inode freed in
@@ -57,7 +60,7 @@ func run(ctx context.Context, cfg config) error {
 	if err := os.MkdirAll(b.run, 0o755); err != nil {
 		return err
 	}
-	if b.base, b.updated, err = generateUpstreams(filepath.Join(work, "upstream"), cfg.N); err != nil {
+	if b.base, b.updated, err = generateUpstreams(filepath.Join(work, "upstream"), benchPayloads(cfg.N)); err != nil {
 		return fmt.Errorf("generate upstream: %w", err)
 	}
 	b.fig.UpstreamBytes, b.fig.UpstreamUpgraded = b.base.Bytes, b.updated.Updated
@@ -70,16 +73,8 @@ func run(ctx context.Context, cfg config) error {
 	defer stop(context.Background())
 	b.url1, b.url2 = srvURL+"/v1/", srvURL+"/v2/"
 
-	for _, step := range []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"plain fetch", b.measureFetch},
-		{"dnf reposync", b.measureReposync},
-		{"osflow", b.measureOsflow},
-		{"dnf repodiff", b.measureRepodiff},
-	} {
-		if cfg.SkipDNF && strings.HasPrefix(step.name, "dnf ") {
+	for _, step := range b.steps() {
+		if cfg.SkipDNF && strings.HasPrefix(step.name, "dnf ") || !cfg.runs(step.name) {
 			continue
 		}
 		settle()
@@ -97,6 +92,44 @@ func run(ctx context.Context, cfg config) error {
 		return enc.Encode(b.fig)
 	}
 	return nil
+}
+
+type step struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// steps are the measurements, in order.
+func (b *bench) steps() []step {
+	return []step{
+		{"fetch", b.measureFetch},
+		{"dnf reposync", b.measureReposync},
+		{"osflow", b.measureOsflow},
+		{"temporal", b.measureTemporal},
+		{"dnf repodiff", b.measureRepodiff},
+		{"parse", b.measureParse},
+	}
+}
+
+func stepNames() []string {
+	var names []string
+	for _, s := range (&bench{}).steps() {
+		names = append(names, strings.ReplaceAll(s.name, " ", "-"))
+	}
+	return names
+}
+
+// runs says whether -only selects the step.
+func (c config) runs(name string) bool {
+	if c.Only == "" {
+		return true
+	}
+	for _, n := range strings.Split(c.Only, ",") {
+		if strings.TrimSpace(n) == strings.ReplaceAll(name, " ", "-") {
+			return true
+		}
+	}
+	return false
 }
 
 // settle flushes dirty pages left by the previous step, so that its

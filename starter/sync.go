@@ -103,24 +103,43 @@ func StartSyncInput(ctx context.Context, c client.Client, cfg *config.Config, in
 	return run, nil
 }
 
-// WaitSync polls a running DailySync for progress until it ends, handing
-// each change to report, and returns its final status.
+// WaitSync waits for a running DailySync to end and returns its final
+// status. Meanwhile it reads the run's progress every progressEvery and
+// hands each change to report. The reading runs beside the wait, not in
+// turn with it, so that a progress read still in flight never delays the
+// result (on a loaded server one takes tens of milliseconds).
 func WaitSync(ctx context.Context, c client.Client, run client.WorkflowRun, report func(activities.SyncProgress)) (workflows.DailySyncStatus, error) {
-	done := make(chan error, 1)
+	pctx, stop := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		followProgress(pctx, c, run, report)
+	}()
 	var st workflows.DailySyncStatus
-	go func() { done <- run.Get(ctx, &st) }()
+	err := run.Get(ctx, &st)
+	stop()
+	<-followed // no progress is reported after WaitSync returns
+	switch {
+	case ctx.Err() != nil:
+		return st, ctx.Err()
+	case err != nil:
+		return failedSync(run.GetID(), st, err)
+	}
+	return st, nil
+}
+
+// progressEvery is how often WaitSync reads a run's progress.
+const progressEvery = 500 * time.Millisecond
+
+// followProgress reports each change of a run's progress until ctx ends.
+func followProgress(ctx context.Context, c client.Client, run client.WorkflowRun, report func(activities.SyncProgress)) {
 	seen := map[string]activities.SyncProgress{}
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case err := <-done:
-			if err != nil {
-				return failedSync(run.GetID(), st, err)
-			}
-			return st, nil
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return
 		case <-tick.C:
 			for _, p := range pendingProgress(ctx, c, run) {
 				if seen[p.Repo] != p {
