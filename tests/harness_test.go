@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +42,13 @@ type site struct {
 // naming them (plus extra YAML), and starts a worker in namespace ns.
 func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
 	t.Helper()
-	ctx := context.Background()
+	return newSiteWith(t, ns, repos, extra, worker.Options{Main: true, Repo: true})
+}
+
+// newSiteWith is newSite with the worker's queues chosen by opts; with
+// neither queue no worker starts (see startWorker).
+func newSiteWith(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string, opts worker.Options) *site {
+	t.Helper()
 	s := &site{t: t, dir: t.TempDir()}
 	s.upstream = filepath.Join(s.dir, "upstream")
 	for name, specs := range repos {
@@ -54,7 +61,7 @@ func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra st
 	s.channels = httptest.NewUnstartedServer(nil)
 	var yaml strings.Builder
 	yaml.WriteString("store: " + filepath.Join(s.dir, "store") + "\n")
-	yaml.WriteString("temporal:\n  address: " + devServer.FrontendHostPort() + "\n  namespace: " + ns + "\n")
+	yaml.WriteString("temporal:\n  address: " + frontend + "\n  namespace: " + ns + "\n")
 	yaml.WriteString("http:\n  baseURL: http://" + s.channels.Listener.Addr().String() + "/\n")
 	yaml.WriteString("tickets:\n  dir: " + filepath.Join(s.dir, "tickets") + "\n")
 	yaml.WriteString("log:\n  format: console\n  level: warn\n")
@@ -72,24 +79,35 @@ func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra st
 
 	s.store, err = repo.Open(cfg.Store)
 	require.NoError(t, err)
-	logger := zaptest.NewLogger(t)
 	s.client, err = client.Dial(client.Options{
-		HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(logger),
+		HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(zaptest.NewLogger(t)),
 	})
 	require.NoError(t, err)
 	t.Cleanup(s.client.Close)
-
-	ws, err := worker.New(s.client, cfg, worker.Options{Main: true, Repo: true, CacheDir: filepath.Join(s.dir, "cache")}, logger)
-	require.NoError(t, err)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- ws.Run(wctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	if opts.Main || opts.Repo {
+		s.startWorker(opts)
+	}
 
 	s.channels.Config.Handler = repo.Handler(s.store)
 	s.channels.Start()
 	t.Cleanup(s.channels.Close)
 	return s
+}
+
+// startWorker runs a worker of this site until the test ends or stop is
+// called.
+func (s *site) startWorker(opts worker.Options) (stop func()) {
+	s.t.Helper()
+	opts.CacheDir = filepath.Join(s.dir, "cache")
+	ws, err := worker.New(s.client, s.cfg, opts, zaptest.NewLogger(s.t))
+	require.NoError(s.t, err)
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ws.Run(wctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	s.t.Cleanup(stop)
+	return stop
 }
 
 // publish (re)builds an upstream repo from specs, replacing any earlier
