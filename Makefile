@@ -10,9 +10,12 @@ DEB_PACKAGES += nginx libnginx-mod-http-js apache2-bin systemd
 TEMPORAL_SERVER_VERSION := v1.29.1
 TEMPORAL_SERVER := $(BIN)/temporal-server-$(TEMPORAL_SERVER_VERSION)
 CLUSTER_DEB_PACKAGES := postgresql
+# deploy/helm's test renders the chart with it.
+HELM := $(BIN)/helm
+HELM_VERSION := v3.22.0
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: run test setup deps temporal build bench vet clean cluster-test temporal-server
+.PHONY: run test setup deps temporal helm build bench vet clean cluster-test temporal-server
 
 run: setup build
 	$(BIN)/osflow dev
@@ -44,7 +47,7 @@ bench: setup build
 build:
 	go build -o $(BIN)/osflow ./cmd/osflow
 
-setup: deps temporal
+setup: deps temporal helm
 
 # Installs only what is missing, so a second run is quiet and fast.
 deps:
@@ -60,6 +63,12 @@ deps:
 	fi
 
 temporal: $(TEMPORAL)
+
+helm: $(HELM)
+
+$(HELM):
+	@echo "installing helm $(HELM_VERSION) into $(BIN)"
+	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 $(TEMPORAL):
 	@echo "installing the Temporal CLI $(TEMPORAL_CLI_VERSION) into $(BIN)"

@@ -66,6 +66,19 @@ func TestCluster(t *testing.T) {
 	t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
 	t.Logf("cluster (PostgreSQL, schemas, 4 services) ready at %s in %s", c.Frontend(), time.Since(began).Round(time.Second))
 
+	t.Run("the configuration with TLS renders", func(t *testing.T) {
+		// TLS is not exercised end to end here; the server at least loads
+		// and validates the configuration with it turned on.
+		cmd := exec.Command(opts.Server, "--root", root, "--config", "config", "--env", "production", "render-config")
+		cmd.Env = append(os.Environ(), c.Env()...)
+		cmd.Env = append(cmd.Env, "TEMPORAL_TLS_FRONTEND_CERT=/etc/temporal/tls/frontend.pem", "TEMPORAL_TLS_FRONTEND_KEY=/etc/temporal/tls/frontend.key",
+			"TEMPORAL_TLS_FRONTEND_CA=/etc/temporal/tls/ca.pem", "TEMPORAL_TLS_CLIENT_CA=/etc/temporal/tls/clients.pem")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "requireClientAuth: true")
+		require.Contains(t, string(out), "/etc/temporal/tls/clients.pem")
+	})
+
 	t.Run("osflow e2e tests on the cluster", func(t *testing.T) {
 		cmd := exec.Command("go", "test", "-count=1", "-timeout", "20m",
 			"-run", "^(TestDailySyncToDnf|TestCycleFromFailureToCandidate)$", "./tests")
