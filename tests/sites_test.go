@@ -62,7 +62,9 @@ func TestTwoSitesOneServer(t *testing.T) {
 	a.publish("baseos", spec("site-a-tools", "1.1"))
 	ra2 := a.sync()
 	require.NotEqual(t, ra.Release, ra2.Release)
-	a.cycleState(func(st workflows.TestCycleState) bool { return st.Current == ra2.Release && st.RoundsRun > stA.RoundsRun }, "site A tests its second release")
+	a.cycleState(func(st workflows.TestCycleState) bool {
+		return st.Current == ra2.Release && st.RoundsRun > stA.RoundsRun
+	}, "site A tests its second release")
 	require.Equal(t, rb.Release, b.channel("testing"))
 	require.Equal(t, rb.Release, b.channel("daily"))
 	after, err := starter.CycleStatus(ctx, b.client)

@@ -166,7 +166,7 @@ func TestChannelServers(t *testing.T) {
 	t.Run("dnf installs from the channel", func(t *testing.T) {
 		for _, s := range servers {
 			root := filepath.Join(f.dir, "node-"+s.name)
-			dnf(t, f.dir, s.url+"/testing/baseos/", root, "install", "hpc-web")
+			dnf(t, s.url+"/testing/baseos/", root, "install", "hpc-web")
 			out, err := exec.Command("rpm", "--root", root, "-q", "hpc-web").CombinedOutput()
 			require.NoError(t, err, "%s", out)
 			require.Equal(t, "hpc-web-1.2-1.noarch", strings.TrimSpace(string(out)), s.name)
@@ -342,15 +342,15 @@ func freePort(t *testing.T) string {
 }
 
 // dnf installs into root from one repo at url, and nothing else.
-func dnf(t *testing.T, dir, url, root string, args ...string) {
+func dnf(t *testing.T, url, root string, args ...string) {
 	t.Helper()
-	reposd := filepath.Join(root+"-repos.d")
+	reposd := root + "-repos.d"
 	require.NoError(t, os.MkdirAll(reposd, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(reposd, "osflow.repo"),
 		[]byte("[osflow-testing-baseos]\nname=osflow testing baseos\nbaseurl="+url+"\ngpgcheck=0\nenabled=1\n"), 0o644))
 	full := append([]string{
 		"--installroot=" + root, "--releasever=9", "--setopt=reposdir=" + reposd,
-		"--setopt=cachedir=" + filepath.Join(root+"-cache"), "--refresh",
+		"--setopt=cachedir=" + root + "-cache", "--refresh",
 		"--setopt=install_weak_deps=False", "--nogpgcheck", "--assumeyes", "--noplugins",
 	}, args...)
 	out, err := exec.Command("dnf", full...).CombinedOutput()
