@@ -4,8 +4,8 @@ BIN := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
 TEMPORAL_CLI_VERSION := v1.5.1
 DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg zstd bzip2
-# deploy/'s checks: nginx with njs and httpd with mod_lua serve a channel, systemd-analyze verifies the units.
-DEB_PACKAGES += nginx libnginx-mod-http-js apache2-bin systemd
+# Only for deploy/'s tests: nginx with njs and httpd with mod_lua serve a channel, systemd-analyze verifies the units.
+TEST_DEB_PACKAGES := nginx libnginx-mod-http-js apache2-bin systemd
 # `make cluster-test`: a real Temporal server (the version inside the pinned CLI) on PostgreSQL.
 TEMPORAL_SERVER_VERSION := v1.29.1
 TEMPORAL_SERVER := $(BIN)/temporal-server-$(TEMPORAL_SERVER_VERSION)
@@ -21,7 +21,8 @@ run: setup build
 	$(BIN)/osflow dev
 
 # OSFLOW_REQUIRE_TOOLS turns a test's missing tool into a failure, not a skip.
-test: setup
+test: setup helm
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(TEST_DEB_PACKAGES)"
 	go vet ./...
 	OSFLOW_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
 
@@ -47,7 +48,7 @@ bench: setup build
 build:
 	go build -o $(BIN)/osflow ./cmd/osflow
 
-setup: deps temporal helm
+setup: deps temporal
 
 # Installs only what is missing, so a second run is quiet and fast.
 deps:
