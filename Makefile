@@ -4,6 +4,9 @@ BIN := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
 TEMPORAL_CLI_VERSION := v1.5.1
 DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg zstd bzip2
+# The real monitoring and backup programs the integration tests drive.
+DEB_PACKAGES += prometheus-alertmanager nagios4-core sqlite3 \
+	bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console
 # Only for deploy/'s tests: nginx with njs and httpd with mod_lua serve a channel, systemd-analyze verifies the units.
 TEST_DEB_PACKAGES := nginx libnginx-mod-http-js apache2-bin systemd
 # `make cluster-test`: a real Temporal server (the version inside the pinned CLI) on PostgreSQL.

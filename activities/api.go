@@ -3,7 +3,10 @@
 // and classify errors as retryable or not.
 package activities
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // SyncPlan is what the worker's configuration says a sync covers. It is read
 // by an activity so that the workflow stays deterministic and the schedule
@@ -53,25 +56,53 @@ type SwitchChannelInput struct {
 	Release string
 	Actor   string
 	Reason  string
+	// Key names the operation; empty means the activity's own identity.
+	Key string
 }
 
-// ChannelSwitch is the outcome of one channel switch.
+// ChannelSwitch is the outcome of one channel switch, as the channel's
+// audit log recorded it under the operation key.
 type ChannelSwitch struct {
 	Channel string
 	From    string
 	To      string
+	Key     string
+	// Changed: this operation moved the channel (in any attempt).
 	Changed bool
 	// Frozen is set when the channel is frozen and was left where it was.
 	Frozen bool
 }
 
-// RollbackInput moves a channel back to a release it served before; an
-// empty To means the release it served before the current one.
+// RollbackInput moves a channel back to a release it served before. To is
+// resolved to an absolute release (ResolveRollback) before the switch; an
+// empty To asks for the release served before the current one.
 type RollbackInput struct {
 	Channel string
 	To      string
 	Actor   string
 	Reason  string
+	Key     string
+}
+
+// ChannelStateInput names a channel to read.
+type ChannelStateInput struct {
+	Channel string
+}
+
+// ChannelState is what a channel serves now, and its freeze if any.
+type ChannelState struct {
+	Channel string
+	Release string
+	Freeze  *FreezeState
+}
+
+// FreezeState is who holds a channel at which release, since when, why.
+type FreezeState struct {
+	Actor   string
+	Reason  string
+	Since   time.Time
+	Release string
+	Key     string
 }
 
 // RepoSync is the outcome of mirroring one repo.
@@ -111,6 +142,10 @@ type TestPlan struct {
 	BlockerLabel      string
 	MinSoak           time.Duration
 	RoundInterval     time.Duration
+	// PassingRounds: a clean round also has no failing case at all.
+	PassingRounds bool
+	// SuiteTimeouts is each suite's configured timeout.
+	SuiteTimeouts map[string]time.Duration
 }
 
 // TaskPlan is one outage task as configured.
@@ -127,7 +162,19 @@ type RunSuiteInput struct {
 	Suite   string
 	Channel string
 	Release string
+	// Bounded keeps the result small enough for workflow history: counts,
+	// the failing cases (at most maxFailingCases) and the passing cases
+	// named in Watch. Without it (callers from before bounded results)
+	// every case is returned.
+	Bounded bool
+	// Watch lists fingerprints whose cases are reported even when they
+	// pass: their tickets are open and may close.
+	Watch []string
 }
+
+// SuiteRunCase names the case that stands for a suite's run itself: a
+// suite that cannot run is this case failing.
+const SuiteRunCase = "(suite run)"
 
 // CaseResult is one test case's outcome.
 type CaseResult struct {
@@ -147,8 +194,15 @@ func (c CaseResult) Fingerprint() string { return c.Suite + "/" + c.Name }
 // SuiteResult is one suite run's outcome.
 type SuiteResult struct {
 	Suite string
+	// URL points at the full report: the Jenkins build, or the JUnit file
+	// the worker kept.
 	URL   string
 	Cases []CaseResult
+	// Passed and Failed count every case of the run; Cases may hold fewer.
+	Passed int
+	Failed int
+	// Omitted counts the failing cases left out of Cases by the bound.
+	Omitted int
 }
 
 // ProcessResultsInput turns a round's results into ticket actions.
@@ -156,6 +210,9 @@ type ProcessResultsInput struct {
 	Release string
 	Channel string
 	Results []SuiteResult
+	// Key names the round's ticket operations; every ticket and comment
+	// carries it, so a retry finds what an earlier attempt did.
+	Key string
 }
 
 // TicketSummary is what a round did to the tracker and what it holds now.
@@ -167,12 +224,32 @@ type TicketSummary struct {
 	Closed    []string
 	Open      int
 	Blockers  int
+	// OpenFingerprints lists the fingerprints of the open tickets.
+	OpenFingerprints []string
+}
+
+// maxSummaryIDs bounds the ticket lists a summary keeps in workflow state.
+const maxSummaryIDs = 50
+
+// Bounded is the summary as a round keeps it in carried state: ticket ID
+// lists cut to maxSummaryIDs, no fingerprints.
+func (s TicketSummary) Bounded() TicketSummary {
+	cut := func(ids []string) []string {
+		if len(ids) > maxSummaryIDs {
+			return append(ids[:maxSummaryIDs:maxSummaryIDs], fmt.Sprintf("(and %d more)", len(ids)-maxSummaryIDs))
+		}
+		return ids
+	}
+	s.New, s.Commented, s.Closed = cut(s.New), cut(s.Commented), cut(s.Closed)
+	s.OpenFingerprints = nil
+	return s
 }
 
 // RunTaskInput runs one outage task on the test cluster.
 type RunTaskInput struct {
 	Task    string
 	Release string
+	Channel string
 }
 
 // TaskResult is a command task's measured run.
@@ -255,10 +332,15 @@ type Candidate struct {
 	WikiURL       string
 }
 
-// FreezeInput holds or releases a channel.
+// FreezeInput holds a channel at Release, or releases it.
 type FreezeInput struct {
 	Channel string
 	Frozen  bool
+	// Release is the release the channel must serve for the freeze to apply.
+	Release string
 	Actor   string
 	Reason  string
+	Key     string
+	// IfKey makes an unfreeze release only the freeze operation IfKey took.
+	IfKey string
 }

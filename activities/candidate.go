@@ -25,6 +25,10 @@ type CandidateActivities struct {
 // maxPatchBytes bounds what a git diff contributes to the candidate page.
 const maxPatchBytes = 64 << 10
 
+// maxCommits bounds the commits a candidate lists per repo: the candidate
+// travels through workflow history.
+const maxCommits = 50
+
 // Assemble gathers the five outputs into a candidate and publishes its
 // wiki page. Publishing the same page twice changes nothing, so a retry is
 // harmless.
@@ -76,7 +80,11 @@ func (a *CandidateActivities) gitChanges(ctx context.Context, kind string, repos
 		if err != nil {
 			ch.FetchError = err.Error()
 		}
-		for _, cm := range commits {
+		for i, cm := range commits {
+			if i == maxCommits {
+				ch.Commits = append(ch.Commits, fmt.Sprintf("... and %d more (git log %s..%s)", len(commits)-maxCommits, gr.ProductionBranch, gr.TestBranch))
+				break
+			}
 			ch.Commits = append(ch.Commits, fmt.Sprintf("%.10s %s (%s)", cm.Hash, cm.Subject, cm.Author))
 		}
 		out = append(out, ch)

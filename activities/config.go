@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"time"
 
 	"github.com/osflow/osflow/config"
 )
@@ -41,9 +42,12 @@ func (a *ConfigActivities) TestPlan(_ context.Context) (TestPlan, error) {
 		BlockerLabel:      c.Testing.Gate.BlockerLabel,
 		MinSoak:           c.Testing.Gate.MinSoak.Duration,
 		RoundInterval:     c.Testing.RoundInterval.Duration,
+		PassingRounds:     c.Testing.Gate.PassingRounds,
+		SuiteTimeouts:     map[string]time.Duration{},
 	}
 	for _, s := range c.Testing.Suites {
 		p.Suites = append(p.Suites, s.Name)
+		p.SuiteTimeouts[s.Name] = s.Timeout.Duration
 	}
 	for _, t := range c.Outage.Tasks {
 		p.Tasks = append(p.Tasks, TaskPlan{Name: t.Name, Manual: t.Manual, Expected: t.Expected.Duration, Timeout: t.Timeout.Duration, Where: t.Where})

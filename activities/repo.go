@@ -105,40 +105,92 @@ func readKeyring(path string) (openpgp.EntityList, error) {
 }
 
 // CreateRelease records the release of the given snapshots; the same
-// snapshots always give the same release, so a retry is harmless.
-func (a *RepoActivities) CreateRelease(_ context.Context, in CreateReleaseInput) (CreateReleaseResult, error) {
+// snapshots always give the same release, so a retry is harmless. Created
+// says whether this request made it, in any attempt: a release bears the
+// creation time of the request that made it, which comes from workflow
+// time and so is the same in every attempt.
+func (a *RepoActivities) CreateRelease(ctx context.Context, in CreateReleaseInput) (CreateReleaseResult, error) {
+	defer a.keepAlive(ctx)()
 	rel, created, err := a.Store.CreateRelease(in.CreatedAt, in.Snapshots)
 	if err != nil {
 		return CreateReleaseResult{}, classify(fmt.Errorf("create release: %w", err))
 	}
+	created = created || rel.CreatedAt.Equal(in.CreatedAt.UTC())
 	return CreateReleaseResult{Release: rel.ID, Created: created}, nil
 }
 
-// SwitchChannel points a channel at a release. Switching to the release
-// already served is a no-op, so a retry is harmless.
+// SwitchChannel points a channel at a release. The store records the
+// outcome under the operation key, so a retry after a lost completion
+// returns what the first attempt did (Changed stays true) instead of
+// "already there". A frozen channel is the operator's decision, not a
+// failure: it is reported as Frozen.
 func (a *RepoActivities) SwitchChannel(ctx context.Context, in SwitchChannelInput) (ChannelSwitch, error) {
-	from, err := a.Store.Channel(in.Channel)
+	defer a.keepAlive(ctx)()
+	sw, err := a.Store.Switch(ctx, repo.SwitchRequest{
+		Channel: in.Channel, Release: in.Release, Actor: in.Actor, Reason: in.Reason, Key: opKey(ctx, in.Key),
+	})
+	if errors.Is(err, repo.ErrFrozen) {
+		activity.GetLogger(ctx).Info("channel frozen; not switched", "channel", in.Channel, "release", in.Release)
+		return channelSwitch(sw), nil
+	}
 	if err != nil {
 		return ChannelSwitch{}, classify(err)
 	}
-	if from == in.Release {
-		return ChannelSwitch{Channel: in.Channel, From: from, To: from}, nil
-	}
-	sw, err := a.Store.Switch(ctx, in.Channel, in.Release, in.Actor, in.Reason)
-	if errors.Is(err, repo.ErrFrozen) {
-		// A frozen channel is the operator's decision, not a failure.
-		activity.GetLogger(ctx).Info("channel frozen; not switched", "channel", in.Channel, "release", in.Release)
-		return ChannelSwitch{Channel: in.Channel, From: from, To: from, Frozen: true}, nil
-	}
-	if err != nil {
-		return ChannelSwitch{}, classify(fmt.Errorf("switch channel %s to %s: %w", in.Channel, in.Release, err))
-	}
-	return ChannelSwitch{Channel: in.Channel, From: sw.From, To: sw.To, Changed: true}, nil
+	return channelSwitch(sw), nil
 }
 
-// SetFreeze holds or releases a channel in the store.
-func (a *RepoActivities) SetFreeze(ctx context.Context, in FreezeInput) error {
-	return classify(a.Store.SetFreeze(ctx, in.Channel, in.Frozen, in.Actor, in.Reason))
+func channelSwitch(sw repo.Switch) ChannelSwitch {
+	return ChannelSwitch{
+		Channel: sw.Channel, From: sw.From, To: sw.To, Key: sw.Key,
+		Changed: sw.Moved(), Frozen: sw.Outcome == repo.OutcomeFrozen,
+	}
+}
+
+// ChannelState reads what a channel serves now and whether it is frozen:
+// workflows act on this, not on what an earlier step reported.
+func (a *RepoActivities) ChannelState(_ context.Context, in ChannelStateInput) (ChannelState, error) {
+	rel, err := a.Store.Channel(in.Channel)
+	if err != nil {
+		return ChannelState{}, classify(err)
+	}
+	fz, err := a.Store.Frozen(in.Channel)
+	if err != nil {
+		return ChannelState{}, classify(err)
+	}
+	st := ChannelState{Channel: in.Channel, Release: rel}
+	if fz != nil {
+		st.Freeze = &FreezeState{Actor: fz.Actor, Reason: fz.Reason, Since: fz.Time, Release: fz.Release, Key: fz.Key}
+	}
+	return st, nil
+}
+
+// SetFreeze freezes a channel at an absolute release, or releases it, and
+// returns the channel's state afterwards.
+func (a *RepoActivities) SetFreeze(ctx context.Context, in FreezeInput) (ChannelState, error) {
+	defer a.keepAlive(ctx)()
+	if in.Reason == "" && !in.Frozen {
+		in.Reason = "unfreeze" // callers from before reasons were required
+	}
+	if in.Frozen && in.Release == "" {
+		// A test cycle started before freezes named their release: what
+		// testing serves now, read once under the operation's key.
+		if done, ok, err := a.recordedFreeze(ctx, in); err != nil || ok {
+			return done, err
+		}
+		cur, err := a.Store.Channel(in.Channel)
+		if err != nil {
+			return ChannelState{}, classify(err)
+		}
+		in.Release = cur
+	}
+	_, err := a.Store.SetFreeze(ctx, repo.FreezeRequest{
+		Channel: in.Channel, Frozen: in.Frozen, Release: in.Release, Actor: in.Actor, Reason: in.Reason,
+		Key: opKey(ctx, in.Key), IfKey: in.IfKey,
+	})
+	if err != nil {
+		return ChannelState{}, classify(err)
+	}
+	return a.ChannelState(ctx, ChannelStateInput{Channel: in.Channel})
 }
 
 // maxDiffLines bounds a diff summary: it travels through workflow history.
@@ -148,17 +200,7 @@ const maxDiffLines = 200
 // to another. A channel that never served anything diffs as empty.
 func (a *RepoActivities) DiffSummary(_ context.Context, in DiffSummaryInput) (DiffSummary, error) {
 	sum := DiffSummary{From: in.From, To: in.To}
-	from := in.From
-	if cur, err := a.Store.Channel(from); err == nil && cur == "" {
-		from = ""
-	}
-	var d repo.ReleaseDiff
-	var err error
-	if from == "" {
-		d, err = a.diffFromNothing(in.To)
-	} else {
-		d, err = a.Store.DiffReleases(from, in.To)
-	}
+	d, err := a.Store.DiffReleases(in.From, in.To)
 	if err != nil {
 		return sum, classify(fmt.Errorf("diff %s -> %s: %w", in.From, in.To, err))
 	}
@@ -195,34 +237,76 @@ func (a *RepoActivities) DiffSummary(_ context.Context, in DiffSummaryInput) (Di
 	return sum, nil
 }
 
-// diffFromNothing lists a whole release as added: the first promotion of a
-// site has no production release to compare with.
-func (a *RepoActivities) diffFromNothing(to string) (repo.ReleaseDiff, error) {
-	rel, err := a.Store.Release(to)
+// ResolveRollback turns a rollback request into an absolute target: the
+// given release, checked, or the release the channel served before its
+// current one. A workflow resolves once and passes the answer on, so a
+// retried rollback never resolves "the one before" again.
+func (a *RepoActivities) ResolveRollback(_ context.Context, in RollbackInput) (RollbackInput, error) {
+	if in.To != "" {
+		return in, nil
+	}
+	_, prev, err := a.Store.PreviousRelease(in.Channel)
 	if err != nil {
-		if id, cerr := a.Store.Channel(to); cerr == nil && id != "" {
-			rel, err = a.Store.Release(id)
-		}
-		if err != nil {
-			return repo.ReleaseDiff{}, err
-		}
+		return in, classify(fmt.Errorf("roll back channel %s: %w", in.Channel, err))
 	}
-	d := repo.ReleaseDiff{To: rel.ID, Repos: map[string]repo.SnapshotDiff{}}
-	for name, snap := range rel.Repos {
-		pkgs, err := a.Store.Manifest(name, snap)
-		if err != nil {
-			return d, err
-		}
-		d.Repos[name] = repo.DiffManifests(nil, pkgs)
-	}
-	return d, nil
+	in.To = prev
+	return in, nil
 }
 
-// RollbackChannel moves a channel back to a release it served before.
+// RollbackChannel moves a channel back to a release it served before. The
+// target must be absolute (see ResolveRollback).
 func (a *RepoActivities) RollbackChannel(ctx context.Context, in RollbackInput) (ChannelSwitch, error) {
-	sw, err := a.Store.Rollback(ctx, in.Channel, in.To, in.Actor, in.Reason)
-	if err != nil {
-		return ChannelSwitch{}, classify(fmt.Errorf("roll back channel %s: %w", in.Channel, err))
+	defer a.keepAlive(ctx)()
+	if in.To == "" {
+		// A workflow started before targets were resolved up front:
+		// resolve here, keyed so that its retries cannot resolve again.
+		if e, ok, err := a.recorded(ctx, in.Channel, in.Key); err != nil || ok {
+			return channelSwitch(e), err
+		}
+		var err error
+		if in, err = a.ResolveRollback(ctx, in); err != nil {
+			return ChannelSwitch{}, err
+		}
 	}
-	return ChannelSwitch{Channel: in.Channel, From: sw.From, To: sw.To, Changed: sw.From != sw.To}, nil
+	sw, err := a.Store.Rollback(ctx, repo.SwitchRequest{
+		Channel: in.Channel, Release: in.To, Actor: in.Actor, Reason: in.Reason, Key: opKey(ctx, in.Key),
+	})
+	if err != nil {
+		return ChannelSwitch{}, classify(err)
+	}
+	return channelSwitch(sw), nil
+}
+
+// recorded finds the audit entry of an operation on a channel.
+func (a *RepoActivities) recorded(ctx context.Context, channel, key string) (repo.Switch, bool, error) {
+	key = opKey(ctx, key)
+	log, err := a.Store.History(channel)
+	if err != nil {
+		return repo.Switch{}, false, classify(err)
+	}
+	for _, e := range log {
+		if e.Key == key {
+			return e, true, nil
+		}
+	}
+	return repo.Switch{}, false, nil
+}
+
+// recordedFreeze answers the retry of a freeze that had no release.
+func (a *RepoActivities) recordedFreeze(ctx context.Context, in FreezeInput) (ChannelState, bool, error) {
+	if _, ok, err := a.recorded(ctx, in.Channel, in.Key); err != nil || !ok {
+		return ChannelState{}, false, err
+	}
+	st, err := a.ChannelState(ctx, ChannelStateInput{Channel: in.Channel})
+	return st, true, err
+}
+
+// keepAlive heartbeats while a store operation runs (it may wait for the
+// store's lock), so that a worker killed meanwhile is noticed within the
+// heartbeat timeout rather than the whole activity timeout.
+func (a *RepoActivities) keepAlive(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	return heartbeatEvery(ctx, 5*time.Second, nil)
 }

@@ -1,14 +1,14 @@
 package activities
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -21,7 +21,15 @@ import (
 // test cluster's channel.
 type TestActivities struct {
 	Config *config.Config
+	// ResultsDir keeps every suite run's full results on the worker, which
+	// a bounded result points at. Empty keeps none.
+	ResultsDir string
 }
+
+// maxFailingCases bounds the failing cases a bounded suite result carries
+// into workflow history; the rest are counted, and the full list is kept
+// on the worker.
+const maxFailingCases = 100
 
 // RunSuite runs one configured suite against a channel. Test failures are
 // results, not errors; an error means the suite could not run.
@@ -48,18 +56,75 @@ func (a *TestActivities) RunSuite(ctx context.Context, in RunSuiteInput) (SuiteR
 		stop := heartbeatEvery(ctx, 30*time.Second, nil)
 		defer stop()
 	}
+	redact := redactor(a.Config)
 	res, err := suite.Run(ctx, target)
 	if err != nil {
 		if errors.Is(err, ci.ErrConfig) {
-			return SuiteResult{}, invalid(fmt.Sprintf("suite %s: %v", in.Suite, err))
+			return SuiteResult{}, invalid(redact(fmt.Sprintf("suite %s: %v", in.Suite, err)))
 		}
-		return SuiteResult{}, fmt.Errorf("suite %s on %s: %w", in.Suite, in.Release, err)
+		return SuiteResult{}, errors.New(redact(fmt.Sprintf("suite %s on %s: %v", in.Suite, in.Release, err)))
+	}
+	all := make([]CaseResult, 0, len(res.Cases))
+	for _, c := range res.Cases {
+		all = append(all, CaseResult{Suite: in.Suite, Name: c.Name, Status: string(c.Status), Message: truncate(redact(c.Message), 4000)})
 	}
 	out := SuiteResult{Suite: in.Suite, URL: res.URL}
-	for _, c := range res.Cases {
-		out.Cases = append(out.Cases, CaseResult{Suite: in.Suite, Name: c.Name, Status: string(c.Status), Message: truncate(c.Message, 4000)})
+	if !in.Bounded {
+		out.Cases = all // a caller from before bounded results
+		return out, nil
 	}
-	return out, nil
+	if p, err := a.keepResults(in, all); err != nil {
+		activity.GetLogger(ctx).Warn("could not keep the full suite results", "suite", in.Suite, "error", err)
+	} else if out.URL == "" {
+		out.URL = p
+	}
+	return boundResult(out, all, in.Watch), nil
+}
+
+// boundResult keeps what the test cycle needs: the counts, the failing
+// cases up to maxFailingCases, and the passing cases whose tickets are
+// open (watch), so those can close.
+func boundResult(out SuiteResult, all []CaseResult, watch []string) SuiteResult {
+	for _, c := range all {
+		switch {
+		case c.Failed():
+			out.Failed++
+			if out.Failed > maxFailingCases {
+				out.Omitted++
+				continue
+			}
+		case c.Status == "passed":
+			out.Passed++
+			if !slices.Contains(watch, c.Fingerprint()) {
+				continue
+			}
+		default:
+			continue
+		}
+		out.Cases = append(out.Cases, c)
+	}
+	if out.Omitted > 0 {
+		out.Cases = append(out.Cases, CaseResult{Suite: out.Suite, Name: "(more failures)", Status: "failed",
+			Message: fmt.Sprintf("%d more cases failed; the full list is at %s", out.Omitted, out.URL)})
+	}
+	return out
+}
+
+// keepResults writes a run's every case to ResultsDir and returns its path.
+func (a *TestActivities) keepResults(in RunSuiteInput, all []CaseResult) (string, error) {
+	if a.ResultsDir == "" {
+		return "", nil
+	}
+	dir := filepath.Join(a.ResultsDir, in.Release)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, fmt.Sprintf("%s-%s.json", in.Suite, time.Now().UTC().Format("20060102T150405Z")))
+	return p, os.WriteFile(p, b, 0o644)
 }
 
 func (a *TestActivities) suiteConfig(name string) (config.Suite, bool) {
@@ -105,7 +170,9 @@ func (a *TestActivities) suite(ctx context.Context, sc config.Suite) (ci.Suite, 
 	}
 }
 
-// RunTask runs one outage task's command on this worker and measures it.
+// RunTask runs one outage task's command on this worker and measures it,
+// through the ci runner: whitelisted environment, own process group, and
+// output redacted of the worker's secrets before it reaches history.
 func (a *TestActivities) RunTask(ctx context.Context, in RunTaskInput) (TaskResult, error) {
 	var task *config.Task
 	for i := range a.Config.Outage.Tasks {
@@ -116,21 +183,19 @@ func (a *TestActivities) RunTask(ctx context.Context, in RunTaskInput) (TaskResu
 	if task == nil || len(task.Command) == 0 {
 		return TaskResult{}, invalid(fmt.Sprintf("outage task %q has no command in %s", in.Task, a.Config.Path))
 	}
-	tctx, cancel := context.WithTimeout(ctx, task.Timeout.Duration)
-	defer cancel()
 	stop := heartbeatEvery(ctx, 30*time.Second, nil)
 	defer stop()
-	cmd := exec.CommandContext(tctx, task.Command[0], task.Command[1:]...)
-	cmd.Env = append(os.Environ(), "OSFLOW_RELEASE="+in.Release, "OSFLOW_TASK="+in.Task)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	res := TaskResult{Task: in.Task, Duration: time.Since(start), Output: tail(out.String(), 4000)}
+	redact := redactor(a.Config)
+	run, err := ci.Task{
+		Name: in.Task, Argv: task.Command, Timeout: task.Timeout.Duration,
+		Env: []string{"OSFLOW_RELEASE=" + in.Release, "OSFLOW_TASK=" + in.Task, "OSFLOW_CHANNEL=" + in.Channel},
+	}.Run(ctx)
+	res := TaskResult{Task: in.Task, Duration: run.Duration, Output: redact(run.Output)}
 	if err != nil {
-		return res, fmt.Errorf("outage task %s (%s) failed after %s: %w\n%s", in.Task, strings.Join(task.Command, " "), res.Duration.Round(time.Millisecond), err, res.Output)
+		if errors.Is(err, ci.ErrConfig) {
+			return res, invalid(redact(err.Error()))
+		}
+		return res, errors.New(redact(err.Error()))
 	}
 	return res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
@@ -21,6 +22,9 @@ const ErrTypeRateLimited = "RateLimited"
 type TicketActivities struct {
 	Tracker tickets.Tracker
 	Config  *config.Config
+	// assumeRetry makes every run check the tracker as a retry does; tests
+	// set it, as the test environment cannot set an attempt number.
+	assumeRetry bool
 }
 
 // NewTracker builds the tracker the configuration names: GitHub when
@@ -35,102 +39,175 @@ func NewTracker(cfg *config.Config) (tickets.Tracker, error) {
 	return &tickets.FileTracker{Dir: t.Dir}, nil
 }
 
-// ProcessResults files each failing case as a ticket, or comments on the
-// open ticket that already carries its fingerprint; comments on and, where
-// configured, closes the tickets of cases that pass again; and counts what
-// is open. The heartbeat records how many actions are done, so a retry
-// after a tracker error does not comment twice.
+// ticketJournal is ProcessResults' heartbeat: the plan and the outcome
+// of each action done, so a retry resumes with the whole summary.
+type ticketJournal struct {
+	Plan []TicketAction
+	Done []actionOutcome
+}
+
+type actionOutcome struct {
+	TicketID string
+	Kind     string // what happened: ActionFile means a ticket was filed
+}
+
+// ProcessResults plans the round's ticket actions (PlanTicketActions) and
+// carries them out, journaling each with its outcome in the heartbeat.
+// Every ticket body and comment carries the marker of its action's key,
+// so that on a retry the action that may have been in flight, and any a
+// lost heartbeat forgot, are found in the tracker instead of repeated:
+// never a duplicate ticket or comment, and no filed ticket missing from
+// New.
 func (a *TicketActivities) ProcessResults(ctx context.Context, in ProcessResultsInput) (TicketSummary, error) {
 	var sum TicketSummary
-	open, err := a.Tracker.ListOpen(ctx)
-	if err != nil {
-		return sum, a.classify("list open tickets", err)
-	}
-	byFP := make(map[string]tickets.Ticket, len(open))
-	for _, t := range open {
-		byFP[t.Fingerprint] = t
-	}
-	done := 0
-	if activity.HasHeartbeatDetails(ctx) {
-		_ = activity.GetHeartbeatDetails(ctx, &done)
-	}
-	step := 0
 	for _, res := range in.Results {
+		listedPasses := 0
 		for _, c := range res.Cases {
 			sum.Cases++
 			if c.Failed() {
 				sum.Failures++
+			} else if c.Status == "passed" && c.Name != SuiteRunCase {
+				listedPasses++
 			}
-			step++
-			if step <= done {
-				continue // acted on before a retry
-			}
-			if err := a.act(ctx, in, res, c, byFP, &sum); err != nil {
-				return sum, err
-			}
-			activity.RecordHeartbeat(ctx, step)
+		}
+		// A bounded result lists only the passes of watched cases.
+		sum.Cases += max(0, res.Passed-listedPasses)
+	}
+	key := opKey(ctx, in.Key)
+	var j ticketJournal
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &j)
+	}
+	retry := a.assumeRetry || (activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1)
+	if j.Plan == nil {
+		open, err := a.Tracker.ListOpen(ctx)
+		if err != nil {
+			return sum, a.classify("list open tickets", err)
+		}
+		j = ticketJournal{Plan: PlanTicketActions(TicketPlanInput{
+			Release: in.Release, Channel: in.Channel, Results: in.Results, Open: open,
+			CloseOnPass: a.Config.Testing.ClosesOnPass(), Labels: a.Config.Tickets.Labels,
+		})}
+		record(ctx, j)
+	}
+	for i, act := range j.Plan {
+		if i < len(j.Done) {
+			continue // done before a retry; its outcome is in the journal
+		}
+		out, err := a.execute(ctx, act, key, retry)
+		if err != nil {
+			return sum, err
+		}
+		j.Done = append(j.Done, out)
+		record(ctx, j)
+	}
+	for _, out := range j.Done {
+		switch out.Kind {
+		case ActionFile:
+			sum.New = append(sum.New, out.TicketID)
+		case ActionComment:
+			sum.Commented = append(sum.Commented, out.TicketID)
+		case ActionClose:
+			sum.Closed = append(sum.Closed, out.TicketID)
 		}
 	}
-	if open, err = a.Tracker.ListOpen(ctx); err != nil {
+	open, err := a.Tracker.ListOpen(ctx)
+	if err != nil {
 		return sum, a.classify("count open tickets", err)
 	}
 	sum.Open = len(open)
 	for _, t := range open {
-		for _, l := range t.Labels {
-			if l == a.Config.Testing.Gate.BlockerLabel {
-				sum.Blockers++
-				break
-			}
+		sum.OpenFingerprints = append(sum.OpenFingerprints, t.Fingerprint)
+		if slices.ContainsFunc(t.Labels, func(l string) bool { return strings.EqualFold(l, a.Config.Testing.Gate.BlockerLabel) }) {
+			sum.Blockers++
 		}
 	}
 	return sum, nil
 }
 
-func (a *TicketActivities) act(ctx context.Context, in ProcessResultsInput, res SuiteResult, c CaseResult, byFP map[string]tickets.Ticket, sum *TicketSummary) error {
-	fp := c.Fingerprint()
-	existing, isOpen := byFP[fp]
-	switch {
-	case c.Failed():
-		t, created, err := tickets.FileOrComment(ctx, a.Tracker, tickets.NewTicket{
-			Fingerprint: fp,
-			Title:       fmt.Sprintf("%s fails on %s", fp, in.Channel),
-			Body:        failureBody(in, res, c),
-			Labels:      a.Config.Tickets.Labels,
-		}, fmt.Sprintf("Still failing on release %s:\n\n```\n%s\n```", in.Release, c.Message))
-		if err != nil {
-			return a.classify("file ticket for "+fp, err)
-		}
-		if created {
-			sum.New = append(sum.New, t.ID)
-		} else {
-			sum.Commented = append(sum.Commented, t.ID)
-		}
-		byFP[fp] = t
-	case isOpen && c.Status == "passed":
-		msg := fmt.Sprintf("Passes again on release %s.", in.Release)
-		if a.Config.Testing.ClosesOnPass() {
-			if err := a.Tracker.Close(ctx, existing.ID, msg+" Closed by osflow."); err != nil {
-				return a.classify("close ticket "+existing.ID, err)
-			}
-			sum.Closed = append(sum.Closed, existing.ID)
-			delete(byFP, fp)
-		} else if err := a.Tracker.Comment(ctx, existing.ID, msg); err != nil {
-			return a.classify("comment on ticket "+existing.ID, err)
-		}
+func record(ctx context.Context, j ticketJournal) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, j)
 	}
-	return nil
 }
 
-func failureBody(in ProcessResultsInput, res SuiteResult, c CaseResult) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Integration test **%s** of suite **%s** fails on channel `%s`, release `%s`.\n\n", c.Name, c.Suite, in.Channel, in.Release)
-	fmt.Fprintf(&b, "```\n%s\n```\n", c.Message)
-	if res.URL != "" {
-		fmt.Fprintf(&b, "\nRun: %s\n", res.URL)
+// execute carries out one action. On a retry (check) it first asks the
+// tracker whether the action's marker is already there.
+func (a *TicketActivities) execute(ctx context.Context, act TicketAction, round string, check bool) (actionOutcome, error) {
+	fp := act.Fingerprint
+	fileKey, commentKey := actionKey(round, ActionFile, fp), actionKey(round, ActionComment, fp)
+	switch act.Kind {
+	case ActionFile:
+		if check {
+			if out, ok, err := a.alreadyFiled(ctx, fp, fileKey, commentKey); err != nil || ok {
+				return out, err
+			}
+		}
+		t, created, err := tickets.FileOrComment(ctx, a.Tracker, tickets.NewTicket{
+			Fingerprint: fp, Title: act.Title, Body: tickets.WithMarker(act.Body, fileKey), Labels: a.Config.Tickets.Labels,
+		}, tickets.WithMarker(act.Body, commentKey))
+		if err != nil {
+			return actionOutcome{}, a.classify("file ticket for "+fp, err)
+		}
+		if created {
+			return actionOutcome{TicketID: t.ID, Kind: ActionFile}, nil
+		}
+		return actionOutcome{TicketID: t.ID, Kind: ActionComment}, nil
+	case ActionComment, ActionClose:
+		k := actionKey(round, act.Kind, fp)
+		if check && k != "" {
+			// A re-planned round sees the ticket an earlier attempt filed
+			// as open and plans a comment: the file marker tells.
+			for _, m := range []struct{ key, kind string }{{fileKey, ActionFile}, {k, act.Kind}} {
+				done, err := a.Tracker.HasMarker(ctx, act.TicketID, m.key)
+				if err != nil {
+					return actionOutcome{}, a.classify("read ticket "+act.TicketID, err)
+				}
+				if !done {
+					continue
+				}
+				if m.kind == ActionClose {
+					// The comment went in; closing again is harmless and
+					// finishes a close that stopped after it.
+					if err := a.Tracker.Close(ctx, act.TicketID, ""); err != nil {
+						return actionOutcome{}, a.classify("close ticket "+act.TicketID, err)
+					}
+				}
+				return actionOutcome{TicketID: act.TicketID, Kind: m.kind}, nil
+			}
+		}
+		var err error
+		if act.Kind == ActionClose {
+			err = a.Tracker.Close(ctx, act.TicketID, tickets.WithMarker(act.Body, k))
+		} else {
+			err = a.Tracker.Comment(ctx, act.TicketID, tickets.WithMarker(act.Body, k))
+		}
+		if err != nil {
+			return actionOutcome{}, a.classify(act.Kind+" ticket "+act.TicketID, err)
+		}
+		return actionOutcome{TicketID: act.TicketID, Kind: act.Kind}, nil
+	default:
+		return actionOutcome{}, invalid(fmt.Sprintf("unknown ticket action %q for %s", act.Kind, fp))
 	}
-	b.WriteString("\nFiled by osflow's test cycle. When the case passes again osflow comments here")
-	b.WriteString(" (and closes the ticket if configured). Compare releases with `osflow repo diff`.\n")
-	return b.String()
+}
+
+// alreadyFiled finds the work of an earlier attempt at filing fp: the open
+// ticket it filed, or the comment it added to a ticket someone else filed.
+func (a *TicketActivities) alreadyFiled(ctx context.Context, fp, fileKey, commentKey string) (actionOutcome, bool, error) {
+	t, err := a.Tracker.FindOpen(ctx, fp)
+	if err != nil || t == nil {
+		return actionOutcome{}, false, a.classify("find ticket for "+fp, err)
+	}
+	for _, k := range []struct{ key, kind string }{{fileKey, ActionFile}, {commentKey, ActionComment}} {
+		has, err := a.Tracker.HasMarker(ctx, t.ID, k.key)
+		if err != nil {
+			return actionOutcome{}, false, a.classify("read ticket "+t.ID, err)
+		}
+		if has {
+			return actionOutcome{TicketID: t.ID, Kind: k.kind}, true, nil
+		}
+	}
+	return actionOutcome{}, false, nil
 }
 
 // classify maps tracker errors: bad credentials or a missing repo will not
@@ -138,6 +215,8 @@ func failureBody(in ProcessResultsInput, res SuiteResult, c CaseResult) string {
 func (a *TicketActivities) classify(what string, err error) error {
 	var rl *tickets.RateLimitError
 	switch {
+	case err == nil:
+		return nil
 	case errors.As(err, &rl):
 		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("%s: %v", what, err), ErrTypeRateLimited,
 			temporal.ApplicationErrorOptions{NextRetryDelay: rl.RetryAfter, Cause: err})

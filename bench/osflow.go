@@ -315,7 +315,7 @@ func (b *bench) measureReleases(ctx context.Context, st *repo.Store, idA, idB st
 			to = relB.ID
 		}
 		start := time.Now()
-		if _, err := st.Switch(ctx, switchChannel, to, "bench", "latency"); err != nil {
+		if _, err := st.Switch(ctx, repo.SwitchRequest{Channel: switchChannel, Release: to, Actor: "bench", Reason: "latency"}); err != nil {
 			return err
 		}
 		lat[i] = time.Since(start)

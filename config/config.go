@@ -17,9 +17,10 @@
 //
 // Relative paths (store, repos[].gpgKey, temporal.tls.*, temporal.apiKeyFile,
 // testing.suites[].dir, every tokenFile, tickets.dir, local git and wiki
-// URLs, dev.*) are resolved against the directory of the config file. When Parse is given a name with
-// no directory, as for the embedded dev config, they are resolved against the
-// current directory instead, so they stay relative to it.
+// URLs, dev.*) are made absolute against the directory of the config file,
+// or against the current directory when Parse is given a name with no
+// directory, as for the embedded dev config. Absolute, because workers and
+// the git commands they run work in other directories.
 package config
 
 import (
@@ -51,6 +52,11 @@ type Config struct {
 	Git      Git      `yaml:"git"`
 	Wiki     Wiki     `yaml:"wiki"`
 	Dev      Dev      `yaml:"dev"`
+
+	// The systems a production outage touches (outage.go).
+	Notify     Notify     `yaml:"notify"`
+	Monitoring Monitoring `yaml:"monitoring"`
+	Backup     Backup     `yaml:"backup"`
 }
 
 // Temporal says how to reach the Temporal cluster.
@@ -185,6 +191,9 @@ type Gate struct {
 	CleanRounds  int      `yaml:"cleanRounds"`  // consecutive rounds that file no new ticket; default 2
 	BlockerLabel string   `yaml:"blockerLabel"` // no open ticket may carry it; default "blocker"
 	MinSoak      Duration `yaml:"minSoak"`      // minimum time the release spent in testing; default 0
+	// PassingRounds makes a clean round one in which no case failed at
+	// all, not only one that filed no new ticket. Default false.
+	PassingRounds bool `yaml:"passingRounds"`
 }
 
 // Tickets is where failures are filed: a GitHub repository's issues when

@@ -244,6 +244,8 @@ func TestLoadFullConfig(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	clearTemporalEnv(t)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
 	c, err := Parse("osflow.yaml", []byte("store: /srv/osflow\nrepos: [{name: baseos, url: 'http://mirror/baseos'}]\n"))
 	require.NoError(t, err)
 	require.Equal(t, &Config{
@@ -268,8 +270,8 @@ func TestDefaults(t *testing.T) {
 		Tickets: Tickets{Dir: "/srv/tickets"},
 		Wiki:    Wiki{Branch: "master"},
 		Dev: Dev{
-			StateDir: ".osflow", UpstreamListen: "127.0.0.1:8091", TemporalCLI: "bin/temporal",
-			UIPort: 8233, GitDir: filepath.Join(".osflow", "git"),
+			StateDir: filepath.Join(wd, ".osflow"), UpstreamListen: "127.0.0.1:8091", TemporalCLI: filepath.Join(wd, "bin/temporal"),
+			UIPort: 8233, GitDir: filepath.Join(wd, ".osflow", "git"),
 		},
 	}, c)
 	require.False(t, c.Repos[0].RequiresSignature())
@@ -329,22 +331,25 @@ func TestCycleDefaults(t *testing.T) {
 
 func TestRelativePaths(t *testing.T) {
 	clearTemporalEnv(t)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
 	text := []byte("store: s\ndev: {upstreamSpecs: specs}\nrepos: [{name: site, overlay: true}]\n")
 
-	// An embedded config has no directory: paths stay relative to the current one.
+	// An embedded config has no directory: paths are made absolute against
+	// the current one, so git and child processes running elsewhere agree.
 	c, err := Parse("dev.yaml", text)
 	require.NoError(t, err)
-	require.Equal(t, "s", c.Store)
-	require.Equal(t, "specs", c.Dev.UpstreamSpecs)
-	require.Equal(t, "bin/temporal", c.Dev.TemporalCLI)
+	require.Equal(t, filepath.Join(wd, "s"), c.Store)
+	require.Equal(t, filepath.Join(wd, "specs"), c.Dev.UpstreamSpecs)
+	require.Equal(t, filepath.Join(wd, "bin/temporal"), c.Dev.TemporalCLI)
 
 	c, err = Parse(filepath.Join("etc", "osflow", "osflow.yaml"), text)
 	require.NoError(t, err)
-	require.Equal(t, filepath.Join("etc", "osflow", "s"), c.Store)
-	require.Equal(t, filepath.Join("etc", "osflow", ".osflow"), c.Dev.StateDir)
-	require.Equal(t, filepath.Join("etc", "osflow", "bin", "temporal"), c.Dev.TemporalCLI)
-	require.Equal(t, filepath.Join("etc", "osflow", "tickets"), c.Tickets.Dir)
-	require.Equal(t, filepath.Join("etc", "osflow", ".osflow", "git"), c.Dev.GitDir)
+	require.Equal(t, filepath.Join(wd, "etc", "osflow", "s"), c.Store)
+	require.Equal(t, filepath.Join(wd, "etc", "osflow", ".osflow"), c.Dev.StateDir)
+	require.Equal(t, filepath.Join(wd, "etc", "osflow", "bin", "temporal"), c.Dev.TemporalCLI)
+	require.Equal(t, filepath.Join(wd, "etc", "osflow", "tickets"), c.Tickets.Dir)
+	require.Equal(t, filepath.Join(wd, "etc", "osflow", ".osflow", "git"), c.Dev.GitDir)
 
 	// Local git URLs are paths; URLs and scp-like host:path are not.
 	text = []byte(`store: s
@@ -362,13 +367,13 @@ wiki: {url: ../wiki.git}
 `)
 	c, err = Parse(filepath.Join("etc", "osflow", "osflow.yaml"), text)
 	require.NoError(t, err)
-	require.Equal(t, filepath.Join("etc", "osflow", "tests"), c.Testing.Suites[0].Dir)
+	require.Equal(t, filepath.Join(wd, "etc", "osflow", "tests"), c.Testing.Suites[0].Dir)
 	var urls []string
 	for _, r := range c.Git.Config {
 		urls = append(urls, r.URL)
 	}
-	require.Equal(t, []string{filepath.Join("etc", "osflow", "repos", "a.git"), filepath.Join("etc", "osflow", "b:c.git"), "/srv/git/c.git", "git@host:d.git", "file:///srv/git/e.git"}, urls)
-	require.Equal(t, filepath.Join("etc", "wiki.git"), c.Wiki.URL)
+	require.Equal(t, []string{filepath.Join(wd, "etc", "osflow", "repos", "a.git"), filepath.Join(wd, "etc", "osflow", "b:c.git"), "/srv/git/c.git", "git@host:d.git", "file:///srv/git/e.git"}, urls)
+	require.Equal(t, filepath.Join(wd, "etc", "wiki.git"), c.Wiki.URL)
 }
 
 func TestErrors(t *testing.T) {
@@ -527,7 +532,7 @@ func TestEnvOverrides(t *testing.T) {
 	require.Equal(t, "osflow-prod", c.Temporal.Namespace)
 	// Paths from the environment are relative to the current directory, not to the config file.
 	require.Equal(t, &TLS{CertFile: "cert.pem", KeyFile: "key.pem", CAFile: "ca.pem", ServerName: "temporal.prod"}, c.Temporal.TLS)
-	require.Equal(t, filepath.Join("conf", "s"), c.Store)
+	require.Equal(t, filepath.Join(dir, "conf", "s"), c.Store)
 
 	// A bad value from the environment points at the key and names the variable.
 	t.Setenv("TEMPORAL_TLS_CA", "missing.pem")

@@ -160,6 +160,7 @@ func (d *decoder) defaults(c *Config) {
 		def(&r.ProductionBranch, "production")
 	})
 	def(&c.Wiki.Branch, "master")
+	d.outageDefaults(c)
 
 	def(&c.Dev.StateDir, ".osflow")
 	def(&c.Dev.GitDir, filepath.Join(c.Dev.StateDir, "git"))
@@ -198,9 +199,14 @@ func clientAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// resolve makes relative paths relative to dir. Values from the environment
-// stay relative to the current directory.
+// resolve makes relative paths absolute, against dir (the current
+// directory when dir is ""). Values from the environment stay as given.
 func (d *decoder) resolve(c *Config, dir string) {
+	// Absolute from here on: a relative path would mean something else to
+	// every process or git command that runs in another directory.
+	if a, err := filepath.Abs(dir); err == nil {
+		dir = a
+	}
 	abs := func(p *string, path string) {
 		if *p == "" || filepath.IsAbs(*p) {
 			return
@@ -240,6 +246,7 @@ func (d *decoder) resolve(c *Config, dir string) {
 	if isLocalPath(c.Wiki.URL) {
 		abs(&c.Wiki.URL, "wiki.url")
 	}
+	d.outageResolve(c, abs)
 	abs(&c.Dev.StateDir, "dev.stateDir")
 	abs(&c.Dev.UpstreamSpecs, "dev.upstreamSpecs")
 	abs(&c.Dev.GitDir, "dev.gitDir")
@@ -301,6 +308,7 @@ func (d *decoder) check(c *Config) {
 	d.checkOutage(c.Outage.Tasks)
 	d.checkGit(&c.Git)
 	d.checkWiki(&c.Wiki)
+	d.checkOutageSections(c)
 
 	d.checkAddr("dev.upstreamListen", c.Dev.UpstreamListen)
 	d.between("dev.uiPort", c.Dev.UIPort, 1, 65535)

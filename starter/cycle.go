@@ -5,25 +5,34 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/workflows"
 )
 
-// cycleAnswerTimeout bounds how long freeze waits for the cycle to confirm.
-const cycleAnswerTimeout = time.Minute
+// RefusedError is an operator command the workflow's validator refused:
+// nothing was applied, and Reason says why.
+type RefusedError struct {
+	Command string
+	Reason  string
+}
+
+func (e RefusedError) Error() string { return e.Command + " refused: " + e.Reason }
 
 func (a *app) freezeCommands() []*cobra.Command {
 	var reason string
 	freeze := &cobra.Command{
 		Use:   "freeze",
-		Short: "Hold testing at its current release while the gate converges",
+		Short: "Hold testing at the release it serves while the gate converges",
 		Long: `While testing is frozen, DailySync keeps mirroring and moving daily, but
-testing stays at the release under test, and so do rollbacks. ` + "`osflow unfreeze`" + ` releases it.`,
+testing stays at the release under test, and so do rollbacks. ` + "`osflow unfreeze`" + ` releases it.
+The test cycle answers at once, even during a round: frozen at which
+release, or refused and why (already frozen, nothing served yet).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(reason) == "" {
@@ -46,46 +55,86 @@ testing stays at the release under test, and so do rollbacks. ` + "`osflow unfre
 
 func (a *app) setFreeze(ctx context.Context, req workflows.FreezeRequest) error {
 	return a.withClient(ctx, func(ctx context.Context, cfg *config.Config, c client.Client) error {
-		st, err := SetFreeze(ctx, c, cfg, req)
+		res, err := SetFreeze(ctx, c, cfg, req)
 		if err != nil {
-			return err
+			return a.refusal(err)
 		}
 		if a.jsonOut {
-			return printJSON(a.stdout, map[string]any{"frozen": st.Frozen, "release": st.Current, "by": st.FrozenBy})
+			return printJSON(a.stdout, map[string]any{"applied": true, "frozen": res.Frozen, "release": res.Release, "by": res.By})
 		}
-		if st.Frozen {
-			_, err = fmt.Fprintf(a.stdout, "testing frozen at %s; `osflow unfreeze` releases it\n", orNone(st.Current))
+		if res.Frozen {
+			_, err = fmt.Fprintf(a.stdout, "testing frozen at %s by %s; `osflow unfreeze` releases it\n", orNone(res.Release), res.By)
 		} else {
-			_, err = fmt.Fprintln(a.stdout, "testing released; the next daily sync moves it")
+			_, err = fmt.Fprintf(a.stdout, "testing released at %s; the next daily sync moves it\n", orNone(res.Release))
 		}
 		return err
 	})
 }
 
-// SetFreeze asks the test cycle to freeze or release testing and waits
-// until it reports the new state.
-func SetFreeze(ctx context.Context, c client.Client, cfg *config.Config, req workflows.FreezeRequest) (workflows.TestCycleState, error) {
-	_, err := c.SignalWithStartWorkflow(ctx, workflows.TestCycleWorkflowID, workflows.SignalFreeze, req,
-		client.StartWorkflowOptions{ID: workflows.TestCycleWorkflowID, TaskQueue: cfg.Temporal.TaskQueue},
-		workflows.TestCycleWorkflowType, workflows.TestCycleState{})
-	if err != nil {
-		return workflows.TestCycleState{}, fmt.Errorf("signal the test cycle: %w", err)
+// refusal prints a refused command as JSON when asked, and returns it.
+func (a *app) refusal(err error) error {
+	var r RefusedError
+	if a.jsonOut && errors.As(err, &r) {
+		_ = printJSON(a.stdout, map[string]any{"applied": false, "command": r.Command, "refused": r.Reason})
 	}
-	deadline := time.Now().Add(cycleAnswerTimeout)
-	for {
-		st, err := CycleStatus(ctx, c)
-		if err == nil && st.Frozen == req.Frozen && st.PendingFreeze == nil {
-			return st, nil
-		}
-		if time.Now().After(deadline) {
-			return st, fmt.Errorf("the test cycle did not confirm within %s (is a worker running? `osflow status` shows it)", cycleAnswerTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
+	return err
+}
+
+// SetFreeze asks the test cycle, through its freeze Update, to freeze or
+// release testing, and returns what it applied. It starts the cycle if it
+// is not running.
+func SetFreeze(ctx context.Context, c client.Client, cfg *config.Config, req workflows.FreezeRequest) (workflows.FreezeResult, error) {
+	var res workflows.FreezeResult
+	return res, updateCycle(ctx, c, cfg, workflows.UpdateFreeze, req, &res)
+}
+
+// TaskDone reports a manual rehearsal task done.
+func TaskDone(ctx context.Context, c client.Client, cfg *config.Config, d workflows.TaskDone) (workflows.TaskDoneResult, error) {
+	var res workflows.TaskDoneResult
+	return res, updateCycle(ctx, c, cfg, workflows.UpdateTaskDone, d, &res)
+}
+
+// TestNow asks the test cycle for a round at once.
+func TestNow(ctx context.Context, c client.Client, cfg *config.Config, by string) (workflows.TestNowResult, error) {
+	var res workflows.TestNowResult
+	return res, updateCycle(ctx, c, cfg, workflows.UpdateTestNow, workflows.TestNowRequest{By: by}, &res)
+}
+
+// updateCycle sends an Update to the test cycle, starting the cycle first
+// if it is not running, and waits for the answer: the result, or the
+// validator's refusal as a RefusedError.
+func updateCycle(ctx context.Context, c client.Client, cfg *config.Config, name string, arg, result any) error {
+	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       workflows.TestCycleWorkflowID,
+		TaskQueue:                cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, workflows.TestCycleWorkflowType, workflows.TestCycleState{})
+	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			WorkflowID:   workflows.TestCycleWorkflowID,
+			UpdateName:   name,
+			Args:         []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err == nil {
+		err = h.Get(ctx, result)
 	}
+	return asRefusal(name, err)
+}
+
+// asRefusal turns the error a validator or handler returned into a
+// RefusedError; transport and server errors pass unchanged.
+func asRefusal(command string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Message() != "" {
+		return RefusedError{Command: command, Reason: app.Message()}
+	}
+	return fmt.Errorf("%s: %w", command, err)
 }
 
 // CycleStatus queries the running test cycle.
@@ -102,29 +151,73 @@ func (a *app) taskDoneCommand() *cobra.Command {
 	var as string
 	cmd := &cobra.Command{
 		Use:   "task-done TASK",
-		Short: "Report a manual outage task as done, so its duration is measured",
-		Args:  cobra.ExactArgs(1),
+		Short: "Report a manual outage task of the rehearsal as done, so its duration is measured",
+		Long: `Reports a manual task of the test cycle's outage rehearsal as done. The
+cycle answers with what it recorded, or refuses (it does not wait for that
+task, or someone reported it already).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if as == "" {
 				as = actor()
 			}
-			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
-				st, err := CycleStatus(ctx, c)
+			if err := checkOperator(as); err != nil {
+				return err
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				res, err := TaskDone(ctx, c, cfg, workflows.TaskDone{Task: args[0], By: as})
 				if err != nil {
-					return err
+					return a.refusal(err)
 				}
-				if st.WaitingFor != args[0] {
-					return UsageError{fmt.Errorf("the rehearsal is not waiting for task %q (waiting for: %s)", args[0], orNone(st.WaitingFor))}
+				if a.jsonOut {
+					return printJSON(a.stdout, map[string]any{"applied": true, "task": res.Task, "by": res.By, "release": res.Release})
 				}
-				err = c.SignalWorkflow(ctx, workflows.TestCycleWorkflowID, "", workflows.SignalTaskDone, workflows.TaskDone{Task: args[0], By: as})
-				if err != nil {
-					return fmt.Errorf("signal task-done: %w", err)
-				}
-				_, err = fmt.Fprintf(a.stdout, "task %s reported done by %s\n", args[0], as)
+				_, err = fmt.Fprintf(a.stdout, "task %s of the rehearsal of %s reported done by %s\n", res.Task, res.Release, res.By)
 				return err
 			})
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "who did it (default: your login)")
 	return cmd
+}
+
+func (a *app) testCommand() *cobra.Command {
+	test := &cobra.Command{
+		Use:   "test",
+		Short: "Steer the test cycle",
+	}
+	test.AddCommand(&cobra.Command{
+		Use:   "now",
+		Short: "Run a round of the test suites on the testing release at once",
+		Long: `Asks the test cycle for a round now instead of at the next new release or
+round interval. Refused while a round runs (it says which suite, since
+when) or during the rehearsal.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				res, err := TestNow(ctx, c, cfg, "cli/"+actor())
+				if err != nil {
+					return a.refusal(err)
+				}
+				if a.jsonOut {
+					return printJSON(a.stdout, map[string]any{"applied": true, "release": res.Release})
+				}
+				_, err = fmt.Fprintf(a.stdout, "a round on %s starts now; follow it with `osflow status`\n", res.Release)
+				return err
+			})
+		},
+	})
+	return test
+}
+
+// checkOperator refuses an operator name that would corrupt an audit line.
+func checkOperator(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return UsageError{errors.New("--as: a name is required")}
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return UsageError{fmt.Errorf("--as %q: one line of printable text, please", name)}
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	commonpb "go.temporal.io/api/common/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -47,6 +48,11 @@ type CycleView struct {
 	WaitingFor  string   `json:"waitingForTask,omitempty"`
 	LastError   string   `json:"lastError,omitempty"`
 	Promoted    string   `json:"promoted,omitempty"`
+	// InRound is the round running now: release, suite and since when.
+	InRound *workflows.RoundProgress `json:"round,omitempty"`
+	// Stuck lists the cycle's activities that are failing and retrying.
+	Stuck   []string `json:"stuck,omitempty"`
+	Refused []string `json:"refusedSignals,omitempty"`
 }
 
 // ChannelStatus is one channel and the release it serves.
@@ -109,9 +115,15 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 	}
 	for name, rel := range channels {
 		cs := ChannelStatus{Channel: name, Release: rel}
-		if h, err := store.History(name); err == nil && len(h) > 0 {
-			last := h[len(h)-1]
-			cs.LastMove = &last
+		if h, err := store.History(name); err == nil {
+			// The last entry that moved the channel: the log also keeps
+			// freezes and keyed no-ops.
+			for i := len(h) - 1; i >= 0; i-- {
+				if h[i].Moved() {
+					cs.LastMove = &h[i]
+					break
+				}
+			}
 		}
 		st.Channels = append(st.Channels, cs)
 	}
@@ -143,6 +155,10 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 			Phase: cs.Phase, Release: cs.Current, Pending: cs.Pending, Frozen: cs.Frozen, FrozenBy: cs.FrozenBy,
 			Rounds: cs.RoundsRun, CleanStreak: cs.CleanStreak, OpenTickets: cs.OpenTickets, Blockers: cs.Blockers,
 			Gate: cs.Gate.Reasons, GatePassed: cs.Gate.Passed, WaitingFor: cs.WaitingFor, LastError: cs.LastError, Promoted: cs.Promoted,
+			InRound: cs.InRound, Refused: cs.Refused, Stuck: retrying(ctx, c, workflows.TestCycleWorkflowID),
+		}
+		if cs.Frozen {
+			st.Cycle.FrozenBy = fmt.Sprintf("%s at %s (%s)", cs.FrozenBy, cs.FrozenAt, cs.FrozenReason)
 		}
 	}
 	if d, err := c.ScheduleClient().GetHandle(ctx, workflows.DailySyncScheduleID).Describe(ctx); err == nil && len(d.Info.NextActionTimes) > 0 {
@@ -150,6 +166,40 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 		st.NextSync = &next
 	}
 	return st, nil
+}
+
+// retrying describes a workflow's pending activities that failed at least
+// once: an operator sees "RunSuite attempt 4: <error>" rather than a bare
+// phase while a suite or the tracker keeps failing.
+func retrying(ctx context.Context, c client.Client, workflowID string) []string {
+	desc, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, pa := range desc.GetPendingActivities() {
+		f := pa.GetLastFailure()
+		if pa.GetAttempt() < 2 && f == nil {
+			continue
+		}
+		line := fmt.Sprintf("%s attempt %d", pa.GetActivityType().GetName(), pa.GetAttempt())
+		if f != nil {
+			line += ": " + rootFailure(f)
+		}
+		if next := pa.GetNextAttemptScheduleTime(); next != nil {
+			line += fmt.Sprintf(" (next attempt %s)", next.AsTime().Local().Format("15:04:05"))
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// rootFailure is the innermost message of a failure chain.
+func rootFailure(f *failurepb.Failure) string {
+	for f.GetCause() != nil {
+		f = f.GetCause()
+	}
+	return f.GetMessage()
 }
 
 func listWorkflows(ctx context.Context, c client.Client, query string, limit int) ([]WorkflowStatus, error) {
@@ -238,8 +288,18 @@ func (a *app) printStatus(st Status) {
 		for _, r := range cy.Gate {
 			fmt.Fprintf(w, "  gate %s\n", r)
 		}
+		if r := cy.InRound; r != nil {
+			fmt.Fprintf(w, "  round on %s running since %s: suite %s since %s\n", r.Release,
+				r.Since.Local().Format("15:04:05"), r.Suite, r.SuiteSince.Local().Format("15:04:05"))
+		}
+		for _, s := range cy.Stuck {
+			fmt.Fprintf(w, "  retrying: %s\n", s)
+		}
+		for _, r := range cy.Refused {
+			fmt.Fprintf(w, "  %s\n", r)
+		}
 		if cy.WaitingFor != "" {
-			fmt.Fprintf(w, "  rehearsal waits for manual task %q: osflow task-done %s\n", cy.WaitingFor, cy.WaitingFor)
+			fmt.Fprintf(w, "  rehearsal waits for manual task %q: osflow task-done %s --as NAME\n", cy.WaitingFor, cy.WaitingFor)
 		}
 		if cy.Promoted != "" {
 			fmt.Fprintf(w, "  last candidate: %s (promotion %s)\n", cy.Promoted, workflows.PromotionWorkflowID(cy.Promoted))

@@ -2,6 +2,7 @@ package starter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
@@ -91,7 +93,7 @@ func WaitSync(ctx context.Context, c client.Client, run client.WorkflowRun, repo
 		select {
 		case err := <-done:
 			if err != nil {
-				return st, fmt.Errorf("DailySync %s failed: %w\nno channel was changed; fix the cause and run `osflow sync --wait` again", run.GetID(), err)
+				return failedSync(run.GetID(), st, err)
 			}
 			return st, nil
 		case <-ctx.Done():
@@ -105,6 +107,35 @@ func WaitSync(ctx context.Context, c client.Client, run client.WorkflowRun, repo
 			}
 		}
 	}
+}
+
+// failedSync explains a failed DailySync from the status its error
+// carries: the root cause once, and which channels it moved before it
+// failed (so "nothing changed" is said only when true).
+func failedSync(id string, st workflows.DailySyncStatus, err error) (workflows.DailySyncStatus, error) {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == workflows.ErrTypeSyncFailed {
+		_ = app.Details(&st)
+	}
+	if st.Phase == "" {
+		st.Phase = workflows.PhaseFailed
+	}
+	cause := st.Error
+	if cause == "" {
+		cause = err.Error()
+		st.Error = cause
+	}
+	var moved []string
+	for _, sw := range st.Switches {
+		if sw.Changed {
+			moved = append(moved, fmt.Sprintf("%s %s -> %s", sw.Channel, orNone(sw.From), sw.To))
+		}
+	}
+	next := "no channel was changed; fix the cause and run `osflow sync --wait` again"
+	if len(moved) > 0 {
+		next = "it had already switched " + strings.Join(moved, ", ") + "; see `osflow status`, then run `osflow sync --wait` again"
+	}
+	return st, fmt.Errorf("DailySync %s failed: %s\n%s", id, cause, next)
 }
 
 // pendingProgress reads the heartbeat details of a run's pending activities.

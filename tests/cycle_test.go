@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,8 +115,33 @@ wiki:
 	require.Equal(t, "drain-nodes", st.Rehearsal[0].Task)
 	require.Greater(t, st.Rehearsal[0].Measured, time.Duration(0))
 
-	var out strings.Builder
-	require.NoError(t, starter.Execute([]string{"--config", s.cfg.Path, "task-done", "update-firmware", "--as", "alice"}, &out, &out), out.String())
+	require.True(t, st.Frozen, "the rehearsal holds testing at the release it rehearses")
+	require.Equal(t, r3.Release, st.FrozenAt)
+
+	// Two operators at once, through the CLI: alice reports the manual
+	// task, bob freezes testing for next week's outage. Each is told what
+	// was applied; bob's freeze takes over the rehearsal's and outlasts it.
+	cli := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := starter.Execute(append([]string{"--config", s.cfg.Path, "--json"}, args...), &out, &out)
+		return out.String(), err
+	}
+	var wg sync.WaitGroup
+	var doneOut, freezeOut string
+	var doneErr, freezeErr error
+	wg.Go(func() { doneOut, doneErr = cli("task-done", "update-firmware", "--as", "alice") })
+	wg.Go(func() { freezeOut, freezeErr = cli("freeze", "--reason", "outage next week") })
+	wg.Wait()
+	require.NoError(t, doneErr, doneOut)
+	require.JSONEq(t, `{"applied": true, "task": "update-firmware", "by": "alice", "release": "`+r3.Release+`"}`, doneOut)
+	require.NoError(t, freezeErr, freezeOut)
+	require.Contains(t, freezeOut, `"frozen":true`)
+	require.Contains(t, freezeOut, r3.Release)
+	again, err := cli("task-done", "update-firmware", "--as", "carol")
+	require.Error(t, err, "a second report is refused, with the reason")
+	require.Contains(t, again, `"applied":false`)
+	require.Contains(t, again, "update-firmware")
+
 	st = s.cycleState(func(st workflows.TestCycleState) bool { return st.Promoted == r3.Release }, "candidate promoted")
 	cand := st.Candidate
 	require.NotNil(t, cand)
@@ -148,20 +174,33 @@ wiki:
 	require.Equal(t, 3, st.RoundsRun)
 
 	t.Run("freeze holds testing while daily moves", func(t *testing.T) {
-		fz, err := starter.SetFreeze(ctx, s.client, s.cfg, workflows.FreezeRequest{Frozen: true, Actor: "cli/e2e", Reason: "hold for the outage"})
-		require.NoError(t, err)
-		require.True(t, fz.Frozen)
+		st := s.cycleState(func(st workflows.TestCycleState) bool { return st.Phase != workflows.PhaseCandidate }, "candidate done")
+		require.True(t, st.Frozen, "bob's freeze outlasted the rehearsal")
+		require.Contains(t, st.FrozenBy, "cli/")
+		_, err := starter.SetFreeze(ctx, s.client, s.cfg, workflows.FreezeRequest{Frozen: true, Actor: "cli/e2e", Reason: "again"})
+		var refused starter.RefusedError
+		require.ErrorAs(t, err, &refused, "a second freeze is refused")
+		require.Contains(t, refused.Reason, "already frozen at "+r3.Release)
+
 		s.publish("baseos", spec("hpc-tools", "1.1", "hpc-base", "hpc-missing-lib"))
 		r4 := s.sync()
 		require.Equal(t, workflows.PhaseTestingFrozen, r4.Phase)
 		require.Equal(t, r4.Release, s.channel("daily"))
 		require.Equal(t, r3.Release, s.channel("testing"))
-		_, err = starter.SetFreeze(ctx, s.client, s.cfg, workflows.FreezeRequest{Frozen: false, Actor: "cli/e2e"})
+		un, err := starter.SetFreeze(ctx, s.client, s.cfg, workflows.FreezeRequest{Frozen: false, Actor: "cli/e2e"})
 		require.NoError(t, err)
+		require.False(t, un.Frozen)
 		r5 := s.sync()
 		require.Equal(t, r4.Release, r5.Release, "the unchanged upstream gives the same release")
 		require.Equal(t, r4.Release, s.channel("testing"), "after unfreeze the next sync moves testing")
+		st = s.cycleState(func(st workflows.TestCycleState) bool { return st.LastTested == r4.Release && st.InRound == nil },
+			"the cycle tested the release testing serves")
+
+		res, err := starter.TestNow(ctx, s.client, s.cfg, "cli/e2e")
+		require.NoError(t, err)
+		require.Equal(t, r4.Release, res.Release)
+		s.cycleState(func(next workflows.TestCycleState) bool { return next.RoundsRun > st.RoundsRun && next.InRound == nil }, "the round asked for")
 	})
 
-	recordHistory(t, s.client, workflows.TestCycleWorkflowID, "", "testcycle")
+	recordRuns(t, s.client, workflows.TestCycleWorkflowID, "testcycle-v1")
 }

@@ -28,8 +28,11 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// devConfig is the embedded dev configuration with ports of its own, so
-// the test runs beside anything else on the machine.
+// devConfig writes the embedded dev configuration, with ports of its own
+// so the test runs beside anything else on the machine, as dir/dev.yaml.
+// It returns the name without a directory: osflow dev, run in dir, then
+// resolves the relative paths against its working directory, exactly as
+// for the embedded configuration under `make run`.
 func devConfig(t *testing.T, dir string) string {
 	t.Helper()
 	up := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -40,9 +43,8 @@ func devConfig(t *testing.T, dir string) string {
 		"  gitDir: .osflow/git", fmt.Sprintf("  gitDir: .osflow/git\n  uiPort: %d\n  temporalCLI: %s", freePort(t), mustAbs(t, "../bin/temporal")),
 	)
 	grpc := fmt.Sprintf("temporal:\n  address: 127.0.0.1:%d\n", freePort(t))
-	p := filepath.Join(dir, "dev.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(grpc+r.Replace(string(examples.DevConfig))), 0o644))
-	return p
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "dev.yaml"), []byte(grpc+r.Replace(string(examples.DevConfig))), 0o644))
+	return "dev.yaml"
 }
 
 func mustAbs(t *testing.T, p string) string {
@@ -102,19 +104,21 @@ func devStatus(t *testing.T, bin, dir, cfg string) (starter.Status, error) {
 }
 
 // TestDevRunsAndResumes is `make run` in miniature: osflow dev on its
-// embedded configuration builds the upstream, completes a first DailySync
-// and a test round; Ctrl-C stops everything; a second start resumes.
+// embedded configuration (relative paths) builds the upstream, completes a
+// first DailySync, a test round, the rehearsal and the candidate, whose
+// promotion waits; the README's quick-start commands work as written;
+// Ctrl-C stops everything; a second start resumes.
 func TestDevRunsAndResumes(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "osflow")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/osflow")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin, err := osflowBinary()
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
+	require.NoError(t, os.Symlink(bin, filepath.Join(dir, "bin", "osflow")))
 	cfg := devConfig(t, dir)
 
 	out1, stop := startDev(t, bin, dir, cfg)
-	st := waitStatus(t, bin, dir, cfg, out1, "a first sync and test round", func(st starter.Status) bool {
-		return st.Cycle != nil && st.Cycle.Rounds >= 1 && st.Cycle.Phase != "testing"
+	st := waitStatus(t, bin, dir, cfg, out1, "a candidate and its promotion", func(st starter.Status) bool {
+		return st.Cycle != nil && st.Cycle.Promoted != ""
 	})
 	var testing string
 	for _, c := range st.Channels {
@@ -123,10 +127,18 @@ func TestDevRunsAndResumes(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, testing)
+	require.Equal(t, testing, st.Cycle.Promoted, "the candidate is what testing serves")
 	require.Len(t, st.Recent, 1)
 	require.Equal(t, "done", st.Recent[0].Phase)
 	require.NotNil(t, st.NextSync, "the daily schedule exists")
-	require.Empty(t, st.Cycle.LastError)
+	require.Empty(t, st.Cycle.LastError, "the candidate was assembled with the embedded, relative paths")
+	page, err := exec.Command("git", "--git-dir", filepath.Join(dir, ".osflow/git/wiki.git"), "show", "master:Release-"+testing+".md").CombinedOutput()
+	require.NoError(t, err, "%s", page)
+	require.Contains(t, string(page), "drain-nodes")
+
+	quick := runQuickStart(t, dir, cfg)
+	require.Contains(t, quick, "hpc-base-tools-", "rpm -q in the quick start's install root: %s", quick)
+
 	log := stop()
 	require.Contains(t, log, "first DailySync done")
 
@@ -145,17 +157,39 @@ func TestDevRunsAndResumes(t *testing.T) {
 	}
 }
 
+// runQuickStart runs the README's quick-start block as written, with bash
+// in dir (where bin/osflow is), and returns its output.
+func runQuickStart(t *testing.T, dir, cfg string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, block, ok := strings.Cut(string(readme), "<!-- quickstart:begin -->")
+	require.True(t, ok, "README.md has no quick-start block")
+	block, _, ok = strings.Cut(block, "<!-- quickstart:end -->")
+	require.True(t, ok)
+	_, block, ok = strings.Cut(block, "```sh\n")
+	require.True(t, ok)
+	block, _, _ = strings.Cut(block, "```")
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", block)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "OSFLOW_CONFIG="+cfg)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the README's quick start failed:\n%s\n%s", block, out)
+	return string(out)
+}
+
 // waitStatus polls `osflow status --json` until cond holds.
 func waitStatus(t *testing.T, bin, dir, cfg string, out *syncBuffer, what string, cond func(starter.Status) bool) starter.Status {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		st, err := devStatus(t, bin, dir, cfg)
 		if err == nil && cond(st) {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("osflow dev never reached %s; last status %+v (%v)\nosflow dev output:\n%s", what, st, err, out.String())
+			js, _ := json.MarshalIndent(st, "", "  ")
+			t.Fatalf("osflow dev never reached %s; last status %s (%v)\nosflow dev output:\n%s", what, js, err, out.String())
 		}
 		// Each poll runs a separate process that takes a while; there is no
 		// event to wait on across processes.

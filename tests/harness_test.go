@@ -36,18 +36,14 @@ type site struct {
 	store    *repo.Store
 	client   client.Client
 	channels *httptest.Server
+	// workers are the `osflow worker` processes a test started.
+	workers []*exec.Cmd
 }
 
-// newSite builds the upstream repos from specs, writes a configuration
-// naming them (plus extra YAML), and starts a worker in namespace ns.
-func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
-	t.Helper()
-	return newSiteWith(t, ns, repos, extra, worker.Options{Main: true, Repo: true})
-}
-
-// newSiteWith is newSite with the worker's queues chosen by opts; with
-// neither queue no worker starts (see startWorker).
-func newSiteWith(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string, opts worker.Options) *site {
+// newBareSite builds the upstream repos from specs, writes a configuration
+// naming them (plus extra YAML) for namespace ns, and serves the channels;
+// it starts no worker.
+func newBareSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
 	t.Helper()
 	s := &site{t: t, dir: t.TempDir()}
 	s.upstream = filepath.Join(s.dir, "upstream")
@@ -84,9 +80,6 @@ func newSiteWith(t *testing.T, ns string, repos map[string][]upstream.Spec, extr
 	})
 	require.NoError(t, err)
 	t.Cleanup(s.client.Close)
-	if opts.Main || opts.Repo {
-		s.startWorker(opts)
-	}
 
 	s.channels.Config.Handler = repo.Handler(s.store)
 	s.channels.Start()
@@ -94,8 +87,16 @@ func newSiteWith(t *testing.T, ns string, repos map[string][]upstream.Spec, extr
 	return s
 }
 
-// startWorker runs a worker of this site until the test ends or stop is
-// called.
+// newSite is newBareSite with a worker running in the test process.
+func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
+	t.Helper()
+	s := newBareSite(t, ns, repos, extra)
+	s.startWorker(worker.Options{Main: true, Repo: true})
+	return s
+}
+
+// startWorker runs a worker of this site in the test process until the
+// test ends or stop is called.
 func (s *site) startWorker(opts worker.Options) (stop func()) {
 	s.t.Helper()
 	opts.CacheDir = filepath.Join(s.dir, "cache")

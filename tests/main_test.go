@@ -23,7 +23,7 @@ import (
 var devServer *testsuite.DevServer
 
 // namespaces are registered when the dev server starts: one per test.
-var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle",
+var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle", "e2e-recovery",
 	"e2e-routing", "e2e-site-a", "e2e-site-b", "e2e-upgrade"}
 
 // suggestContinueAsNew is set low so that the test cycle continues as new

@@ -24,7 +24,8 @@ import (
 // history shows that every store activity ran on the repo worker and none
 // on the main one.
 func TestRoutedWorkers(t *testing.T) {
-	s := newSiteWith(t, "e2e-routing", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, "", worker.RoleMain.Options())
+	s := newBareSite(t, "e2e-routing", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, "")
+	s.startWorker(worker.RoleMain.Options())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	run, err := starter.StartSync(ctx, s.client, s.cfg, "e2e", "routing")

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/starter"
 	"github.com/osflow/osflow/workflows"
@@ -59,7 +60,7 @@ func TestDailySyncToDnf(t *testing.T) {
 	}, "")
 	ctx := context.Background()
 
-	first, _ := s.syncRecorded("dailysync-first")
+	first, _ := s.syncRecorded("dailysync-v1-first")
 	require.Equal(t, workflows.PhaseDone, first.Phase)
 	require.NotEmpty(t, first.Release)
 	require.Equal(t, first.Release, s.channel("daily"))
@@ -71,7 +72,7 @@ func TestDailySyncToDnf(t *testing.T) {
 	require.Equal(t, "hpc-base-1.0-1", installed(t, root, "hpc-base"))
 
 	t.Run("unchanged upstream makes no new release", func(t *testing.T) {
-		again, _ := s.syncRecorded("dailysync-nochange")
+		again, _ := s.syncRecorded("dailysync-v1-nochange")
 		require.Equal(t, workflows.PhaseNoChange, again.Phase)
 		require.Equal(t, first.Release, again.Release)
 		for _, r := range again.Repos {
@@ -133,7 +134,7 @@ func TestDailySyncToDnf(t *testing.T) {
 			if i%2 == 0 {
 				to = second.Release
 			}
-			_, err := s.store.Switch(ctx, "testing", to, "e2e", "switch under load")
+			_, err := s.store.Switch(ctx, repo.SwitchRequest{Channel: "testing", Release: to, Actor: "e2e", Reason: "switch under load"})
 			require.NoError(t, err)
 		}
 		require.NoError(t, os.WriteFile(stop, nil, 0o644))

@@ -45,7 +45,7 @@ func nextBuild(r sdkworker.WorkflowRegistry) {
 // does not replay on the old build, which is why a downgrade is refused
 // once new workflows have started (README, "Upgrading osflow").
 func TestUpgradeWhileWaiting(t *testing.T) {
-	s := newSiteWith(t, "e2e-upgrade", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, "", worker.Options{})
+	s := newBareSite(t, "e2e-upgrade", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, "")
 	stopOld := s.startWorker(worker.RoleAll.Options())
 	rel := s.sync().Release
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

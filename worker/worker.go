@@ -87,7 +87,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 			}
 			cache = filepath.Join(cache, "osflow")
 		}
-		w.RegisterActivity(&activities.TestActivities{Config: cfg})
+		w.RegisterActivity(&activities.TestActivities{Config: cfg, ResultsDir: filepath.Join(cache, "results")})
 		w.RegisterActivity(&activities.TicketActivities{Tracker: tracker, Config: cfg})
 		w.RegisterActivity(&activities.CandidateActivities{Config: cfg, Tracker: tracker, CacheDir: filepath.Join(cache, "git")})
 		ws.workers = append(ws.workers, w)

@@ -20,11 +20,19 @@ const (
 	RollbackPrefix        = "rollback-"
 
 	SignalTestingUpdated = "testing-updated"
-	SignalTaskDone       = "task-done"
-	SignalFreeze         = "freeze"
 	SignalApproveOutage  = "approve-outage"
 	SignalRejectOutage   = "reject-outage"
 	QueryStatus          = "status"
+
+	// Operator commands of the test cycle: Updates with validators (the
+	// caller is told applied or refused, and why), also accepted as
+	// Signals of the same name for tctl and the Web UI's Send Signal.
+	UpdateFreeze   = "freeze" // FreezeRequest; Frozen false unfreezes
+	UpdateTaskDone = "task-done"
+	UpdateTestNow  = "test-now"
+	// SignalFreeze and SignalTaskDone are the signal forms.
+	SignalFreeze   = UpdateFreeze
+	SignalTaskDone = UpdateTaskDone
 
 	PromotionPrefix = "promotion-"
 )
@@ -38,12 +46,37 @@ type TaskDone struct {
 	By   string
 }
 
-// FreezeRequest holds (Frozen) or releases the testing channel at its
-// current release while the gate converges.
+// FreezeRequest holds (Frozen) or releases the testing channel at the
+// release it serves while the gate converges.
 type FreezeRequest struct {
 	Frozen bool
 	Actor  string
 	Reason string
+}
+
+// FreezeResult is the testing channel after a freeze or unfreeze.
+type FreezeResult struct {
+	Frozen  bool
+	Release string
+	By      string
+	Reason  string
+}
+
+// TaskDoneResult confirms a manual rehearsal task.
+type TaskDoneResult struct {
+	Task    string
+	By      string
+	Release string
+}
+
+// TestNowRequest asks the cycle for a round at once.
+type TestNowRequest struct {
+	By string
+}
+
+// TestNowResult names the release the requested round will test.
+type TestNowResult struct {
+	Release string
 }
 
 // Decision is an approver's answer on a promotion.

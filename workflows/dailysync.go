@@ -36,8 +36,11 @@ func DailySync(ctx workflow.Context, in DailySyncInput) (DailySyncStatus, error)
 	if err != nil {
 		d.status.Error = err.Error()
 		d.setPhase(ctx, PhaseFailed)
+		// One message with the root causes; the status rides along so the
+		// CLI can say which channels this run moved before it failed.
+		return d.status, temporal.NewNonRetryableApplicationError(d.status.Error, ErrTypeSyncFailed, nil, d.status)
 	}
-	return d.status, err
+	return d.status, nil
 }
 
 type dailySync struct {
@@ -60,12 +63,8 @@ func (d *dailySync) setup(ctx workflow.Context) error {
 
 func (d *dailySync) run(ctx workflow.Context) error {
 	d.setPhase(ctx, PhasePlanning)
-	local := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10},
-	})
-	if err := workflow.ExecuteActivity(local, configActs.SyncPlan).Get(ctx, &d.plan); err != nil {
-		return fmt.Errorf("read sync plan: %w", err)
+	if err := workflow.ExecuteActivity(shortActivityCtx(ctx), configActs.SyncPlan).Get(ctx, &d.plan); err != nil {
+		return stepError("read sync plan", err)
 	}
 	if len(d.plan.Repos) == 0 {
 		return temporal.NewNonRetryableApplicationError("no repos configured", activities.ErrTypeInvalidInput, nil)
@@ -78,24 +77,22 @@ func (d *dailySync) run(ctx workflow.Context) error {
 	}
 
 	d.setPhase(ctx, PhaseReleasing)
-	storeCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           d.plan.RepoTaskQueue,
-		StartToCloseTimeout: 10 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: d.plan.MaxAttempts},
-	})
+	storeCtx := storeActivityCtx(ctx, d.plan.RepoTaskQueue)
 	var rel activities.CreateReleaseResult
 	err = workflow.ExecuteActivity(storeCtx, repoActs.CreateRelease, activities.CreateReleaseInput{
 		Snapshots: snapshots,
 		CreatedAt: workflow.Now(ctx),
 	}).Get(ctx, &rel)
 	if err != nil {
-		return fmt.Errorf("create release: %w", err)
+		return stepError("create release", err)
 	}
 	d.status.Release, d.status.Created = rel.Release, rel.Created
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(rel.Release))
 
 	d.setPhase(ctx, PhaseSwitching)
 	// Daily first: testing only ever serves a release that daily served.
+	// Each switch is keyed by this run, so a retry after a lost completion
+	// reports what the first attempt did.
 	for _, ch := range []string{d.plan.DailyChannel, d.plan.TestingChannel} {
 		var sw activities.ChannelSwitch
 		err := workflow.ExecuteActivity(storeCtx, repoActs.SwitchChannel, activities.SwitchChannelInput{
@@ -103,9 +100,10 @@ func (d *dailySync) run(ctx workflow.Context) error {
 			Release: rel.Release,
 			Actor:   d.in.Actor,
 			Reason:  d.in.Reason,
+			Key:     runKey(ctx, "switch-"+ch),
 		}).Get(ctx, &sw)
 		if err != nil {
-			return fmt.Errorf("switch channel %s to %s: %w", ch, rel.Release, err)
+			return stepError(fmt.Sprintf("switch channel %s to %s", ch, rel.Release), err)
 		}
 		d.status.Switches = append(d.status.Switches, sw)
 	}
@@ -115,20 +113,30 @@ func (d *dailySync) run(ctx workflow.Context) error {
 		d.setPhase(ctx, PhaseTestingFrozen)
 		return nil
 	}
-	if !testing.Changed {
+	// Version 1 wakes the cycle whenever testing serves the release, not
+	// only when this run moved it: a run whose signal failed after the
+	// switch, or whose switch was retried, must not leave a release on
+	// testing that the cycle never hears of. The cycle ignores a release
+	// it knows.
+	wakeAlways := workflow.GetVersion(ctx, versionDailySyncWakeAlways, workflow.DefaultVersion, 1) >= 1
+	if !testing.Changed && !wakeAlways {
 		d.setPhase(ctx, PhaseNoChange)
 		return nil
 	}
-	err = workflow.ExecuteActivity(local, cycleActs.SignalWithStart, activities.SignalWithStartInput{
+	err = workflow.ExecuteActivity(shortActivityCtx(ctx), cycleActs.SignalWithStart, activities.SignalWithStartInput{
 		WorkflowID:   TestCycleWorkflowID,
 		WorkflowType: TestCycleWorkflowType,
 		Signal:       SignalTestingUpdated,
 		Payload:      activities.TestingUpdated{Release: rel.Release, Channel: d.plan.TestingChannel, Actor: d.in.Actor},
 	}).Get(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("notify test cycle of release %s: %w", rel.Release, err)
+		return stepError(fmt.Sprintf("notify the test cycle of release %s, which testing serves", rel.Release), err)
 	}
-	d.setPhase(ctx, PhaseDone)
+	if testing.Changed {
+		d.setPhase(ctx, PhaseDone)
+	} else {
+		d.setPhase(ctx, PhaseNoChange)
+	}
 	return nil
 }
 
@@ -158,7 +166,7 @@ func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, error) {
 		var rs activities.RepoSync
 		if err := f.Get(ctx, &rs); err != nil {
 			failed = append(failed, d.plan.Repos[i])
-			errs = append(errs, fmt.Errorf("repo %s: %w", d.plan.Repos[i], err))
+			errs = append(errs, stepError("repo "+d.plan.Repos[i], err))
 			continue
 		}
 		d.status.Repos = append(d.status.Repos, rs)
@@ -166,7 +174,7 @@ func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, error) {
 	}
 	if len(errs) > 0 {
 		sort.Strings(failed)
-		return nil, fmt.Errorf("sync failed for %s; no channel was changed: %w",
+		return nil, fmt.Errorf("sync failed for %s; no channel was changed:\n%w",
 			strings.Join(failed, ", "), errors.Join(errs...))
 	}
 	return snapshots, nil

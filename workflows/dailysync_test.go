@@ -108,7 +108,21 @@ func TestDailySyncRetriesTransientErrorsButNotBadContent(t *testing.T) {
 	require.Equal(t, 1, attempts["site"], "bad content is not retried")
 }
 
-func TestDailySyncDoesNotWakeTheCycleWhenTestingIsUnchanged(t *testing.T) {
+// newChangedSyncEnv is a DailySync whose repos all changed into release r2.
+func newChangedSyncEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	env := newDailyEnv(t)
+	env.OnActivity(repoActs.SyncRepo, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SyncRepoInput) (activities.RepoSync, error) {
+			return activities.RepoSync{Repo: in.Repo, Snapshot: "new", Changed: true}, nil
+		})
+	env.OnActivity(repoActs.CreateRelease, mock.Anything, mock.Anything).Return(activities.CreateReleaseResult{Release: "r2", Created: true}, nil)
+	return env
+}
+
+// The cycle is woken whenever testing serves the release, even when this
+// run did not move it: a run whose signal failed after the switch, or a
+// retried switch, must not leave a release on testing untested.
+func TestDailySyncWakesTheCycleWhenTestingServesTheReleaseUnchanged(t *testing.T) {
 	env := newDailyEnv(t)
 	env.OnActivity(repoActs.SyncRepo, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SyncRepoInput) (activities.RepoSync, error) {
@@ -116,10 +130,15 @@ func TestDailySyncDoesNotWakeTheCycleWhenTestingIsUnchanged(t *testing.T) {
 		})
 	env.OnActivity(repoActs.CreateRelease, mock.Anything, mock.Anything).
 		Return(activities.CreateReleaseResult{Release: "r1"}, nil)
+	var keys []string
 	env.OnActivity(repoActs.SwitchChannel, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
+			keys = append(keys, in.Key)
 			return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r1"}, nil
 		})
+	env.OnActivity(cycleActs.SignalWithStart, mock.Anything, mock.MatchedBy(func(in activities.SignalWithStartInput) bool {
+		return in.Payload.Release == "r1"
+	})).Return("run", nil).Once()
 
 	env.ExecuteWorkflow(DailySync, DailySyncInput{Actor: "cli/alice", Reason: "check"})
 
@@ -127,5 +146,53 @@ func TestDailySyncDoesNotWakeTheCycleWhenTestingIsUnchanged(t *testing.T) {
 	var st DailySyncStatus
 	require.NoError(t, env.GetWorkflowResult(&st))
 	require.Equal(t, PhaseNoChange, st.Phase)
+	require.Equal(t, []string{
+		"default-test-workflow-id/default-test-run-id/switch-daily",
+		"default-test-workflow-id/default-test-run-id/switch-testing",
+	}, keys, "each switch is keyed by the run and the channel")
+	env.AssertExpectations(t)
+}
+
+func TestDailySyncLeavesAFrozenTestingAlone(t *testing.T) {
+	env := newChangedSyncEnv(t)
+	env.OnActivity(repoActs.SwitchChannel, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
+			if in.Channel == "testing" {
+				return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r1", Frozen: true}, nil
+			}
+			return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r2", Changed: true}, nil
+		})
+
+	env.ExecuteWorkflow(DailySync, DailySyncInput{})
+
+	require.NoError(t, env.GetWorkflowError())
+	var st DailySyncStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, PhaseTestingFrozen, st.Phase)
 	env.AssertNotCalled(t, "SignalWithStart", mock.Anything, mock.Anything)
+}
+
+// A failure after a switch says so, and carries the status for the CLI.
+func TestDailySyncFailureCarriesItsStatus(t *testing.T) {
+	env := newChangedSyncEnv(t)
+	env.OnActivity(repoActs.SwitchChannel, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
+			return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r2", Changed: true}, nil
+		})
+	env.OnActivity(cycleActs.SignalWithStart, mock.Anything, mock.Anything).
+		Return("", temporal.NewNonRetryableApplicationError("namespace not found", activities.ErrTypeInvalidInput, nil))
+
+	env.ExecuteWorkflow(DailySync, DailySyncInput{})
+
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, ErrTypeSyncFailed, app.Type())
+	require.Equal(t, "notify the test cycle of release r2, which testing serves: namespace not found", app.Message(),
+		"the root cause once, without Temporal's envelopes")
+	var st DailySyncStatus
+	require.NoError(t, app.Details(&st))
+	require.Equal(t, PhaseFailed, st.Phase)
+	require.Len(t, st.Switches, 2)
+	require.True(t, st.Switches[1].Changed, "the status says testing moved before the failure")
 }

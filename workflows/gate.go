@@ -14,9 +14,21 @@ type Gate struct {
 	Reasons []string
 }
 
-// EvaluateGate is the gate as a pure function: N consecutive rounds that
-// filed no new ticket, no open blocker, and enough soak time on testing.
-func EvaluateGate(plan activities.TestPlan, cleanStreak, blockers int, soaked time.Duration, lastRoundFailed bool) Gate {
+// GateInput is what the gate looks at: the plan's thresholds and the
+// cycle's counts for the release testing serves.
+type GateInput struct {
+	Plan            activities.TestPlan
+	CleanStreak     int
+	Blockers        int
+	Soaked          time.Duration
+	LastRoundFailed bool
+}
+
+// EvaluateGate is the gate as a pure function: N consecutive clean rounds,
+// no open blocker, and enough soak time on testing. A round is clean when
+// it filed no new ticket, or, with Plan.PassingRounds, when no case failed
+// at all (see cleanRound).
+func EvaluateGate(in GateInput) Gate {
 	g := Gate{Passed: true}
 	check := func(ok bool, format string, args ...any) {
 		mark := "ok"
@@ -26,9 +38,23 @@ func EvaluateGate(plan activities.TestPlan, cleanStreak, blockers int, soaked ti
 		}
 		g.Reasons = append(g.Reasons, fmt.Sprintf("%s: %s", mark, fmt.Sprintf(format, args...)))
 	}
-	check(cleanStreak >= plan.CleanRounds, "%d of %d consecutive rounds without new tickets", cleanStreak, plan.CleanRounds)
-	check(blockers == 0, "%d open tickets labelled %q", blockers, plan.BlockerLabel)
-	check(soaked >= plan.MinSoak, "soaked %s of %s on testing", soaked.Truncate(time.Second), plan.MinSoak)
-	check(!lastRoundFailed, "last round completed")
+	clean := "without new tickets"
+	if in.Plan.PassingRounds {
+		clean = "without failing cases"
+	}
+	check(in.CleanStreak >= in.Plan.CleanRounds, "%d of %d consecutive rounds %s", in.CleanStreak, in.Plan.CleanRounds, clean)
+	check(in.Blockers == 0, "%d open tickets labelled %q", in.Blockers, in.Plan.BlockerLabel)
+	check(in.Soaked >= in.Plan.MinSoak, "soaked %s of %s on testing", in.Soaked.Truncate(time.Second), in.Plan.MinSoak)
+	check(!in.LastRoundFailed, "last round completed")
 	return g
+}
+
+// cleanRound says whether a round counts towards the gate's streak: it
+// filed no new ticket and, when the plan asks for passing rounds, no case
+// failed (a case whose ticket is already open fails again, say).
+func cleanRound(plan activities.TestPlan, sum activities.TicketSummary) bool {
+	if len(sum.New) > 0 {
+		return false
+	}
+	return !plan.PassingRounds || sum.Failures == 0
 }

@@ -18,6 +18,7 @@ const PhaseAwaitingApproval = "awaiting-approval"
 
 // PromotionInput is the candidate a promotion takes to production.
 type PromotionInput struct {
+	Release   string
 	Candidate activities.Candidate
 }
 

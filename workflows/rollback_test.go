@@ -45,7 +45,13 @@ func TestChannelRollback(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newDailyEnv(t)
-			env.OnActivity(repoActs.RollbackChannel, mock.Anything, tc.in).Return(tc.result, tc.activity).Maybe()
+			resolved := tc.in
+			if resolved.To == "" {
+				resolved.To = "r1" // the release before the current one, resolved once
+			}
+			env.OnActivity(repoActs.ResolveRollback, mock.Anything, tc.in).Return(resolved, nil).Maybe()
+			resolved.Key = "default-test-workflow-id/default-test-run-id/rollback-" + tc.in.Channel
+			env.OnActivity(repoActs.RollbackChannel, mock.Anything, resolved).Return(tc.result, tc.activity).Maybe()
 			env.OnActivity(cycleActs.SignalWithStart, mock.Anything, mock.Anything).Return("run", nil).Maybe()
 
 			env.ExecuteWorkflow(ChannelRollback, tc.in)

@@ -1,8 +1,8 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -20,6 +20,8 @@ const TestCycleWorkflowType = "TestCycle"
 const (
 	maxRememberedReleases = 30
 	maxRememberedRounds   = 20
+	maxRefusals           = 10
+	maxWatched            = 500
 )
 
 // Phases of the test cycle, as OsflowPhase shows them.
@@ -33,7 +35,14 @@ const (
 )
 
 // SuiteRunCase names the case that stands for a suite's run itself.
-const SuiteRunCase = "(suite run)"
+const SuiteRunCase = activities.SuiteRunCase
+
+// rehearsalActor is who holds testing frozen during a rehearsal.
+const rehearsalActor = "test-cycle/rehearsal"
+
+// retryAfterError is how soon the cycle looks again after it could not
+// read the testing channel.
+const retryAfterError = 5 * time.Minute
 
 // Round is one pass of the suites over the release under test.
 type Round struct {
@@ -43,26 +52,60 @@ type Round struct {
 	Error   string
 }
 
-// TestCycleState is everything TestCycle carries across continue-as-new.
+// RoundProgress is the round running now, for `osflow status`.
+type RoundProgress struct {
+	Release    string
+	Since      time.Time
+	Suite      string
+	SuiteSince time.Time
+}
+
+// TestCycleState is everything TestCycle carries across continue-as-new,
+// and what its status query shows.
 type TestCycleState struct {
-	// Current is the testing release under test, Pending a newer one not yet tested.
+	// Current is what testing served when the cycle last read it.
 	Current      string
 	CurrentSince time.Time
-	Pending      string
-	Releases     []activities.TestingUpdated
+	// Pending was the newest release signalled before version 1 of
+	// versionCycleReconcile; the cycle now reads testing instead.
+	Pending  string
+	Releases []activities.TestingUpdated
+	// Frozen, FrozenBy, FrozenReason and FrozenAt mirror the store's
+	// freeze of testing as last read.
 	Frozen       bool
 	FrozenBy     string
-	// PendingFreeze is a freeze request not yet applied to the store.
+	FrozenReason string
+	FrozenAt     string
+	// PendingFreeze is a freeze request a run before version 1 had not
+	// applied yet; the current code applies it on start.
 	PendingFreeze *FreezeRequest
-	Rounds        []Round
-	RoundsRun     int
-	CleanStreak   int
-	OpenTickets   int
-	Blockers      int
-	LastRoundAt   time.Time
-	LastError     string
-	Gate          Gate
-	Phase         string
+	// RehearsalKey is the key of the freeze the rehearsal holds, if any.
+	RehearsalKey string
+	Rounds       []Round
+	RoundsRun    int
+	// LastTested is the release of the last round, whether or not it
+	// could file its results (the gate then says the round failed).
+	LastTested  string
+	CleanStreak int
+	OpenTickets int
+	Blockers    int
+	// Watch lists the fingerprints of open tickets: their cases are
+	// reported even when they pass, so their tickets can close.
+	Watch       []string
+	LastRoundAt time.Time
+	LastError   string
+	Gate        Gate
+	Phase       string
+	InRound     *RoundProgress
+	// TestNow asks for a round at once (`osflow test now`).
+	TestNow   bool
+	TestNowBy string
+	// Wake is set by a testing-updated signal: read testing again.
+	Wake bool
+	// Refused lists operator signals that failed validation, newest last.
+	Refused []string
+	// Signals counts the operator signals handled, for their keys.
+	Signals int
 	// Rehearsal holds the timings measured so far in the current rehearsal.
 	Rehearsal []activities.TaskTiming
 	// WaitingFor names the manual task the rehearsal waits for.
@@ -73,11 +116,18 @@ type TestCycleState struct {
 }
 
 // TestCycle follows the testing channel for as long as osflow runs: it
-// tests every new testing release (and re-tests on an interval), files
-// failures as tickets, and when the ticket trend passes the gate it
-// rehearses the outage, assembles the candidate and starts its promotion.
+// tests what testing serves (when it changes, on an interval, and on
+// request), files failures as tickets, and when the ticket trend passes
+// the gate it rehearses the outage with testing frozen, assembles the
+// candidate and starts its promotion.
+//
+// It acts on the channel as it is: every loop reads what testing serves
+// and whether it is frozen. A testing-updated signal only wakes it.
 func TestCycle(ctx workflow.Context, state TestCycleState) error {
-	c := &testCycle{state: state}
+	if workflow.GetVersion(ctx, versionCycleReconcile, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return testCycleV0(ctx, state)
+	}
+	c := &testCycle{state: state, taskDone: map[string]string{}}
 	if err := c.setup(ctx); err != nil {
 		return err
 	}
@@ -85,11 +135,19 @@ func TestCycle(ctx workflow.Context, state TestCycleState) error {
 }
 
 type testCycle struct {
-	state   TestCycleState
-	plan    activities.TestPlan
+	state TestCycleState
+	plan  activities.TestPlan
+	// mu orders everything that reads or changes the testing channel's
+	// freeze: the loop's reconcile, the rehearsal and the freeze handlers.
+	mu      workflow.Mutex
 	updates workflow.ReceiveChannel
-	tasks   workflow.ReceiveChannel
-	freezes workflow.ReceiveChannel
+	signals []workflow.ReceiveChannel
+	// inflight counts signal handlers still running.
+	inflight int
+	// dirty wakes the loop after a handler changed the state.
+	dirty bool
+	// taskDone maps a manual rehearsal task to who reported it done.
+	taskDone map[string]string
 }
 
 func (c *testCycle) setup(ctx workflow.Context) error {
@@ -98,42 +156,55 @@ func (c *testCycle) setup(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
+	c.mu = workflow.NewMutex(ctx)
 	c.updates = workflow.GetSignalChannel(ctx, SignalTestingUpdated)
-	c.tasks = workflow.GetSignalChannel(ctx, SignalTaskDone)
-	c.freezes = workflow.GetSignalChannel(ctx, SignalFreeze)
-	// The plan is read once per run: a configuration change reaches the
-	// cycle at its next continue-as-new.
-	err := workflow.ExecuteActivity(c.localCtx(ctx), configActs.TestPlan).Get(ctx, &c.plan)
-	if err != nil {
-		return fmt.Errorf("read test plan: %w", err)
+	if err := c.registerCommands(ctx); err != nil {
+		return err
 	}
+	if err := c.readPlan(ctx); err != nil {
+		return err
+	}
+	if c.state.LastTested == "" && len(c.state.Rounds) > 0 {
+		c.state.LastTested = c.state.Rounds[len(c.state.Rounds)-1].Release
+	}
+	c.state.Pending, c.state.InRound = "", nil
 	if c.state.Phase == "" {
 		c.setPhase(ctx, PhaseAwaitingRelease)
 	}
 	return nil
 }
 
+// readPlan reads the worker's configuration: at start and before every
+// round, so a changed configuration reaches the cycle at its next round.
+func (c *testCycle) readPlan(ctx workflow.Context) error {
+	var plan activities.TestPlan
+	if err := workflow.ExecuteActivity(shortActivityCtx(ctx), configActs.TestPlan).Get(ctx, &plan); err != nil {
+		return stepError("read the test plan", err)
+	}
+	c.plan = plan
+	return nil
+}
+
 func (c *testCycle) run(ctx workflow.Context) error {
+	if pf := c.state.PendingFreeze; pf != nil {
+		c.state.PendingFreeze = nil
+		c.operatorSignal(ctx, "freeze", pf.Actor, func() error { return c.checkFreeze(*pf) }, func(key string) error {
+			_, err := c.freeze(ctx, *pf, key)
+			return err
+		})
+	}
 	for {
-		c.drain(ctx)
-		if c.state.PendingFreeze != nil {
-			c.applyFreeze(ctx)
-			continue
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if c.state.Pending == "" && !c.roundDue(ctx) {
-			c.waitForWork(ctx)
-			if ctx.Err() != nil {
-				return ctx.Err()
+		c.reconcile(ctx)
+		if c.roundDue(ctx) {
+			c.round(ctx)
+			if c.gateOpen() {
+				c.promote(ctx)
 			}
-			continue
-		}
-		if c.state.Pending != "" {
-			c.state.Current, c.state.Pending = c.state.Pending, ""
-			c.state.CurrentSince = workflow.Now(ctx)
-		}
-		c.round(ctx)
-		if c.state.Gate.Passed && c.state.Promoted != c.state.Current {
-			c.promote(ctx)
+		} else if err := c.waitForWork(ctx); err != nil {
+			return err
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return c.continueAsNew(ctx)
@@ -141,142 +212,145 @@ func (c *testCycle) run(ctx workflow.Context) error {
 	}
 }
 
-// continueAsNew starts a fresh run with the state. Signals still in the
-// channels are drained into the state first, or they would be lost.
+// continueAsNew starts a fresh run with the state, once every handler has
+// finished and every delivered signal has been taken into the state.
 func (c *testCycle) continueAsNew(ctx workflow.Context) error {
-	c.drain(ctx)
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	err := workflow.Await(ctx, func() bool {
+		if !workflow.AllHandlersFinished(ctx) || c.inflight > 0 {
+			return false
+		}
+		for _, ch := range c.signals {
+			if ch.Len() > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
 		return err
+	}
+	var u activities.TestingUpdated
+	for c.updates.ReceiveAsync(&u) {
+		c.noteRelease(u)
 	}
 	return workflow.NewContinueAsNewError(ctx, TestCycleWorkflowType, c.state)
 }
 
-// drain takes every waiting signal without blocking.
-func (c *testCycle) drain(ctx workflow.Context) {
-	for {
-		var u activities.TestingUpdated
-		var f FreezeRequest
-		var d TaskDone
-		switch {
-		case c.updates.ReceiveAsync(&u):
-			c.recordRelease(ctx, u)
-		case c.freezes.ReceiveAsync(&f):
-			c.state.PendingFreeze = &f
-		case c.tasks.ReceiveAsync(&d):
-			c.ignoreTaskDone(ctx, d)
-		default:
-			return
-		}
+// reconcile reads what testing serves and whether it is frozen.
+func (c *testCycle) reconcile(ctx workflow.Context) {
+	if err := c.mu.Lock(ctx); err != nil {
+		return
+	}
+	defer c.mu.Unlock()
+	if _, err := c.readTesting(ctx); err != nil {
+		c.state.LastError = stepError("read the testing channel", err).Error()
+		c.setPhase(ctx, PhaseError)
 	}
 }
 
-// stateSelector listens for the signals that only change state: a new
-// release waits in Pending, a freeze request is applied at the loop's top.
-func (c *testCycle) stateSelector(ctx workflow.Context) workflow.Selector {
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(c.updates, func(ch workflow.ReceiveChannel, _ bool) {
-		var u activities.TestingUpdated
-		ch.Receive(ctx, &u)
-		c.recordRelease(ctx, u)
-	})
-	sel.AddReceive(c.freezes, func(ch workflow.ReceiveChannel, _ bool) {
-		var f FreezeRequest
-		ch.Receive(ctx, &f)
-		c.state.PendingFreeze = &f
-	})
-	return sel
+// readTesting reads the testing channel into the state. Call it with mu held.
+func (c *testCycle) readTesting(ctx workflow.Context) (activities.ChannelState, error) {
+	var st activities.ChannelState
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, c.plan.RepoTaskQueue), repoActs.ChannelState,
+		activities.ChannelStateInput{Channel: c.plan.TestingChannel}).Get(ctx, &st)
+	if err != nil {
+		return st, err
+	}
+	c.applyChannel(ctx, st)
+	return st, nil
 }
 
-// waitForWork blocks until a signal arrives or the next round is due.
-func (c *testCycle) waitForWork(ctx workflow.Context) {
-	sel := c.stateSelector(ctx)
-	sel.AddReceive(c.tasks, func(ch workflow.ReceiveChannel, _ bool) {
-		var d TaskDone
-		ch.Receive(ctx, &d)
-		c.ignoreTaskDone(ctx, d)
-	})
-	timerCtx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	if c.state.Current != "" {
-		wait := c.state.LastRoundAt.Add(c.plan.RoundInterval).Sub(workflow.Now(ctx))
-		if wait < time.Second {
-			wait = time.Second
+// applyChannel takes a read of the testing channel into the state.
+func (c *testCycle) applyChannel(ctx workflow.Context, st activities.ChannelState) {
+	if st.Release != c.state.Current {
+		c.state.Current, c.state.CurrentSince = st.Release, workflow.Now(ctx)
+		if st.Release != "" {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(st.Release), AttrChannel.ValueSet(c.plan.TestingChannel))
 		}
-		sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
 	}
-	sel.Select(ctx)
+	c.state.Frozen = st.Freeze != nil
+	c.state.FrozenBy, c.state.FrozenReason, c.state.FrozenAt = "", "", ""
+	if fz := st.Freeze; fz != nil {
+		c.state.FrozenBy, c.state.FrozenReason, c.state.FrozenAt = fz.Actor, fz.Reason, fz.Release
+		if fz.Key != c.state.RehearsalKey {
+			c.state.RehearsalKey = "" // an operator holds it now
+		}
+	} else {
+		c.state.RehearsalKey = ""
+	}
+}
+
+// noteRelease records a testing-updated signal; the loop reads testing.
+func (c *testCycle) noteRelease(u activities.TestingUpdated) {
+	c.state.Wake = true
+	if u.Release != "" && (len(c.state.Releases) == 0 || c.state.Releases[len(c.state.Releases)-1].Release != u.Release) {
+		c.state.Releases = appendBounded(c.state.Releases, u, maxRememberedReleases)
+	}
 }
 
 func (c *testCycle) roundDue(ctx workflow.Context) bool {
-	return c.state.Current != "" && c.plan.RoundInterval > 0 &&
-		!workflow.Now(ctx).Before(c.state.LastRoundAt.Add(c.plan.RoundInterval))
+	if c.state.Current == "" {
+		return false
+	}
+	return c.state.TestNow || c.state.LastTested != c.state.Current ||
+		(c.plan.RoundInterval > 0 && !workflow.Now(ctx).Before(c.state.LastRoundAt.Add(c.plan.RoundInterval)))
 }
 
-// recordRelease takes a new testing release. While testing is frozen no
-// new release reaches it, so a signal then is ignored; a repeated signal
-// for a known release changes nothing, so SignalWithStart retries are harmless.
-func (c *testCycle) recordRelease(ctx workflow.Context, u activities.TestingUpdated) {
-	if u.Release == "" || u.Release == c.state.Current || u.Release == c.state.Pending {
-		return
+// waitForWork blocks until a signal or command arrives or the next round
+// is due.
+func (c *testCycle) waitForWork(ctx workflow.Context) error {
+	if c.state.Phase != PhaseError {
+		if c.state.Current == "" {
+			c.setPhase(ctx, PhaseAwaitingRelease)
+		} else {
+			c.setPhase(ctx, PhaseWaiting)
+		}
 	}
-	if c.state.Frozen {
-		workflow.GetLogger(ctx).Warn("testing is frozen; ignoring new release", "release", u.Release)
-		return
+	woken := func() bool {
+		return c.state.Wake || c.state.TestNow || c.dirty || c.updates.Len() > 0
 	}
-	c.state.Pending = u.Release
-	c.state.Releases = appendBounded(c.state.Releases, u, maxRememberedReleases)
-	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(u.Release), AttrChannel.ValueSet(c.plan.TestingChannel))
-	workflow.GetLogger(ctx).Info("testing updated", "release", u.Release, "actor", u.Actor)
+	var err error
+	switch {
+	case c.state.Phase == PhaseError:
+		_, err = workflow.AwaitWithTimeout(ctx, retryAfterError, woken)
+	case c.state.Current == "" || c.plan.RoundInterval <= 0:
+		err = workflow.Await(ctx, woken)
+	default:
+		wait := c.state.LastRoundAt.Add(c.plan.RoundInterval).Sub(workflow.Now(ctx))
+		_, err = workflow.AwaitWithTimeout(ctx, max(wait, time.Second), woken)
+	}
+	var u activities.TestingUpdated
+	for c.updates.ReceiveAsync(&u) {
+		c.noteRelease(u)
+	}
+	c.state.Wake, c.dirty = false, false
+	return err
 }
 
-func (c *testCycle) ignoreTaskDone(ctx workflow.Context, d TaskDone) {
-	workflow.GetLogger(ctx).Warn("task-done received while no rehearsal waits for it; ignored", "task", d.Task, "by", d.By)
-}
-
-// applyFreeze records the freeze in the store, where DailySync sees it.
-func (c *testCycle) applyFreeze(ctx workflow.Context) {
-	req := *c.state.PendingFreeze
-	c.state.PendingFreeze = nil
-	err := workflow.ExecuteActivity(c.storeCtx(ctx), repoActs.SetFreeze, activities.FreezeInput{
-		Channel: c.plan.TestingChannel, Frozen: req.Frozen, Actor: req.Actor, Reason: req.Reason,
-	}).Get(ctx, nil)
-	if err != nil {
-		c.state.LastError = fmt.Sprintf("freeze=%v by %s: %v", req.Frozen, req.Actor, err)
-		workflow.GetLogger(ctx).Error("freeze failed", "error", err)
-		return
-	}
-	c.state.Frozen = req.Frozen
-	c.state.FrozenBy = ""
-	if req.Frozen {
-		c.state.FrozenBy = req.Actor
-		c.state.Pending = ""
-	}
-}
-
-// round runs every suite on the current release and files the results.
-// A failure of the round itself (tracker down, suite broken after retries)
-// is recorded and the round runs again at the next trigger: the cycle
-// lives for weeks and must not die with one bad hour.
+// round runs every suite on the release testing serves and files the
+// results. A failure of the round itself (tracker down, suite broken after
+// retries) is recorded and the round runs again at the next trigger: the
+// cycle lives for weeks and must not die with one bad hour.
 func (c *testCycle) round(ctx workflow.Context) {
+	if err := c.readPlan(ctx); err != nil {
+		c.fail(ctx, "read the test plan", err)
+		return
+	}
+	release := c.state.Current
 	c.setPhase(ctx, PhaseTesting)
 	now := workflow.Now(ctx)
-	c.state.LastRoundAt = now
+	c.state.LastRoundAt, c.state.TestNow, c.state.TestNowBy, c.state.LastTested = now, false, "", release
 	c.state.RoundsRun++
-	r := Round{Release: c.state.Current, At: now}
+	r := Round{Release: release, At: now}
+	c.state.InRound = &RoundProgress{Release: release, Since: now}
+	defer func() { c.state.InRound = nil }()
 
 	results := make([]activities.SuiteResult, 0, len(c.plan.Suites))
-	suiteCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    5 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Minute, MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
-		},
-	})
 	for _, suite := range c.plan.Suites {
+		c.state.InRound.Suite, c.state.InRound.SuiteSince = suite, workflow.Now(ctx)
 		var res activities.SuiteResult
-		err := workflow.ExecuteActivity(suiteCtx, testActs.RunSuite, activities.RunSuiteInput{
-			Suite: suite, Channel: c.plan.TestingChannel, Release: c.state.Current,
+		err := workflow.ExecuteActivity(c.suiteCtx(ctx, suite), testActs.RunSuite, activities.RunSuiteInput{
+			Suite: suite, Channel: c.plan.TestingChannel, Release: release, Bounded: true, Watch: c.state.Watch,
 		}).Get(ctx, &res)
 		// The suite's own run is a case too: a suite that cannot run is a
 		// failure to track, never a clean round, and its ticket closes
@@ -291,42 +365,71 @@ func (c *testCycle) round(ctx workflow.Context) {
 	}
 
 	var sum activities.TicketSummary
-	err := workflow.ExecuteActivity(c.ticketCtx(ctx), ticketActs.ProcessResults, activities.ProcessResultsInput{
-		Release: c.state.Current, Channel: c.plan.TestingChannel, Results: results,
+	err := workflow.ExecuteActivity(ticketActivityCtx(ctx), ticketActs.ProcessResults, activities.ProcessResultsInput{
+		Release: release, Channel: c.plan.TestingChannel, Results: results,
+		Key: runKey(ctx, fmt.Sprintf("round-%d/tickets", c.state.RoundsRun)),
 	}).Get(ctx, &sum)
 	if err != nil {
 		r.Error = rootMessage(err)
-		c.state.LastError = r.Error
+		c.state.LastError = "file the results of round " + fmt.Sprint(c.state.RoundsRun) + ": " + r.Error
 		c.state.Rounds = appendBounded(c.state.Rounds, r, maxRememberedRounds)
-		c.state.Gate = EvaluateGate(c.plan, c.state.CleanStreak, c.state.Blockers, now.Sub(c.state.CurrentSince), true)
+		c.state.Gate = c.evaluateGate(ctx, true)
 		c.setPhase(ctx, PhaseError)
 		return
 	}
-	r.Tickets = sum
+	r.Tickets = sum.Bounded()
 	c.state.LastError = ""
 	c.state.Rounds = appendBounded(c.state.Rounds, r, maxRememberedRounds)
-	if len(sum.New) == 0 {
+	if cleanRound(c.plan, sum) {
 		c.state.CleanStreak++
 	} else {
 		c.state.CleanStreak = 0
 	}
 	c.state.OpenTickets, c.state.Blockers = sum.Open, sum.Blockers
-	c.state.Gate = EvaluateGate(c.plan, c.state.CleanStreak, sum.Blockers, now.Sub(c.state.CurrentSince), false)
+	c.state.Watch = sum.OpenFingerprints
+	if len(c.state.Watch) > maxWatched {
+		c.state.Watch = c.state.Watch[:maxWatched]
+	}
+	c.state.Gate = c.evaluateGate(ctx, false)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrOpenTickets.ValueSet(int64(sum.Open)))
 	c.setPhase(ctx, PhaseWaiting)
 }
 
-// promote rehearses the outage on the test cluster, assembles the
-// candidate and starts its promotion.
+func (c *testCycle) evaluateGate(ctx workflow.Context, lastRoundFailed bool) Gate {
+	return EvaluateGate(GateInput{
+		Plan: c.plan, CleanStreak: c.state.CleanStreak, Blockers: c.state.Blockers,
+		Soaked: workflow.Now(ctx).Sub(c.state.CurrentSince), LastRoundFailed: lastRoundFailed,
+	})
+}
+
+// gateOpen says whether the release testing serves passed the gate and
+// has not been handed to a promotion yet.
+func (c *testCycle) gateOpen() bool {
+	return c.state.Gate.Passed && c.state.LastTested == c.state.Current && c.state.Promoted != c.state.Current
+}
+
+// promote rehearses the outage on the test cluster with testing frozen at
+// the release, assembles the candidate and starts its promotion. The
+// freeze makes the candidate exactly what was rehearsed.
 func (c *testCycle) promote(ctx workflow.Context) {
 	release := c.state.Current
-	timings, ok := c.rehearse(ctx)
+	key, ok := c.holdTesting(ctx, release)
+	if !ok {
+		return
+	}
+	// Released even when the cycle is cancelled mid-rehearsal.
+	defer func() {
+		dctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		c.releaseTesting(dctx, release, key)
+	}()
+	timings, ok := c.rehearse(ctx, release)
 	if !ok {
 		return
 	}
 	c.setPhase(ctx, PhaseCandidate)
 	var diff activities.DiffSummary
-	err := workflow.ExecuteActivity(c.storeCtx(ctx), repoActs.DiffSummary, activities.DiffSummaryInput{
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, c.plan.RepoTaskQueue), repoActs.DiffSummary, activities.DiffSummaryInput{
 		From: c.plan.ProductionChannel, To: release,
 	}).Get(ctx, &diff)
 	if err != nil {
@@ -334,7 +437,7 @@ func (c *testCycle) promote(ctx workflow.Context) {
 		return
 	}
 	var cand activities.Candidate
-	err = workflow.ExecuteActivity(c.ticketCtx(ctx), candidateActs.Assemble, activities.CandidateInput{
+	err = workflow.ExecuteActivity(ticketActivityCtx(ctx), candidateActs.Assemble, activities.CandidateInput{
 		Release: release, Production: c.plan.ProductionChannel, Diff: diff, Tasks: timings, Rounds: c.state.RoundsRun,
 	}).Get(ctx, &cand)
 	if err != nil {
@@ -345,7 +448,7 @@ func (c *testCycle) promote(ctx workflow.Context) {
 	child := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:        PromotionWorkflowID(release),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-	}), Promotion, PromotionInput{Candidate: cand})
+	}), Promotion, PromotionInput{Release: release, Candidate: cand})
 	var started workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &started); err != nil && !isAlreadyStarted(err) {
 		c.fail(ctx, "start promotion", err)
@@ -357,31 +460,84 @@ func (c *testCycle) promote(ctx workflow.Context) {
 	workflow.GetLogger(ctx).Info("candidate ready; promotion started", "release", release, "promotion", PromotionWorkflowID(release))
 }
 
+// holdTesting freezes testing at release for the rehearsal. An operator's
+// freeze at that release holds it already (key ""); if testing moved on
+// meanwhile there is nothing to rehearse (ok false): the loop tests the
+// new release next.
+func (c *testCycle) holdTesting(ctx workflow.Context, release string) (key string, ok bool) {
+	if err := c.mu.Lock(ctx); err != nil {
+		return "", false
+	}
+	defer c.mu.Unlock()
+	st, err := c.readTesting(ctx)
+	if err != nil {
+		c.fail(ctx, "read the testing channel", err)
+		return "", false
+	}
+	if st.Release != release {
+		workflow.GetLogger(ctx).Info("testing moved on before the rehearsal", "release", release, "testing", st.Release)
+		return "", false
+	}
+	if st.Freeze != nil {
+		return "", true
+	}
+	key = runKey(ctx, fmt.Sprintf("round-%d/rehearsal-freeze", c.state.RoundsRun))
+	var after activities.ChannelState
+	err = workflow.ExecuteActivity(storeActivityCtx(ctx, c.plan.RepoTaskQueue), repoActs.SetFreeze, activities.FreezeInput{
+		Channel: c.plan.TestingChannel, Frozen: true, Release: release, Actor: rehearsalActor,
+		Reason: "outage rehearsal of " + release + "; released when the candidate is ready", Key: key,
+	}).Get(ctx, &after)
+	if err != nil {
+		c.fail(ctx, "freeze testing for the rehearsal", err)
+		return "", false
+	}
+	c.state.RehearsalKey = key
+	c.applyChannel(ctx, after)
+	return key, true
+}
+
+// releaseTesting ends the rehearsal's own freeze; an operator who took the
+// freeze over keeps it.
+func (c *testCycle) releaseTesting(ctx workflow.Context, release, key string) {
+	if key == "" {
+		return
+	}
+	if err := c.mu.Lock(ctx); err != nil {
+		return
+	}
+	defer c.mu.Unlock()
+	var after activities.ChannelState
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, c.plan.RepoTaskQueue), repoActs.SetFreeze, activities.FreezeInput{
+		Channel: c.plan.TestingChannel, Frozen: false, Actor: rehearsalActor,
+		Reason: "outage rehearsal of " + release + " ended", Key: key + "/release", IfKey: key,
+	}).Get(ctx, &after)
+	if err != nil {
+		c.state.LastError = stepError("release testing after the rehearsal", err).Error()
+		return
+	}
+	c.applyChannel(ctx, after)
+}
+
 // rehearse runs the outage tasks against the test cluster in order and
-// measures each; a manual task waits for its task-done signal.
-func (c *testCycle) rehearse(ctx workflow.Context) ([]activities.TaskTiming, bool) {
+// measures each; a manual task waits for its task-done.
+func (c *testCycle) rehearse(ctx workflow.Context, release string) ([]activities.TaskTiming, bool) {
 	c.setPhase(ctx, PhaseRehearsal)
 	c.state.Rehearsal = nil
-	taskCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 24 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
-		// An outage task is not assumed idempotent: it runs once.
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
 	for _, t := range c.plan.Tasks {
 		timing := activities.TaskTiming{Task: t.Name, Manual: t.Manual, Where: t.Where, Expected: t.Expected}
 		start := workflow.Now(ctx)
 		if t.Manual {
-			timing.By = c.waitTaskDone(ctx, t.Name)
-			if ctx.Err() != nil {
+			by, err := c.waitTaskDone(ctx, t.Name)
+			if err != nil {
 				return nil, false
 			}
-			timing.Measured = workflow.Now(ctx).Sub(start)
+			timing.By, timing.Measured = by, workflow.Now(ctx).Sub(start)
 		} else {
 			var res activities.TaskResult
-			err := workflow.ExecuteActivity(taskCtx, testActs.RunTask, activities.RunTaskInput{Task: t.Name, Release: c.state.Current}).Get(ctx, &res)
+			err := workflow.ExecuteActivity(taskActivityCtx(ctx, t), testActs.RunTask,
+				activities.RunTaskInput{Task: t.Name, Release: release}).Get(ctx, &res)
 			if err != nil {
-				c.taskFailed(ctx, t.Name, err)
+				c.taskFailed(ctx, release, t.Name, err)
 				return nil, false
 			}
 			timing.Measured = res.Duration
@@ -391,39 +547,25 @@ func (c *testCycle) rehearse(ctx workflow.Context) ([]activities.TaskTiming, boo
 	return c.state.Rehearsal, true
 }
 
-// waitTaskDone blocks until an operator reports the task done, keeping
-// other signals: a new release waits in Pending, a freeze is applied later.
-func (c *testCycle) waitTaskDone(ctx workflow.Context, task string) (by string) {
+// waitTaskDone blocks until an operator reports the task done.
+func (c *testCycle) waitTaskDone(ctx workflow.Context, task string) (string, error) {
 	c.state.WaitingFor = task
+	delete(c.taskDone, task)
 	defer func() { c.state.WaitingFor = "" }()
-	for by == "" && ctx.Err() == nil {
-		sel := c.stateSelector(ctx)
-		sel.AddReceive(c.tasks, func(ch workflow.ReceiveChannel, _ bool) {
-			var d TaskDone
-			ch.Receive(ctx, &d)
-			if d.Task == task {
-				by = d.By
-				if by == "" {
-					by = "unknown"
-				}
-				return
-			}
-			workflow.GetLogger(ctx).Warn("task-done for a task not being waited for", "task", d.Task, "waiting", task)
-		})
-		sel.Select(ctx)
-	}
-	return by
+	err := workflow.Await(ctx, func() bool { return c.taskDone[task] != "" })
+	return c.taskDone[task], err
 }
 
 // taskFailed files a failed rehearsal task like a failing test: the
 // outage plan is not ready, so the gate starts over.
-func (c *testCycle) taskFailed(ctx workflow.Context, task string, err error) {
+func (c *testCycle) taskFailed(ctx workflow.Context, release, task string, err error) {
 	results := []activities.SuiteResult{{Suite: "outage", Cases: []activities.CaseResult{{
 		Suite: "outage", Name: task, Status: "failed", Message: rootMessage(err),
 	}}}}
 	var sum activities.TicketSummary
-	if terr := workflow.ExecuteActivity(c.ticketCtx(ctx), ticketActs.ProcessResults, activities.ProcessResultsInput{
-		Release: c.state.Current, Channel: c.plan.TestingChannel, Results: results,
+	if terr := workflow.ExecuteActivity(ticketActivityCtx(ctx), ticketActs.ProcessResults, activities.ProcessResultsInput{
+		Release: release, Channel: c.plan.TestingChannel, Results: results,
+		Key: runKey(ctx, fmt.Sprintf("round-%d/rehearsal-%s", c.state.RoundsRun, task)),
 	}).Get(ctx, &sum); terr == nil {
 		c.state.OpenTickets, c.state.Blockers = sum.Open, sum.Blockers
 	}
@@ -431,7 +573,7 @@ func (c *testCycle) taskFailed(ctx workflow.Context, task string, err error) {
 }
 
 func (c *testCycle) fail(ctx workflow.Context, what string, err error) {
-	c.state.LastError = what + ": " + rootMessage(err)
+	c.state.LastError = stepError(what, err).Error()
 	c.state.CleanStreak = 0
 	c.state.Gate = Gate{}
 	c.setPhase(ctx, PhaseError)
@@ -443,27 +585,40 @@ func (c *testCycle) setPhase(ctx workflow.Context, phase string) {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
 }
 
-func (c *testCycle) localCtx(ctx workflow.Context) workflow.Context {
+// suiteCtx gives a suite its configured time, plus a margin for the
+// activity around it.
+func (c *testCycle) suiteCtx(ctx workflow.Context, suite string) workflow.Context {
+	timeout := c.plan.SuiteTimeouts[suite]
+	if timeout <= 0 {
+		timeout = time.Hour
+	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10},
-	})
-}
-
-func (c *testCycle) storeCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           c.plan.RepoTaskQueue,
-		StartToCloseTimeout: 5 * time.Minute,
+		StartToCloseTimeout: timeout + 5*time.Minute,
+		HeartbeatTimeout:    5 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeBadContent},
+			InitialInterval: time.Minute, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
 		},
 	})
 }
 
-// ticketCtx retries tracker calls for a long time: a tracker outage or a
-// rate limit delays the round, it does not lose its results.
-func (c *testCycle) ticketCtx(ctx workflow.Context) workflow.Context {
+// taskActivityCtx runs one outage task once, within its configured time:
+// an outage task is not assumed idempotent.
+func taskActivityCtx(ctx workflow.Context, t activities.TaskPlan) workflow.Context {
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = 4 * t.Expected
+	}
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout + time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+}
+
+// ticketActivityCtx retries tracker calls for a long time: a tracker
+// outage or a rate limit delays the round, it does not lose its results.
+func ticketActivityCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
 		HeartbeatTimeout:    2 * time.Minute,
@@ -483,16 +638,19 @@ func appendBounded[T any](list []T, v T, max int) []T {
 	return list
 }
 
-// rootMessage is the innermost error message: activity errors arrive
-// wrapped in Temporal's envelopes, which say nothing to an operator.
-func rootMessage(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app.Error()
-	}
-	return err.Error()
-}
-
 // isAlreadyStarted tells a promotion that exists already (this release was
 // promoted before a continue-as-new or a reset) from a real failure.
 func isAlreadyStarted(err error) bool { return temporal.IsWorkflowExecutionAlreadyStartedError(err) }
+
+// singleLine checks an operator-supplied name or reason.
+func singleLine(what, v string, required bool) error {
+	if required && strings.TrimSpace(v) == "" {
+		return fmt.Errorf("%s is required", what)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s must be one line of printable text, got %q", what, v)
+		}
+	}
+	return nil
+}

@@ -61,7 +61,7 @@ func newFixture(t *testing.T) *fixture {
 		require.NoError(t, err)
 		rel, _, err := f.store.CreateRelease(t0.Add(time.Duration(i)*24*time.Hour), map[string]string{"baseos": res.Snapshot.ID})
 		require.NoError(t, err)
-		_, err = f.store.Switch(ctx, "testing", rel.ID, "web-test", "release "+v)
+		_, err = f.store.Switch(ctx, repo.SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "web-test", Reason: "release " + v})
 		require.NoError(t, err)
 		f.rels = append(f.rels, rel.ID)
 	}

@@ -124,30 +124,55 @@ func (s *Store) History(channel string) ([]Switch, error) {
 	return log, nil
 }
 
-// Switch points channel at release with one rename(2), keeps the former
-// target as <channel>.prev and appends to the audit log. Switching to the
-// current release is a no-op that returns the last audit entry.
-//
-// Actor and reason are required: an audit entry that cannot say who and why
-// is worthless.
-func (s *Store) Switch(ctx context.Context, channel, release, actor, reason string) (Switch, error) {
-	unlock, err := s.lock(ctx)
-	if err != nil {
-		return Switch{}, fmt.Errorf("switch channel %s to %s: %w", channel, release, err)
-	}
-	defer unlock()
-	return s.switchLocked(ctx, channel, release, actor, reason)
+// SwitchRequest asks for one channel switch: an absolute target, who and
+// why, and the operation key that makes a retry safe.
+type SwitchRequest struct {
+	Channel string
+	Release string
+	Actor   string
+	Reason  string
+	// Key names the operation (a workflow run and step). It is recorded
+	// in the audit log with the outcome, and a request whose key the log
+	// already holds returns that entry instead of acting again. Empty
+	// means unkeyed: only a real switch is logged.
+	Key string
 }
 
-func (s *Store) switchLocked(ctx context.Context, channel, release, actor, reason string) (Switch, error) {
+// Switch points a channel at a release with one rename(2), keeps the
+// former target as <channel>.prev and appends to the audit log.
+//
+// The outcome is in the returned entry: OutcomeSwitched, OutcomeUnchanged
+// when the channel already served the release, or OutcomeFrozen, returned
+// with an error wrapping ErrFrozen, when the channel is frozen and stayed.
+// A keyed request logs every outcome, so that its retry, even after the
+// channel moved on or was unfrozen, returns what happened the first time.
+//
+// Actor and reason are required: an audit entry that cannot say who and
+// why is worthless.
+func (s *Store) Switch(ctx context.Context, req SwitchRequest) (Switch, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return Switch{}, fmt.Errorf("switch channel %s to %s: %w", req.Channel, req.Release, err)
+	}
+	defer unlock()
+	return s.switchLocked(ctx, req)
+}
+
+func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, error) {
+	channel, release := req.Channel, req.Release
 	fail := func(err error) (Switch, error) {
 		return Switch{}, fmt.Errorf("switch channel %s to %s: %w", channel, release, err)
 	}
 	if err := CheckChannelName(channel); err != nil {
 		return fail(err)
 	}
-	if strings.TrimSpace(actor) == "" || strings.TrimSpace(reason) == "" {
+	if strings.TrimSpace(req.Actor) == "" || strings.TrimSpace(req.Reason) == "" {
 		return fail(fmt.Errorf("actor and reason are required: %w", ErrInvalid))
+	}
+	if done, ok, err := s.recorded(channel, req.Key); err != nil {
+		return fail(err)
+	} else if ok {
+		return answer(done, req)
 	}
 	if _, err := s.Release(release); err != nil {
 		return fail(err)
@@ -156,15 +181,12 @@ func (s *Store) switchLocked(ctx context.Context, channel, release, actor, reaso
 	if err != nil {
 		return fail(err)
 	}
+	link := s.channelPath(channel)
+	entry := Switch{Time: time.Now().UTC(), Channel: channel, Actor: req.Actor, Reason: req.Reason,
+		From: cur, To: cur, Key: req.Key}
 	if cur == release {
-		log, err := s.History(channel)
-		if err != nil {
-			return fail(err)
-		}
-		if len(log) > 0 && log[len(log)-1].To == release {
-			return log[len(log)-1], nil
-		}
-		return Switch{Channel: channel, From: release, To: release}, nil
+		entry.Outcome = OutcomeUnchanged
+		return entry, s.logKeyed(link, entry)
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -172,10 +194,13 @@ func (s *Store) switchLocked(ctx context.Context, channel, release, actor, reaso
 	if fz, err := s.Frozen(channel); err != nil {
 		return fail(err)
 	} else if fz != nil {
-		return fail(fmt.Errorf("%w by %s since %s (%s); `osflow unfreeze` releases it",
-			ErrFrozen, fz.Actor, fz.Time.Format(time.RFC3339), fz.Reason))
+		entry.Outcome, entry.Requested = OutcomeFrozen, release
+		if err := s.logKeyed(link, entry); err != nil {
+			return fail(err)
+		}
+		return entry, fmt.Errorf("switch channel %s to %s: %w by %s since %s (%s); `osflow unfreeze` releases it",
+			channel, release, ErrFrozen, fz.Actor, fz.Time.Format(time.RFC3339), fz.Reason)
 	}
-	link := s.channelPath(channel)
 	if cur != "" {
 		// .prev moves first: once the channel moves, a client holding the
 		// old repomd.xml must already find its files through .prev.
@@ -195,11 +220,60 @@ func (s *Store) switchLocked(ctx context.Context, channel, release, actor, reaso
 	// journal orders the two writes by itself, and the store may live on
 	// a filesystem without one (ext4 without a journal writes the
 	// directory and the log independently, each with its own flush).
-	sw := Switch{Time: time.Now().UTC(), Channel: channel, Actor: actor, Reason: reason, From: cur, To: release}
-	if err := appendLog(link+".log", sw); err != nil {
+	entry.To, entry.Outcome = release, OutcomeSwitched
+	if err := appendLog(link+".log", entry); err != nil {
 		return fail(err)
 	}
-	return sw, nil
+	return entry, nil
+}
+
+// recorded finds the audit entry of operation key, if the channel's log
+// has one. An empty key is never recorded.
+func (s *Store) recorded(channel, key string) (Switch, bool, error) {
+	if key == "" {
+		return Switch{}, false, nil
+	}
+	log, err := s.History(channel)
+	if err != nil {
+		return Switch{}, false, err
+	}
+	for i := len(log) - 1; i >= 0; i-- {
+		if log[i].Key == key {
+			return log[i], true, nil
+		}
+	}
+	return Switch{}, false, nil
+}
+
+// answer returns a recorded outcome to the retry of its operation, as
+// the first attempt returned it.
+func answer(done Switch, req SwitchRequest) (Switch, error) {
+	if !slices.Contains([]string{"", OutcomeSwitched, OutcomeUnchanged, OutcomeFrozen}, done.Outcome) {
+		return Switch{}, fmt.Errorf("switch channel %s: operation %s was a %s, not a switch: %w",
+			req.Channel, req.Key, done.Outcome, ErrInvalid)
+	}
+	target := done.To
+	if done.Outcome == OutcomeFrozen {
+		target = done.Requested
+	}
+	if target != req.Release {
+		return Switch{}, fmt.Errorf("switch channel %s to %s: operation %s already switched it to %s: %w",
+			req.Channel, req.Release, req.Key, target, ErrInvalid)
+	}
+	if done.Outcome == OutcomeFrozen {
+		return done, fmt.Errorf("switch channel %s to %s: %w (recorded outcome of operation %s)",
+			req.Channel, req.Release, ErrFrozen, req.Key)
+	}
+	return done, nil
+}
+
+// logKeyed records an outcome that moved nothing; only a keyed operation
+// needs it, to answer its own retry.
+func (s *Store) logKeyed(link string, entry Switch) error {
+	if entry.Key == "" {
+		return nil
+	}
+	return appendLog(link+".log", entry)
 }
 
 func appendLog(p string, sw Switch) error {
@@ -224,44 +298,61 @@ func appendLog(p string, sw Switch) error {
 	return nil
 }
 
-// Rollback switches channel back to a release it served before. An empty
-// to means the release the channel pointed at before its current one; an
-// explicit to must appear in the channel's log. Reason is required.
-func (s *Store) Rollback(ctx context.Context, channel, to, actor, reason string) (Switch, error) {
+// Rollback switches a channel back to a release it served before. The
+// target is absolute: a relative "the one before" is resolved once, by
+// PreviousRelease, by whoever decides the rollback, so that a retried
+// rollback cannot resolve it again against the channel it already moved.
+func (s *Store) Rollback(ctx context.Context, req SwitchRequest) (Switch, error) {
 	fail := func(err error) (Switch, error) {
-		return Switch{}, fmt.Errorf("roll back channel %s: %w", channel, err)
+		return Switch{}, fmt.Errorf("roll back channel %s: %w", req.Channel, err)
 	}
-	if err := CheckChannelName(channel); err != nil {
+	if err := CheckChannelName(req.Channel); err != nil {
 		return fail(err)
 	}
-	if strings.TrimSpace(reason) == "" {
+	if strings.TrimSpace(req.Reason) == "" {
 		return fail(fmt.Errorf("a reason is required: %w", ErrInvalid))
+	}
+	if req.Release == "" {
+		return fail(fmt.Errorf("no target release: resolve it with PreviousRelease first: %w", ErrInvalid))
 	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer unlock()
-	cur, err := s.linkedRelease(s.channelPath(channel))
-	if err != nil {
+	if _, ok, err := s.recorded(req.Channel, req.Key); err != nil {
 		return fail(err)
+	} else if ok {
+		// Answered from the log, with the error a frozen outcome carries.
+		return s.switchLocked(ctx, req)
 	}
-	log, err := s.History(channel)
+	log, err := s.History(req.Channel)
 	if err != nil {
 		return fail(err)
 	}
 	served := servedReleases(log)
-	if to == "" {
-		to = previousRelease(log, cur)
-		if to == "" {
-			return fail(fmt.Errorf("current release %q has no predecessor in the log: %w", cur, ErrInvalid))
-		}
-	}
-	if !slices.Contains(served, to) {
+	if !slices.Contains(served, req.Release) {
 		return fail(fmt.Errorf("%s was never served by this channel; choose one of %s: %w",
-			to, strings.Join(served, ", "), ErrInvalid))
+			req.Release, strings.Join(served, ", "), ErrInvalid))
 	}
-	return s.switchLocked(ctx, channel, to, actor, reason)
+	return s.switchLocked(ctx, req)
+}
+
+// PreviousRelease is the release a channel served before its current one:
+// the absolute target of "roll back one". It fails when there is none.
+func (s *Store) PreviousRelease(channel string) (current, previous string, err error) {
+	if current, err = s.Channel(channel); err != nil {
+		return "", "", err
+	}
+	log, err := s.History(channel)
+	if err != nil {
+		return "", "", err
+	}
+	previous = previousRelease(log, current)
+	if previous == "" {
+		return current, "", fmt.Errorf("channel %s: current release %q has no predecessor in the log: %w", channel, current, ErrInvalid)
+	}
+	return current, previous, nil
 }
 
 // servedReleases lists, sorted, every release a channel's log shows it
@@ -283,7 +374,7 @@ func servedReleases(log []Switch) []string {
 // last became cur.
 func previousRelease(log []Switch, cur string) string {
 	for i := len(log) - 1; i >= 0; i-- {
-		if log[i].To == cur {
+		if log[i].To == cur && log[i].Moved() {
 			return log[i].From
 		}
 	}

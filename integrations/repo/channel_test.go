@@ -32,14 +32,14 @@ func TestSwitchAuditsAndKeepsPrev(t *testing.T) {
 	require.Empty(t, cur, "a channel never switched points nowhere")
 
 	before := time.Now().UTC()
-	first, err := s.Switch(ctx, "testing", rels[0], "alice", "first sync")
+	first, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[0], Actor: "alice", Reason: "first sync"})
 	require.NoError(t, err)
-	require.Equal(t, Switch{Time: first.Time, Channel: "testing", Actor: "alice", Reason: "first sync", To: rels[0]}, first)
+	require.Equal(t, Switch{Time: first.Time, Channel: "testing", Actor: "alice", Reason: "first sync", To: rels[0], Outcome: OutcomeSwitched}, first)
 	require.False(t, first.Time.Before(before))
 	require.Equal(t, time.UTC, first.Time.Location())
 	require.False(t, exists(filepath.Join(s.Root(), "channels", "testing.prev")), "no .prev before a second release")
 
-	second, err := s.Switch(ctx, "testing", rels[1], "bob", "tests passed")
+	second, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[1], Actor: "bob", Reason: "tests passed"})
 	require.NoError(t, err)
 	require.Equal(t, rels[0], second.From)
 
@@ -52,10 +52,12 @@ func TestSwitchAuditsAndKeepsPrev(t *testing.T) {
 	_, err = os.Stat(filepath.Join(s.Root(), "channels", "testing", "base", "repodata", "repomd.xml"))
 	require.NoError(t, err, "channel → release → snapshot resolves")
 
-	// Switching to the current release changes nothing and logs nothing.
-	same, err := s.Switch(ctx, "testing", rels[1], "carol", "again")
+	// Switching to the current release changes nothing and, unkeyed, logs nothing.
+	same, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[1], Actor: "carol", Reason: "again"})
 	require.NoError(t, err)
-	require.Equal(t, second, same)
+	require.Equal(t, OutcomeUnchanged, same.Outcome)
+	require.Equal(t, rels[1], same.To)
+	require.False(t, same.Moved())
 
 	log, err := s.History("testing")
 	require.NoError(t, err)
@@ -95,7 +97,7 @@ func TestSwitchRefuses(t *testing.T) {
 		"dotdot":           {"..", rel, "a", "r", ErrInvalid},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := s.Switch(ctx, tc.channel, tc.release, tc.actor, tc.reason)
+			_, err := s.Switch(ctx, SwitchRequest{Channel: tc.channel, Release: tc.release, Actor: tc.actor, Reason: tc.reason})
 			require.ErrorIs(t, err, tc.err)
 		})
 	}
@@ -134,48 +136,113 @@ func TestRollback(t *testing.T) {
 	s := newStore(t)
 	rels := releases(t, s, 4)
 	for _, rel := range rels[:3] {
-		_, err := s.Switch(ctx, "production", rel, "ops", "promote")
+		_, err := s.Switch(ctx, SwitchRequest{Channel: "production", Release: rel, Actor: "ops", Reason: "promote"})
 		require.NoError(t, err)
 	}
+	rollback := func(to, reason, key string) (Switch, error) {
+		return s.Rollback(ctx, SwitchRequest{Channel: "production", Release: to, Actor: "ops", Reason: reason, Key: key})
+	}
 
-	t.Run("default is the release before the current one", func(t *testing.T) {
-		sw, err := s.Rollback(ctx, "production", "", "ops", "broken ldap")
+	t.Run("previous release resolves once, to an absolute target", func(t *testing.T) {
+		cur, prev, err := s.PreviousRelease("production")
+		require.NoError(t, err)
+		require.Equal(t, rels[2], cur)
+		require.Equal(t, rels[1], prev)
+		sw, err := rollback(prev, "broken ldap", "rb-1")
 		require.NoError(t, err)
 		require.Equal(t, rels[2], sw.From)
 		require.Equal(t, rels[1], sw.To)
 		require.Equal(t, "broken ldap", sw.Reason)
 	})
-	t.Run("rolling back again undoes the rollback", func(t *testing.T) {
-		sw, err := s.Rollback(ctx, "production", "", "ops", "ldap fixed")
+	t.Run("a retried rollback returns its recorded outcome and stays", func(t *testing.T) {
+		sw, err := rollback(rels[1], "broken ldap", "rb-1")
 		require.NoError(t, err)
-		require.Equal(t, rels[2], sw.To)
+		require.Equal(t, rels[2], sw.From, "the first attempt's entry, not a new one")
+		require.Equal(t, rels[1], sw.To)
+		cur, err := s.Channel("production")
+		require.NoError(t, err)
+		require.Equal(t, rels[1], cur)
+	})
+	t.Run("previous skips entries that moved nothing", func(t *testing.T) {
+		_, err := s.Switch(ctx, SwitchRequest{Channel: "production", Release: rels[1], Actor: "ops", Reason: "noop", Key: "noop-1"})
+		require.NoError(t, err)
+		_, prev, err := s.PreviousRelease("production")
+		require.NoError(t, err)
+		require.Equal(t, rels[2], prev)
 	})
 	t.Run("explicit target from the log", func(t *testing.T) {
-		sw, err := s.Rollback(ctx, "production", rels[0], "ops", "back to the start")
+		sw, err := rollback(rels[0], "back to the start", "rb-2")
 		require.NoError(t, err)
 		require.Equal(t, rels[0], sw.To)
 		cur, err := s.Channel("production")
 		require.NoError(t, err)
 		require.Equal(t, rels[0], cur)
 	})
+	t.Run("a key reused for another target is refused", func(t *testing.T) {
+		_, err := rollback(rels[2], "other", "rb-2")
+		require.ErrorIs(t, err, ErrInvalid)
+		require.ErrorContains(t, err, "already switched it to "+rels[0])
+	})
 	t.Run("a release the channel never served is refused", func(t *testing.T) {
-		_, err := s.Rollback(ctx, "production", rels[3], "ops", "try")
+		_, err := rollback(rels[3], "try", "")
 		require.ErrorIs(t, err, ErrInvalid)
 		for _, allowed := range rels[:3] {
 			require.ErrorContains(t, err, allowed)
 		}
 	})
-	t.Run("reason is required", func(t *testing.T) {
-		_, err := s.Rollback(ctx, "production", "", "ops", "")
+	t.Run("a target and a reason are required", func(t *testing.T) {
+		_, err := rollback(rels[1], "", "")
+		require.ErrorIs(t, err, ErrInvalid)
+		_, err = rollback("", "why", "")
 		require.ErrorIs(t, err, ErrInvalid)
 	})
 	t.Run("a channel without history has nothing to roll back to", func(t *testing.T) {
-		_, err := s.Rollback(ctx, "testing", "", "ops", "why")
+		_, _, err := s.PreviousRelease("testing")
 		require.ErrorIs(t, err, ErrInvalid)
 	})
 	log, err := s.History("production")
 	require.NoError(t, err)
-	require.Len(t, log, 6)
+	require.Len(t, log, 6, "3 switches, 2 rollbacks and the keyed no-op")
+}
+
+func TestKeyedSwitchRetryReturnsTheRecordedOutcome(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	rels := releases(t, s, 3)
+	req := SwitchRequest{Channel: "testing", Release: rels[0], Actor: "dailysync", Reason: "daily", Key: "run-1/switch-testing"}
+	first, err := s.Switch(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, OutcomeSwitched, first.Outcome)
+
+	// Another operation moves the channel on; the retry of the first must
+	// neither move it back nor report "unchanged".
+	_, err = s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[1], Actor: "ops", Reason: "later", Key: "run-2"})
+	require.NoError(t, err)
+	retry, err := s.Switch(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, normTimes([]Switch{first})[0], retry)
+	cur, err := s.Channel("testing")
+	require.NoError(t, err)
+	require.Equal(t, rels[1], cur)
+
+	// A frozen outcome is recorded too: after the unfreeze, the retry still
+	// says frozen and moves nothing.
+	_, err = s.SetFreeze(ctx, FreezeRequest{Channel: "testing", Frozen: true, Release: rels[1], Actor: "alice", Reason: "gate"})
+	require.NoError(t, err)
+	frozenReq := SwitchRequest{Channel: "testing", Release: rels[2], Actor: "dailysync", Reason: "daily", Key: "run-3/switch-testing"}
+	fz, err := s.Switch(ctx, frozenReq)
+	require.ErrorIs(t, err, ErrFrozen)
+	require.Equal(t, OutcomeFrozen, fz.Outcome)
+	require.Equal(t, rels[2], fz.Requested)
+	require.Equal(t, rels[1], fz.To)
+	_, err = s.SetFreeze(ctx, FreezeRequest{Channel: "testing", Frozen: false, Actor: "alice", Reason: "done"})
+	require.NoError(t, err)
+	fz2, err := s.Switch(ctx, frozenReq)
+	require.ErrorIs(t, err, ErrFrozen)
+	require.Equal(t, fz.Key, fz2.Key)
+	cur, err = s.Channel("testing")
+	require.NoError(t, err)
+	require.Equal(t, rels[1], cur)
 }
 
 func TestSwitchHonoursContextWhileLocked(t *testing.T) {
@@ -185,9 +252,9 @@ func TestSwitchHonoursContextWhileLocked(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = s.Switch(ctx, "testing", rel, "a", "r")
+	_, err = s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rel, Actor: "a", Reason: "r"})
 	require.ErrorIs(t, err, context.Canceled)
 	unlock()
-	_, err = s.Switch(context.Background(), "testing", rel, "a", "r")
+	_, err = s.Switch(context.Background(), SwitchRequest{Channel: "testing", Release: rel, Actor: "a", Reason: "r"})
 	require.NoError(t, err)
 }

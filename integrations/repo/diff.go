@@ -228,7 +228,9 @@ func (s *Store) resolveRelease(ref string) (Release, error) {
 			return Release{}, err
 		}
 		if id == "" {
-			return Release{}, fmt.Errorf("channel %s has never been switched: %w", ref, ErrNotFound)
+			// A channel that never served anything serves nothing: the
+			// first promotion to production adds every package.
+			return Release{ID: "(" + ref + ": nothing)", Repos: map[string]string{}}, nil
 		}
 		ref = id
 	}
@@ -236,7 +238,9 @@ func (s *Store) resolveRelease(ref string) (Release, error) {
 }
 
 // DiffReleases compares two releases; a and b may also be channel names,
-// standing for the release each channel points at now.
+// standing for the release each channel points at now. A channel that
+// never served anything stands for the empty release: every package of
+// the other side is added (or removed).
 func (s *Store) DiffReleases(a, b string) (ReleaseDiff, error) {
 	fail := func(err error) (ReleaseDiff, error) {
 		return ReleaseDiff{}, fmt.Errorf("diff releases %s and %s: %w", a, b, err)
@@ -280,5 +284,30 @@ func (s *Store) DiffReleases(a, b string) (ReleaseDiff, error) {
 	for i, repo := range changed {
 		d.Repos[repo] = diffs[i]
 	}
+	if len(ra.Repos) == 0 || len(rb.Repos) == 0 {
+		if err := s.diffAgainstNothing(d, ra, rb); err != nil {
+			return fail(err)
+		}
+	}
 	return d, nil
+}
+
+// diffAgainstNothing lists, package by package, the repos of the one side
+// of a diff whose other side is empty.
+func (s *Store) diffAgainstNothing(d ReleaseDiff, ra, rb Release) error {
+	for repo, snap := range rb.Repos {
+		pkgs, err := s.Manifest(repo, snap)
+		if err != nil {
+			return err
+		}
+		d.Repos[repo] = DiffManifests(nil, pkgs)
+	}
+	for repo, snap := range ra.Repos {
+		pkgs, err := s.Manifest(repo, snap)
+		if err != nil {
+			return err
+		}
+		d.Repos[repo] = DiffManifests(pkgs, nil)
+	}
+	return nil
 }

@@ -125,7 +125,7 @@ func TestDiffReleases(t *testing.T) {
 	extra := simpleSnapshot(t, s, "extra", "x", t0)
 	relA := release(t, s, t0, map[string]string{"base": baseA.ID, "epel": epel.ID})
 	relB := release(t, s, t0.Add(24*time.Hour), map[string]string{"base": baseB.ID, "extra": extra.ID})
-	_, err := s.Switch(ctx, "production", relA.ID, "ops", "initial")
+	_, err := s.Switch(ctx, SwitchRequest{Channel: "production", Release: relA.ID, Actor: "ops", Reason: "initial"})
 	require.NoError(t, err)
 
 	for _, from := range []string{relA.ID, "production"} {
@@ -143,8 +143,14 @@ func TestDiffReleases(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, same.Repos)
 
-	_, err = s.DiffReleases("testing", relB.ID)
-	require.ErrorIs(t, err, ErrNotFound, "a channel never switched names no release")
+	empty, err := s.DiffReleases("testing", relB.ID)
+	require.NoError(t, err, "a channel never switched serves the empty release")
+	require.Equal(t, []string{"base", "extra"}, empty.AddedRepos)
+	require.Len(t, empty.Repos["base"].Added, 100, "every package of the other side is added")
+	require.Len(t, empty.Repos["extra"].Added, 1)
+	gone, err := s.DiffReleases(relA.ID, "testing")
+	require.NoError(t, err)
+	require.Len(t, gone.Repos["base"].Removed, 100)
 	_, err = s.DiffReleases(relA.ID, "20990101-0000000000")
 	require.ErrorIs(t, err, ErrNotFound)
 }

@@ -11,11 +11,32 @@ import (
 	"time"
 )
 
-// Freeze records who holds a channel at its current release, and why.
+// Freeze records who holds a channel at which release, and why.
 type Freeze struct {
-	Time   time.Time `json:"time"`
-	Actor  string    `json:"actor"`
-	Reason string    `json:"reason"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Reason  string    `json:"reason"`
+	Release string    `json:"release,omitempty"`
+	// Key is the operation that took the freeze; an unfreeze can be made
+	// conditional on it (see FreezeRequest.IfKey).
+	Key string `json:"key,omitempty"`
+}
+
+// FreezeRequest freezes a channel at a release, or releases it.
+type FreezeRequest struct {
+	Channel string
+	Frozen  bool
+	// Release is the release the channel must serve for a freeze to apply:
+	// a freeze holds an absolute release, never "whatever is current".
+	Release string
+	Actor   string
+	Reason  string
+	// Key names the operation, recorded in the audit log: a retry with the
+	// same key returns the recorded outcome.
+	Key string
+	// IfKey makes an unfreeze release only the freeze that operation IfKey
+	// took: a rehearsal lets go of its own freeze, never an operator's.
+	IfKey string
 }
 
 // Frozen returns the channel's freeze, or nil when it may be switched.
@@ -37,35 +58,88 @@ func (s *Store) Frozen(channel string) (*Freeze, error) {
 	return &fz, nil
 }
 
-// SetFreeze freezes or releases a channel. While frozen, Switch and
-// Rollback refuse to move it, so a daily sync cannot change the release
-// the test cycle is converging on. Setting the state it already has is a
-// no-op, so a retried call is harmless.
-func (s *Store) SetFreeze(ctx context.Context, channel string, frozen bool, actor, reason string) error {
-	if err := CheckChannelName(channel); err != nil {
-		return err
+// SetFreeze freezes or releases a channel and returns the freeze in force
+// afterwards (nil: not frozen). While frozen, Switch and Rollback refuse to
+// move the channel, so a daily sync cannot change the release the test
+// cycle is converging on. A freeze of a frozen channel at the same release
+// takes the freeze over (new holder, reason and key). Freezes and
+// unfreezes are written to the channel's audit log.
+func (s *Store) SetFreeze(ctx context.Context, req FreezeRequest) (*Freeze, error) {
+	verb := "freeze"
+	if !req.Frozen {
+		verb = "unfreeze"
 	}
-	if frozen && (strings.TrimSpace(actor) == "" || strings.TrimSpace(reason) == "") {
-		return fmt.Errorf("freeze channel %s: actor and reason are required: %w", channel, ErrInvalid)
+	fail := func(err error) (*Freeze, error) {
+		return nil, fmt.Errorf("%s channel %s: %w", verb, req.Channel, err)
+	}
+	if err := CheckChannelName(req.Channel); err != nil {
+		return fail(err)
+	}
+	if strings.TrimSpace(req.Actor) == "" || strings.TrimSpace(req.Reason) == "" {
+		return fail(fmt.Errorf("actor and reason are required: %w", ErrInvalid))
+	}
+	if req.Frozen && req.Release == "" {
+		return fail(fmt.Errorf("a freeze names the release it holds: %w", ErrInvalid))
 	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
-		return fmt.Errorf("freeze channel %s: %w", channel, err)
+		return fail(err)
 	}
 	defer unlock()
-	p := s.channelPath(channel) + ".freeze"
-	if !frozen {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("unfreeze channel %s: %w", channel, err)
+	link := s.channelPath(req.Channel)
+	if done, ok, err := s.recorded(req.Channel, req.Key); err != nil {
+		return fail(err)
+	} else if ok {
+		if done.Outcome != verb {
+			return fail(fmt.Errorf("operation %s was a %s, not a %s: %w", req.Key, done.Outcome, verb, ErrInvalid))
 		}
-		return nil
+		if done.Outcome == OutcomeUnfreeze {
+			return s.Frozen(req.Channel)
+		}
+		return &Freeze{Time: done.Time, Actor: done.Actor, Reason: done.Reason, Release: done.To, Key: done.Key}, nil
 	}
-	if _, err := os.Stat(p); err == nil {
-		return nil
-	}
-	b, err := json.Marshal(Freeze{Time: time.Now().UTC(), Actor: actor, Reason: reason})
+	cur, err := s.linkedRelease(link)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	return s.writeAtomic(p, 0o644, func(w io.Writer) error { _, err := w.Write(b); return err })
+	held, err := s.Frozen(req.Channel)
+	if err != nil {
+		return fail(err)
+	}
+	entry := Switch{Time: time.Now().UTC(), Channel: req.Channel, Actor: req.Actor, Reason: req.Reason,
+		From: cur, To: cur, Key: req.Key, Outcome: verb}
+	if !req.Frozen {
+		if held == nil || (req.IfKey != "" && held.Key != req.IfKey) {
+			return held, nil // nothing of ours to release
+		}
+		if err := os.Remove(link + ".freeze"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fail(err)
+		}
+		if err := appendLog(link+".log", entry); err != nil {
+			return fail(err)
+		}
+		return nil, nil
+	}
+	if cur != req.Release {
+		return fail(fmt.Errorf("it serves %s, not %s; nothing was frozen: %w", orNone(cur), req.Release, ErrInvalid))
+	}
+	fz := Freeze{Time: entry.Time, Actor: req.Actor, Reason: req.Reason, Release: cur, Key: req.Key}
+	b, err := json.Marshal(fz)
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.writeAtomic(link+".freeze", 0o644, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		return fail(err)
+	}
+	if err := appendLog(link+".log", entry); err != nil {
+		return fail(err)
+	}
+	return &fz, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
 }

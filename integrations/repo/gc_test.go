@@ -42,7 +42,7 @@ func newGCFixture(t *testing.T) gcFixture {
 		}
 	}
 	for _, tag := range []string{"a", "b", "e"} {
-		_, err := f.s.Switch(ctx, "testing", f.rels[tag], "ci", "sync")
+		_, err := f.s.Switch(ctx, SwitchRequest{Channel: "testing", Release: f.rels[tag], Actor: "ci", Reason: "sync"})
 		require.NoError(t, err)
 	}
 	// Pool objects and records carry today's mtimes; plan from a "now" far
@@ -152,7 +152,7 @@ func TestExecuteGCRechecksThePlan(t *testing.T) {
 	require.Contains(t, deletePaths(plan), "releases/"+f.rels["c"])
 
 	// Between plan and execute, production starts serving release c.
-	_, err = f.s.Switch(context.Background(), "production", f.rels["c"], "ops", "hotfix")
+	_, err = f.s.Switch(context.Background(), SwitchRequest{Channel: "production", Release: f.rels["c"], Actor: "ops", Reason: "hotfix"})
 	require.NoError(t, err)
 	_, err = f.s.ExecuteGC(context.Background(), plan)
 	require.NoError(t, err)

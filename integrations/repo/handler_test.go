@@ -40,7 +40,7 @@ func TestHandlerServesChannels(t *testing.T) {
 	h := Handler(s)
 	require.Equal(t, http.StatusNotFound, get(t, h, "GET", "/testing/base/repodata/repomd.xml").Code, "no channel yet")
 
-	_, err := s.Switch(ctx, "testing", rels[0], "ci", "first")
+	_, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[0], Actor: "ci", Reason: "first"})
 	require.NoError(t, err)
 	rec := get(t, h, "GET", "/testing/base/repodata/repomd.xml")
 	require.Equal(t, http.StatusOK, rec.Code)
@@ -50,7 +50,7 @@ func TestHandlerServesChannels(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Empty(t, rec.Header().Get("Cache-Control"))
 
-	_, err = s.Switch(ctx, "testing", rels[1], "ci", "second")
+	_, err = s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[1], Actor: "ci", Reason: "second"})
 	require.NoError(t, err)
 	require.Equal(t, "repomd two", get(t, h, "GET", "/testing/base/repodata/repomd.xml").Body.String())
 	// A client (or proxy) revalidating by date after a rollback to an
@@ -97,7 +97,7 @@ func TestHandlerServesChannels(t *testing.T) {
 func TestHandlerDuringSwitches(t *testing.T) {
 	ctx := context.Background()
 	s, rels := handlerFixture(t)
-	_, err := s.Switch(ctx, "testing", rels[0], "ci", "start")
+	_, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[0], Actor: "ci", Reason: "start"})
 	require.NoError(t, err)
 	srv := httptest.NewServer(Handler(s))
 	defer srv.Close()
@@ -106,7 +106,7 @@ func TestHandlerDuringSwitches(t *testing.T) {
 	switched := make(chan error, 1)
 	go func() {
 		for i := range 200 {
-			if _, err := s.Switch(ctx, "testing", rels[(i+1)%2], "ci", "flip"); err != nil {
+			if _, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[(i+1)%2], Actor: "ci", Reason: "flip"}); err != nil {
 				switched <- err
 				return
 			}
@@ -148,7 +148,7 @@ func TestHandlerFallsBackThroughRecentReleases(t *testing.T) {
 	three := release(t, s, snap.CreatedAt, map[string]string{"base": snap.ID}).ID
 	h := Handler(s)
 	for _, to := range []string{rels[1], three, rels[0]} {
-		_, err := s.Switch(ctx, "testing", to, "ci", "churn")
+		_, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: to, Actor: "ci", Reason: "churn"})
 		require.NoError(t, err)
 	}
 	rec := get(t, h, "GET", "/testing/base/repodata/two-primary.xml.gz")

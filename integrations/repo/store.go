@@ -168,4 +168,25 @@ type Switch struct {
 	Reason  string    `json:"reason"`
 	From    string    `json:"from"`
 	To      string    `json:"to"`
+	// Key is the operation that asked for it; retries find it here.
+	Key string `json:"key,omitempty"`
+	// Outcome is OutcomeSwitched (also for entries written before keys
+	// existed, which have none), OutcomeUnchanged or OutcomeFrozen; or
+	// OutcomeFreeze or OutcomeUnfreeze for a freeze operation.
+	Outcome string `json:"outcome,omitempty"`
+	// Requested is the release a frozen channel was asked to serve.
+	Requested string `json:"requested,omitempty"`
 }
+
+// Outcomes in a channel's audit log: of a switch, and of a freeze.
+const (
+	OutcomeSwitched  = "switched"
+	OutcomeUnchanged = "unchanged"
+	// OutcomeFrozen: the channel was frozen and stayed.
+	OutcomeFrozen   = "frozen"
+	OutcomeFreeze   = "freeze"
+	OutcomeUnfreeze = "unfreeze"
+)
+
+// Moved reports whether the entry records the channel moving.
+func (s Switch) Moved() bool { return s.From != s.To }

@@ -71,6 +71,30 @@ var behaviours = []struct {
 	name string
 	run  func(t *testing.T, h harness)
 }{
+	{"markers record which operation wrote a body or a comment", func(t *testing.T, h harness) {
+		tk := nt("repoclosure/baseos")
+		tk.Body = WithMarker(tk.Body, "run-1/round-1/tickets")
+		created, err := h.tr.Create(t.Context(), tk)
+		require.NoError(t, err)
+		for _, key := range []string{"run-1/round-1/tickets", "run-1/round-2/tickets", "run-1/round-1"} {
+			has, err := h.tr.HasMarker(t.Context(), created.ID, key)
+			require.NoError(t, err)
+			require.Equal(t, key == "run-1/round-1/tickets", has, "key %s", key)
+		}
+		// Several comments, so the GitHub listing crosses pages.
+		for i := range 3 {
+			require.NoError(t, h.tr.Comment(t.Context(), created.ID, WithMarker("still failing", "run-1/round-2/"+strconv.Itoa(i))))
+		}
+		has, err := h.tr.HasMarker(t.Context(), created.ID, "run-1/round-2/2")
+		require.NoError(t, err)
+		require.True(t, has, "found in the last comment")
+		has, err = h.tr.HasMarker(t.Context(), created.ID, "run-1/round-2/3")
+		require.NoError(t, err)
+		require.False(t, has)
+		_, err = h.tr.HasMarker(t.Context(), h.unknownID, "k")
+		require.ErrorIs(t, err, ErrNotFound)
+		require.NotContains(t, strings.Join(h.comments(t, created.ID), "\n"), "-->\n<!--", "one marker per comment")
+	}},
 	{"an empty tracker finds and lists nothing", func(t *testing.T, h harness) {
 		requireNothingOpen(t, h, "repoclosure/baseos")
 	}},

@@ -27,6 +27,9 @@ import (
 //     422 Validation Failed for a missing title or an over-long label.
 //   - PATCH /repos/{owner}/{repo}/issues/{number}: state, state_reason.
 //   - POST  /repos/{owner}/{repo}/issues/{number}/comments: 201.
+//   - GET   /repos/{owner}/{repo}/issues/{number}: the issue, or 404.
+//   - GET   /repos/{owner}/{repo}/issues/{number}/comments: oldest first,
+//     per_page (default 30, max 100), page, Link header.
 //
 // Every response carries the x-ratelimit-* headers. A wrong token gets 401
 // Bad credentials; another repository, 404 Not Found. Tests inject rate
@@ -72,6 +75,8 @@ func newFakeGitHub(t testing.TB, owner, repo string, tokens ...string) *fakeGitH
 	mux.HandleFunc("POST "+base, f.createIssue)
 	mux.HandleFunc("PATCH "+base+"/{number}", f.editIssue)
 	mux.HandleFunc("POST "+base+"/{number}/comments", f.createComment)
+	mux.HandleFunc("GET "+base+"/{number}", f.getIssue)
+	mux.HandleFunc("GET "+base+"/{number}/comments", f.listComments)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "/search/") {
 			t.Errorf("the Search API was used: %s %s", r.Method, r.URL)
@@ -353,10 +358,10 @@ func (f *fakeGitHub) decode(w http.ResponseWriter, r *http.Request, v any) bool 
 	return true
 }
 
-// withIssue decodes the request into req and calls fn, under the lock, with
-// the issue the request's {number} names, or answers 404.
-func (f *fakeGitHub) withIssue(w http.ResponseWriter, r *http.Request, req any, fn func(is *fakeIssue)) {
-	if !f.decode(w, r, req) || !f.repoOK(w, r) {
+// lookup calls fn, under the lock, with the issue the request's {number}
+// names, or answers 404.
+func (f *fakeGitHub) lookup(w http.ResponseWriter, r *http.Request, fn func(is *fakeIssue)) {
+	if !f.repoOK(w, r) {
 		return
 	}
 	f.mu.Lock()
@@ -367,6 +372,42 @@ func (f *fakeGitHub) withIssue(w http.ResponseWriter, r *http.Request, req any, 
 		return
 	}
 	fn(f.issues[n-1])
+}
+
+func (f *fakeGitHub) getIssue(w http.ResponseWriter, r *http.Request) {
+	f.lookup(w, r, func(is *fakeIssue) { f.writeJSON(w, http.StatusOK, f.issueJSON(is)) })
+}
+
+func (f *fakeGitHub) listComments(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	perPage, page := 30, 1
+	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
+		perPage = min(v, 100)
+	}
+	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
+		page = v
+	}
+	f.lookup(w, r, func(is *fakeIssue) {
+		var out []map[string]any
+		for i, body := range is.Comments {
+			out = append(out, map[string]any{"id": 5001 + i, "body": body})
+		}
+		last := max(1, (len(out)+perPage-1)/perPage)
+		if links := pageLinks(r, page, last); links != "" {
+			w.Header().Set("Link", links)
+		}
+		lo, hi := min(len(out), (page-1)*perPage), min(len(out), page*perPage)
+		f.writeJSON(w, http.StatusOK, append([]map[string]any{}, out[lo:hi]...))
+	})
+}
+
+// withIssue decodes the request into req and calls fn, under the lock, with
+// the issue the request's {number} names, or answers 404.
+func (f *fakeGitHub) withIssue(w http.ResponseWriter, r *http.Request, req any, fn func(is *fakeIssue)) {
+	if !f.decode(w, r, req) {
+		return
+	}
+	f.lookup(w, r, fn)
 }
 
 func (f *fakeGitHub) editIssue(w http.ResponseWriter, r *http.Request) {

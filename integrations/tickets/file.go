@@ -104,6 +104,22 @@ func (f *FileTracker) Close(ctx context.Context, id, comment string) error {
 	})
 }
 
+// HasMarker reports whether ticket id's text carries key's marker.
+func (f *FileTracker) HasMarker(ctx context.Context, id, key string) (bool, error) {
+	p, err := f.path(id)
+	if err != nil {
+		return false, err
+	}
+	d, err := readTicketDoc(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("%w: ticket %s (no %s)", ErrNotFound, id, p)
+	}
+	if err != nil {
+		return false, err
+	}
+	return strings.Contains(d.text, Marker(key)), nil
+}
+
 // fileOrComment makes FileOrComment atomic: the lookup and the create or
 // comment run under one lock, so racing callers see each other's ticket.
 func (f *FileTracker) fileOrComment(ctx context.Context, t NewTicket, comment string) (Ticket, bool, error) {

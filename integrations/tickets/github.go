@@ -197,6 +197,40 @@ func (g *GitHub) Close(ctx context.Context, id, comment string) error {
 	return nil
 }
 
+// HasMarker reports whether issue id's body or one of its comments
+// carries key's marker. It reads the comments newest page first: a retry
+// looks for what it wrote moments ago.
+func (g *GitHub) HasMarker(ctx context.Context, id, key string) (bool, error) {
+	n, err := g.number(id)
+	if err != nil {
+		return false, err
+	}
+	marker := Marker(key)
+	is, _, err := g.client.Issues.Get(ctx, g.owner, g.repo, n)
+	if err != nil {
+		return false, g.classify(err, "read issue", n)
+	}
+	if strings.Contains(is.GetBody(), marker) {
+		return true, nil
+	}
+	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: g.perPage}}
+	for {
+		comments, resp, err := g.client.Issues.ListComments(ctx, g.owner, g.repo, n, opts)
+		if err != nil {
+			return false, g.classify(err, "list comments of issue", n)
+		}
+		for _, c := range comments {
+			if strings.Contains(c.GetBody(), marker) {
+				return true, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return false, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
 func (g *GitHub) fileOrComment(ctx context.Context, t NewTicket, comment string) (Ticket, bool, error) {
 	return g.filer().fileOrComment(ctx, t, comment)
 }

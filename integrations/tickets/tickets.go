@@ -70,6 +70,25 @@ type Tracker interface {
 	// label), oldest first, optionally only those with all of labels
 	// (compared case-insensitively, as GitHub does).
 	ListOpen(ctx context.Context, labels ...string) ([]Ticket, error)
+	// HasMarker reports whether ticket id's body or one of its comments
+	// carries Marker(key): whether operation key already wrote there.
+	HasMarker(ctx context.Context, id, key string) (bool, error)
+}
+
+// Marker is the hidden line that records, in a ticket body or comment,
+// the operation that wrote it, so that a retried operation can tell
+// whether its first attempt got through. It renders as nothing in
+// Markdown.
+func Marker(key string) string {
+	return "<!-- osflow-op: " + strings.ReplaceAll(key, "--", "- -") + " -->"
+}
+
+// WithMarker appends key's marker to text; an empty key adds nothing.
+func WithMarker(text, key string) string {
+	if key == "" {
+		return text
+	}
+	return strings.TrimRight(text, "\n") + "\n\n" + Marker(key) + "\n"
 }
 
 // FileOrComment files t, or comments on the open ticket with the same

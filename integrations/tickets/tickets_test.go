@@ -30,11 +30,12 @@ func TestFileOrCommentGenericPath(t *testing.T) {
 // failingTracker fails every call with err.
 type failingTracker struct{ err error }
 
-func (f failingTracker) FindOpen(context.Context, string) (*Ticket, error)     { return nil, f.err }
-func (f failingTracker) Create(context.Context, NewTicket) (Ticket, error)     { return Ticket{}, f.err }
-func (f failingTracker) Comment(context.Context, string, string) error         { return f.err }
-func (f failingTracker) Close(context.Context, string, string) error           { return f.err }
-func (f failingTracker) ListOpen(context.Context, ...string) ([]Ticket, error) { return nil, f.err }
+func (f failingTracker) FindOpen(context.Context, string) (*Ticket, error)       { return nil, f.err }
+func (f failingTracker) Create(context.Context, NewTicket) (Ticket, error)       { return Ticket{}, f.err }
+func (f failingTracker) Comment(context.Context, string, string) error           { return f.err }
+func (f failingTracker) Close(context.Context, string, string) error             { return f.err }
+func (f failingTracker) ListOpen(context.Context, ...string) ([]Ticket, error)   { return nil, f.err }
+func (f failingTracker) HasMarker(context.Context, string, string) (bool, error) { return false, f.err }
 
 func TestFileOrCommentKeepsTheErrorClass(t *testing.T) {
 	rl := &RateLimitError{RetryAfter: 42, Err: errors.New("GitHub: 429")}

@@ -1,0 +1,52 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/osflow/osflow/activities"
+)
+
+// storeHeartbeat is how long a store activity may stay silent before
+// Temporal retries it elsewhere: a worker killed mid-switch costs this
+// much, not the activity's whole timeout.
+const storeHeartbeat = 15 * time.Second
+
+// shortActivityCtx is for quick calls that may run anywhere: reading the
+// configuration, signalling another workflow.
+func shortActivityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			MaximumAttempts:        10,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
+		},
+	})
+}
+
+// storeActivityCtx is for the store's metadata operations on the repo
+// queue (releases, switches, freezes, rollbacks, diffs): seconds of work,
+// a heartbeat so that a dead worker is noticed in seconds, and retries for
+// as long as the store host may take to come back.
+func storeActivityCtx(ctx workflow.Context, queue string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              queue,
+		StartToCloseTimeout:    5 * time.Minute,
+		HeartbeatTimeout:       storeHeartbeat,
+		ScheduleToCloseTimeout: 2 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeBadContent},
+		},
+	})
+}
+
+// runKey is an operation key derived from the workflow run and the step:
+// the same on every retry of the step's activity, different in every run.
+func runKey(ctx workflow.Context, step string) string {
+	info := workflow.GetInfo(ctx)
+	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + step
+}

@@ -1,0 +1,20 @@
+package workflows
+
+// Change IDs for workflow.GetVersion. Workflows run for weeks at sites, so
+// every change to a workflow's sequence of commands is made behind one of
+// these and the recorded histories in tests/testdata replay against it.
+// Never reuse or remove an ID while a workflow that recorded it may still
+// be running; never change the code of an old branch.
+const (
+	// DailySync wakes the test cycle whenever testing serves the new
+	// release, not only when this run moved it.
+	versionDailySyncWakeAlways = "dailysync-wake-always"
+	// TestCycle reads the testing channel instead of trusting signals,
+	// takes operator commands as Updates, freezes testing for the
+	// rehearsal and files tickets with operation keys. Checked at the
+	// start of a run: a run without it goes on with testCycleV0.
+	versionCycleReconcile = "testcycle-reconcile"
+	// ChannelRollback resolves its target into an absolute release first
+	// and keys the switch.
+	versionRollbackResolve = "rollback-resolve"
+)
