@@ -7,17 +7,44 @@ DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg zstd bzip2
 # The real monitoring and backup programs the integration tests drive.
 DEB_PACKAGES += prometheus-alertmanager nagios4-core sqlite3 \
 	bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console
+# Only for deploy/'s tests: nginx with njs and httpd with mod_lua serve a channel, systemd-analyze verifies the units.
+TEST_DEB_PACKAGES := nginx libnginx-mod-http-js apache2-bin systemd
+# `make cluster-test`: a real Temporal server (the version inside the pinned CLI) on PostgreSQL.
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_SERVER := $(BIN)/temporal-server-$(TEMPORAL_SERVER_VERSION)
+CLUSTER_DEB_PACKAGES := postgresql
+# deploy/helm's test renders the chart with it.
+HELM := $(BIN)/helm
+HELM_VERSION := v3.22.0
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: run test setup deps temporal build bench bench-scale vet clean
+.PHONY: run test setup deps temporal helm build bench bench-scale vet clean cluster-test temporal-server
 
 run: setup build
 	$(BIN)/osflow dev
 
 # OSFLOW_REQUIRE_TOOLS turns a test's missing tool into a failure, not a skip.
-test: setup
+test: setup helm
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(TEST_DEB_PACKAGES)"
 	go vet ./...
 	OSFLOW_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
+
+# A multi-process Temporal cluster on PostgreSQL (deploy/temporal), the
+# DailySync and test-cycle e2e tests against it, and the history service
+# killed mid-sync. Not part of `make test`: .ci/run runs it as a second step.
+cluster-test: setup build temporal-server
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(CLUSTER_DEB_PACKAGES)"
+	go vet -tags cluster ./deploy/temporal/...
+	OSFLOW_REQUIRE_TOOLS=1 TEMPORAL_SERVER=$(TEMPORAL_SERVER)/server TEMPORAL_SQL_TOOL=$(TEMPORAL_SERVER)/sql OSFLOW_BIN=$(BIN)/osflow \
+		go test -tags cluster -count=1 -timeout 30m -v -run TestCluster ./deploy/temporal/localcluster/
+
+temporal-server: $(TEMPORAL_SERVER)/server
+
+# The server and its SQL schema tool, side by side (go install names them server and sql).
+$(TEMPORAL_SERVER)/server:
+	@echo "installing the Temporal server $(TEMPORAL_SERVER_VERSION) and temporal-sql-tool into $(TEMPORAL_SERVER)"
+	GOBIN=$(TEMPORAL_SERVER) go install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+
 
 # Speed goals are benchmarks, never timed tests: the primary.xml parser
 # (against the encoding/xml one it replaced) and the release diff, then the
@@ -51,6 +78,12 @@ deps:
 	fi
 
 temporal: $(TEMPORAL)
+
+helm: $(HELM)
+
+$(HELM):
+	@echo "installing helm $(HELM_VERSION) into $(BIN)"
+	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 $(TEMPORAL):
 	@echo "installing the Temporal CLI $(TEMPORAL_CLI_VERSION) into $(BIN)"

@@ -83,6 +83,7 @@ Exit codes: 0 success; 1 the operation failed; 2 bad usage or configuration.`,
 		a.overlayCommand(),
 		a.taskDoneCommand(),
 		a.testCommand(),
+		a.namespaceCommand(),
 	)
 	root.AddCommand(a.freezeCommands()...)
 	root.AddCommand(a.promotionCommands()...)

@@ -31,6 +31,9 @@ type Status struct {
 	Promotions []PromotionView `json:"promotions,omitempty"`
 	Temporal   string          `json:"temporalError,omitempty"`
 	StoreRoot  string          `json:"store"`
+
+	// Waiting lists scheduled activities that no worker takes (pending.go).
+	Waiting []WaitingActivity `json:"waitingForWorker,omitempty"`
 }
 
 // CycleView is the test cycle as `osflow status` shows it.
@@ -173,6 +176,9 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 	if st.Recent, err = listWorkflows(ctx, c, "WorkflowType = 'DailySync'", 5); err != nil {
 		st.Temporal = err.Error()
 	}
+	if st.Waiting, err = waitingActivities(ctx, c, cfg, st.Running, time.Now()); err != nil {
+		st.Temporal = err.Error()
+	}
 	if cs, err := CycleStatus(ctx, c); err == nil {
 		st.Cycle = &CycleView{
 			Phase: cs.Phase, Release: cs.Current, Pending: cs.Pending, Frozen: cs.Frozen, FrozenBy: cs.FrozenBy,
@@ -312,6 +318,7 @@ func (a *app) printStatus(st Status) {
 	for _, r := range st.Running {
 		fmt.Fprintf(w, "  %-28s %-16s phase=%s release=%s since %s\n", r.ID, r.Type, orNone(r.Phase), orNone(r.Release), r.Start.Local().Format("2006-01-02 15:04"))
 	}
+	printWaiting(w, st.Waiting)
 	fmt.Fprintln(w, "\nRECENT SYNCS")
 	if len(st.Recent) == 0 {
 		fmt.Fprintln(w, "  (none) — run `osflow sync --wait`")

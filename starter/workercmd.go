@@ -1,9 +1,11 @@
 package starter
 
 import (
+	"errors"
 	"fmt"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -13,17 +15,37 @@ import (
 )
 
 func (a *app) workerCommand() *cobra.Command {
-	var noRepo, noMain bool
+	var (
+		role           string
+		noRepo, noMain bool
+		stopTimeout    time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker against an existing Temporal cluster",
-		Long: `Serves the main task queue (workflows, activities that run anywhere) and the
-repo task queue (activities that need the store). Use --no-repo on hosts
-without the store and --no-main on a store host that should only serve repos.
+		Long: `Serves osflow's task queues for the cluster and namespace of the configuration.
+
+Roles (--role):
+  all   both queues (default): a site with one osflow host
+  repo  only the repo task queue (temporal.repoTaskQueue): activities that
+        read or write the store. Run it on the host that mounts the store.
+  main  only the main task queue (temporal.taskQueue): workflows and the
+        activities that run anywhere (tests, tickets, git, wiki). Never
+        touches the store, so it runs on any host, as many as you like.
+
+--no-repo is --role main and --no-main is --role repo (older spellings).
+A repo activity waits, visible in 'osflow status', until a repo worker polls.
+
 Address, namespace, TLS and API key come from the configuration or the
-TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* and TEMPORAL_API_KEY environment.`,
+TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* and TEMPORAL_API_KEY environment.
+On SIGTERM the worker stops polling and gives running activities
+--stop-timeout to finish; the rest are retried on another worker.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := workerRole(role, cmd.Flags().Changed("role"), noRepo, noMain)
+			if err != nil {
+				return UsageError{err}
+			}
 			cfg, logger, err := a.setup()
 			if err != nil {
 				return err
@@ -40,11 +62,13 @@ TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* and TEMPORAL_API_KEY enviro
 				return err
 			}
 			defer c.Close()
-			ws, err := worker.New(c, cfg, worker.Options{Main: !noMain, Repo: !noRepo}, logger)
+			opts := r.Options()
+			opts.StopTimeout = stopTimeout
+			ws, err := worker.New(c, cfg, opts, logger)
 			if err != nil {
 				return UsageError{err}
 			}
-			logger.Sugar().Infow("worker started", "address", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
+			logger.Sugar().Infow("worker started", "role", r, "address", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 				"taskQueue", cfg.Temporal.TaskQueue, "repoTaskQueue", cfg.Temporal.RepoTaskQueue)
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return serveMetrics(gctx) })
@@ -52,7 +76,32 @@ TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* and TEMPORAL_API_KEY enviro
 			return g.Wait()
 		},
 	}
-	cmd.Flags().BoolVar(&noRepo, "no-repo", false, "do not serve the repo task queue (no store on this host)")
-	cmd.Flags().BoolVar(&noMain, "no-main", false, "do not serve the main task queue")
+	cmd.Flags().StringVar(&role, "role", string(worker.RoleAll), "which task queues to serve: all, repo (needs the store) or main")
+	cmd.Flags().BoolVar(&noRepo, "no-repo", false, "same as --role main (no store on this host)")
+	cmd.Flags().BoolVar(&noMain, "no-main", false, "same as --role repo")
+	cmd.Flags().DurationVar(&stopTimeout, "stop-timeout", 30*time.Second, "on SIGTERM, how long running activities may finish")
 	return cmd
+}
+
+// workerRole resolves --role and its older spellings --no-repo/--no-main;
+// a combination that contradicts itself is refused rather than guessed.
+func workerRole(role string, roleSet, noRepo, noMain bool) (worker.Role, error) {
+	r, err := worker.ParseRole(role)
+	if err != nil {
+		return "", fmt.Errorf("--role: %w", err)
+	}
+	switch {
+	case noRepo && noMain:
+		return "", errors.New("--no-repo and --no-main together leave no task queue to serve")
+	case !noRepo && !noMain:
+		return r, nil
+	}
+	alias := worker.RoleMain
+	if noMain {
+		alias = worker.RoleRepo
+	}
+	if roleSet && r != alias {
+		return "", fmt.Errorf("--role %s contradicts --no-repo/--no-main (which mean --role %s)", r, alias)
+	}
+	return alias, nil
 }

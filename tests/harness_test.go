@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func newBareSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extr
 	s.channels = httptest.NewUnstartedServer(nil)
 	var yaml strings.Builder
 	yaml.WriteString("store: " + filepath.Join(s.dir, "store") + "\n")
-	yaml.WriteString("temporal:\n  address: " + devServer.FrontendHostPort() + "\n  namespace: " + ns + "\n")
+	yaml.WriteString("temporal:\n  address: " + frontend + "\n  namespace: " + ns + "\n")
 	yaml.WriteString("http:\n  baseURL: http://" + s.channels.Listener.Addr().String() + "/\n")
 	yaml.WriteString("tickets:\n  dir: " + filepath.Join(s.dir, "tickets") + "\n")
 	yaml.WriteString("log:\n  format: console\n  level: warn\n")
@@ -74,9 +75,8 @@ func newBareSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extr
 
 	s.store, err = repo.Open(cfg.Store)
 	require.NoError(t, err)
-	logger := zaptest.NewLogger(t)
 	s.client, err = client.Dial(client.Options{
-		HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(logger),
+		HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(zaptest.NewLogger(t)),
 	})
 	require.NoError(t, err)
 	t.Cleanup(s.client.Close)
@@ -91,13 +91,24 @@ func newBareSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extr
 func newSite(t *testing.T, ns string, repos map[string][]upstream.Spec, extra string) *site {
 	t.Helper()
 	s := newBareSite(t, ns, repos, extra)
-	ws, err := worker.New(s.client, s.cfg, worker.Options{Main: true, Repo: true, CacheDir: filepath.Join(s.dir, "cache")}, zaptest.NewLogger(t))
-	require.NoError(t, err)
+	s.startWorker(worker.Options{Main: true, Repo: true})
+	return s
+}
+
+// startWorker runs a worker of this site in the test process until the
+// test ends or stop is called.
+func (s *site) startWorker(opts worker.Options) (stop func()) {
+	s.t.Helper()
+	opts.CacheDir = filepath.Join(s.dir, "cache")
+	ws, err := worker.New(s.client, s.cfg, opts, zaptest.NewLogger(s.t))
+	require.NoError(s.t, err)
 	wctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ws.Run(wctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return s
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	s.t.Cleanup(stop)
+	return stop
 }
 
 // publish (re)builds an upstream repo from specs, replacing any earlier

@@ -23,7 +23,8 @@ import (
 var devServer *testsuite.DevServer
 
 // namespaces are registered when the dev server starts: one per test.
-var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle", "e2e-recovery", "e2e-promotion"}
+var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle", "e2e-recovery", "e2e-promotion",
+	"e2e-routing", "e2e-site-a", "e2e-site-b", "e2e-upgrade"}
 
 // suggestContinueAsNew is set low so that the test cycle continues as new
 // during the end-to-end run, as it does after weeks in production.
@@ -37,6 +38,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if addr := os.Getenv(clusterEnv); addr != "" {
+		return runOnCluster(m, addr)
+	}
 	cli, err := filepath.Abs("../bin/temporal")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -58,6 +62,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "start Temporal dev server: %v\n", err)
 		return 1
 	}
+	frontend = devServer.FrontendHostPort()
 	code := m.Run()
 	if err := devServer.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stop Temporal dev server: %v\n", err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -45,6 +46,14 @@ type Options struct {
 	// CacheDir holds git clones of the config, monitoring and wiki repos
 	// (default: the user's cache directory).
 	CacheDir string
+	// StopTimeout is how long a stopping worker lets running activities
+	// finish before cancelling them; a cancelled activity is retried on
+	// another worker and resumes from its heartbeat.
+	StopTimeout time.Duration
+	// Workflows registers the workflows of the main queue (default
+	// Register). An upgrade rehearsal passes one that swaps in the next
+	// build's version of a workflow under the same name.
+	Workflows func(sdkworker.WorkflowRegistry)
 }
 
 // Workers are the started-or-not workers of one process.
@@ -60,8 +69,15 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 	}
 	ws := &Workers{}
 	if opts.Main {
-		w := sdkworker.New(c, cfg.Temporal.TaskQueue, sdkworker.Options{})
-		Register(w)
+		w := sdkworker.New(c, cfg.Temporal.TaskQueue, sdkworker.Options{
+			Identity:          Identity(cfg.Temporal.TaskQueue),
+			WorkerStopTimeout: opts.StopTimeout,
+		})
+		register := opts.Workflows
+		if register == nil {
+			register = Register
+		}
+		register(w)
 		w.RegisterActivity(&activities.ConfigActivities{Config: cfg})
 		w.RegisterActivity(&activities.CycleActivities{Client: c, TaskQueue: cfg.Temporal.TaskQueue})
 		tracker, err := activities.NewTracker(cfg)
@@ -91,6 +107,8 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 			return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
 		}
 		w := sdkworker.New(c, cfg.Temporal.RepoTaskQueue, sdkworker.Options{
+			Identity:          Identity(cfg.Temporal.RepoTaskQueue),
+			WorkerStopTimeout: opts.StopTimeout,
 			// Each sync downloads in parallel already; a few at a time keep the link busy.
 			MaxConcurrentActivityExecutionSize: 4,
 		})
@@ -140,4 +158,15 @@ func promotionActivities(cfg *config.Config, tracker tickets.Tracker, cacheDir s
 		Config: cfg, Tracker: tracker, Users: users, Notifier: n, Silencer: s,
 		Backup: backup.New(cfg.Backup, logger), CacheDir: cacheDir,
 	}, nil
+}
+
+// Identity names a worker in workflow histories and in the Web UI's
+// pollers: the SDK's pid@host, then the task queue it serves, so that a
+// history shows which worker (and so which host) ran each activity.
+func Identity(taskQueue string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%d@%s@%s", os.Getpid(), host, taskQueue)
 }
