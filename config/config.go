@@ -149,11 +149,13 @@ type Repo struct {
 	URL string `yaml:"url"`
 	// Overlay marks the site overlay kept in STORE/overlays/<name>.
 	Overlay bool `yaml:"overlay"`
-	// GPGKey is an OpenPGP public key file that signs repomd.xml.
+	// GPGKey is an OpenPGP public key file that signs repomd.xml; for an
+	// overlay, the key its RPMs must be signed with.
 	GPGKey string `yaml:"gpgKey"`
 	// RequireSignature defaults to true when GPGKey is set: a missing or bad
-	// repomd.xml.asc fails the sync. With GPGKey set and RequireSignature
-	// false, a signature is verified when the upstream publishes one.
+	// repomd.xml.asc fails the sync (for an overlay: an unsigned or wrongly
+	// signed RPM is refused by a bypass). With GPGKey set and
+	// RequireSignature false, a signature is verified when there is one.
 	RequireSignature *bool  `yaml:"requireSignature"`
 	Description      string `yaml:"description"`
 	// AllowRedirectHosts lists the hosts ("host" or "host:port") besides
@@ -164,6 +166,19 @@ type Repo struct {
 	// than this (a frozen mirror), like apt's Valid-Until. 0 (the
 	// default): no limit.
 	MaxAge Duration `yaml:"maxAge"`
+	// Bypass is an overlay's emergency-bypass policy; a bypass of an
+	// overlay without one is refused.
+	Bypass *Bypass `yaml:"bypass"`
+}
+
+// Bypass is what an emergency bypass of an overlay may do.
+type Bypass struct {
+	// Allow lists the package names (shell patterns, "openssl*") a bypass
+	// may add to the overlay. Required.
+	Allow []string `yaml:"allow"`
+	// RequireApproval makes a bypass wait for approve-outage by one of
+	// production.approvers.
+	RequireApproval bool `yaml:"requireApproval"`
 }
 
 // GC bounds garbage collection of snapshots.

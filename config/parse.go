@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -385,6 +386,19 @@ func (d *decoder) checkRepos(repos []Repo) {
 			d.checkRedirectHost(fmt.Sprintf("%s.allowRedirectHosts[%d]", p, j), h)
 		}
 		d.nonNegative(p+".maxAge", r.MaxAge)
+		if b := r.Bypass; b != nil {
+			if !r.Overlay {
+				d.errorf(p+".bypass", "only an overlay can be bypassed: a mirror's packages come from its upstream")
+			}
+			if len(b.Allow) == 0 {
+				d.errorf(p+".bypass.allow", "required: the package name patterns a bypass may add (openssl*, vendor-app)")
+			}
+			for j, pat := range b.Allow {
+				if _, err := path.Match(pat, ""); err != nil || strings.TrimSpace(pat) == "" || strings.Contains(pat, "/") {
+					d.errorf(fmt.Sprintf("%s.bypass.allow[%d]", p, j), "%q is not a package name pattern", pat)
+				}
+			}
+		}
 	}
 }
 

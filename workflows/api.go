@@ -192,3 +192,37 @@ type DailySyncStatus struct {
 func RollbackWorkflowID(channel string, t time.Time) string {
 	return fmt.Sprintf("%s%s-%s", RollbackPrefix, channel, t.UTC().Format("20060102T150405Z"))
 }
+
+// BypassPrefix starts the ID of an emergency bypass.
+const BypassPrefix = "bypass-"
+
+// BypassWorkflowType is the registered name of Bypass, which the overlay
+// source watcher starts by name.
+const BypassWorkflowType = "Bypass"
+
+// BypassWorkflowID names a bypass of overlay started at t.
+func BypassWorkflowID(overlay string, t time.Time) string {
+	return fmt.Sprintf("%s%s-%s", BypassPrefix, overlay, t.UTC().Format("20060102T150405.000Z"))
+}
+
+// BypassPackage is one RPM an emergency bypass adds to its overlay: a file
+// already on the store host (Path, absolute; `osflow bypass` stages the
+// files it is given under STORE/tmp first), or a URL whose download must
+// match SHA256 (hex) before anything is kept.
+type BypassPackage struct {
+	Path   string
+	URL    string
+	SHA256 string
+}
+
+// BypassInput starts an emergency bypass: the packages go into the overlay
+// and, at once, to testing and production.
+type BypassInput struct {
+	Overlay  string
+	Packages []BypassPackage
+	Reason   string
+	Actor    string
+	// AllowDowngrade lets a package older than what the overlay or a
+	// channel has through.
+	AllowDowngrade bool
+}
