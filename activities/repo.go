@@ -169,7 +169,7 @@ func (a *RepoActivities) source(rc config.Repo, overlayDir string) (mirror.Sourc
 		// An overlay's metadata is made here and unsigned; its gpgKey is
 		// the key of its RPMs, checked when a bypass adds them.
 		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(overlayDir) + "/"}).String()
-		src.RequireSignature = false
+		src.RequireSignature, src.Generated = false, true
 		return src, nil
 	}
 	if rc.GPGKey != "" {

@@ -806,6 +806,33 @@ func TestSyncRefusesOlderUpstream(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestGeneratedMetadataHasNoFreshness: an overlay's revision is a hash of
+// its content, so a grown overlay may carry a lower one; osflow made that
+// metadata itself, so it is accepted, and not as an operator's exception.
+func TestGeneratedMetadataHasNoFreshness(t *testing.T) {
+	u := newUpstream(t, "alpha-1.0")
+	u.publish("--revision", "1700086400", "--set-timestamp-to-revision")
+	m, st := newTestMirror(t)
+	src := source(u)
+	src.Generated = true
+	_, err := m.Sync(t.Context(), src, nil)
+	require.NoError(t, err)
+	u.add("beta-2.1")
+	u.publish("--revision", "1700000000", "--set-timestamp-to-revision")
+	grown, err := m.Sync(t.Context(), src, nil)
+	require.NoError(t, err)
+	last, err := st.LastAccepted(testRepo)
+	require.NoError(t, err)
+	require.Equal(t, grown.Snapshot.ID, last.Snapshot)
+	require.False(t, last.AllowedOlder)
+
+	src.Generated = false
+	u.add("gamma-1.0")
+	u.publish("--revision", "1690000000", "--set-timestamp-to-revision")
+	_, err = m.Sync(t.Context(), src, nil)
+	require.ErrorContains(t, err, "is older than revision 1700000000", "an upstream's metadata is still checked")
+}
+
 func TestSyncRefusesFrozenUpstream(t *testing.T) {
 	const rev = 1700000000
 	u := newUpstream(t, "alpha-1.0")

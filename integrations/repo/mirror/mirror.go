@@ -58,6 +58,10 @@ type Source struct {
 	// AllowOlder accepts, once, a repomd.xml older than the one last
 	// accepted (and older than MaxAge); the acceptance is recorded.
 	AllowOlder bool
+	// Generated marks metadata osflow makes itself (an overlay's, under
+	// its lock): no replay to fear, and its revision is a content hash,
+	// not a clock, so the freshness checks do not apply.
+	Generated bool
 	// Prior is what earlier attempts of this same sync fetched; the counts
 	// a Sync reports start from it.
 	Prior Counts

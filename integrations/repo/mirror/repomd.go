@@ -117,9 +117,9 @@ func (ix index) newest() int64 {
 // checkFresh refuses an index older than the one last accepted for the
 // repo (a replayed or frozen mirror serving old, validly signed metadata
 // would move the channels back), or whose newest data is older than
-// src.MaxAge, unless src.AllowOlder.
+// src.MaxAge, unless src.AllowOlder or the metadata is osflow's own.
 func (r *syncRun) checkFresh(ix index) error {
-	if r.src.AllowOlder {
+	if r.src.AllowOlder || r.src.Generated {
 		return nil
 	}
 	where := r.f.url(repomdPath)

@@ -1,0 +1,168 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/starter"
+	"github.com/osflow/osflow/workflows"
+)
+
+// osflow runs the CLI against the site and returns its output.
+func (s *site) osflow(args ...string) (string, error) {
+	s.t.Helper()
+	var out strings.Builder
+	err := starter.Execute(append([]string{"--config", s.cfg.Path}, args...), &out, &out)
+	return out.String(), err
+}
+
+// TestBypassReachesProductionAndStays is the emergency path end to end:
+// a package outside the overlay's policy is refused and no channel moves;
+// a fixed openssl goes through `osflow bypass` to testing and production,
+// where real dnf upgrades to it; then neither the next daily sync nor a
+// rollback to the release from before the bypass takes it away, and the
+// status, diff and audit show it.
+func TestBypassReachesProductionAndStays(t *testing.T) {
+	s := newSite(t, "e2e-bypass", map[string][]upstream.Spec{
+		"baseos": {spec("hpc-base", "1.0"), spec("openssl", "3.0.1")},
+	}, `  - name: site
+    overlay: true
+    bypass:
+      allow: ["openssl*"]
+testing:
+  gate:
+    cleanRounds: 99
+`)
+	ctx := context.Background()
+	r1 := s.sync().Release
+	_, err := s.store.Switch(ctx, repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
+	require.NoError(t, err)
+	root := filepath.Join(s.dir, "node")
+	s.dnf(root, "production", "install", "openssl", "hpc-base")
+	require.Equal(t, "openssl-3.0.1-1", installed(t, root, "openssl"))
+
+	vendor := t.TempDir()
+	rpms, err := upstream.BuildSpecs(ctx, []upstream.Spec{spec("openssl", "3.0.2"), spec("bash", "5.2")}, vendor)
+	require.NoError(t, err)
+	fixed, bash := pick(t, rpms, "openssl-3.0.2"), pick(t, rpms, "bash-5.2")
+
+	t.Run("a package outside bypass.allow is refused and nothing moves", func(t *testing.T) {
+		out, err := s.osflow("bypass", "site", bash, "--reason", "not a security fix", "--wait")
+		require.Error(t, err)
+		require.Contains(t, err.Error()+out, "package bash is not allowed in overlay site (bypass.allow: openssl*)")
+		require.Equal(t, r1, s.channel("testing"))
+		require.Equal(t, r1, s.channel("production"))
+		bypasses, err := s.store.Bypasses()
+		require.NoError(t, err)
+		require.Empty(t, bypasses)
+	})
+
+	out, err := s.osflow("--json", "bypass", "site", fixed, "--reason", "CVE-2026-1234: openssl RCE", "--as", "carol", "--wait")
+	require.NoError(t, err, out)
+	var answer struct {
+		Applied bool
+		Result  workflows.BypassStatus
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &answer), out)
+	require.True(t, answer.Applied)
+	st := answer.Result
+	require.Equal(t, workflows.PhaseDone, st.Phase, out)
+	require.Equal(t, []string{"openssl-3.0.2-1.noarch"}, nevras(st.Packages))
+	require.Equal(t, "openssl-3.0.1-1.noarch", st.Packages[0].Replaces)
+	require.NotEmpty(t, st.Ticket.ID, "a tracking ticket is filed")
+	require.Len(t, st.Switches, 2)
+	bypassed := s.channel("production")
+	require.NotEqual(t, r1, bypassed)
+	require.Equal(t, bypassed, s.channel("testing"), "testing and production serve the same bypassed release")
+	for _, step := range st.Steps {
+		require.Equal(t, "done", step.Status, "%+v", step)
+	}
+
+	s.dnf(root, "production", "upgrade")
+	require.Equal(t, "openssl-3.0.2-1", installed(t, root, "openssl"), "the node upgrades to the fix")
+
+	t.Run("the cycle is woken for the bypassed testing release", func(t *testing.T) {
+		s.cycleState(func(cs workflows.TestCycleState) bool { return cs.Current == bypassed }, "the cycle on "+bypassed)
+	})
+
+	t.Run("the next daily sync keeps the fix", func(t *testing.T) {
+		s.publish("baseos", spec("hpc-base", "1.1"))
+		next := s.sync()
+		require.NotEqual(t, bypassed, next.Release)
+		rel, err := s.store.Release(s.channel("testing"))
+		require.NoError(t, err)
+		require.Equal(t, st.Snapshot, rel.Repos["site"], "testing's new release holds the bypassed overlay")
+		node := filepath.Join(s.dir, "node-testing")
+		s.dnf(node, "testing", "install", "openssl")
+		require.Equal(t, "openssl-3.0.2-1", installed(t, node, "openssl"))
+	})
+
+	t.Run("a rollback to the release from before the bypass keeps the fix", func(t *testing.T) {
+		sw, err := starter.Rollback(ctx, s.client, s.cfg, activities.RollbackInput{
+			Channel: "production", To: r1, Actor: "cli/e2e", Reason: "back to r1",
+		})
+		require.NoError(t, err)
+		rel, err := s.store.Release(sw.To)
+		require.NoError(t, err)
+		require.Equal(t, st.Snapshot, rel.Repos["site"], "the rollback target carries the bypass")
+		s.dnf(root, "production", "distro-sync")
+		require.Equal(t, "openssl-3.0.2-1", installed(t, root, "openssl"))
+	})
+
+	t.Run("diff, status and audit show the bypass", func(t *testing.T) {
+		d, err := s.store.DiffReleases(r1, bypassed)
+		require.NoError(t, err)
+		require.Len(t, d.Repos["site"].Added, 1)
+		require.Equal(t, "openssl", d.Repos["site"].Added[0].Name)
+
+		out, err := s.osflow("status", "--json")
+		require.NoError(t, err, out)
+		var status starter.Status
+		require.NoError(t, json.Unmarshal([]byte(out), &status), out)
+		require.Len(t, status.Bypasses, 1)
+		require.Equal(t, "cli/carol", status.Bypasses[0].Actor)
+		require.Equal(t, []string{"openssl-3.0.2-1.noarch"}, status.Bypasses[0].Packages)
+
+		audit, err := starter.Audit(s.store, s.cfg, "production")
+		require.NoError(t, err)
+		var verdicts []string
+		for _, e := range audit {
+			verdicts = append(verdicts, e.Verdict)
+		}
+		require.Contains(t, strings.Join(verdicts, "\n"), "emergency bypass by cli/carol on top of "+r1)
+	})
+
+	bypasses, err := s.store.Bypasses()
+	require.NoError(t, err)
+	require.Len(t, bypasses, 1)
+	recordHistory(t, s.client, bypasses[0].Bypass, "", "bypass-v1")
+}
+
+// pick returns the built RPM whose file name starts with prefix.
+func pick(t *testing.T, files []string, prefix string) string {
+	t.Helper()
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), prefix) {
+			return f
+		}
+	}
+	require.FailNow(t, "no "+prefix+" RPM built", "%v", files)
+	return ""
+}
+
+func nevras(pkgs []activities.StagedRPM) []string {
+	var out []string
+	for _, p := range pkgs {
+		out = append(out, p.NEVRA)
+	}
+	return out
+}
