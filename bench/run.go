@@ -106,6 +106,7 @@ func (b *bench) steps() []step {
 		{"dnf reposync", b.measureReposync},
 		{"osflow", b.measureOsflow},
 		{"temporal", b.measureTemporal},
+		{"bypass", b.measureBypass},
 		{"dnf repodiff", b.measureRepodiff},
 		{"parse", b.measureParse},
 	}

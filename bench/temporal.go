@@ -137,17 +137,23 @@ repos:
 	if err := os.WriteFile(ts.config, []byte(yaml), 0o644); err != nil {
 		return ts, err
 	}
-	ts.worker = exec.Command(b.cfg.Osflow, "--config", ts.config, "worker")
+	return ts, ts.startWorker(ctx, b.cfg.Osflow)
+}
+
+// startWorker starts `osflow worker` on the site's configuration and
+// waits until it polls.
+func (ts *temporalSite) startWorker(ctx context.Context, osflow string) error {
+	ts.worker = exec.Command(osflow, "--config", ts.config, "worker")
 	ts.worker.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	wlog, err := os.Create(filepath.Join(ts.dir, "worker.log"))
 	if err != nil {
-		return ts, err
+		return err
 	}
 	ts.worker.Stdout, ts.worker.Stderr = wlog, wlog
 	if err := ts.worker.Start(); err != nil {
-		return ts, fmt.Errorf("start osflow worker: %w", err)
+		return fmt.Errorf("start osflow worker: %w", err)
 	}
-	return ts, ts.waitForPollers(ctx)
+	return ts.waitForPollers(ctx)
 }
 
 // startServer starts `temporal server start-dev` in memory on a free

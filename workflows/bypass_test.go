@@ -115,7 +115,7 @@ func TestBypassGoesStraightToBothChannelsAndFoldsBack(t *testing.T) {
 		names = append(names, s.Name)
 	}
 	require.Equal(t, []string{"read the bypass policy", "check the packages", "add, snapshot and switch testing and production",
-		"dnf sees it on testing", "dnf sees it on production", "wake the test cycle", "tell running promotions",
+		"dnf sees it on testing and production", "wake the test cycle", "tell running promotions",
 		"file the tracking ticket", "notify"}, names)
 }
 
