@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -39,7 +40,9 @@ var candidate = activities.Candidate{Release: "r2", Production: "production", To
 // with how often it was asked for.
 type world struct {
 	production, testing string
-	silenced            bool
+	// testingBase is what testing's release was derived from by a bypass.
+	testingBase string
+	silenced    bool
 	merged, reverted    []string
 	calls               map[string]int
 	notes               []string
@@ -75,7 +78,7 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 	env.OnActivity(repoActs.ChannelState, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ChannelStateInput) (activities.ChannelState, error) {
 			if in.Channel == "testing" {
-				return activities.ChannelState{Channel: "testing", Release: w.testing}, nil
+				return activities.ChannelState{Channel: "testing", Release: w.testing, Base: cmp.Or(w.testingBase, w.testing)}, nil
 			}
 			return activities.ChannelState{Channel: in.Channel, Release: w.production}, nil
 		})
@@ -420,6 +423,39 @@ func TestPromotionTestingMovedOnBeforeTheWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A bypass while a promotion waits for its window: testing serves the
+// candidate with the fix carried into it, which is still the candidate;
+// the promotion records the bypass and switches production to the
+// candidate (the store carries the fix into that switch too).
+func TestPromotionTakesABypassInItsStride(t *testing.T) {
+	w := &world{production: "r1", testing: "r2"}
+	env := newPromotionEnv(t, w)
+	var approved answer
+	sendUpdate[Approval](env, time.Hour, UpdateApproveOutage, window(env, 2*time.Hour, 3*time.Hour), &approved)
+	announcement := activities.BypassAnnouncement{Bypass: "bypass-site-1", Overlay: "site", Snapshot: "s2", Testing: "r2+b", Reason: "CVE-2026-1234", Actor: "cli/carol"}
+	env.RegisterDelayedCallback(func() {
+		w.testing, w.testingBase = "r2+b", "r2"
+		env.SignalWorkflow(activities.SignalBypassApplied, announcement)
+		env.SignalWorkflow(activities.SignalBypassApplied, announcement) // a retried announcement
+	}, 90*time.Minute)
+	var waiting PromotionStatus
+	env.RegisterDelayedCallback(func() { waiting = queryPromotion(t, env) }, 100*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateTaskDone, "fw", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {}, OnComplete: func(any, error) {}},
+			TaskDone{Task: "firmware", By: "carol"})
+	}, 3*time.Hour)
+
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+	require.NoError(t, env.GetWorkflowError())
+	require.NoError(t, approved.refused)
+	require.Equal(t, []activities.BypassAnnouncement{announcement}, waiting.Bypasses, "the waiting promotion knows of the bypass, once")
+	var st PromotionStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, ApprovalDone, st.State, "no decision asked: testing still serves the candidate, with the fix")
+	require.Equal(t, "r2", w.production)
 }
 
 // A promotion started from the Web UI with a release alone loads the

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,4 +93,55 @@ func TestBypassCarriesIntoEverySwitch(t *testing.T) {
 	pending, err = s.BypassesSincePromotion("production")
 	require.NoError(t, err)
 	require.Empty(t, pending)
+}
+
+// TestConcurrentBypassesSerialise runs two bypasses of two overlays and a
+// daily sync's switch of testing to a release made before either, all at
+// once: whatever order the store's lock gives them, testing ends up with
+// the sync's base snapshot and both bypasses, production with both, and
+// the log keeps every bypass.
+func TestConcurrentBypassesSerialise(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	day := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	b1 := simpleSnapshot(t, s, "base", "b1", day)
+	s1 := simpleSnapshot(t, s, "site", "s1", day)
+	v1 := simpleSnapshot(t, s, "vendor", "v1", day)
+	r1 := release(t, s, day, map[string]string{"base": b1.ID, "site": s1.ID, "vendor": v1.ID})
+	for _, ch := range []string{"testing", "production"} {
+		_, err := s.Switch(ctx, SwitchRequest{Channel: ch, Release: r1.ID, Actor: "ops", Reason: "setup"})
+		require.NoError(t, err)
+	}
+	b2 := simpleSnapshot(t, s, "base", "b2", day.Add(time.Hour))
+	r2 := release(t, s, day.Add(time.Hour), map[string]string{"base": b2.ID, "site": s1.ID, "vendor": v1.ID})
+	s2 := simpleSnapshot(t, s, "site", "s2-fix", day.Add(2*time.Hour))
+	v2 := simpleSnapshot(t, s, "vendor", "v2-fix", day.Add(2*time.Hour))
+
+	for round := range 10 {
+		errs := make(chan error, 3)
+		for _, b := range []struct{ overlay, snap string }{{"site", s2.ID}, {"vendor", v2.ID}} {
+			go func() {
+				_, err := s.ApplyBypass(ctx, BypassRequest{Overlay: b.overlay, Snapshot: b.snap, Channels: []string{"testing", "production"},
+					Bypass: "bypass-" + b.overlay, Key: fmt.Sprintf("bypass-%s/%d", b.overlay, round), Actor: "cli/bob", Reason: "CVE"})
+				errs <- err
+			}()
+		}
+		go func() {
+			_, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: r2.ID, Actor: "dailysync", Reason: "daily", Key: fmt.Sprintf("sync/%d", round)})
+			errs <- err
+		}()
+		for range 3 {
+			require.NoError(t, <-errs)
+		}
+		for ch, base := range map[string]string{"testing": b2.ID, "production": b1.ID} {
+			cur, err := s.Channel(ch)
+			require.NoError(t, err)
+			rel, err := s.Release(cur)
+			require.NoError(t, err)
+			require.Equal(t, map[string]string{"base": base, "site": s2.ID, "vendor": v2.ID}, rel.Repos, "round %d: %s", round, ch)
+		}
+	}
+	all, err := s.Bypasses()
+	require.NoError(t, err)
+	require.Len(t, all, 20)
 }
