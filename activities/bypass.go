@@ -272,6 +272,7 @@ func (a *RepoActivities) checkBypassPackage(ctx context.Context, rc config.Repo,
 		}
 	}
 	staged := StagedRPM{Path: file, NEVRA: info.NEVRA}
+	var newest *repo.Package // of what the channels serve: what the bypass replaces
 	for _, ch := range []string{a.Config.Channels.Testing, a.Config.Channels.Production} {
 		rel, err := a.Store.Channel(ch)
 		if err != nil || rel == "" {
@@ -292,9 +293,12 @@ func (a *RepoActivities) checkBypassPackage(ctx context.Context, rc config.Repo,
 			return StagedRPM{}, invalid(fmt.Sprintf("%s is older than %s, which %s serves: a downgrade (--allow-downgrade to force it)",
 				info.NEVRA, have.NEVRA(), ch))
 		}
-		if staged.Replaces == "" || cmp > 0 {
-			staged.Replaces = have.NEVRA()
+		if newest == nil || rpmmd.CompareEVR(have.Epoch, have.Version, have.Release, newest.Epoch, newest.Version, newest.Release) > 0 {
+			newest = have
 		}
+	}
+	if newest != nil {
+		staged.Replaces = newest.NEVRA()
 	}
 	return staged, nil
 }

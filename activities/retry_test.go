@@ -154,6 +154,9 @@ func TestSideEffectsSurviveALostCompletion(t *testing.T) {
 				require.Len(t, files, 1, "one ticket")
 				require.Equal(t, 1, strings.Count(files["OSF-1.md"], "reported by carol"), "no second comment either")
 			})
+			t.Run("bypass", func(t *testing.T) {
+				testApplyBypassRetry(t, j)
+			})
 		})
 	}
 	t.Run(firstHeartbeat.String()+"/ticket round", func(t *testing.T) { testTicketRoundRetry(t, firstHeartbeat) })

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +21,7 @@ import (
 // OverlayRPM is one site RPM of an overlay repo.
 type OverlayRPM struct {
 	File    string // path of the RPM in the store
-	NEVRA   string
+	NEVRA   string // as the file is named: without the epoch
 	Size    int64
 	ModTime time.Time
 }
@@ -42,11 +41,13 @@ func (s *Store) lockOverlay(ctx context.Context, repo string) (dir string, unloc
 	return dir, unlock, err
 }
 
-// rpmNEVRA asks the real rpm what file is; its message becomes the error
-// when file is not a readable RPM.
-func rpmNEVRA(ctx context.Context, file string) (string, error) {
-	info, err := InspectRPM(ctx, file)
-	return info.NEVRA, err
+// overlayName is the file name an overlay keeps a package under: rpm's
+// own name-version-release.arch.rpm. The epoch stays out: rpm writes it
+// as "1:", and a colon in an href's first segment reads as a URL scheme,
+// which the mirror refuses (rpmmd.CheckHref), so the overlay would no
+// longer sync.
+func (i RPMInfo) overlayName() string {
+	return fmt.Sprintf("%s-%s-%s.%s.rpm", i.Name, i.Version, i.Release, i.Arch)
 }
 
 // rpmLead is the magic number every RPM file starts with.
@@ -65,23 +66,24 @@ func checkRPMLead(file string) error {
 	return nil
 }
 
-// OverlayAdd adds site RPMs to an overlay repo as overlays/<repo>/<NEVRA>.rpm
-// and returns their NEVRAs. Every file is checked with rpm before any is
-// copied, so a bad file changes nothing. Re-adding an identical RPM is a
-// no-op; a different RPM under a NEVRA the overlay already has is refused,
-// because clients that installed the old build could never tell them apart.
+// OverlayAdd adds site RPMs to an overlay repo as
+// overlays/<repo>/<name>-<version>-<release>.<arch>.rpm and returns their
+// NEVRAs. Every file is checked with rpm before any is copied, so a bad
+// file changes nothing. Re-adding an identical RPM is a no-op; a different
+// RPM under a name the overlay already has is refused, because clients
+// that installed the old build could never tell them apart.
 func (s *Store) OverlayAdd(ctx context.Context, repo string, files []string) ([]string, error) {
 	fail := func(err error) ([]string, error) { return nil, fmt.Errorf("add to overlay %s: %w", repo, err) }
 	if err := CheckRepoName(repo); err != nil {
 		return fail(err)
 	}
-	nevras := make([]string, len(files))
+	nevras, names := make([]string, len(files)), make([]string, len(files))
 	for i, file := range files {
-		nevra, err := rpmNEVRA(ctx, file)
+		info, err := InspectRPM(ctx, file)
 		if err != nil {
 			return fail(err)
 		}
-		nevras[i] = nevra
+		nevras[i], names[i] = info.NEVRA, info.overlayName()
 	}
 	dir, unlock, err := s.lockOverlay(ctx, repo)
 	if err != nil {
@@ -99,7 +101,7 @@ func (s *Store) OverlayAdd(ctx context.Context, repo string, files []string) ([]
 	}()
 	source := map[string]string{} // destination → first file given for it
 	for i, file := range files {
-		dst := filepath.Join(dir, nevras[i]+".rpm")
+		dst := filepath.Join(dir, names[i])
 		if first, dup := source[dst]; dup {
 			if same, err := sameContent(file, first); err != nil || !same {
 				return fail(fmt.Errorf("%s and %s are different builds of %s: %w", first, file, nevras[i], ErrInvalid))
@@ -225,16 +227,20 @@ func (s *Store) OverlayList(repo string) ([]OverlayRPM, error) {
 	return rpms, nil
 }
 
-// overlayRevision derives createrepo_c's --revision from the overlay's
-// content, so an unchanged overlay gets a byte-identical repomd.xml and
-// the mirror sees no new snapshot. createrepo_c wants a Unix time there,
-// so the hash is folded into the range of 31-bit timestamps.
+// overlayRevision derives createrepo_c's --revision, a Unix time, from
+// the overlay's content: the newest modification time of its RPMs. An
+// unchanged overlay gets a byte-identical repomd.xml, so the mirror sees
+// no new snapshot; and since an overlay only grows, each RPM copied in
+// when it is added, the revision never goes down, as the mirror's check
+// against replayed metadata requires of every repo (a hash of the
+// content would go down on about every other change, and the overlay's
+// sync be refused as "older than the repomd.xml accepted").
 func overlayRevision(rpms []OverlayRPM) string {
-	h := sha256.New()
+	var newest int64
 	for _, r := range rpms {
-		fmt.Fprintf(h, "%s\t%d\n", filepath.Base(r.File), r.Size)
+		newest = max(newest, r.ModTime.Unix())
 	}
-	return strconv.FormatUint(uint64(binary.BigEndian.Uint32(h.Sum(nil))>>1), 10)
+	return strconv.FormatInt(newest, 10)
 }
 
 // OverlayPrepare regenerates an overlay's metadata with createrepo_c and
