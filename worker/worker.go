@@ -35,6 +35,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflow(workflows.ChannelRollback)
 	w.RegisterWorkflow(workflows.Promotion)
 	w.RegisterWorkflow(workflows.MergeBack)
+	w.RegisterWorkflow(workflows.OverlayWatch)
 }
 
 // Options says which queues this process serves.
@@ -117,6 +118,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 			Mirror: activities.NewMirror(st, cfg, logger),
 			Config: cfg,
 		}, activity.RegisterOptions{})
+		w.RegisterActivity(activities.NewSourceActivities(st, cfg, logger))
 		ws.workers = append(ws.workers, w)
 	}
 	return ws, nil
