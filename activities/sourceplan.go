@@ -247,8 +247,10 @@ func planSource(files []sourceFile, newest map[string]nevra, sums map[string]str
 		}
 		p.Fetch = append(p.Fetch, step)
 	}
-	if p.More > 0 && len(p.Notes) < maxSourceNotes {
-		p.Notes = append(p.Notes, fmt.Sprintf("%d more files to download are left to the next check", p.More))
+	if p.More > 0 {
+		// First, where the bound on notes cannot drop it.
+		more := fmt.Sprintf("%d more files to download are left to the next check", p.More)
+		p.Notes = append([]string{more}, p.Notes[:min(len(p.Notes), maxSourceNotes-1)]...)
 	}
 	return p, nil
 }

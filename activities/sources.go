@@ -2,9 +2,13 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -480,23 +484,22 @@ func matchAny(patterns []string, name string) bool {
 	return false
 }
 
-// take downloads one file, verifies it and stages it if it is newer than
-// the overlay's newest of its name. A file that is not newer, or whose
-// build a bypass was started with, is no package (with a note why).
-// Verification failures wrap repo.ErrBadContent; the download is deleted.
+// take downloads one file (or finds the copy an earlier attempt staged),
+// verifies it and stages it if it is newer than the overlay's newest of
+// its name. A file that is not newer, or whose build a bypass was started
+// with, is no package (with a note why). Verification failures wrap
+// repo.ErrBadContent; the download is deleted.
 func (w *sourceWatch) take(ctx context.Context, step sourceStep) (*StagedPackage, string, error) {
 	f := step.File
+	if file, d, ok := w.stagedCopy(f.SHA256); ok {
+		return w.accept(ctx, f, file, d)
+	}
 	tmp, err := os.CreateTemp(w.dir, ".download-*.rpm")
 	if err != nil {
 		return nil, "", err
 	}
-	kept := false
-	defer func() {
-		tmp.Close()
-		if !kept {
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer os.Remove(tmp.Name()) // a no-op once staged
+	defer tmp.Close()
 	var other hash.Hash
 	if f.Checksum.Algo != "" {
 		if other, err = rpmmd.NewHash(f.Checksum.Algo); err != nil {
@@ -517,8 +520,6 @@ func (w *sourceWatch) take(ctx context.Context, step sourceStep) (*StagedPackage
 	if err := tmp.Close(); err != nil {
 		return nil, "", err
 	}
-
-	// Verify everything before anything is kept.
 	switch {
 	case f.Checksum.Hex != "" && d.Other != f.Checksum.Hex:
 		return nil, "", fmt.Errorf("%w: %s checksum mismatch: the repo's primary.xml says %s, the download has %s",
@@ -529,19 +530,67 @@ func (w *sourceWatch) take(ctx context.Context, step sourceStep) (*StagedPackage
 		return nil, "", fmt.Errorf("%w: sha256 checksum mismatch: %s says %s, the download has %s",
 			repo.ErrBadContent, w.src.ChecksumURL, w.sums[f.File], d.SHA256)
 	}
-	info, err := repo.ReadRPM(ctx, tmp.Name())
+	return w.accept(ctx, f, tmp.Name(), d)
+}
+
+// stagedCopy finds the copy of a build (by its sha256) that an earlier
+// attempt or check staged, with the validators it was served with: a
+// retried check never downloads it again.
+func (w *sourceWatch) stagedCopy(sha string) (string, download, bool) {
+	d := download{SHA256: sha}
+	if sha == "" {
+		return "", d, false
+	}
+	found, _ := filepath.Glob(filepath.Join(w.dir, sha, "*.rpm"))
+	if len(found) != 1 {
+		return "", d, false
+	}
+	got, err := fileSHA256(found[0])
+	info, serr := os.Stat(found[0])
+	if err != nil || serr != nil || got != sha {
+		return "", d, false
+	}
+	d.Size = info.Size()
+	if b, err := os.ReadFile(filepath.Join(w.dir, sha, validatorsFile)); err == nil {
+		_ = json.Unmarshal(b, &d.validators)
+	}
+	return found[0], d, true
+}
+
+// validatorsFile keeps, next to a staged copy, the validators it was
+// served with.
+const validatorsFile = "validators.json"
+
+func fileSHA256(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// accept reads file with rpm, checks its signatures and, when it is newer
+// than the overlay's, stages it as <sha256>/<NEVRA>.rpm.
+func (w *sourceWatch) accept(ctx context.Context, f sourceFile, file string, d download) (*StagedPackage, string, error) {
+	info, err := repo.ReadRPM(ctx, file)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
 		}
 		return nil, "", fmt.Errorf("%w: not an RPM: %w", repo.ErrBadContent, err)
 	}
-	if err := w.verifySignatures(ctx, f, tmp.Name()); err != nil {
+	if err := w.verifySignatures(ctx, f, file); err != nil {
 		return nil, "", err
 	}
-
 	n := nevra{Name: info.Name, Epoch: info.Epoch, Version: info.Version, Release: info.Release, Arch: info.Arch}
+	dir := filepath.Join(w.dir, d.SHA256)
 	if o, ok := w.newest[n.Name]; ok && n.compare(o) <= 0 {
+		os.RemoveAll(dir) // a copy staged before the overlay got o
 		w.seen = append(w.seen, repo.SourceEntry{Action: repo.SourceSeen, Source: w.src.URL, URL: f.URL, SHA256: d.SHA256,
 			NEVRA: n.String(), Size: d.Size, ETag: d.ETag, LastModified: d.LastModified})
 		return nil, fmt.Sprintf("%s: %s is not newer than %s in the overlay", f.File, n, o), nil
@@ -549,18 +598,23 @@ func (w *sourceWatch) take(ctx context.Context, step sourceStep) (*StagedPackage
 	if id, ok := w.journal.bypassed(d.SHA256); ok {
 		return nil, fmt.Sprintf("%s: bypass %s was started with %s", f.File, id, n), nil
 	}
-	dir := filepath.Join(w.dir, d.SHA256)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", err
-	}
 	dst := filepath.Join(dir, n.String()+".rpm")
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return nil, "", err
+	if file != dst {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", err
+		}
+		if b, err := json.Marshal(d.validators); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, validatorsFile), b, 0o644); err != nil {
+				return nil, "", err
+			}
+		}
+		if err := os.Chmod(file, 0o644); err != nil {
+			return nil, "", err
+		}
+		if err := os.Rename(file, dst); err != nil {
+			return nil, "", err
+		}
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return nil, "", err
-	}
-	kept = true
 	pkg := &StagedPackage{Source: w.src.URL, URL: f.URL, File: dst, NEVRA: n.String(), Name: n.Name, Arch: n.Arch,
 		SHA256: d.SHA256, Size: d.Size, ETag: d.ETag, LastModified: d.LastModified}
 	if o, ok := w.newest[n.Name]; ok {
