@@ -155,10 +155,10 @@ func TestListingLinks(t *testing.T) {
 </pre></body></html>`))
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{
-		"vendor-app-1.0-1.x86_64.rpm":  "https://vendor.example.com/dl/el9/vendor-app-1.0-1.x86_64.rpm",
-		"vendor-app-1.1-1.x86_64.rpm":  "https://vendor.example.com/dl/el9/vendor-app-1.1-1.x86_64.rpm",
-		"vendor-tool-2.0-1.x86_64.rpm": "https://vendor.example.com/dl/el9/vendor-tool-2.0-1.x86_64.rpm",
+		"vendor-app-1.0-1.x86_64.rpm":   "https://vendor.example.com/dl/el9/vendor-app-1.0-1.x86_64.rpm",
+		"vendor-app-1.1-1.x86_64.rpm":   "https://vendor.example.com/dl/el9/vendor-app-1.1-1.x86_64.rpm",
+		"vendor-tool-2.0-1.x86_64.rpm":  "https://vendor.example.com/dl/el9/vendor-tool-2.0-1.x86_64.rpm",
 		"vendor space-1.0-1.x86_64.rpm": "https://vendor.example.com/dl/el9/vendor%20space-1.0-1.x86_64.rpm",
-		"UPPER-1.0-1.x86_64.rpm":       "https://vendor.example.com/dl/el9/UPPER-1.0-1.x86_64.rpm",
+		"UPPER-1.0-1.x86_64.rpm":        "https://vendor.example.com/dl/el9/UPPER-1.0-1.x86_64.rpm",
 	}, links)
 }
