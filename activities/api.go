@@ -111,7 +111,10 @@ type ChannelStateInput struct {
 type ChannelState struct {
 	Channel string
 	Release string
-	Freeze  *FreezeState
+	// Base is the release Release was derived from by carrying bypasses
+	// (itself when it was not): the one a test cycle tested.
+	Base   string
+	Freeze *FreezeState
 }
 
 // FreezeState is who holds a channel at which release, since when, why.

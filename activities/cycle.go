@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 )
 
@@ -24,4 +25,29 @@ func (a *CycleActivities) SignalWithStart(ctx context.Context, in SignalWithStar
 		return "", fmt.Errorf("signal %s to workflow %s: %w", in.Signal, in.WorkflowID, err)
 	}
 	return run.GetRunID(), nil
+}
+
+// SignalBypassApplied is the signal a running promotion gets when a
+// bypass changed what testing and production serve.
+const SignalBypassApplied = "bypass-applied"
+
+// AnnounceBypass tells every running promotion about a bypass, so its
+// status lists it (the store carries it into production's next switch).
+// A promotion takes a bypass it knows once, so a retry is harmless.
+func (a *CycleActivities) AnnounceBypass(ctx context.Context, in BypassAnnouncement) (int, error) {
+	resp, err := a.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: "WorkflowType = 'Promotion' AND ExecutionStatus = 'Running'", PageSize: 100,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list running promotions: %w", err)
+	}
+	n := 0
+	for _, e := range resp.GetExecutions() {
+		id := e.GetExecution().GetWorkflowId()
+		if err := a.Client.SignalWorkflow(ctx, id, "", SignalBypassApplied, in); err != nil {
+			return n, fmt.Errorf("tell %s about bypass %s: %w", id, in.Bypass, err)
+		}
+		n++
+	}
+	return n, nil
 }

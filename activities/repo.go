@@ -44,7 +44,22 @@ func (a *RepoActivities) SyncRepo(ctx context.Context, in SyncRepoInput) (RepoSy
 	if !ok {
 		return RepoSync{}, invalid(fmt.Sprintf("repo %q is not in the worker's configuration %s", in.Repo, a.Config.Path))
 	}
-	src, err := a.source(ctx, rc)
+	if rc.Overlay {
+		// Snapshotted under the overlay's lock: a later overlay snapshot
+		// always holds everything an earlier one (a bypass's) did.
+		var res RepoSync
+		err := a.Store.WithOverlay(ctx, rc.Name, func(dir string) (err error) {
+			res, err = a.syncRepo(ctx, in, rc, dir)
+			return err
+		})
+		return res, err
+	}
+	return a.syncRepo(ctx, in, rc, "")
+}
+
+// syncRepo mirrors one repo, from overlayDir when it is an overlay.
+func (a *RepoActivities) syncRepo(ctx context.Context, in SyncRepoInput, rc config.Repo, overlayDir string) (RepoSync, error) {
+	src, err := a.source(rc, overlayDir)
 	if err != nil {
 		return RepoSync{}, classify(err)
 	}
@@ -147,15 +162,15 @@ func NewMirror(st *repo.Store, cfg *config.Config, logger *zap.Logger) *mirror.M
 
 // source resolves a configured repo to what the mirror reads: an overlay is
 // first indexed with createrepo_c and then mirrored from disk like any repo.
-func (a *RepoActivities) source(ctx context.Context, rc config.Repo) (mirror.Source, error) {
+func (a *RepoActivities) source(rc config.Repo, overlayDir string) (mirror.Source, error) {
 	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature(),
 		AllowRedirectHosts: rc.AllowRedirectHosts, MaxAge: rc.MaxAge.Duration}
 	if rc.Overlay {
-		dir, err := a.Store.OverlayPrepare(ctx, rc.Name)
-		if err != nil {
-			return src, fmt.Errorf("prepare overlay %s: %w", rc.Name, err)
-		}
-		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/"}).String()
+		// An overlay's metadata is made here and unsigned; its gpgKey is
+		// the key of its RPMs, checked when a bypass adds them.
+		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(overlayDir) + "/"}).String()
+		src.RequireSignature = false
+		return src, nil
 	}
 	if rc.GPGKey != "" {
 		kr, err := readKeyring(rc.GPGKey)
@@ -233,7 +248,12 @@ func (a *RepoActivities) ChannelState(_ context.Context, in ChannelStateInput) (
 	if err != nil {
 		return ChannelState{}, classify(err)
 	}
-	st := ChannelState{Channel: in.Channel, Release: rel}
+	st := ChannelState{Channel: in.Channel, Release: rel, Base: rel}
+	if rel != "" {
+		if st.Base, err = a.Store.ReleaseBase(rel); err != nil {
+			return ChannelState{}, classify(err)
+		}
+	}
 	if fz != nil {
 		st.Freeze = &FreezeState{Actor: fz.Actor, Reason: fz.Reason, Since: fz.Time, Release: fz.Release, Key: fz.Key}
 	}
@@ -414,6 +434,13 @@ func (a *RepoActivities) PackageRisk(ctx context.Context, in DiffSummaryInput) (
 		}
 		risk.Advisories = append(risk.Advisories, Advisory{ID: ad.ID, Type: ad.Type, Severity: ad.Severity,
 			Title: ad.Title, CVEs: ad.CVEs(), Repo: strings.Join(ad.Repos, ",")})
+	}
+	bypasses, err := a.Store.BypassesSincePromotion(a.Config.Channels.Production)
+	if err != nil {
+		return PackageRisk{}, classify(err)
+	}
+	for _, b := range bypasses {
+		risk.Bypasses = append(risk.Bypasses, BypassNote{ID: b.Bypass, Time: b.Time, Overlay: b.Overlay, Packages: b.Packages, Actor: b.Actor, Reason: b.Reason})
 	}
 	return risk, nil
 }

@@ -68,8 +68,14 @@ func parseFileName(file string) (nevra, bool) {
 	return n, true
 }
 
+// String writes name-[epoch:]version-release.arch, the epoch only when it
+// is not 0.
 func (n nevra) String() string {
-	return repo.RPMInfo{Name: n.Name, Epoch: n.Epoch, Version: n.Version, Release: n.Release, Arch: n.Arch}.NEVRA()
+	evr := n.Version + "-" + n.Release
+	if n.Epoch != "" && n.Epoch != "0" {
+		evr = n.Epoch + ":" + evr
+	}
+	return n.Name + "-" + evr + "." + n.Arch
 }
 
 // compare orders two packages of the same name by epoch, version and

@@ -186,7 +186,6 @@ func (a *SourceActivities) CheckSource(ctx context.Context, in CheckSourceInput)
 	if err != nil {
 		return SourceCheck{}, a.sourceError(ctx, in, err)
 	}
-	defer w.close()
 
 	var prior sourceProgress
 	if activity.HasHeartbeatDetails(ctx) {
@@ -322,12 +321,8 @@ type sourceWatch struct {
 	newest  map[string]nevra
 	journal journalIndex
 	sums    map[string]string
-	// Keyrings, made when first needed.
-	keyDir      string
-	keyring     *rpmKeyring
-	ascKeys     openpgp.EntityList
-	overlayKeys *rpmKeyring
-	seen        []repo.SourceEntry
+	ascKeys openpgp.EntityList // made when first needed
+	seen    []repo.SourceEntry
 }
 
 // stagedMaxAge is how long a staged file may wait for its overlay or
@@ -398,12 +393,6 @@ func (w *sourceWatch) prepareDir() error {
 func (w *sourceWatch) staging(file string) bool {
 	rel, err := filepath.Rel(w.dir, file)
 	return err == nil && filepath.IsLocal(rel)
-}
-
-func (w *sourceWatch) close() {
-	if w.keyDir != "" {
-		os.RemoveAll(w.keyDir)
-	}
 }
 
 // offered lists the files the source offers that match its include
@@ -577,7 +566,7 @@ func fileSHA256(file string) (string, error) {
 // accept reads file with rpm, checks its signatures and, when it is newer
 // than the overlay's, stages it as <sha256>/<NEVRA>.rpm.
 func (w *sourceWatch) accept(ctx context.Context, f sourceFile, file string, d download) (*StagedPackage, string, error) {
-	info, err := repo.ReadRPM(ctx, file)
+	info, err := repo.InspectRPM(ctx, file)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
@@ -592,13 +581,13 @@ func (w *sourceWatch) accept(ctx context.Context, f sourceFile, file string, d d
 	if o, ok := w.newest[n.Name]; ok && n.compare(o) <= 0 {
 		os.RemoveAll(dir) // a copy staged before the overlay got o
 		w.seen = append(w.seen, repo.SourceEntry{Action: repo.SourceSeen, Source: w.src.URL, URL: f.URL, SHA256: d.SHA256,
-			NEVRA: n.String(), Size: d.Size, ETag: d.ETag, LastModified: d.LastModified})
+			NEVRA: info.NEVRA, Size: d.Size, ETag: d.ETag, LastModified: d.LastModified})
 		return nil, fmt.Sprintf("%s: %s is not newer than %s in the overlay", f.File, n, o), nil
 	}
 	if id, ok := w.journal.bypassed(d.SHA256); ok {
 		return nil, fmt.Sprintf("%s: bypass %s was started with %s", f.File, id, n), nil
 	}
-	dst := filepath.Join(dir, n.String()+".rpm")
+	dst := filepath.Join(dir, info.NEVRA+".rpm")
 	if file != dst {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, "", err
@@ -615,7 +604,7 @@ func (w *sourceWatch) accept(ctx context.Context, f sourceFile, file string, d d
 			return nil, "", err
 		}
 	}
-	pkg := &StagedPackage{Source: w.src.URL, URL: f.URL, File: dst, NEVRA: n.String(), Name: n.Name, Arch: n.Arch,
+	pkg := &StagedPackage{Source: w.src.URL, URL: f.URL, File: dst, NEVRA: info.NEVRA, Name: n.Name, Arch: n.Arch,
 		SHA256: d.SHA256, Size: d.Size, ETag: d.ETag, LastModified: d.LastModified}
 	if o, ok := w.newest[n.Name]; ok {
 		pkg.Replaces = o.String()
@@ -627,14 +616,15 @@ func (w *sourceWatch) accept(ctx context.Context, f sourceFile, file string, d d
 // overlay's key when the overlay requires signatures (a bypass would
 // refuse the package otherwise).
 func (w *sourceWatch) verifySignatures(ctx context.Context, f sourceFile, file string) error {
-	var err error
 	switch {
 	case w.src.GPGKey == "":
 	case w.src.Signature == config.SignatureASC:
 		if w.ascKeys == nil {
-			if w.ascKeys, err = readKeyring(w.src.GPGKey); err != nil {
+			keys, err := readKeyring(w.src.GPGKey)
+			if err != nil {
 				return err
 			}
+			w.ascKeys = keys
 		}
 		sig, err := w.fetch.small(ctx, f.URL+".asc", "detached signature", maxASCBytes)
 		var se *mirror.StatusError
@@ -648,38 +638,17 @@ func (w *sourceWatch) verifySignatures(ctx context.Context, f sourceFile, file s
 			return err
 		}
 	default:
-		if w.keyring == nil {
-			if w.keyring, err = w.rpmKeyring(ctx, w.src.GPGKey); err != nil {
-				return err
-			}
-		}
-		if err := w.keyring.check(ctx, file); err != nil {
+		if err := repo.CheckRPMSignature(ctx, file, w.src.GPGKey); err != nil {
 			return err
 		}
 	}
 	if !w.overlay.RequiresSignature() {
 		return nil
 	}
-	if w.overlayKeys == nil {
-		if w.overlayKeys, err = w.rpmKeyring(ctx, w.overlay.GPGKey); err != nil {
-			return err
-		}
-	}
-	if err := w.overlayKeys.check(ctx, file); err != nil {
+	if err := repo.CheckRPMSignature(ctx, file, w.overlay.GPGKey); err != nil {
 		return fmt.Errorf("overlay %s requires RPMs signed by its gpgKey: %w", w.overlay.Name, err)
 	}
 	return nil
-}
-
-func (w *sourceWatch) rpmKeyring(ctx context.Context, key string) (*rpmKeyring, error) {
-	if w.keyDir == "" {
-		dir, err := os.MkdirTemp("", "osflow-rpmkeys-")
-		if err != nil {
-			return nil, err
-		}
-		w.keyDir = dir
-	}
-	return newRPMKeyring(ctx, w.keyDir, key)
 }
 
 // recordSeen keeps, in the overlay's source journal, the files this check

@@ -12,6 +12,7 @@ import (
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/workflows"
 )
 
 // AuditEntry is one switch of a channel with the evidence that ties it to
@@ -25,6 +26,9 @@ type AuditEntry struct {
 	Outcome string `json:"outcome,omitempty"`
 	// ServedByTesting says whether testing's log shows the release.
 	ServedByTesting bool `json:"servedByTesting"`
+	// Base is the release this one was derived from by carrying
+	// bypasses; the release itself when it was not.
+	Base string `json:"base"`
 	// Gate and Rounds come from the release's candidate.
 	Gate   []string `json:"gate,omitempty"`
 	Rounds int      `json:"rounds,omitempty"`
@@ -69,16 +73,28 @@ func Audit(st *repo.Store, cfg *config.Config, channel string) ([]AuditEntry, er
 				e.Outcome = r.Outcome
 			}
 		}
+		// A release the store derived by carrying bypasses stands on the
+		// release it was derived from: that one passed (or not) the gate.
+		base, err := st.ReleaseBase(sw.To)
+		if err != nil {
+			return nil, err
+		}
+		e.Base = base
 		var c activities.Candidate
-		switch err := st.Candidate(sw.To, &c); {
+		switch err := st.Candidate(base, &c); {
 		case err == nil:
 			e.Gate, e.Rounds = c.Gate, c.Rounds
 		case !errors.Is(err, repo.ErrNotFound):
 			return nil, err
 		}
 		gatePassed := len(e.Gate) > 0 && !slices.ContainsFunc(e.Gate, func(r string) bool { return !strings.HasPrefix(r, "ok:") })
-		e.Tested = e.ServedByTesting && gatePassed
+		e.Tested = (e.ServedByTesting || served(base)) && gatePassed
 		switch {
+		case strings.Contains(sw.Key, workflows.BypassPrefix) || strings.Contains(sw.Reason, "bypass "+workflows.BypassPrefix):
+			e.Verdict = fmt.Sprintf("emergency bypass by %s on top of %s: %s", sw.Actor, base, sw.Reason)
+			if !e.Tested {
+				e.Verdict += " (the base release has no passed gate on record)"
+			}
 		case e.Promotion != nil && e.Tested:
 			e.Verdict = fmt.Sprintf("promotion %s approved by %s: a release testing served, gate passed after %d rounds", e.Promotion.Promotion, e.Promotion.Approver, e.Rounds)
 		case e.Promotion != nil:

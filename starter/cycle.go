@@ -140,12 +140,21 @@ func asRefusal(command string, err error) error {
 
 // CycleStatus queries the running test cycle.
 func CycleStatus(ctx context.Context, c client.Client) (workflows.TestCycleState, error) {
-	var st workflows.TestCycleState
-	v, err := c.QueryWorkflow(ctx, workflows.TestCycleWorkflowID, "", workflows.QueryStatus)
-	if err != nil {
-		return st, fmt.Errorf("query the test cycle: %w", err)
+	return queryStatus[workflows.TestCycleState](ctx, c, workflows.TestCycleWorkflowID, "")
+}
+
+// queryStatus asks a workflow (its latest run when runID is empty) for
+// its status query.
+func queryStatus[T any](ctx context.Context, c client.Client, workflowID, runID string) (T, error) {
+	var st T
+	v, err := c.QueryWorkflow(ctx, workflowID, runID, workflows.QueryStatus)
+	if err == nil {
+		err = v.Get(&st)
 	}
-	return st, v.Get(&st)
+	if err != nil {
+		return st, fmt.Errorf("query %s: %w", workflowID, err)
+	}
+	return st, nil
 }
 
 func (a *app) taskDoneCommand() *cobra.Command {

@@ -18,8 +18,8 @@ import (
 
 // promotionID accepts a promotion's workflow ID or its release.
 func promotionID(arg string) string {
-	if strings.HasPrefix(arg, workflows.PromotionPrefix) {
-		return arg
+	if strings.HasPrefix(arg, workflows.PromotionPrefix) || strings.HasPrefix(arg, workflows.BypassPrefix) {
+		return arg // a bypass waiting for approval takes the same commands
 	}
 	return workflows.PromotionWorkflowID(arg)
 }
@@ -57,7 +57,7 @@ func promotionArg(ctx context.Context, c client.Client, args []string) (string, 
 	if len(args) == 1 {
 		return promotionID(args[0]), nil
 	}
-	pending, err := listWorkflows(ctx, c, fmt.Sprintf("WorkflowType = 'Promotion' AND ExecutionStatus = 'Running' AND %s = '%s'",
+	pending, err := listWorkflows(ctx, c, fmt.Sprintf("WorkflowType IN ('Promotion', 'Bypass') AND ExecutionStatus = 'Running' AND %s = '%s'",
 		workflows.AttrApproval.GetName(), workflows.ApprovalPending), 10)
 	if err != nil {
 		return "", err
@@ -82,11 +82,7 @@ func (a *app) followPromotion(ctx context.Context, c client.Client, id string) e
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var st workflows.PromotionStatus
-		q, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
-		if err == nil {
-			err = q.Get(&st)
-		}
+		st, err := queryStatus[workflows.PromotionStatus](ctx, c, id, "")
 		if err == nil && st.Phase+st.WaitingFor != last {
 			last = st.Phase + st.WaitingFor
 			if a.jsonOut {
@@ -194,8 +190,9 @@ for an approver: osflow approve.`,
 	approve := &cobra.Command{
 		Use:   "approve [PROMOTION]",
 		Short: "Approve an outage window for a promotion (approvers only)",
-		Long: `PROMOTION is promotion-<release> or the release; without it, the one
-promotion that waits for approval. The window start is RFC 3339,
+		Long: `PROMOTION is promotion-<release> or the release, or a bypass-... waiting
+for approval (no window: it applies at once); without it, the one
+promotion or bypass that waits for approval. The window start is RFC 3339,
 "2026-12-03 20:00" (local time), "now" or "+2h"; the end defaults to
 production.window or twice the estimated outage. With --wait, follows the
 promotion until it ends and exits 1 unless production then serves the release.`,
@@ -206,6 +203,9 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 				return err
 			}
 			now := time.Now()
+			if len(args) == 1 && strings.HasPrefix(args[0], workflows.BypassPrefix) && windowStart != "" {
+				return UsageError{errors.New("a bypass has no window: it applies once approved (drop --window-start)")}
+			}
 			start, err := windowTime(windowStart, now)
 			if err != nil {
 				return UsageError{fmt.Errorf("--window-start %w", err)}
@@ -224,6 +224,12 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 					workflows.ApproveRequest{Approver: by, Comment: comment, WindowStart: start, WindowEnd: end}, &res)
 				if err != nil {
 					return a.refusal(err)
+				}
+				if strings.HasPrefix(id, workflows.BypassPrefix) {
+					if err := a.answer(res, "%s approved by %s: it applies now", id, res.By); err != nil || !wait {
+						return err
+					}
+					return a.waitBypass(ctx, c, c.GetWorkflow(ctx, id, ""))
 				}
 				if err := a.answer(res, "%s approved by %s: outage window %s to %s", id, res.By,
 					res.WindowStart.Local().Format(time.RFC1123), res.WindowEnd.Local().Format(time.RFC1123)); err != nil {

@@ -88,6 +88,7 @@ Exit codes: 0 success; 1 the operation failed; 2 bad usage or configuration.`,
 	root.AddCommand(a.freezeCommands()...)
 	root.AddCommand(a.promotionCommands()...)
 	root.AddCommand(a.auditCommand())
+	root.AddCommand(a.bypassCommand())
 	return root
 }
 

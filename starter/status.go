@@ -29,8 +29,11 @@ type Status struct {
 	// Promotions are the running promotions; those pending approval carry
 	// the commands that approve them.
 	Promotions []PromotionView `json:"promotions,omitempty"`
-	Temporal   string          `json:"temporalError,omitempty"`
-	StoreRoot  string          `json:"store"`
+	// Bypasses are the emergency bypasses since production's last
+	// promotion: fixes that reached production without a test cycle.
+	Bypasses  []repo.BypassRecord `json:"bypassesSincePromotion,omitempty"`
+	Temporal  string              `json:"temporalError,omitempty"`
+	StoreRoot string              `json:"store"`
 
 	// Waiting lists scheduled activities that no worker takes (pending.go).
 	Waiting []WaitingActivity `json:"waitingForWorker,omitempty"`
@@ -74,11 +77,15 @@ type PromotionView struct {
 	Refused []string `json:"refusedSignals,omitempty"`
 }
 
-// approveCommands are the three ways to approve a promotion.
-func approveCommands(id string) []string {
-	input := `'{"Approver":"NAME","Comment":"TEXT","WindowStart":"2026-12-24T20:00:00Z"}'`
+// approveCommands are the three ways to approve a promotion or, without
+// a window, a bypass.
+func approveCommands(id string, window bool) []string {
+	input, flags := `'{"Approver":"NAME","Comment":"TEXT","WindowStart":"2026-12-24T20:00:00Z"}'`, " --window-start TIME [--window-end TIME]"
+	if !window {
+		input, flags = `'{"Approver":"NAME","Comment":"TEXT"}'`, ""
+	}
 	return []string{
-		"osflow approve " + id + " --as NAME --window-start TIME [--window-end TIME] [--comment TEXT]",
+		"osflow approve " + id + " --as NAME" + flags + " [--comment TEXT]",
 		"temporal workflow update execute --workflow-id " + id + " --name " + workflows.UpdateApproveOutage + " --input " + input,
 		"tctl workflow signal --workflow_id " + id + " --name " + workflows.SignalApproveOutage + " --input " + input,
 	}
@@ -157,6 +164,9 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 		st.Channels = append(st.Channels, cs)
 	}
 	sort.Slice(st.Channels, func(i, j int) bool { return st.Channels[i].Channel < st.Channels[j].Channel })
+	if st.Bypasses, err = store.BypassesSincePromotion(cfg.Channels.Production); err != nil {
+		return st, err
+	}
 
 	logger, err := a.logger(cfg)
 	if err != nil {
@@ -191,10 +201,12 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 		}
 	}
 	for _, r := range st.Running {
-		if r.Type != "Promotion" {
-			continue
+		switch r.Type {
+		case "Promotion":
+			st.Promotions = append(st.Promotions, promotionView(ctx, c, cfg, r.ID))
+		case workflows.BypassWorkflowType:
+			st.Promotions = append(st.Promotions, bypassView(ctx, c, cfg, r.ID))
 		}
-		st.Promotions = append(st.Promotions, promotionView(ctx, c, cfg, r.ID))
 	}
 	if d, err := c.ScheduleClient().GetHandle(ctx, workflows.DailySyncScheduleID).Describe(ctx); err == nil && len(d.Info.NextActionTimes) > 0 {
 		next := d.Info.NextActionTimes[0]
@@ -205,18 +217,32 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 
 func promotionView(ctx context.Context, c client.Client, cfg *config.Config, id string) PromotionView {
 	v := PromotionView{ID: id, Approvers: cfg.Production.Approvers}
-	var ps workflows.PromotionStatus
-	q, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
-	if err == nil {
-		err = q.Get(&ps)
-	}
+	ps, err := queryStatus[workflows.PromotionStatus](ctx, c, id, "")
 	if err != nil {
 		v.Error = err.Error()
 		return v
 	}
 	v.Release, v.State, v.Phase, v.WaitingFor, v.Refused = ps.Release, ps.State, ps.Phase, ps.WaitingFor, ps.Refused
 	if ps.State == workflows.ApprovalPending {
-		v.Approve = approveCommands(id)
+		v.Approve = approveCommands(id, true)
+	}
+	return v
+}
+
+// bypassView shows a running bypass like a promotion: its phase and, when
+// it waits for approval, the commands that give it.
+func bypassView(ctx context.Context, c client.Client, cfg *config.Config, id string) PromotionView {
+	v := PromotionView{ID: id, Approvers: cfg.Production.Approvers}
+	bs, err := queryStatus[workflows.BypassStatus](ctx, c, id, "")
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	v.Release, v.State, v.Phase, v.Refused = "overlay "+bs.Overlay, bs.Approval.State, bs.Phase, bs.Refused
+	v.WaitingFor = "the bypass to finish"
+	if bs.Approval.State == workflows.ApprovalPending {
+		v.WaitingFor = "approve-outage (no window: it applies at once)"
+		v.Approve = approveCommands(id, false)
 	}
 	return v
 }
@@ -307,6 +333,13 @@ func (a *app) printStatus(st Status) {
 		}
 		fmt.Fprintf(w, "%-12s %-20s %s\n", c.Channel, orNone(c.Release), last)
 	}
+	if len(st.Bypasses) > 0 {
+		fmt.Fprintln(w, "\nBYPASSES SINCE THE LAST PROMOTION (untested on the test cluster until testing's next round; osflow audit production)")
+		for _, b := range st.Bypasses {
+			fmt.Fprintf(w, "  %s %s into %s by %s: %s (%s)\n", b.Time.Local().Format("2006-01-02 15:04"), strings.Join(b.Packages, ", "),
+				b.Overlay, b.Actor, b.Reason, b.Bypass)
+		}
+	}
 	if st.Temporal != "" {
 		fmt.Fprintf(w, "\nTemporal unreachable: %s\n", st.Temporal)
 		return
@@ -330,7 +363,11 @@ func (a *app) printStatus(st Status) {
 		fmt.Fprintf(w, "\nnext scheduled sync: %s\n", st.NextSync.Local().Format(time.RFC1123))
 	}
 	for _, p := range st.Promotions {
-		fmt.Fprintf(w, "\nPROMOTION %s  release=%s state=%s phase=%s\n  waiting for %s\n", p.ID, p.Release, p.State, p.Phase, p.WaitingFor)
+		kind := "PROMOTION"
+		if strings.HasPrefix(p.ID, workflows.BypassPrefix) {
+			kind = "BYPASS"
+		}
+		fmt.Fprintf(w, "\n%s %s  release=%s state=%s phase=%s\n  waiting for %s\n", kind, p.ID, orNone(p.Release), orNone(p.State), p.Phase, p.WaitingFor)
 		if len(p.Approve) > 0 {
 			fmt.Fprintf(w, "  approvers: %s; approve with one of:\n", strings.Join(p.Approvers, ", "))
 			for _, c := range p.Approve {

@@ -35,6 +35,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflow(workflows.ChannelRollback)
 	w.RegisterWorkflow(workflows.Promotion)
 	w.RegisterWorkflow(workflows.MergeBack)
+	w.RegisterWorkflowWithOptions(workflows.Bypass, workflow.RegisterOptions{Name: workflows.BypassWorkflowType})
 	w.RegisterWorkflow(workflows.OverlayWatch)
 }
 

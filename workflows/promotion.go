@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,6 +93,9 @@ type PromotionStatus struct {
 	// MergeBack is the child workflow that merges production's hotfixes
 	// back to test.
 	MergeBack string
+	// Bypasses are the emergency bypasses made while the promotion ran;
+	// the store carries them into production's switch.
+	Bypasses []activities.BypassAnnouncement
 }
 
 // Promotion is the production phase of one candidate: production users'
@@ -133,7 +137,9 @@ type promotion struct {
 	merger   *merger
 	// outageEnded is set by end-outage.
 	outageEnded bool
-	issues      int
+	// switchedTo is the release production was switched to.
+	switchedTo string
+	issues     int
 }
 
 func (p *promotion) setup(ctx workflow.Context) error {
@@ -162,6 +168,16 @@ func (p *promotion) setup(ctx workflow.Context) error {
 	if err := p.registerCommands(ctx); err != nil {
 		return err
 	}
+	bypasses := workflow.GetSignalChannel(ctx, activities.SignalBypassApplied)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var b activities.BypassAnnouncement
+			bypasses.Receive(ctx, &b)
+			if !slices.ContainsFunc(p.st.Bypasses, func(k activities.BypassAnnouncement) bool { return k.Bypass == b.Bypass }) {
+				p.st.Bypasses = append(p.st.Bypasses, b)
+			}
+		}
+	})
 	if err := workflow.ExecuteActivity(shortActivityCtx(ctx), configActs.PromotionPlan).Get(ctx, &p.plan); err != nil {
 		return stepError("read the promotion plan", err)
 	}
@@ -340,8 +356,8 @@ func (p *promotion) testingStillMatches(ctx workflow.Context) (bool, error) {
 	if err != nil {
 		return false, stepError("read the testing channel", err)
 	}
-	if st.Release == p.st.Release {
-		return true, nil
+	if st.Release == p.st.Release || st.Base == p.st.Release {
+		return true, nil // the candidate, or the candidate with audited bypasses
 	}
 	p.setPhase(ctx, PhaseAwaitingDecision)
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
@@ -400,12 +416,17 @@ func (p *promotion) outage(ctx workflow.Context) error {
 	return p.step(ctx, "verify production", func() (string, error) { return p.verify(ctx) })
 }
 
-// step runs one outage step and records it in the status.
 func (p *promotion) step(ctx workflow.Context, name string, fn func() (string, error)) error {
-	p.st.Steps = append(p.st.Steps, Step{Name: name, Status: "running", Started: workflow.Now(ctx)})
-	i := len(p.st.Steps) - 1
+	return runStep(ctx, &p.st.Steps, name, fn)
+}
+
+// runStep runs one step of a promotion or a bypass and records it, timed,
+// in steps: what the status shows and the outcome report lists.
+func runStep(ctx workflow.Context, steps *[]Step, name string, fn func() (string, error)) error {
+	*steps = append(*steps, Step{Name: name, Status: "running", Started: workflow.Now(ctx)})
+	i := len(*steps) - 1
 	detail, err := fn()
-	s := &p.st.Steps[i]
+	s := &(*steps)[i]
 	s.Ended, s.Detail, s.Status = workflow.Now(ctx), detail, "done"
 	if err != nil {
 		s.Status, s.Detail = "failed", rootMessage(err)
@@ -431,8 +452,11 @@ func (p *promotion) switchProduction(ctx workflow.Context) (string, error) {
 		return "", fmt.Errorf("production is frozen; it was not switched (osflow status shows who froze it)")
 	}
 	p.st.Previous, p.st.Switched = sw.From, sw.Changed
+	// Recorded under the release switched to: the candidate, or the
+	// candidate with bypasses the store carried into it.
+	p.switchedTo = sw.To
 	err = workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
-		Release: p.st.Release, Key: key, Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		Release: sw.To, Key: key, Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
 		Channel: p.plan.ProductionChannel, Approver: a.By, Comment: a.Comment, WindowStart: a.WindowStart, WindowEnd: a.WindowEnd,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -548,7 +572,7 @@ func (p *promotion) compensate(ctx workflow.Context, cause error) error {
 			p.note(dctx, "PRODUCTION WAS NOT ROLLED BACK: "+err.Error())
 		}
 		_ = workflow.ExecuteActivity(storeActivityCtx(dctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
-			Release: p.st.Release, Key: runKey(dctx, "switch-production"), Promotion: id, Run: workflow.GetInfo(dctx).WorkflowExecution.RunID,
+			Release: p.switchedTo, Key: runKey(dctx, "switch-production"), Promotion: id, Run: workflow.GetInfo(dctx).WorkflowExecution.RunID,
 			Channel: p.plan.ProductionChannel, Approver: p.st.Approval.By, Outcome: ApprovalRolledBack,
 		}).Get(dctx, nil)
 	}
@@ -602,7 +626,7 @@ func (p *promotion) afterwards(ctx workflow.Context) error {
 	}).Get(ctx, nil)
 	p.notify(ctx, "done", fmt.Sprintf("osflow: production now serves release %s", p.st.Release), report)
 	_ = workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
-		Release: p.st.Release, Key: runKey(ctx, "switch-production"), Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		Release: p.switchedTo, Key: runKey(ctx, "switch-production"), Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
 		Channel: p.plan.ProductionChannel, Approver: p.st.Approval.By, Outcome: ApprovalDone,
 	}).Get(ctx, nil)
 	p.st.MergeBack = MergeBackWorkflowID(p.st.Release)

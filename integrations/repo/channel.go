@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"slices"
@@ -142,6 +143,9 @@ type SwitchRequest struct {
 	// already holds returns that entry instead of acting again. Empty
 	// means unkeyed: only a real switch is logged.
 	Key string
+	// ThroughFreeze switches a frozen channel too and moves its freeze to
+	// the new release: only an emergency bypass asks for it.
+	ThroughFreeze bool
 }
 
 // Switch points a channel at a release with one rename(2), keeps the
@@ -183,6 +187,11 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 	if _, err := s.Release(release); err != nil {
 		return fail(err)
 	}
+	// No switch takes an overlay back behind its last bypass.
+	carried, err := s.carryBypassesLocked(release)
+	if err != nil {
+		return fail(err)
+	}
 	cur, err := s.linkedRelease(s.channelPath(channel))
 	if err != nil {
 		return fail(err)
@@ -190,6 +199,10 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 	link := s.channelPath(channel)
 	entry := Switch{Time: time.Now().UTC(), Channel: channel, Actor: req.Actor, Reason: req.Reason,
 		From: cur, To: cur, Key: req.Key}
+	if carried != release {
+		entry.Requested = release
+		release = carried
+	}
 	if cur == release {
 		entry.Outcome = OutcomeUnchanged
 		return entry, s.logKeyed(link, entry)
@@ -197,10 +210,12 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	if fz, err := s.Frozen(channel); err != nil {
+	fz, err := s.Frozen(channel)
+	if err != nil {
 		return fail(err)
-	} else if fz != nil {
-		entry.Outcome, entry.Requested = OutcomeFrozen, release
+	}
+	if fz != nil && !req.ThroughFreeze {
+		entry.Outcome, entry.Requested = OutcomeFrozen, req.Release
 		if err := s.logKeyed(link, entry); err != nil {
 			return fail(err)
 		}
@@ -227,6 +242,18 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 	// a filesystem without one (ext4 without a journal writes the
 	// directory and the log independently, each with its own flush).
 	entry.To, entry.Outcome = release, OutcomeSwitched
+	if fz != nil {
+		// Switched through the freeze: it now holds the new release.
+		fz.Release = release
+		entry.Reason += fmt.Sprintf(" (through the freeze by %s)", fz.Actor)
+		b, err := json.Marshal(fz)
+		if err != nil {
+			return fail(err)
+		}
+		if err := s.writeAtomic(link+".freeze", 0o644, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+			return fail(err)
+		}
+	}
 	if err := appendLog(link+".log", entry); err != nil {
 		return fail(err)
 	}
@@ -259,8 +286,8 @@ func answer(done Switch, req SwitchRequest) (Switch, error) {
 			req.Channel, req.Key, done.Outcome, ErrInvalid)
 	}
 	target := done.To
-	if done.Outcome == OutcomeFrozen {
-		target = done.Requested
+	if done.Requested != "" {
+		target = done.Requested // asked for, then frozen or carried a bypass
 	}
 	if target != req.Release {
 		return Switch{}, fmt.Errorf("switch channel %s to %s: operation %s already switched it to %s: %w",

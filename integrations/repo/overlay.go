@@ -45,33 +45,8 @@ func (s *Store) lockOverlay(ctx context.Context, repo string) (dir string, unloc
 // rpmNEVRA asks the real rpm what file is; its message becomes the error
 // when file is not a readable RPM.
 func rpmNEVRA(ctx context.Context, file string) (string, error) {
-	// rpm -qp reads a file without the RPM lead as a manifest, a list of
-	// further package paths, and would report their NEVRAs instead.
-	if err := checkRPMLead(file); err != nil {
-		return "", err
-	}
-	abs, err := filepath.Abs(file) // a name starting with "-" is no option
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", file, err)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "rpm", "-qp", "--nosignature", "--qf", `%{NEVRA}\n`, abs)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return "", fmt.Errorf("%s is not a readable RPM: %s: %w", file, msg, ErrInvalid)
-	}
-	nevra := strings.TrimSuffix(stdout.String(), "\n")
-	if nevra == "" || strings.ContainsAny(nevra, "/\n\x00") || strings.HasPrefix(nevra, ".") {
-		return "", fmt.Errorf("%s: rpm reports NEVRA %q: %w", file, nevra, ErrInvalid)
-	}
-	return nevra, nil
+	info, err := InspectRPM(ctx, file)
+	return info.NEVRA, err
 }
 
 // rpmLead is the magic number every RPM file starts with.
@@ -266,7 +241,17 @@ func overlayRevision(rpms []OverlayRPM) string {
 // returns the directory that holds repodata/, for the mirror to sync as
 // file://dir/.
 func (s *Store) OverlayPrepare(ctx context.Context, repo string) (dir string, err error) {
-	fail := func(err error) (string, error) { return "", fmt.Errorf("prepare overlay %s: %w", repo, err) }
+	err = s.WithOverlay(ctx, repo, func(d string) error { dir = d; return nil })
+	return dir, err
+}
+
+// WithOverlay regenerates an overlay's metadata and runs fn on its
+// directory, all under the overlay's lock, so the snapshot fn takes (the
+// mirror syncing file://dir/) holds exactly what the overlay held: an
+// overlay snapshotted later always holds everything an earlier one did,
+// which is what lets a bypass be carried by time (see bypass.go).
+func (s *Store) WithOverlay(ctx context.Context, repo string, fn func(dir string) error) error {
+	fail := func(err error) error { return fmt.Errorf("prepare overlay %s: %w", repo, err) }
 	if err := CheckRepoName(repo); err != nil {
 		return fail(err)
 	}
@@ -292,5 +277,5 @@ func (s *Store) OverlayPrepare(ctx context.Context, repo string) (dir string, er
 	if err := cmd.Run(); err != nil {
 		return fail(fmt.Errorf("createrepo_c: %w: %s", err, strings.TrimSpace(stderr.String())))
 	}
-	return dir, nil
+	return fn(dir)
 }

@@ -42,6 +42,11 @@ func (s *Store) CreateRelease(createdAt time.Time, repos map[string]string) (rel
 		return Release{}, false, fmt.Errorf("create release: %w", err)
 	}
 	defer unlock()
+	return s.createReleaseLocked(createdAt, repos)
+}
+
+// createReleaseLocked is CreateRelease for a caller holding the lock.
+func (s *Store) createReleaseLocked(createdAt time.Time, repos map[string]string) (rel Release, created bool, err error) {
 	// Checked under the lock, so a GC cannot delete a snapshot between
 	// this check and the release that names it.
 	for repo, snap := range repos {

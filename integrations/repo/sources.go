@@ -1,74 +1,14 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
 )
 
-// This file serves the overlay source watcher: reading an RPM's header,
-// and the journal of what the watcher did with each vendor file
-// (overlays/.<repo>.sources.log; a repo name never starts with a dot).
-
-// RPMInfo is what an RPM's header says it is.
-type RPMInfo struct {
-	Name, Epoch, Version, Release, Arch string // Epoch is "0" when the header has none
-}
-
-// NEVRA is name-[epoch:]version-release.arch, as rpm's %{NEVRA} writes it
-// (the epoch only when it is not 0) and as the overlay names its files.
-func (r RPMInfo) NEVRA() string {
-	evr := r.Version + "-" + r.Release
-	if r.Epoch != "" && r.Epoch != "0" {
-		evr = r.Epoch + ":" + evr
-	}
-	return r.Name + "-" + evr + "." + r.Arch
-}
-
-// ReadRPM asks the real rpm what file is, as OverlayAdd does: a file
-// without the RPM lead, or one rpm cannot read, is ErrInvalid with rpm's
-// message. The signature is not checked here.
-func ReadRPM(ctx context.Context, file string) (RPMInfo, error) {
-	if err := checkRPMLead(file); err != nil {
-		return RPMInfo{}, err
-	}
-	abs, err := filepath.Abs(file) // a name starting with "-" is no option
-	if err != nil {
-		return RPMInfo{}, fmt.Errorf("%s: %w", file, err)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "rpm", "-qp", "--nosignature",
-		"--qf", `%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n`, abs)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return RPMInfo{}, ctx.Err()
-		}
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return RPMInfo{}, fmt.Errorf("%s is not a readable RPM: %s: %w", file, msg, ErrInvalid)
-	}
-	f := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\t")
-	if len(f) != 5 {
-		return RPMInfo{}, fmt.Errorf("%s: rpm reports %q: %w", file, stdout.String(), ErrInvalid)
-	}
-	info := RPMInfo{Name: f[0], Epoch: f[1], Version: f[2], Release: f[3], Arch: f[4]}
-	for _, v := range f {
-		if v == "" || strings.ContainsAny(v, "/\n\x00 ") {
-			return RPMInfo{}, fmt.Errorf("%s: rpm reports NEVRA %q: %w", file, info.NEVRA(), ErrInvalid)
-		}
-	}
-	if strings.HasPrefix(info.Name, ".") {
-		return RPMInfo{}, fmt.Errorf("%s: rpm reports NEVRA %q: %w", file, info.NEVRA(), ErrInvalid)
-	}
-	return info, nil
-}
+// This file serves the overlay source watcher: the journal of what it did
+// with each vendor file (overlays/.<repo>.sources.log; a repo name never
+// starts with a dot).
 
 // What the source watcher did with a vendor file, as SourceEntry.Action.
 const (

@@ -1,38 +1,12 @@
 package repo
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/osflow/osflow/internal/testtool"
 )
-
-func TestReadRPM(t *testing.T) {
-	testtool.Need(t, "rpm")
-	ctx := t.Context()
-	rpm := buildRPM(t, "vendor-app", "2.1", "a")
-	info, err := ReadRPM(ctx, rpm)
-	require.NoError(t, err)
-	require.Equal(t, RPMInfo{Name: "vendor-app", Epoch: "0", Version: "2.1", Release: "1", Arch: "noarch"}, info)
-	require.Equal(t, "vendor-app-2.1-1.noarch", info.NEVRA(), "the name OverlayAdd gives the file")
-	require.Equal(t, "vendor-app-3:2.1-1.noarch", RPMInfo{Name: "vendor-app", Epoch: "3", Version: "2.1", Release: "1", Arch: "noarch"}.NEVRA())
-
-	// Not an RPM: no lead, or a lead and garbage (rpm's own message).
-	notRPM := filepath.Join(t.TempDir(), "index.html")
-	require.NoError(t, os.WriteFile(notRPM, []byte("<html>moved</html>"), 0o644))
-	_, err = ReadRPM(ctx, notRPM)
-	require.ErrorIs(t, err, ErrInvalid)
-	require.Contains(t, err.Error(), "no RPM lead")
-	garbage := filepath.Join(t.TempDir(), "x.rpm")
-	require.NoError(t, os.WriteFile(garbage, append([]byte{0xed, 0xab, 0xee, 0xdb}, make([]byte, 200)...), 0o644))
-	_, err = ReadRPM(ctx, garbage)
-	require.ErrorIs(t, err, ErrInvalid)
-	require.Contains(t, err.Error(), "is not a readable RPM")
-}
 
 func TestSourceLog(t *testing.T) {
 	s := newStore(t)

@@ -1,0 +1,37 @@
+package activities
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRenderRisk(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		risk      RiskReport
+		want, not []string
+	}{
+		{name: "quiet", risk: RiskReport{Release: "r2", Production: "r1", Packages: PackageRisk{Diff: DiffSummary{Upgraded: 3}}},
+			want: []string{"Production serves `r1` now", "3 upgraded", "None found"},
+			not:  []string{"Emergency bypasses", "Downgrades or removals"}},
+		{name: "bypass and downgrade", risk: RiskReport{Release: "r2", Production: "r1+b", Packages: PackageRisk{
+			Diff:     DiffSummary{Downgraded: 1},
+			Bypasses: []BypassNote{{ID: "bypass-site-1", Time: at, Overlay: "site", Packages: []string{"openssl-1:3.0.7-27.el9.x86_64"}, Actor: "cli/carol", Reason: "CVE-2026-1234"}},
+		}}, want: []string{"### Emergency bypasses since the last promotion",
+			"- 2026-12-01 09:30Z `openssl-1:3.0.7-27.el9.x86_64` into site by cli/carol: CVE-2026-1234 (bypass-site-1)",
+			"Downgrades or removals: check them before approving"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := RenderRisk(tc.risk)
+			for _, w := range tc.want {
+				require.Contains(t, page, w)
+			}
+			for _, n := range tc.not {
+				require.NotContains(t, page, n)
+			}
+		})
+	}
+}
