@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,17 +225,31 @@ func (s *Store) OverlayList(repo string) ([]OverlayRPM, error) {
 	return rpms, nil
 }
 
-// overlayRevision derives createrepo_c's --revision from the overlay's
-// content, so an unchanged overlay gets a byte-identical repomd.xml and
-// the mirror sees no new snapshot. createrepo_c wants a Unix time there,
-// so the hash is folded into the range of 31-bit timestamps.
-func overlayRevision(rpms []OverlayRPM) string {
-	h := sha256.New()
+// overlayRevision derives createrepo_c's --revision (a Unix time) for the
+// overlay in dir: the newest modification time of its RPMs, which
+// OverlayAdd sets when it copies one in, and never less than the revision
+// its metadata has now. An unchanged overlay gets a byte-identical
+// repomd.xml, so the mirror sees no new snapshot; an overlay that grew
+// never gets a lower revision, which the mirror would refuse as a
+// replayed upstream (a hash of the content did, half the time; a store
+// upgraded from those hashes keeps its last one until time passes it).
+func overlayRevision(rpms []OverlayRPM, dir string) string {
+	var newest int64
 	for _, r := range rpms {
-		fmt.Fprintf(h, "%s\t%d\n", filepath.Base(r.File), r.Size)
+		newest = max(newest, r.ModTime.Unix())
 	}
-	return strconv.FormatUint(uint64(binary.BigEndian.Uint32(h.Sum(nil))>>1), 10)
+	if b, err := os.ReadFile(filepath.Join(dir, "repodata", "repomd.xml")); err == nil {
+		if m := revisionRE.FindSubmatch(b); m != nil {
+			if prev, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil {
+				newest = max(newest, prev)
+			}
+		}
+	}
+	return strconv.FormatInt(newest, 10)
 }
+
+// revisionRE finds the revision createrepo_c wrote into repomd.xml.
+var revisionRE = regexp.MustCompile(`<revision>(\d+)</revision>`)
 
 // OverlayPrepare regenerates an overlay's metadata with createrepo_c and
 // returns the directory that holds repodata/, for the mirror to sync as
@@ -272,7 +286,7 @@ func (s *Store) WithOverlay(ctx context.Context, repo string, fn func(dir string
 	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "createrepo_c", "--update", "--unique-md-filenames",
-		"--set-timestamp-to-revision", "--revision", overlayRevision(rpms), dir)
+		"--set-timestamp-to-revision", "--revision", overlayRevision(rpms, dir), dir)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fail(fmt.Errorf("createrepo_c: %w: %s", err, strings.TrimSpace(stderr.String())))
