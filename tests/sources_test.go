@@ -164,8 +164,10 @@ func TestOverlayWatchToDnf(t *testing.T) {
 	require.Equal(t, "vendor-app-1.1-1", installed(t, root, "vendor-app"), "the next daily sync's release carries it")
 	diff, err := s.store.DiffReleases(base.Release, next.Release)
 	require.NoError(t, err)
-	require.Len(t, diff.Repos["site"].Upgraded, 1)
-	require.Equal(t, "vendor-app", diff.Repos["site"].Upgraded[0].Name)
+	site := diff.Repos["site"]
+	require.Len(t, site.Added, 1, "the overlay keeps 1.0 next to 1.1: %+v", site)
+	require.Equal(t, "vendor-app-1.1-1.noarch", site.Added[0].NEVRA())
+	require.Empty(t, site.Removed)
 
 	// An overlay that lost its sources loses its schedule.
 	for i := range s.cfg.Repos {
