@@ -2,13 +2,10 @@ package activities
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -534,7 +531,7 @@ func (w *sourceWatch) stagedCopy(sha string) (string, download, bool) {
 	if len(found) != 1 {
 		return "", d, false
 	}
-	got, err := fileSHA256(found[0])
+	got, err := fileDigest(found[0])
 	info, serr := os.Stat(found[0])
 	if err != nil || serr != nil || got != sha {
 		return "", d, false
@@ -549,19 +546,6 @@ func (w *sourceWatch) stagedCopy(sha string) (string, download, bool) {
 // validatorsFile keeps, next to a staged copy, the validators it was
 // served with.
 const validatorsFile = "validators.json"
-
-func fileSHA256(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // accept reads file with rpm, checks its signatures and, when it is newer
 // than the overlay's, stages it as <sha256>/<NEVRA>.rpm.

@@ -42,13 +42,22 @@ type bypassCall struct {
 	In BypassInput
 }
 
-func newWatchEnv(t *testing.T, checks map[string]activities.SourceCheck) (*testsuite.TestWorkflowEnvironment, *[]bypassCall) {
+// newBareWatchEnv is an OverlayWatch environment whose watch plan is
+// plan; the test mocks the checks.
+func newBareWatchEnv(plan activities.WatchPlan) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.ConfigActivities{})
 	env.RegisterActivity(&activities.SourceActivities{})
 	env.RegisterWorkflowWithOptions(fakeBypass, workflow.RegisterOptions{Name: BypassWorkflowType})
-	env.OnActivity(configActs.WatchPlan, mock.Anything, activities.WatchPlanInput{Overlay: "site"}).Return(watchPlan, nil)
+	env.OnActivity(configActs.WatchPlan, mock.Anything, activities.WatchPlanInput{Overlay: "site"}).Return(plan, nil)
+	return env
+}
+
+// newWatchEnv is an OverlayWatch of watchPlan whose checks find checks
+// (by source URL); it records each start of the Bypass child.
+func newWatchEnv(t *testing.T, checks map[string]activities.SourceCheck) (*testsuite.TestWorkflowEnvironment, *[]bypassCall) {
+	env := newBareWatchEnv(watchPlan)
 	for src, c := range checks {
 		c.Source = src
 		env.OnActivity(sourceActs.CheckSource, mock.Anything, activities.CheckSourceInput{Overlay: "site", Source: src}).Return(c, nil)
@@ -156,15 +165,9 @@ func TestOverlayWatchWithNothingNewDoesNothing(t *testing.T) {
 // the activity); the workflow acts once on the result.
 func TestOverlayWatchRetriedCheckStartsOneBypass(t *testing.T) {
 	ssl := staged(securityRepo, "openssl-3.0.8-1.el9.x86_64")
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterActivity(&activities.ConfigActivities{})
-	env.RegisterActivity(&activities.SourceActivities{})
-	env.RegisterWorkflowWithOptions(fakeBypass, workflow.RegisterOptions{Name: BypassWorkflowType})
-	env.OnActivity(configActs.WatchPlan, mock.Anything, mock.Anything).Return(activities.WatchPlan{
-		Overlay: "site", RepoTaskQueue: "osflow-repo", Timeout: time.Hour, HeartbeatTimeout: time.Minute, MaxAttempts: 3,
-		Sources: []activities.WatchSource{{URL: securityRepo, Bypass: true}},
-	}, nil)
+	plan := watchPlan
+	plan.Sources = []activities.WatchSource{{URL: securityRepo, Bypass: true}}
+	env := newBareWatchEnv(plan)
 	attempts := 0
 	env.OnActivity(sourceActs.CheckSource, mock.Anything, mock.Anything).Return(func(context.Context, activities.CheckSourceInput) (activities.SourceCheck, error) {
 		if attempts++; attempts == 1 {
@@ -190,11 +193,7 @@ func TestOverlayWatchRetriedCheckStartsOneBypass(t *testing.T) {
 // other source's new version was added; bad content is not retried.
 func TestOverlayWatchFailureNamesTheSourceAndFile(t *testing.T) {
 	app := staged(vendorListing, "vendor-app-1.1-1.x86_64")
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterActivity(&activities.ConfigActivities{})
-	env.RegisterActivity(&activities.SourceActivities{})
-	env.OnActivity(configActs.WatchPlan, mock.Anything, mock.Anything).Return(watchPlan, nil)
+	env := newBareWatchEnv(watchPlan)
 	env.OnActivity(sourceActs.CheckSource, mock.Anything, activities.CheckSourceInput{Overlay: "site", Source: vendorListing}).Return(activities.SourceCheck{
 		Source: vendorListing, New: []activities.StagedPackage{app},
 		Refused: []string{"vendor-tool-2.0-1.x86_64.rpm (" + vendorListing + "vendor-tool-2.0-1.x86_64.rpm): sha256 checksum mismatch"},
