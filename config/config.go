@@ -15,7 +15,8 @@
 // environment variable and one ending in File names a file that holds the
 // secret.
 //
-// Relative paths (store, repos[].gpgKey, temporal.tls.*, temporal.apiKeyFile,
+// Relative paths (store, repos[].gpgKey, repos[].sources[].gpgKey,
+// temporal.tls.*, temporal.apiKeyFile,
 // testing.suites[].dir, every tokenFile, tickets.dir, local git and wiki
 // URLs, dev.*) are made absolute against the directory of the config file,
 // or against the current directory when Parse is given a name with no
@@ -169,6 +170,13 @@ type Repo struct {
 	// Bypass is an overlay's emergency-bypass policy; a bypass of an
 	// overlay without one is refused.
 	Bypass *Bypass `yaml:"bypass"`
+	// Sources are vendor downloads an overlay watches (sources.go).
+	Sources []Source `yaml:"sources"`
+	// Watch is when the sources are checked: five-field cron expressions;
+	// default every 30 minutes.
+	Watch []string `yaml:"watch"`
+	// WatchTimeZone is Watch's time zone; default schedule.timeZone.
+	WatchTimeZone string `yaml:"watchTimeZone"`
 }
 
 // Bypass is what an emergency bypass of an overlay may do.

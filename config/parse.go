@@ -169,6 +169,7 @@ func (d *decoder) defaults(c *Config) {
 	def(&c.Wiki.Branch, "master")
 	d.outageDefaults(c)
 	d.productionDefaults(c)
+	d.sourcesDefaults(c)
 
 	def(&c.Dev.StateDir, ".osflow")
 	def(&c.Dev.GitDir, filepath.Join(c.Dev.StateDir, "git"))
@@ -256,6 +257,7 @@ func (d *decoder) resolve(c *Config, dir string) {
 	}
 	d.outageResolve(c, abs)
 	d.productionResolve(c, abs)
+	d.sourcesResolve(c, abs)
 	abs(&c.Dev.StateDir, "dev.stateDir")
 	abs(&c.Dev.UpstreamSpecs, "dev.upstreamSpecs")
 	abs(&c.Dev.GitDir, "dev.gitDir")
@@ -320,6 +322,7 @@ func (d *decoder) check(c *Config) {
 	d.checkWiki(&c.Wiki)
 	d.checkOutageSections(c)
 	d.checkProduction(c)
+	d.checkSources(c)
 
 	d.checkAddr("dev.upstreamListen", c.Dev.UpstreamListen)
 	d.between("dev.uiPort", c.Dev.UIPort, 1, 65535)

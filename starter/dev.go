@@ -122,6 +122,9 @@ func (a *app) runDev(ctx context.Context, cfg *config.Config) error {
 	if _, err := ApplySchedule(ctx, c, cfg); err != nil {
 		return err
 	}
+	if _, err := ApplyOverlaySchedules(ctx, c, cfg); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveMetrics(gctx) })

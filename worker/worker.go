@@ -36,6 +36,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflow(workflows.Promotion)
 	w.RegisterWorkflow(workflows.MergeBack)
 	w.RegisterWorkflowWithOptions(workflows.Bypass, workflow.RegisterOptions{Name: workflows.BypassWorkflowType})
+	w.RegisterWorkflow(workflows.OverlayWatch)
 }
 
 // Options says which queues this process serves.
@@ -118,6 +119,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 			Mirror: activities.NewMirror(st, cfg, logger),
 			Config: cfg,
 		}, activity.RegisterOptions{})
+		w.RegisterActivity(activities.NewSourceActivities(st, cfg, logger))
 		ws.workers = append(ws.workers, w)
 	}
 	return ws, nil

@@ -41,11 +41,11 @@ var candidate = activities.Candidate{Release: "r2", Production: "production", To
 type world struct {
 	production, testing string
 	// testingBase is what testing's release was derived from by a bypass.
-	testingBase string
-	silenced    bool
-	merged, reverted    []string
-	calls               map[string]int
-	notes               []string
+	testingBase      string
+	silenced         bool
+	merged, reverted []string
+	calls            map[string]int
+	notes            []string
 	// fail names the activity that fails, with a non-retryable error.
 	fail string
 }

@@ -148,6 +148,8 @@ func TestSiteExample(t *testing.T) {
 	require.True(t, baseos.RequiresSignature())
 	site, _ := c.Repo("site")
 	require.True(t, site.Overlay)
+	require.Len(t, site.Sources, 3)
+	require.Equal(t, "Europe/Berlin", site.WatchTimeZone)
 	require.Equal(t, filepath.Join(dir, ".osflow"), c.Dev.StateDir)
 
 	var kinds []string

@@ -19,34 +19,62 @@ type RPMInfo struct {
 // InspectRPM asks the real rpm what file is; its message becomes the error
 // (wrapping ErrInvalid) when file is not a readable RPM.
 func InspectRPM(ctx context.Context, file string) (RPMInfo, error) {
-	// rpm -qp reads a file without the RPM lead as a manifest, a list of
-	// further package paths, and would report their NEVRAs instead.
-	if err := checkRPMLead(file); err != nil {
+	infos, err := InspectRPMs(ctx, []string{file})
+	if err != nil {
 		return RPMInfo{}, err
 	}
-	abs, err := filepath.Abs(file) // a name starting with "-" is no option
-	if err != nil {
-		return RPMInfo{}, fmt.Errorf("%s: %w", file, err)
+	return infos[0], nil
+}
+
+// InspectRPMs is InspectRPM for many files with one run of rpm, in the
+// order given.
+func InspectRPMs(ctx context.Context, files []string) ([]RPMInfo, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	name := files[0]
+	if len(files) > 1 {
+		name = fmt.Sprintf("%s (or one of %d files with it)", files[0], len(files))
+	}
+	args := []string{"-qp", "--nosignature", "--qf", `%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{NEVRA}\n`}
+	for _, file := range files {
+		// rpm -qp reads a file without the RPM lead as a manifest, a list
+		// of further package paths, and would report their NEVRAs instead.
+		if err := checkRPMLead(file); err != nil {
+			return nil, err
+		}
+		abs, err := filepath.Abs(file) // a name starting with "-" is no option
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		args = append(args, abs)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "rpm", "-qp", "--nosignature", "--qf",
-		`%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{NEVRA}\n`, abs)
+	cmd := exec.CommandContext(ctx, "rpm", args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return RPMInfo{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
 			msg = err.Error()
 		}
-		return RPMInfo{}, fmt.Errorf("%s is not a readable RPM: %s: %w", file, msg, ErrInvalid)
+		return nil, fmt.Errorf("%s is not a readable RPM: %s: %w", name, msg, ErrInvalid)
 	}
-	f := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\t")
-	if len(f) != 6 || f[5] == "" || strings.ContainsAny(f[5], "/\n\x00") || strings.HasPrefix(f[5], ".") {
-		return RPMInfo{}, fmt.Errorf("%s: rpm reports %q: %w", file, stdout.String(), ErrInvalid)
+	lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+	if len(lines) != len(files) {
+		return nil, fmt.Errorf("%s: rpm reports %q: %w", name, stdout.String(), ErrInvalid)
 	}
-	return RPMInfo{Name: f[0], Epoch: f[1], Version: f[2], Release: f[3], Arch: f[4], NEVRA: f[5]}, nil
+	infos := make([]RPMInfo, len(files))
+	for i, line := range lines {
+		f := strings.Split(line, "\t")
+		if len(f) != 6 || f[5] == "" || strings.ContainsAny(f[5], "/\x00") || strings.HasPrefix(f[5], ".") {
+			return nil, fmt.Errorf("%s: rpm reports %q: %w", files[i], line, ErrInvalid)
+		}
+		infos[i] = RPMInfo{Name: f[0], Epoch: f[1], Version: f[2], Release: f[3], Arch: f[4], NEVRA: f[5]}
+	}
+	return infos, nil
 }
 
 // CheckRPMSignature verifies that file carries a valid OpenPGP signature by

@@ -1,0 +1,184 @@
+package tests
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/starter"
+	"github.com/osflow/osflow/workflows"
+)
+
+// vendor is a vendor's download site on loopback: a directory listing of
+// RPMs and a SHA256SUMS file, as many vendors publish them. It counts the
+// requests of each path.
+type vendor struct {
+	t    *testing.T
+	dir  string
+	srv  *httptest.Server
+	mu   sync.Mutex
+	gets map[string]int
+}
+
+func newVendor(t *testing.T) *vendor {
+	v := &vendor{t: t, dir: t.TempDir(), gets: map[string]int{}}
+	files := http.FileServer(http.Dir(v.dir))
+	v.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v.mu.Lock()
+		v.gets[r.URL.Path]++
+		v.mu.Unlock()
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(v.srv.Close)
+	return v
+}
+
+// release puts a new build on the site next to the old ones and rewrites
+// SHA256SUMS.
+func (v *vendor) release(sp upstream.Spec) {
+	v.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := v.t.TempDir()
+	built, err := upstream.BuildSpecs(ctx, []upstream.Spec{sp}, out)
+	require.NoError(v.t, err)
+	dl := filepath.Join(v.dir, "dl")
+	require.NoError(v.t, os.MkdirAll(dl, 0o755))
+	for _, b := range built {
+		require.NoError(v.t, os.Rename(b, filepath.Join(dl, filepath.Base(b))))
+	}
+	rpms, err := filepath.Glob(filepath.Join(dl, "*.rpm"))
+	require.NoError(v.t, err)
+	var sums strings.Builder
+	for _, p := range rpms {
+		data, err := os.ReadFile(p)
+		require.NoError(v.t, err)
+		sum := sha256.Sum256(data)
+		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), filepath.Base(p))
+	}
+	require.NoError(v.t, os.WriteFile(filepath.Join(dl, "SHA256SUMS"), []byte(sums.String()), 0o644))
+}
+
+func (v *vendor) count(path string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.gets[path]
+}
+
+// watch triggers an overlay's watch schedule and returns the result of
+// the run it started.
+func (s *site) watch(overlay string) (workflows.OverlayWatchStatus, client.WorkflowRun) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	h := s.client.ScheduleClient().GetHandle(ctx, workflows.OverlayWatchScheduleID(overlay))
+	last := func() client.ScheduleWorkflowExecution {
+		d, err := h.Describe(ctx)
+		require.NoError(s.t, err)
+		if n := len(d.Info.RecentActions); n > 0 && d.Info.RecentActions[n-1].StartWorkflowResult != nil {
+			return *d.Info.RecentActions[n-1].StartWorkflowResult
+		}
+		return client.ScheduleWorkflowExecution{}
+	}
+	before := last()
+	require.NoError(s.t, h.Trigger(ctx, client.ScheduleTriggerOptions{}))
+	var started client.ScheduleWorkflowExecution
+	require.Eventually(s.t, func() bool { started = last(); return started != before && started.WorkflowID != "" },
+		time.Minute, 100*time.Millisecond, "the schedule starts a watch")
+	run := s.client.GetWorkflow(ctx, started.WorkflowID, started.FirstExecutionRunID)
+	var st workflows.OverlayWatchStatus
+	require.NoError(s.t, run.Get(ctx, &st))
+	return st, run
+}
+
+// TestOverlayWatchToDnf: a vendor publishes a new version; the overlay's
+// watch schedule finds it, verifies it against the vendor's SHA256SUMS
+// and adds it to the overlay; the next DailySync's release carries it and
+// dnf on testing upgrades to it. Without `bypass: auto` nothing reaches a
+// channel before that sync.
+func TestOverlayWatchToDnf(t *testing.T) {
+	v := newVendor(t)
+	v.release(spec("vendor-app", "1.0"))
+	watched := fmt.Sprintf("  - name: site\n    overlay: true\n    sources:\n      - url: %s/dl/\n        kind: listing\n"+
+		"        include: ['vendor-app-*.rpm']\n        checksumURL: %s/dl/SHA256SUMS\n    watch: ['0 0 1 1 *']\n", v.srv.URL, v.srv.URL)
+	s := newSite(t, "e2e-sources", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}},
+		watched+"testing:\n  gate:\n    cleanRounds: 99\n")
+	ctx := context.Background()
+
+	applied, err := starter.ApplyOverlaySchedules(ctx, s.client, s.cfg)
+	require.NoError(t, err)
+	require.Equal(t, []starter.OverlaySchedule{{Schedule: "osflow-overlay-site", Overlay: "site", Result: "created",
+		Cron: []string{"0 0 1 1 *"}, TimeZone: "UTC", Sources: 1}}, applied)
+	t.Cleanup(func() { _ = s.client.ScheduleClient().GetHandle(ctx, "osflow-overlay-site").Delete(ctx) })
+	d, err := s.client.ScheduleClient().GetHandle(ctx, "osflow-overlay-site").Describe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "UTC", d.Schedule.Spec.TimeZoneName)
+	require.Equal(t, enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, d.Schedule.Policy.Overlap)
+
+	first, _ := s.watch("site")
+	require.Equal(t, workflows.WatchDone, first.Phase)
+	require.Equal(t, []string{"vendor-app-1.0-1.noarch"}, first.Added)
+	require.Empty(t, first.Bypass)
+	require.Empty(t, s.channel("testing"), "a watch without bypass: auto moves no channel")
+
+	base := s.sync()
+	root := filepath.Join(s.dir, "node")
+	s.dnf(root, "testing", "install", "vendor-app")
+	require.Equal(t, "vendor-app-1.0-1", installed(t, root, "vendor-app"))
+
+	nothing, _ := s.watch("site")
+	require.Equal(t, workflows.WatchNoChange, nothing.Phase)
+	require.Empty(t, nothing.Added)
+	require.Equal(t, 1, v.count("/dl/vendor-app-1.0-1.noarch.rpm"), "what the overlay has is not downloaded again")
+
+	v.release(spec("vendor-app", "1.1"))
+	second, run := s.watch("site")
+	recordHistory(t, s.client, run.GetID(), run.GetRunID(), "overlaywatch-v1-added")
+	require.Equal(t, []string{"vendor-app-1.1-1.noarch"}, second.Added)
+	require.Equal(t, "vendor-app-1.0-1.noarch", second.Sources[0].New[0].Replaces)
+	require.Equal(t, 1, v.count("/dl/vendor-app-1.0-1.noarch.rpm"))
+	require.Equal(t, 1, v.count("/dl/vendor-app-1.1-1.noarch.rpm"))
+	require.Equal(t, base.Release, s.channel("testing"), "the new version waits for the daily sync")
+	s.dnf(root, "testing", "upgrade")
+	require.Equal(t, "vendor-app-1.0-1", installed(t, root, "vendor-app"))
+
+	next := s.sync()
+	require.NotEqual(t, base.Release, next.Release)
+	s.dnf(root, "testing", "upgrade")
+	require.Equal(t, "vendor-app-1.1-1", installed(t, root, "vendor-app"), "the next daily sync's release carries it")
+	diff, err := s.store.DiffReleases(base.Release, next.Release)
+	require.NoError(t, err)
+	site := diff.Repos["site"]
+	require.Len(t, site.Added, 1, "the overlay keeps 1.0 next to 1.1: %+v", site)
+	require.Equal(t, "vendor-app-1.1-1.noarch", site.Added[0].NEVRA())
+	require.Empty(t, site.Removed)
+
+	// An overlay that lost its sources loses its schedule.
+	for i := range s.cfg.Repos {
+		s.cfg.Repos[i].Sources, s.cfg.Repos[i].Watch, s.cfg.Repos[i].WatchTimeZone = nil, nil, ""
+	}
+	require.Eventually(t, func() bool { // schedules are listed from visibility, which lags a little
+		done, err := starter.ApplyOverlaySchedules(ctx, s.client, s.cfg)
+		require.NoError(t, err)
+		return len(done) == 1 && done[0].Schedule == "osflow-overlay-site" && done[0].Overlay == "site" && done[0].Result == "deleted"
+	}, time.Minute, 500*time.Millisecond)
+	_, err = s.client.ScheduleClient().GetHandle(ctx, "osflow-overlay-site").Describe(ctx)
+	var nf *serviceerror.NotFound
+	require.True(t, errors.As(err, &nf), "%v", err)
+}
