@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/starter"
 	"github.com/osflow/osflow/workflows"
@@ -181,4 +182,63 @@ func TestOverlayWatchToDnf(t *testing.T) {
 	_, err = s.client.ScheduleClient().GetHandle(ctx, "osflow-overlay-site").Describe(ctx)
 	var nf *serviceerror.NotFound
 	require.True(t, errors.As(err, &nf), "%v", err)
+}
+
+// TestOverlayWatchBypassesASecurityFeed: a source marked `bypass: auto`
+// is a vendor's security feed. When the vendor publishes a fixed openssl
+// between two checks, the watch downloads it, verifies it and starts an
+// emergency bypass by itself: real dnf on production upgrades to it
+// without a daily sync. A third check starts no second bypass.
+func TestOverlayWatchBypassesASecurityFeed(t *testing.T) {
+	v := newVendor(t)
+	v.release(spec("openssl", "3.0.1"))
+	watched := fmt.Sprintf("  - name: site\n    overlay: true\n    bypass:\n      allow: ['openssl*']\n    sources:\n"+
+		"      - url: %s/dl/\n        kind: listing\n        include: ['openssl-*.rpm']\n        checksumURL: %s/dl/SHA256SUMS\n"+
+		"        bypass: auto\n    watch: ['0 0 1 1 *']\n", v.srv.URL, v.srv.URL)
+	s := newSite(t, "e2e-sources-auto", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}},
+		watched+"testing:\n  gate:\n    cleanRounds: 99\n")
+	ctx := context.Background()
+	_, err := starter.ApplyOverlaySchedules(ctx, s.client, s.cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.client.ScheduleClient().GetHandle(ctx, "osflow-overlay-site").Delete(ctx) })
+
+	// The overlay starts with the vendor's 3.0.1, which production serves.
+	_, err = s.store.OverlayAdd(ctx, "site", []string{filepath.Join(v.dir, "dl", "openssl-3.0.1-1.noarch.rpm")})
+	require.NoError(t, err)
+	r1 := s.sync().Release
+	_, err = s.store.Switch(ctx, repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
+	require.NoError(t, err)
+	root := filepath.Join(s.dir, "node")
+	s.dnf(root, "production", "install", "openssl")
+	require.Equal(t, "openssl-3.0.1-1", installed(t, root, "openssl"))
+
+	quiet, _ := s.watch("site")
+	require.Equal(t, workflows.WatchNoChange, quiet.Phase, "%+v", quiet)
+	require.Empty(t, quiet.Bypass)
+
+	v.release(spec("openssl", "3.0.2"))
+	fired, run := s.watch("site")
+	require.Equal(t, []string{"openssl-3.0.2-1.noarch"}, fired.BypassPackages, "%+v", fired)
+	require.NotEmpty(t, fired.Bypass)
+	recordHistory(t, s.client, run.GetID(), run.GetRunID(), "overlaywatch-v1-bypass")
+
+	var st workflows.BypassStatus
+	ctx2, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	require.NoError(t, s.client.GetWorkflow(ctx2, fired.Bypass, "").Get(ctx2, &st))
+	require.Equal(t, workflows.PhaseDone, st.Phase, "%+v", st)
+	require.Equal(t, "openssl-3.0.1-1.noarch", st.Packages[0].Replaces)
+	require.Equal(t, workflows.WatchActor("site"), st.Actor)
+	require.NotEqual(t, r1, s.channel("production"))
+	require.Equal(t, s.channel("production"), s.channel("testing"))
+	s.dnf(root, "production", "upgrade")
+	require.Equal(t, "openssl-3.0.2-1", installed(t, root, "openssl"), "production has the fix before any daily sync")
+
+	again, _ := s.watch("site")
+	require.Equal(t, workflows.WatchNoChange, again.Phase, "%+v", again)
+	require.Empty(t, again.Bypass)
+	bypasses, err := s.store.Bypasses()
+	require.NoError(t, err)
+	require.Len(t, bypasses, 1, "one bypass for one vendor release")
+	require.Equal(t, 1, v.count("/dl/openssl-3.0.2-1.noarch.rpm"), "the fix is downloaded once")
 }
