@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -149,20 +148,8 @@ func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, error) {
 	// is retried file by file inside an attempt: the attempts are bounded
 	// by sync.timeout over all of them, and by a generous count, so that
 	// worker restarts do not use up a small budget.
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              d.plan.RepoTaskQueue,
-		StartToCloseTimeout:    d.plan.Timeout,
-		ScheduleToCloseTimeout: d.plan.Timeout,
-		HeartbeatTimeout:       d.plan.HeartbeatTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    10 * time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-			MaximumAttempts:    d.plan.MaxAttempts,
-			NonRetryableErrorTypes: []string{activities.ErrTypeBadContent, activities.ErrTypeInvalidInput,
-				activities.ErrTypeUpstreamFailing},
-		},
-	})
+	actx := fetchActivityCtx(ctx, d.plan.RepoTaskQueue, d.plan.Timeout, d.plan.HeartbeatTimeout, d.plan.MaxAttempts,
+		activities.ErrTypeUpstreamFailing)
 	futures := make([]workflow.Future, len(d.plan.Repos))
 	for i, name := range d.plan.Repos {
 		futures[i] = workflow.ExecuteActivity(actx, repoActs.SyncRepo, activities.SyncRepoInput{Repo: name, AllowOlder: slices.Contains(d.in.AllowOlder, name)})

@@ -44,6 +44,26 @@ func storeActivityCtx(ctx workflow.Context, queue string) workflow.Context {
 	})
 }
 
+// fetchActivityCtx is for downloads from an upstream or a vendor on the
+// repo queue: bounded by the configured timeout over all attempts, since
+// a download resumes from what it kept, and by a count generous enough
+// that worker restarts do not use it up.
+func fetchActivityCtx(ctx workflow.Context, queue string, timeout, heartbeat time.Duration, attempts int32, nonRetryable ...string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              queue,
+		StartToCloseTimeout:    timeout,
+		ScheduleToCloseTimeout: timeout,
+		HeartbeatTimeout:       heartbeat,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        10 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			MaximumAttempts:        attempts,
+			NonRetryableErrorTypes: append([]string{activities.ErrTypeBadContent, activities.ErrTypeInvalidInput}, nonRetryable...),
+		},
+	})
+}
+
 // runKey is an operation key derived from the workflow run and the step:
 // the same on every retry of the step's activity, different in every run.
 func runKey(ctx workflow.Context, step string) string {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -156,19 +155,7 @@ func (w *overlayWatch) autoBypass(source string) bool {
 // check checks every source in parallel on the repo queue and waits for
 // all of them, so that a failure report names each source at fault.
 func (w *overlayWatch) check(ctx workflow.Context) ([]activities.SourceCheck, []error) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              w.plan.RepoTaskQueue,
-		StartToCloseTimeout:    w.plan.Timeout,
-		ScheduleToCloseTimeout: w.plan.Timeout,
-		HeartbeatTimeout:       w.plan.HeartbeatTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        10 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Minute,
-			MaximumAttempts:        w.plan.MaxAttempts,
-			NonRetryableErrorTypes: []string{activities.ErrTypeBadContent, activities.ErrTypeInvalidInput},
-		},
-	})
+	actx := fetchActivityCtx(ctx, w.plan.RepoTaskQueue, w.plan.Timeout, w.plan.HeartbeatTimeout, w.plan.MaxAttempts)
 	futures := make([]workflow.Future, len(w.plan.Sources))
 	for i, s := range w.plan.Sources {
 		futures[i] = workflow.ExecuteActivity(actx, sourceActs.CheckSource, activities.CheckSourceInput{Overlay: w.plan.Overlay, Source: s.URL})
