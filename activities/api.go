@@ -310,6 +310,11 @@ type DiffSummary struct {
 	// Lines holds one line per change ("+ name-evr.arch", "^ a -> b"), at most maxDiffLines.
 	Lines     []string
 	Truncated bool
+	// Bypasses are the emergency bypasses since production's last
+	// promotion, when From is the production channel: they reached
+	// production untested, and a switch carries each into the release
+	// unless its overlay snapshot is newer.
+	Bypasses []BypassNote
 }
 
 // GitChange is what a config or monitoring repo's test branch holds that

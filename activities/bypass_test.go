@@ -322,6 +322,20 @@ func TestStageBypass(t *testing.T) {
 			nevras = append(nevras, p.NEVRA())
 		}
 		require.ElementsMatch(t, []string{"openssl-1:1.1-1.noarch", "openssl-1:1.1-2.noarch", "openssl-1:1.2-1.noarch", "openssl-3.0-1.noarch"}, nevras)
+
+		// The candidate page and the risk report list both, from production.
+		testingRel, err := a.Store.Channel("testing")
+		require.NoError(t, err)
+		sum, err := a.DiffSummary(t.Context(), DiffSummaryInput{From: "production", To: testingRel})
+		require.NoError(t, err)
+		var listed []string
+		for _, b := range sum.Bypasses {
+			listed = append(listed, b.ID+" "+strings.Join(b.Packages, ","))
+		}
+		require.Equal(t, []string{"bypass-site-10/run openssl-1:1.2-1.noarch", "bypass-site-11/run openssl-3.0-1.noarch"}, listed)
+		sum, err = a.DiffSummary(t.Context(), DiffSummaryInput{From: "testing", To: testingRel})
+		require.NoError(t, err)
+		require.Empty(t, sum.Bypasses, "only a diff from production lists them")
 	})
 }
 

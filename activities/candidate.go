@@ -107,6 +107,7 @@ func RenderCandidate(c Candidate) string {
 			fmt.Fprintf(&b, "\n(list truncated; `osflow repo diff %s %s` shows all)\n", c.Production, c.Release)
 		}
 	}
+	renderBypasses(&b, "##", c.Diff.Bypasses)
 	fmt.Fprintf(&b, "\n## Outage tasks\n\nMeasured on the test cluster. Estimated outage: **%s**.\n\n", c.TotalEstimate.Round(time.Second))
 	b.WriteString("| task | where | kind | expected | measured | done by |\n|---|---|---|---|---|---|\n")
 	for _, t := range c.Tasks {
@@ -130,6 +131,20 @@ func RenderCandidate(c Candidate) string {
 		}
 	}
 	return b.String()
+}
+
+// renderBypasses lists the emergency bypasses since the last promotion
+// under a heading of the given level, if there were any.
+func renderBypasses(b *strings.Builder, level string, bypasses []BypassNote) {
+	if len(bypasses) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s Emergency bypasses since the last promotion\n\n", level)
+	b.WriteString("These reached production without a test cycle; a switch carries each into the release it switches to unless that release's overlay snapshot is newer.\n\n")
+	for _, bp := range bypasses {
+		fmt.Fprintf(b, "- %s `%s` into %s by %s: %s (%s)\n", bp.Time.UTC().Format("2006-01-02 15:04Z"), strings.Join(bp.Packages, "`, `"),
+			bp.Overlay, bp.Actor, bp.Reason, bp.ID)
+	}
 }
 
 func renderGit(b *strings.Builder, title string, changes []GitChange) {

@@ -54,10 +54,6 @@ type PackageRisk struct {
 	Advisories []Advisory
 	// MoreAdvisories counts the advisories left out of the list.
 	MoreAdvisories int
-	// Bypasses are the emergency bypasses since production's last
-	// promotion: they reached production untested, and the switch carries
-	// each into the candidate unless its overlay snapshot is newer.
-	Bypasses []BypassNote
 }
 
 // BypassNote is one past bypass, as the risk report lists it.

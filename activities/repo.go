@@ -330,6 +330,15 @@ func (a *RepoActivities) DiffSummary(_ context.Context, in DiffSummaryInput) (Di
 			add(fmt.Sprintf("[%s] ~ %s (rebuilt)", name, c.To.NEVRA()))
 		}
 	}
+	if in.From == a.Config.Channels.Production {
+		bypasses, err := a.Store.BypassesSincePromotion(in.From)
+		if err != nil {
+			return sum, classify(err)
+		}
+		for _, b := range bypasses {
+			sum.Bypasses = append(sum.Bypasses, BypassNote{ID: b.Bypass, Time: b.Time, Overlay: b.Overlay, Packages: b.Packages, Actor: b.Actor, Reason: b.Reason})
+		}
+	}
 	return sum, nil
 }
 
@@ -434,13 +443,6 @@ func (a *RepoActivities) PackageRisk(ctx context.Context, in DiffSummaryInput) (
 		}
 		risk.Advisories = append(risk.Advisories, Advisory{ID: ad.ID, Type: ad.Type, Severity: ad.Severity,
 			Title: ad.Title, CVEs: ad.CVEs(), Repo: strings.Join(ad.Repos, ",")})
-	}
-	bypasses, err := a.Store.BypassesSincePromotion(a.Config.Channels.Production)
-	if err != nil {
-		return PackageRisk{}, classify(err)
-	}
-	for _, b := range bypasses {
-		risk.Bypasses = append(risk.Bypasses, BypassNote{ID: b.Bypass, Time: b.Time, Overlay: b.Overlay, Packages: b.Packages, Actor: b.Actor, Reason: b.Reason})
 	}
 	return risk, nil
 }

@@ -29,14 +29,7 @@ func RenderRisk(r RiskReport) string {
 	if r.Packages.MoreAdvisories > 0 {
 		fmt.Fprintf(&b, "- ... and %d more\n", r.Packages.MoreAdvisories)
 	}
-	if len(r.Packages.Bypasses) > 0 {
-		b.WriteString("\n### Emergency bypasses since the last promotion\n\n" +
-			"These reached production without a test cycle; the switch carries each into the candidate unless the candidate's overlay snapshot is newer.\n\n")
-		for _, bp := range r.Packages.Bypasses {
-			fmt.Fprintf(&b, "- %s `%s` into %s by %s: %s (%s)\n", bp.Time.UTC().Format("2006-01-02 15:04Z"), strings.Join(bp.Packages, "`, `"),
-				bp.Overlay, bp.Actor, bp.Reason, bp.ID)
-		}
-	}
+	renderBypasses(&b, "###", r.Packages.Diff.Bypasses)
 	d := r.Packages.Diff
 	fmt.Fprintf(&b, "\n### Packages, production to candidate\n\n%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n",
 		d.Added, d.Removed, d.Upgraded, d.Downgraded, d.Rebuilt)

@@ -18,8 +18,7 @@ func TestRenderRisk(t *testing.T) {
 			want: []string{"Production serves `r1` now", "3 upgraded", "None found"},
 			not:  []string{"Emergency bypasses", "Downgrades or removals"}},
 		{name: "bypass and downgrade", risk: RiskReport{Release: "r2", Production: "r1+b", Packages: PackageRisk{
-			Diff:     DiffSummary{Downgraded: 1},
-			Bypasses: []BypassNote{{ID: "bypass-site-1", Time: at, Overlay: "site", Packages: []string{"openssl-1:3.0.7-27.el9.x86_64"}, Actor: "cli/carol", Reason: "CVE-2026-1234"}},
+			Diff: DiffSummary{Downgraded: 1, Bypasses: []BypassNote{{ID: "bypass-site-1", Time: at, Overlay: "site", Packages: []string{"openssl-1:3.0.7-27.el9.x86_64"}, Actor: "cli/carol", Reason: "CVE-2026-1234"}}},
 		}}, want: []string{"### Emergency bypasses since the last promotion",
 			"- 2026-12-01 09:30Z `openssl-1:3.0.7-27.el9.x86_64` into site by cli/carol: CVE-2026-1234 (bypass-site-1)",
 			"Downgrades or removals: check them before approving"}},

@@ -1,0 +1,37 @@
+package activities
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRenderCandidate(t *testing.T) {
+	bypass := BypassNote{ID: "bypass-site-1", Time: time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), Overlay: "site",
+		Packages: []string{"openssl-1:3.0.7-27.el9.x86_64", "openssl-libs-1:3.0.7-27.el9.x86_64"}, Actor: "osflow/watch-site", Reason: "new version"}
+	for _, tc := range []struct {
+		name      string
+		c         Candidate
+		want, not []string
+	}{
+		{name: "no bypass", c: Candidate{Release: "r2", Production: "production", Diff: DiffSummary{Upgraded: 2, Lines: []string{"[baseos] ^ a-1-1.noarch -> a-2-1.noarch"}},
+			OpenTickets: []TicketRef{{ID: "OSF-3", Title: "suite/case fails"}}},
+			want: []string{"# Release r2", "0 added, 0 removed, 2 upgraded", "[baseos] ^ a-1-1.noarch -> a-2-1.noarch", "## Open tickets (1)", "- OSF-3 suite/case fails"},
+			not:  []string{"Emergency bypasses"}},
+		{name: "bypasses since the last promotion", c: Candidate{Release: "r2", Production: "production", Diff: DiffSummary{Bypasses: []BypassNote{bypass}}},
+			want: []string{"## Emergency bypasses since the last promotion",
+				"- 2026-12-01 09:30Z `openssl-1:3.0.7-27.el9.x86_64`, `openssl-libs-1:3.0.7-27.el9.x86_64` into site by osflow/watch-site: new version (bypass-site-1)",
+				"## Open tickets (0)\n\nNone."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := RenderCandidate(tc.c)
+			for _, w := range tc.want {
+				require.Contains(t, page, w)
+			}
+			for _, n := range tc.not {
+				require.NotContains(t, page, n)
+			}
+		})
+	}
+}
