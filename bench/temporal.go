@@ -168,7 +168,7 @@ func (ts *temporalSite) startServer(ctx context.Context, cli string, extra []str
 	ln.Close()
 	address := fmt.Sprintf("127.0.0.1:%d", port)
 	args := append([]string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--headless",
-		"--log-level", "error"}, starter.SearchAttributeArgs()...)
+		"--log-level", "error"}, starter.DevServerArgs()...)
 	progress("starting %s %s ...", cli, strings.Join(append(args[:2:2], extra...), " "))
 	log, err := os.Create(filepath.Join(ts.dir, "temporal.log"))
 	if err != nil {

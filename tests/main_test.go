@@ -71,7 +71,7 @@ func runTests(m *testing.M) int {
 }
 
 func devServerArgs() []string {
-	args := starter.SearchAttributeArgs()
+	args := starter.DevServerArgs()
 	for _, ns := range namespaces {
 		args = append(args, "--namespace", ns)
 	}
