@@ -68,6 +68,22 @@ type CreateReleaseResult struct {
 	Created bool
 }
 
+// PublishReleaseInput records snapshots as a release and switches
+// channels to it, in order.
+type PublishReleaseInput struct {
+	Snapshots map[string]string
+	CreatedAt time.Time
+	// Switches are done in order, each with its own key; their Release is
+	// the one created.
+	Switches []SwitchChannelInput
+}
+
+// PublishReleaseResult is the release and what each switch did.
+type PublishReleaseResult struct {
+	CreateReleaseResult
+	Switches []ChannelSwitch
+}
+
 // SwitchChannelInput points a channel at a release.
 type SwitchChannelInput struct {
 	Channel string

@@ -237,6 +237,29 @@ func channelSwitch(sw repo.Switch) ChannelSwitch {
 	}
 }
 
+// PublishRelease is CreateRelease and then SwitchChannel for each of
+// in.Switches, in one activity: a daily sync costs two fewer round trips
+// through Temporal. Each step is what it is alone (the release follows
+// from the snapshots, each switch is keyed), so a retry returns what the
+// first attempt did. A failed switch fails the activity with its error,
+// as classified, after the switches before it were done.
+func (a *RepoActivities) PublishRelease(ctx context.Context, in PublishReleaseInput) (PublishReleaseResult, error) {
+	var res PublishReleaseResult
+	var err error
+	if res.CreateReleaseResult, err = a.CreateRelease(ctx, CreateReleaseInput{Snapshots: in.Snapshots, CreatedAt: in.CreatedAt}); err != nil {
+		return res, err
+	}
+	for _, sw := range in.Switches {
+		sw.Release = res.Release
+		done, err := a.SwitchChannel(ctx, sw)
+		if err != nil {
+			return res, err
+		}
+		res.Switches = append(res.Switches, done)
+	}
+	return res, nil
+}
+
 // ChannelState reads what a channel serves now and whether it is frozen:
 // workflows act on this, not on what an earlier step reported.
 func (a *RepoActivities) ChannelState(_ context.Context, in ChannelStateInput) (ChannelState, error) {

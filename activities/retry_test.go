@@ -121,6 +121,27 @@ func TestSideEffectsSurviveALostCompletion(t *testing.T) {
 				first, retry := runTwice(t, j, a, a.CreateRelease, in)
 				require.Equal(t, decode[CreateReleaseResult](t, first), decode[CreateReleaseResult](t, retry))
 			})
+			t.Run("publish release", func(t *testing.T) {
+				st, rels := repotest.Store(t, 2)
+				r, err := st.Release(rels[1])
+				require.NoError(t, err)
+				a := &RepoActivities{Store: st}
+				in := PublishReleaseInput{Snapshots: r.Repos, CreatedAt: r.CreatedAt, Switches: []SwitchChannelInput{
+					{Channel: "daily", Actor: "dailysync", Reason: "daily", Key: "run/switch-daily"},
+					{Channel: "testing", Actor: "dailysync", Reason: "daily", Key: "run/switch-testing"},
+				}}
+				first, retry := runTwice(t, j, a, a.PublishRelease, in)
+				res := decode[PublishReleaseResult](t, retry)
+				require.Equal(t, decode[PublishReleaseResult](t, first), res)
+				require.Equal(t, rels[1], res.Release)
+				require.Len(t, res.Switches, 2)
+				for i, ch := range []string{"daily", "testing"} {
+					require.Equal(t, ch, res.Switches[i].Channel, "daily first")
+					require.True(t, res.Switches[i].Changed, "the retry reports the switch its first attempt made")
+					require.Equal(t, rels[1], res.Switches[i].To)
+					requireLog(t, st, ch, 1)
+				}
+			})
 			t.Run("ticket round", func(t *testing.T) {
 				testTicketRoundRetry(t, j)
 			})

@@ -120,7 +120,7 @@ func TestWorkerKilledInAStoreStepRecoversWithinAMinute(t *testing.T) {
 	s.workerProcess()
 
 	t.Run("release creation", func(t *testing.T) {
-		run, killed := s.killDuring("CreateRelease", func() client.WorkflowRun {
+		run, killed := s.killDuring("PublishRelease", func() client.WorkflowRun {
 			return s.must(starter.StartSync(ctx, s.client, s.cfg, "e2e", "kill during release"))
 		})
 		st := completesWithin[workflows.DailySyncStatus](t, run, killed, time.Minute)

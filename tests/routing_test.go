@@ -57,7 +57,9 @@ func TestRoutedWorkers(t *testing.T) {
 	require.Equal(t, workflows.PhaseDone, res.Phase)
 	require.Equal(t, res.Release, s.channel("testing"))
 
-	// Which worker ran each activity, by the identity each role polls with.
+	// Which worker ran each activity, by the identity each role polls with;
+	// the workflow's own steps (its tasks and local activities) ran on the
+	// main role.
 	queueOf := map[int64]string{}
 	ranOn := map[string][]string{} // task queue -> identities that started its activities
 	it := s.client.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -70,6 +72,9 @@ func TestRoutedWorkers(t *testing.T) {
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
 			q := queueOf[a.GetScheduledEventId()]
 			ranOn[q] = append(ranOn[q], a.GetIdentity())
+		}
+		if a := ev.GetWorkflowTaskStartedEventAttributes(); a != nil {
+			ranOn[s.cfg.Temporal.TaskQueue] = append(ranOn[s.cfg.Temporal.TaskQueue], a.GetIdentity())
 		}
 	}
 	require.NotEmpty(t, ranOn[s.cfg.Temporal.RepoTaskQueue])

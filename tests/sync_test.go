@@ -60,7 +60,7 @@ func TestDailySyncToDnf(t *testing.T) {
 	}, "testing:\n  gate:\n    cleanRounds: 99 # no rehearsal: its freeze of testing would refuse the rollback below\n")
 	ctx := context.Background()
 
-	first, _ := s.syncRecorded("dailysync-v1-first")
+	first, _ := s.syncRecorded("dailysync-v2-first")
 	require.Equal(t, workflows.PhaseDone, first.Phase)
 	require.NotEmpty(t, first.Release)
 	require.Equal(t, first.Release, s.channel("daily"))
@@ -72,7 +72,7 @@ func TestDailySyncToDnf(t *testing.T) {
 	require.Equal(t, "hpc-base-1.0-1", installed(t, root, "hpc-base"))
 
 	t.Run("unchanged upstream makes no new release", func(t *testing.T) {
-		again, _ := s.syncRecorded("dailysync-v1-nochange")
+		again, _ := s.syncRecorded("dailysync-v2-nochange")
 		require.Equal(t, workflows.PhaseNoChange, again.Phase)
 		require.Equal(t, first.Release, again.Release)
 		for _, r := range again.Repos {

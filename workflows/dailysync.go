@@ -63,8 +63,15 @@ func (d *dailySync) setup(ctx workflow.Context) error {
 }
 
 func (d *dailySync) run(ctx workflow.Context) error {
+	fewerSteps := workflow.GetVersion(ctx, versionDailySyncFewerSteps, workflow.DefaultVersion, 1) >= 1
 	d.setPhase(ctx, PhasePlanning)
-	if err := workflow.ExecuteActivity(shortActivityCtx(ctx), configActs.SyncPlan).Get(ctx, &d.plan); err != nil {
+	var plan workflow.Future
+	if fewerSteps {
+		plan = workflow.ExecuteLocalActivity(localActivityCtx(ctx), configActs.SyncPlan)
+	} else {
+		plan = workflow.ExecuteActivity(shortActivityCtx(ctx), configActs.SyncPlan)
+	}
+	if err := plan.Get(ctx, &d.plan); err != nil {
 		return stepError("read sync plan", err)
 	}
 	if len(d.plan.Repos) == 0 {
@@ -78,35 +85,13 @@ func (d *dailySync) run(ctx workflow.Context) error {
 	}
 
 	d.setPhase(ctx, PhaseReleasing)
-	storeCtx := storeActivityCtx(ctx, d.plan.RepoTaskQueue)
-	var rel activities.CreateReleaseResult
-	err = workflow.ExecuteActivity(storeCtx, repoActs.CreateRelease, activities.CreateReleaseInput{
-		Snapshots: snapshots,
-		CreatedAt: workflow.Now(ctx),
-	}).Get(ctx, &rel)
-	if err != nil {
-		return stepError("create release", err)
+	if fewerSteps {
+		err = d.publish(ctx, snapshots)
+	} else {
+		err = d.publishV0(ctx, snapshots)
 	}
-	d.status.Release, d.status.Created = rel.Release, rel.Created
-	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(rel.Release))
-
-	d.setPhase(ctx, PhaseSwitching)
-	// Daily first: testing only ever serves a release that daily served.
-	// Each switch is keyed by this run, so a retry after a lost completion
-	// reports what the first attempt did.
-	for _, ch := range []string{d.plan.DailyChannel, d.plan.TestingChannel} {
-		var sw activities.ChannelSwitch
-		err := workflow.ExecuteActivity(storeCtx, repoActs.SwitchChannel, activities.SwitchChannelInput{
-			Channel: ch,
-			Release: rel.Release,
-			Actor:   d.in.Actor,
-			Reason:  d.in.Reason,
-			Key:     runKey(ctx, "switch-"+ch),
-		}).Get(ctx, &sw)
-		if err != nil {
-			return stepError(fmt.Sprintf("switch channel %s to %s", ch, rel.Release), err)
-		}
-		d.status.Switches = append(d.status.Switches, sw)
+	if err != nil {
+		return err
 	}
 
 	testing := d.status.Switches[len(d.status.Switches)-1]
@@ -119,24 +104,87 @@ func (d *dailySync) run(ctx workflow.Context) error {
 	// switch, or whose switch was retried, must not leave a release on
 	// testing that the cycle never hears of. The cycle ignores a release
 	// it knows.
-	wakeAlways := workflow.GetVersion(ctx, versionDailySyncWakeAlways, workflow.DefaultVersion, 1) >= 1
+	wakeAlways := fewerSteps || workflow.GetVersion(ctx, versionDailySyncWakeAlways, workflow.DefaultVersion, 1) >= 1
 	if !testing.Changed && !wakeAlways {
 		d.setPhase(ctx, PhaseNoChange)
 		return nil
 	}
-	err = workflow.ExecuteActivity(shortActivityCtx(ctx), cycleActs.SignalWithStart, activities.SignalWithStartInput{
+	wake := activities.SignalWithStartInput{
 		WorkflowID:   TestCycleWorkflowID,
 		WorkflowType: TestCycleWorkflowType,
 		Signal:       SignalTestingUpdated,
-		Payload:      activities.TestingUpdated{Release: rel.Release, Channel: d.plan.TestingChannel, Actor: d.in.Actor},
-	}).Get(ctx, nil)
-	if err != nil {
-		return stepError(fmt.Sprintf("notify the test cycle of release %s, which testing serves", rel.Release), err)
+		Payload:      activities.TestingUpdated{Release: d.status.Release, Channel: d.plan.TestingChannel, Actor: d.in.Actor},
+	}
+	var signal workflow.Future
+	if fewerSteps {
+		signal = workflow.ExecuteLocalActivity(localActivityCtx(ctx), cycleActs.SignalWithStart, wake)
+	} else {
+		signal = workflow.ExecuteActivity(shortActivityCtx(ctx), cycleActs.SignalWithStart, wake)
+	}
+	if err := signal.Get(ctx, nil); err != nil {
+		return stepError(fmt.Sprintf("notify the test cycle of release %s, which testing serves", d.status.Release), err)
 	}
 	if testing.Changed {
 		d.setPhase(ctx, PhaseDone)
 	} else {
 		d.setPhase(ctx, PhaseNoChange)
+	}
+	return nil
+}
+
+// switchInputs are the channel switches of a run: daily first, since
+// testing only ever serves a release that daily served. Each is keyed by
+// this run, so a retry after a lost completion reports what the first
+// attempt did.
+func (d *dailySync) switchInputs(ctx workflow.Context, release string) []activities.SwitchChannelInput {
+	var out []activities.SwitchChannelInput
+	for _, ch := range []string{d.plan.DailyChannel, d.plan.TestingChannel} {
+		out = append(out, activities.SwitchChannelInput{
+			Channel: ch, Release: release, Actor: d.in.Actor, Reason: d.in.Reason, Key: runKey(ctx, "switch-"+ch),
+		})
+	}
+	return out
+}
+
+// publish creates the release and switches both channels with one store
+// activity.
+func (d *dailySync) publish(ctx workflow.Context, snapshots map[string]string) error {
+	var res activities.PublishReleaseResult
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, d.plan.RepoTaskQueue), repoActs.PublishRelease, activities.PublishReleaseInput{
+		Snapshots: snapshots,
+		CreatedAt: workflow.Now(ctx),
+		Switches:  d.switchInputs(ctx, ""),
+	}).Get(ctx, &res)
+	if err != nil {
+		return stepError("create the release and switch "+d.plan.DailyChannel+" and "+d.plan.TestingChannel+" to it", err)
+	}
+	d.status.Release, d.status.Created, d.status.Switches = res.Release, res.Created, res.Switches
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(res.Release))
+	return nil
+}
+
+// publishV0 is publish as runs without dailysync-fewer-steps did it: one
+// activity for the release and one per switch. Never change it.
+func (d *dailySync) publishV0(ctx workflow.Context, snapshots map[string]string) error {
+	storeCtx := storeActivityCtx(ctx, d.plan.RepoTaskQueue)
+	var rel activities.CreateReleaseResult
+	err := workflow.ExecuteActivity(storeCtx, repoActs.CreateRelease, activities.CreateReleaseInput{
+		Snapshots: snapshots,
+		CreatedAt: workflow.Now(ctx),
+	}).Get(ctx, &rel)
+	if err != nil {
+		return stepError("create release", err)
+	}
+	d.status.Release, d.status.Created = rel.Release, rel.Created
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(rel.Release))
+
+	d.setPhase(ctx, PhaseSwitching)
+	for _, in := range d.switchInputs(ctx, rel.Release) {
+		var sw activities.ChannelSwitch
+		if err := workflow.ExecuteActivity(storeCtx, repoActs.SwitchChannel, in).Get(ctx, &sw); err != nil {
+			return stepError(fmt.Sprintf("switch channel %s to %s", in.Channel, rel.Release), err)
+		}
+		d.status.Switches = append(d.status.Switches, sw)
 	}
 	return nil
 }

@@ -34,23 +34,43 @@ func newDailyEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
+// onPublish mocks PublishRelease as the real one composes it: the release
+// from the snapshots, then each switch in order through sw (with the
+// release filled in); check sees the input.
+func onPublish(env *testsuite.TestWorkflowEnvironment, rel activities.CreateReleaseResult,
+	check func(activities.PublishReleaseInput), sw func(activities.SwitchChannelInput) (activities.ChannelSwitch, error)) {
+	env.OnActivity(repoActs.PublishRelease, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PublishReleaseInput) (activities.PublishReleaseResult, error) {
+			if check != nil {
+				check(in)
+			}
+			res := activities.PublishReleaseResult{CreateReleaseResult: rel}
+			for _, s := range in.Switches {
+				s.Release = rel.Release
+				out, err := sw(s)
+				if err != nil {
+					return res, err
+				}
+				res.Switches = append(res.Switches, out)
+			}
+			return res, nil
+		})
+}
+
 func TestDailySyncSwitchesDailyThenTestingAndWakesTheCycle(t *testing.T) {
 	env := newDailyEnv(t)
 	env.OnActivity(repoActs.SyncRepo, mock.Anything, activities.SyncRepoInput{Repo: "baseos"}).
 		Return(activities.RepoSync{Repo: "baseos", Snapshot: "aaaa", Changed: true, Packages: 3}, nil)
 	env.OnActivity(repoActs.SyncRepo, mock.Anything, activities.SyncRepoInput{Repo: "site"}).
 		Return(activities.RepoSync{Repo: "site", Snapshot: "bbbb", Packages: 1}, nil)
-	env.OnActivity(repoActs.CreateRelease, mock.Anything, mock.MatchedBy(func(in activities.CreateReleaseInput) bool {
-		return in.Snapshots["baseos"] == "aaaa" && in.Snapshots["site"] == "bbbb" && len(in.Snapshots) == 2
-	})).Return(activities.CreateReleaseResult{Release: "20261125-abc", Created: true}, nil)
 	var order []string
-	env.OnActivity(repoActs.SwitchChannel, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
-			order = append(order, in.Channel)
-			require.Equal(t, "20261125-abc", in.Release)
-			require.Equal(t, "schedule/"+DailySyncScheduleID, in.Actor)
-			return activities.ChannelSwitch{Channel: in.Channel, From: "old", To: in.Release, Changed: true}, nil
-		})
+	onPublish(env, activities.CreateReleaseResult{Release: "20261125-abc", Created: true}, func(in activities.PublishReleaseInput) {
+		require.Equal(t, map[string]string{"baseos": "aaaa", "site": "bbbb"}, in.Snapshots)
+	}, func(in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
+		order = append(order, in.Channel)
+		require.Equal(t, "schedule/"+DailySyncScheduleID, in.Actor)
+		return activities.ChannelSwitch{Channel: in.Channel, From: "old", To: in.Release, Changed: true}, nil
+	})
 	env.OnActivity(cycleActs.SignalWithStart, mock.Anything, activities.SignalWithStartInput{
 		WorkflowID: TestCycleWorkflowID, WorkflowType: TestCycleWorkflowType, Signal: SignalTestingUpdated,
 		Payload: activities.TestingUpdated{Release: "20261125-abc", Channel: "testing", Actor: "schedule/" + DailySyncScheduleID},
@@ -84,8 +104,7 @@ func TestDailySyncLeavesChannelsAloneWhenARepoFails(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "sync failed for baseos; no channel was changed")
 	require.Contains(t, err.Error(), "checksum mismatch for Packages/a.rpm")
-	env.AssertNotCalled(t, "CreateRelease", mock.Anything, mock.Anything)
-	env.AssertNotCalled(t, "SwitchChannel", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "PublishRelease", mock.Anything, mock.Anything)
 	env.AssertNotCalled(t, "SignalWithStart", mock.Anything, mock.Anything)
 }
 
@@ -108,14 +127,15 @@ func TestDailySyncRetriesTransientErrorsButNotBadContent(t *testing.T) {
 	require.Equal(t, 1, attempts["site"], "bad content is not retried")
 }
 
-// newChangedSyncEnv is a DailySync whose repos all changed into release r2.
-func newChangedSyncEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+// newChangedSyncEnv is a DailySync whose repos all changed into release
+// r2, with the switches done by sw.
+func newChangedSyncEnv(t *testing.T, sw func(activities.SwitchChannelInput) (activities.ChannelSwitch, error)) *testsuite.TestWorkflowEnvironment {
 	env := newDailyEnv(t)
 	env.OnActivity(repoActs.SyncRepo, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SyncRepoInput) (activities.RepoSync, error) {
 			return activities.RepoSync{Repo: in.Repo, Snapshot: "new", Changed: true}, nil
 		})
-	env.OnActivity(repoActs.CreateRelease, mock.Anything, mock.Anything).Return(activities.CreateReleaseResult{Release: "r2", Created: true}, nil)
+	onPublish(env, activities.CreateReleaseResult{Release: "r2", Created: true}, nil, sw)
 	return env
 }
 
@@ -128,14 +148,11 @@ func TestDailySyncWakesTheCycleWhenTestingServesTheReleaseUnchanged(t *testing.T
 		func(_ context.Context, in activities.SyncRepoInput) (activities.RepoSync, error) {
 			return activities.RepoSync{Repo: in.Repo, Snapshot: "same"}, nil
 		})
-	env.OnActivity(repoActs.CreateRelease, mock.Anything, mock.Anything).
-		Return(activities.CreateReleaseResult{Release: "r1"}, nil)
 	var keys []string
-	env.OnActivity(repoActs.SwitchChannel, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
-			keys = append(keys, in.Key)
-			return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r1"}, nil
-		})
+	onPublish(env, activities.CreateReleaseResult{Release: "r1"}, nil, func(in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
+		keys = append(keys, in.Key)
+		return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r1"}, nil
+	})
 	env.OnActivity(cycleActs.SignalWithStart, mock.Anything, mock.MatchedBy(func(in activities.SignalWithStartInput) bool {
 		return in.Payload.Release == "r1"
 	})).Return("run", nil).Once()
@@ -154,14 +171,12 @@ func TestDailySyncWakesTheCycleWhenTestingServesTheReleaseUnchanged(t *testing.T
 }
 
 func TestDailySyncLeavesAFrozenTestingAlone(t *testing.T) {
-	env := newChangedSyncEnv(t)
-	env.OnActivity(repoActs.SwitchChannel, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
-			if in.Channel == "testing" {
-				return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r1", Frozen: true}, nil
-			}
-			return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r2", Changed: true}, nil
-		})
+	env := newChangedSyncEnv(t, func(in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
+		if in.Channel == "testing" {
+			return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r1", Frozen: true}, nil
+		}
+		return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r2", Changed: true}, nil
+	})
 
 	env.ExecuteWorkflow(DailySync, DailySyncInput{})
 
@@ -174,11 +189,9 @@ func TestDailySyncLeavesAFrozenTestingAlone(t *testing.T) {
 
 // A failure after a switch says so, and carries the status for the CLI.
 func TestDailySyncFailureCarriesItsStatus(t *testing.T) {
-	env := newChangedSyncEnv(t)
-	env.OnActivity(repoActs.SwitchChannel, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
-			return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r2", Changed: true}, nil
-		})
+	env := newChangedSyncEnv(t, func(in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
+		return activities.ChannelSwitch{Channel: in.Channel, From: "r1", To: "r2", Changed: true}, nil
+	})
 	env.OnActivity(cycleActs.SignalWithStart, mock.Anything, mock.Anything).
 		Return("", temporal.NewNonRetryableApplicationError("namespace not found", activities.ErrTypeInvalidInput, nil))
 

@@ -26,6 +26,20 @@ func shortActivityCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// localActivityCtx is for the quick calls of shortActivityCtx run by the
+// workflow's own worker, in process: no round trip through a task queue.
+// Only for what every worker that runs workflows can do (it has the
+// configuration and a Temporal client).
+func localActivityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			MaximumAttempts:        10,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
+		},
+	})
+}
+
 // storeActivityCtx is for the store's metadata operations on the repo
 // queue (releases, switches, freezes, rollbacks, diffs): seconds of work,
 // a heartbeat so that a dead worker is noticed in seconds, and retries for

@@ -9,6 +9,11 @@ const (
 	// DailySync wakes the test cycle whenever testing serves the new
 	// release, not only when this run moved it.
 	versionDailySyncWakeAlways = "dailysync-wake-always"
+	// DailySync reads its plan and wakes the cycle with local activities,
+	// and creates the release and switches both channels in one store
+	// activity (PublishRelease): three fewer round trips through Temporal,
+	// most of a no-op sync's time. Implies dailysync-wake-always.
+	versionDailySyncFewerSteps = "dailysync-fewer-steps"
 	// TestCycle reads the testing channel instead of trusting signals,
 	// takes operator commands as Updates, freezes testing for the
 	// rehearsal and files tickets with operation keys. Checked at the
