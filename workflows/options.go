@@ -18,11 +18,8 @@ const storeHeartbeat = 15 * time.Second
 // configuration, signalling another workflow.
 func shortActivityCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
-		},
+		StartToCloseTimeout: shortTimeout,
+		RetryPolicy:         shortRetry(),
 	})
 }
 
@@ -32,12 +29,19 @@ func shortActivityCtx(ctx workflow.Context) workflow.Context {
 // configuration and a Temporal client).
 func localActivityCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
-		},
+		StartToCloseTimeout: shortTimeout,
+		RetryPolicy:         shortRetry(),
 	})
+}
+
+// shortTimeout and shortRetry bound a quick call's attempts.
+const shortTimeout = time.Minute
+
+func shortRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		MaximumAttempts:        10,
+		NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
+	}
 }
 
 // storeActivityCtx is for the store's metadata operations on the repo
