@@ -241,8 +241,9 @@ func channelSwitch(sw repo.Switch) ChannelSwitch {
 // in.Switches, in one activity: a daily sync costs two fewer round trips
 // through Temporal. Each step is what it is alone (the release follows
 // from the snapshots, each switch is keyed), so a retry returns what the
-// first attempt did. A failed switch fails the activity with its error,
-// as classified, after the switches before it were done.
+// first attempt did. A failed switch fails the activity, classified as
+// it was, with the switches done before it as the error's details: the
+// operator is told which channels moved.
 func (a *RepoActivities) PublishRelease(ctx context.Context, in PublishReleaseInput) (PublishReleaseResult, error) {
 	var res PublishReleaseResult
 	var err error
@@ -253,11 +254,26 @@ func (a *RepoActivities) PublishRelease(ctx context.Context, in PublishReleaseIn
 		sw.Release = res.Release
 		done, err := a.SwitchChannel(ctx, sw)
 		if err != nil {
-			return res, err
+			return res, withPartial(err, res)
 		}
 		res.Switches = append(res.Switches, done)
 	}
 	return res, nil
+}
+
+// withPartial carries what an activity did before it failed in the
+// error's details, keeping the error's type and retryability.
+func withPartial(err error, partial any) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	var app *temporal.ApplicationError
+	opts := temporal.ApplicationErrorOptions{Details: []any{partial}}
+	typ := ""
+	if errors.As(err, &app) {
+		typ, opts.NonRetryable, opts.NextRetryDelay = app.Type(), app.NonRetryable(), app.NextRetryDelay()
+	}
+	return temporal.NewApplicationErrorWithOptions(err.Error(), typ, opts)
 }
 
 // ChannelState reads what a channel serves now and whether it is frozen:

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/osflow/osflow/config"
@@ -274,4 +275,30 @@ func requireLog(t *testing.T, st *repo.Store, channel string, n int) {
 	log, err := st.History(channel)
 	require.NoError(t, err)
 	require.Len(t, log, n, "%+v", log)
+}
+
+// TestPublishReleaseNamesTheSwitchesBeforeAFailure: a switch refused after
+// daily moved fails the activity as the switch's error was classified,
+// and its details tell the workflow (and the operator) that daily moved.
+func TestPublishReleaseNamesTheSwitchesBeforeAFailure(t *testing.T) {
+	st, rels := repotest.Store(t, 1)
+	r, err := st.Release(rels[0])
+	require.NoError(t, err)
+	a := &RepoActivities{Store: st}
+	in := PublishReleaseInput{Snapshots: r.Repos, CreatedAt: r.CreatedAt, Switches: []SwitchChannelInput{
+		{Channel: "daily", Actor: "dailysync", Reason: "daily", Key: "run/switch-daily"},
+		{Channel: "Testing!", Actor: "dailysync", Reason: "daily", Key: "run/switch-testing"},
+	}}
+	_, err = execute[PublishReleaseResult](t, a, a.PublishRelease, in)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, ErrTypeInvalidInput, app.Type(), "classified as the switch's error was: %v", err)
+	require.True(t, app.NonRetryable())
+	require.Contains(t, app.Error(), "switch channel Testing!")
+	var partial PublishReleaseResult
+	require.NoError(t, app.Details(&partial))
+	require.Equal(t, rels[0], partial.Release)
+	require.Len(t, partial.Switches, 1, "the details say daily moved before the failure")
+	require.Equal(t, "daily", partial.Switches[0].Channel)
+	require.True(t, partial.Switches[0].Changed)
 }

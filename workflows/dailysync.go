@@ -155,10 +155,14 @@ func (d *dailySync) publish(ctx workflow.Context, snapshots map[string]string) e
 		CreatedAt: workflow.Now(ctx),
 		Switches:  d.switchInputs(ctx, ""),
 	}).Get(ctx, &res)
+	var app *temporal.ApplicationError
+	if err != nil && errors.As(err, &app) && app.HasDetails() {
+		_ = app.Details(&res) // the switches done before the failure
+	}
+	d.status.Release, d.status.Created, d.status.Switches = res.Release, res.Created, res.Switches
 	if err != nil {
 		return stepError("create the release and switch "+d.plan.DailyChannel+" and "+d.plan.TestingChannel+" to it", err)
 	}
-	d.status.Release, d.status.Created, d.status.Switches = res.Release, res.Created, res.Switches
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(res.Release))
 	return nil
 }

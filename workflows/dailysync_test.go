@@ -187,6 +187,33 @@ func TestDailySyncLeavesAFrozenTestingAlone(t *testing.T) {
 	env.AssertNotCalled(t, "SignalWithStart", mock.Anything, mock.Anything)
 }
 
+// A switch that fails after daily moved: the status says daily moved, so
+// the CLI does not claim that nothing changed.
+func TestDailySyncFailedSwitchSaysWhatMoved(t *testing.T) {
+	env := newDailyEnv(t)
+	env.OnActivity(repoActs.SyncRepo, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SyncRepoInput) (activities.RepoSync, error) {
+			return activities.RepoSync{Repo: in.Repo, Snapshot: "new", Changed: true}, nil
+		})
+	daily := activities.ChannelSwitch{Channel: "daily", From: "r1", To: "r2", Changed: true}
+	env.OnActivity(repoActs.PublishRelease, mock.Anything, mock.Anything).Return(activities.PublishReleaseResult{},
+		temporal.NewApplicationErrorWithOptions("switch channel testing to r2: disk full", "", temporal.ApplicationErrorOptions{
+			NonRetryable: true,
+			Details:      []any{activities.PublishReleaseResult{CreateReleaseResult: activities.CreateReleaseResult{Release: "r2", Created: true}, Switches: []activities.ChannelSwitch{daily}}},
+		}))
+
+	env.ExecuteWorkflow(DailySync, DailySyncInput{})
+
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, env.GetWorkflowError(), &app)
+	require.Contains(t, app.Message(), "switch channel testing to r2: disk full")
+	var st DailySyncStatus
+	require.NoError(t, app.Details(&st))
+	require.Equal(t, "r2", st.Release)
+	require.Equal(t, []activities.ChannelSwitch{daily}, st.Switches)
+	env.AssertNotCalled(t, "SignalWithStart", mock.Anything, mock.Anything)
+}
+
 // A failure after a switch says so, and carries the status for the CLI.
 func TestDailySyncFailureCarriesItsStatus(t *testing.T) {
 	env := newChangedSyncEnv(t, func(in activities.SwitchChannelInput) (activities.ChannelSwitch, error) {
