@@ -31,9 +31,11 @@ type Status struct {
 	Promotions []PromotionView `json:"promotions,omitempty"`
 	// Bypasses are the emergency bypasses since production's last
 	// promotion: fixes that reached production without a test cycle.
-	Bypasses  []repo.BypassRecord `json:"bypassesSincePromotion,omitempty"`
-	Temporal  string              `json:"temporalError,omitempty"`
-	StoreRoot string              `json:"store"`
+	Bypasses []repo.BypassRecord `json:"bypassesSincePromotion,omitempty"`
+	// Watches are the overlays' watches of their vendor sources.
+	Watches   []WatchView `json:"watchedSources,omitempty"`
+	Temporal  string      `json:"temporalError,omitempty"`
+	StoreRoot string      `json:"store"`
 
 	// Waiting lists scheduled activities that no worker takes (pending.go).
 	Waiting []WaitingActivity `json:"waitingForWorker,omitempty"`
@@ -208,6 +210,7 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 			st.Promotions = append(st.Promotions, bypassView(ctx, c, cfg, r.ID))
 		}
 	}
+	st.Watches = watchViews(ctx, c, cfg)
 	if d, err := c.ScheduleClient().GetHandle(ctx, workflows.DailySyncScheduleID).Describe(ctx); err == nil && len(d.Info.NextActionTimes) > 0 {
 		next := d.Info.NextActionTimes[0]
 		st.NextSync = &next
@@ -362,6 +365,7 @@ func (a *app) printStatus(st Status) {
 	if st.NextSync != nil {
 		fmt.Fprintf(w, "\nnext scheduled sync: %s\n", st.NextSync.Local().Format(time.RFC1123))
 	}
+	printWatches(w, st.Watches)
 	for _, p := range st.Promotions {
 		kind := "PROMOTION"
 		if strings.HasPrefix(p.ID, workflows.BypassPrefix) {

@@ -108,6 +108,21 @@ func (s *site) watch(overlay string) (workflows.OverlayWatchStatus, client.Workf
 	return st, run
 }
 
+// watchStatus is the overlay "site"'s watch as `osflow status --json`
+// shows it.
+func (s *site) watchStatus() starter.WatchView {
+	s.t.Helper()
+	var st starter.Status
+	runJSON(s.t, &st, "--config", s.cfg.Path, "--json", "status")
+	require.Len(s.t, st.Watches, 1, "%+v", st.Watches)
+	w := st.Watches[0]
+	require.Equal(s.t, "site", w.Overlay)
+	require.Equal(s.t, "osflow-overlay-site", w.Schedule)
+	require.NotNil(s.t, w.LastAt)
+	require.NotNil(s.t, w.Next, "the schedule's next check")
+	return w
+}
+
 // TestOverlayWatchToDnf: a vendor publishes a new version; the overlay's
 // watch schedule finds it, verifies it against the vendor's SHA256SUMS
 // and adds it to the overlay; the next DailySync's release carries it and
@@ -156,6 +171,9 @@ func TestOverlayWatchToDnf(t *testing.T) {
 	require.Equal(t, 1, v.count("/dl/vendor-app-1.0-1.noarch.rpm"))
 	require.Equal(t, 1, v.count("/dl/vendor-app-1.1-1.noarch.rpm"))
 	require.Equal(t, base.Release, s.channel("testing"), "the new version waits for the daily sync")
+	w := s.watchStatus()
+	require.Equal(t, run.GetID(), w.LastRun)
+	require.Equal(t, "added vendor-app-1.1-1.noarch (the next daily sync takes it)", w.Outcome)
 	s.dnf(root, "testing", "upgrade")
 	require.Equal(t, "vendor-app-1.0-1", installed(t, root, "vendor-app"))
 
@@ -234,9 +252,13 @@ func TestOverlayWatchBypassesASecurityFeed(t *testing.T) {
 	s.dnf(root, "production", "upgrade")
 	require.Equal(t, "openssl-3.0.2-1", installed(t, root, "openssl"), "production has the fix before any daily sync")
 
+	w := s.watchStatus()
+	require.Equal(t, "started bypass "+fired.Bypass+" with openssl-3.0.2-1.noarch", w.Outcome)
+
 	again, _ := s.watch("site")
 	require.Equal(t, workflows.WatchNoChange, again.Phase, "%+v", again)
 	require.Empty(t, again.Bypass)
+	require.Equal(t, "no new version", s.watchStatus().Outcome)
 	bypasses, err := s.store.Bypasses()
 	require.NoError(t, err)
 	require.Len(t, bypasses, 1, "one bypass for one vendor release")
