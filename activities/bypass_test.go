@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -445,6 +446,52 @@ repos:
 				return
 			}
 			requireRefusal(t, err, ErrTypeInvalidInput, tc.err)
+		})
+	}
+}
+
+// TestVisibleLooksInTheOverlayOnly: the check after a bypass asks real dnf
+// for the overlay repo of the channel alone, so the mirrors beside it (here
+// one whose metadata is gone) neither slow it nor fail it; a bypass
+// started before the overlay was passed still checks every repo.
+func TestVisibleLooksInTheOverlayOnly(t *testing.T) {
+	testtool.Need(t, "dnf")
+	rpms := buildRPMs(t, sslFix)
+	root := t.TempDir()
+	site := filepath.Join(root, "production", "site")
+	require.NoError(t, os.MkdirAll(site, 0o755))
+	copyTo(t, rpms[rpmFile(sslFix)], site)
+	out, err := exec.Command("createrepo_c", site).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "production", "baseos"), 0o755)) // no repodata
+	srv := httptest.NewServer(http.FileServer(http.Dir(root)))
+	t.Cleanup(srv.Close)
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "osflow.yaml"), []byte("store: store\nhttp:\n  baseURL: "+srv.URL+"\nrepos:\n"+
+		"  - name: baseos\n    url: http://mirror.example/baseos/\n  - name: site\n    overlay: true\n"))
+	require.NoError(t, err)
+	a := &TestActivities{Config: cfg}
+
+	for _, tc := range []struct {
+		name string
+		in   VisibleInput
+		err  string
+	}{
+		{name: "the fix in the overlay", in: VisibleInput{Channel: "production", NEVRAs: []string{"openssl-1:1.2-1.noarch"}, Overlay: "site"}},
+		{name: "a build the overlay lacks", in: VisibleInput{Channel: "production", NEVRAs: []string{"openssl-1:1.3-1.noarch"}, Overlay: "site"},
+			err: "dnf does not see openssl-1:1.3-1.noarch on production"},
+		{name: "every repo, as before", in: VisibleInput{Channel: "production", NEVRAs: []string{"openssl-1:1.2-1.noarch"}},
+			err: "baseos"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.Visible, tc.in)
+			if tc.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.err)
 		})
 	}
 }

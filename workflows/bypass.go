@@ -156,7 +156,7 @@ func (b *bypass) run(ctx workflow.Context) error {
 	if err := b.step(ctx, "dnf sees it on "+strings.Join(b.plan.Channels, " and "), func() (string, error) {
 		var futures []workflow.Future
 		for _, ch := range b.plan.Channels {
-			futures = append(futures, workflow.ExecuteActivity(visibleCtx(ctx), testActs.Visible, activities.VisibleInput{Channel: ch, NEVRAs: b.nevras()}))
+			futures = append(futures, workflow.ExecuteActivity(visibleCtx(ctx), testActs.Visible, activities.VisibleInput{Channel: ch, NEVRAs: b.nevras(), Overlay: b.in.Overlay}))
 		}
 		var errs []error
 		for _, f := range futures {
