@@ -124,13 +124,8 @@ func TestSideEffectsSurviveALostCompletion(t *testing.T) {
 			})
 			t.Run("publish release", func(t *testing.T) {
 				st, rels := repotest.Store(t, 2)
-				r, err := st.Release(rels[1])
-				require.NoError(t, err)
 				a := &RepoActivities{Store: st}
-				in := PublishReleaseInput{Snapshots: r.Repos, CreatedAt: r.CreatedAt, Switches: []SwitchChannelInput{
-					{Channel: "daily", Actor: "dailysync", Reason: "daily", Key: "run/switch-daily"},
-					{Channel: "testing", Actor: "dailysync", Reason: "daily", Key: "run/switch-testing"},
-				}}
+				in := publishInput(t, st, rels[1], "testing")
 				first, retry := runTwice(t, j, a, a.PublishRelease, in)
 				res := decode[PublishReleaseResult](t, retry)
 				require.Equal(t, decode[PublishReleaseResult](t, first), res)
@@ -282,14 +277,8 @@ func requireLog(t *testing.T, st *repo.Store, channel string, n int) {
 // and its details tell the workflow (and the operator) that daily moved.
 func TestPublishReleaseNamesTheSwitchesBeforeAFailure(t *testing.T) {
 	st, rels := repotest.Store(t, 1)
-	r, err := st.Release(rels[0])
-	require.NoError(t, err)
 	a := &RepoActivities{Store: st}
-	in := PublishReleaseInput{Snapshots: r.Repos, CreatedAt: r.CreatedAt, Switches: []SwitchChannelInput{
-		{Channel: "daily", Actor: "dailysync", Reason: "daily", Key: "run/switch-daily"},
-		{Channel: "Testing!", Actor: "dailysync", Reason: "daily", Key: "run/switch-testing"},
-	}}
-	_, err = execute[PublishReleaseResult](t, a, a.PublishRelease, in)
+	_, err := execute[PublishReleaseResult](t, a, a.PublishRelease, publishInput(t, st, rels[0], "Testing!"))
 	var app *temporal.ApplicationError
 	require.ErrorAs(t, err, &app)
 	require.Equal(t, ErrTypeInvalidInput, app.Type(), "classified as the switch's error was: %v", err)
@@ -301,4 +290,16 @@ func TestPublishReleaseNamesTheSwitchesBeforeAFailure(t *testing.T) {
 	require.Len(t, partial.Switches, 1, "the details say daily moved before the failure")
 	require.Equal(t, "daily", partial.Switches[0].Channel)
 	require.True(t, partial.Switches[0].Changed)
+}
+
+// publishInput publishes the snapshots of release rel as a daily sync
+// does: daily, then the channel named second.
+func publishInput(t *testing.T, st *repo.Store, rel, second string) PublishReleaseInput {
+	t.Helper()
+	r, err := st.Release(rel)
+	require.NoError(t, err)
+	return PublishReleaseInput{Snapshots: r.Repos, CreatedAt: r.CreatedAt, Switches: []SwitchChannelInput{
+		{Channel: "daily", Actor: "dailysync", Reason: "daily", Key: "run/switch-daily"},
+		{Channel: second, Actor: "dailysync", Reason: "daily", Key: "run/switch-" + second},
+	}}
 }
