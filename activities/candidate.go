@@ -41,7 +41,7 @@ func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (
 	c.Monitoring = gitChanges(ctx, a.CacheDir, "monitoring", a.Config.Git.Monitoring)
 	open, err := a.Tracker.ListOpen(ctx)
 	if err != nil {
-		return c, (&TicketActivities{Config: a.Config}).classify("list open tickets", err)
+		return c, classifyFailure("list open tickets", err)
 	}
 	for _, t := range open {
 		c.OpenTickets = append(c.OpenTickets, TicketRef{ID: t.ID, Title: t.Title, URL: t.URL})

@@ -3,9 +3,11 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/osflow/osflow/integrations/failure"
 	"github.com/osflow/osflow/integrations/repo"
 )
 
@@ -47,4 +49,22 @@ func classify(err error) error {
 
 func invalid(msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidInput, nil)
+}
+
+// classifyFailure maps an error of the ticket, notify, monitoring and
+// backup integrations to what Temporal should do with it: bad credentials
+// or a missing repo will not fix themselves; a rate limit is retried after
+// the time the server gave.
+func classifyFailure(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("%s: %v", what, err)
+	if d, ok := failure.RetryAfter(err); ok {
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: d})
+	}
+	if !failure.IsRetryable(err) && !errors.Is(err, context.Canceled) {
+		return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidInput, nil)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/backup"
 	"github.com/osflow/osflow/integrations/ci"
-	"github.com/osflow/osflow/integrations/failure"
 	"github.com/osflow/osflow/integrations/monitoring"
 	"github.com/osflow/osflow/integrations/notify"
 	"github.com/osflow/osflow/integrations/scm"
@@ -237,11 +236,11 @@ func (a *PromotionActivities) Revert(ctx context.Context, in RevertInput) (strin
 func (a *PromotionActivities) FileTicket(ctx context.Context, in TicketInput) (TicketRef, error) {
 	redact := redactor(a.Config)
 	if t, err := a.Tracker.FindOpen(ctx, in.Fingerprint); err != nil {
-		return TicketRef{}, (&TicketActivities{}).classify("find ticket "+in.Fingerprint, err)
+		return TicketRef{}, classifyFailure("find ticket "+in.Fingerprint, err)
 	} else if t != nil && in.Key != "" {
 		done, err := a.Tracker.HasMarker(ctx, t.ID, in.Key)
 		if err != nil {
-			return TicketRef{}, (&TicketActivities{}).classify("read ticket "+t.ID, err)
+			return TicketRef{}, classifyFailure("read ticket "+t.ID, err)
 		}
 		if done {
 			return TicketRef{ID: t.ID, Title: t.Title, URL: t.URL}, nil
@@ -252,7 +251,7 @@ func (a *PromotionActivities) FileTicket(ctx context.Context, in TicketInput) (T
 		Fingerprint: in.Fingerprint, Title: in.Title, Body: body, Labels: append(a.Config.Tickets.Labels, in.Labels...),
 	}, body)
 	if err != nil {
-		return TicketRef{}, (&TicketActivities{}).classify("file ticket "+in.Fingerprint, err)
+		return TicketRef{}, classifyFailure("file ticket "+in.Fingerprint, err)
 	}
 	return TicketRef{ID: t.ID, Title: t.Title, URL: t.URL}, nil
 }
@@ -273,22 +272,6 @@ func (a *PromotionActivities) gitRepo(name string) (*scm.Repo, error) {
 
 // opMarker is the line a git commit carries to name its operation.
 func opMarker(key string) string { return "osflow-op: " + key }
-
-// classifyFailure maps an error of the notify, monitoring and backup
-// integrations to what Temporal should do with it.
-func classifyFailure(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := fmt.Sprintf("%s: %v", what, err)
-	if d, ok := failure.RetryAfter(err); ok {
-		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: d})
-	}
-	if !failure.IsRetryable(err) && !errors.Is(err, context.Canceled) {
-		return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidInput, nil)
-	}
-	return errors.New(msg)
-}
 
 // classifyGit maps a git integration error: refused credentials, a missing
 // remote or branch, bad input and conflicts need a person.

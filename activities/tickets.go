@@ -2,13 +2,11 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/tickets"
@@ -100,7 +98,7 @@ func (a *TicketActivities) ProcessResults(ctx context.Context, in ProcessResults
 	if j.Plan == nil {
 		open, err := a.Tracker.ListOpen(ctx)
 		if err != nil {
-			return sum, a.classify("list open tickets", err)
+			return sum, classifyFailure("list open tickets", err)
 		}
 		j = ticketJournal{Plan: PlanTicketActions(TicketPlanInput{
 			Release: in.Release, Channel: in.Channel, Results: in.Results, Open: open,
@@ -131,7 +129,7 @@ func (a *TicketActivities) ProcessResults(ctx context.Context, in ProcessResults
 	}
 	open, err := a.Tracker.ListOpen(ctx)
 	if err != nil {
-		return sum, a.classify("count open tickets", err)
+		return sum, classifyFailure("count open tickets", err)
 	}
 	sum.Open = len(open)
 	for _, t := range open {
@@ -165,7 +163,7 @@ func (a *TicketActivities) execute(ctx context.Context, act TicketAction, round 
 			Fingerprint: fp, Title: act.Title, Body: tickets.WithMarker(act.Body, fileKey), Labels: a.Config.Tickets.Labels,
 		}, tickets.WithMarker(act.Body, commentKey))
 		if err != nil {
-			return actionOutcome{}, a.classify("file ticket for "+fp, err)
+			return actionOutcome{}, classifyFailure("file ticket for "+fp, err)
 		}
 		if created {
 			return actionOutcome{TicketID: t.ID, Kind: ActionFile}, nil
@@ -179,7 +177,7 @@ func (a *TicketActivities) execute(ctx context.Context, act TicketAction, round 
 			for _, m := range []struct{ key, kind string }{{fileKey, ActionFile}, {k, act.Kind}} {
 				done, err := a.Tracker.HasMarker(ctx, act.TicketID, m.key)
 				if err != nil {
-					return actionOutcome{}, a.classify("read ticket "+act.TicketID, err)
+					return actionOutcome{}, classifyFailure("read ticket "+act.TicketID, err)
 				}
 				if !done {
 					continue
@@ -188,7 +186,7 @@ func (a *TicketActivities) execute(ctx context.Context, act TicketAction, round 
 					// The comment went in; closing again is harmless and
 					// finishes a close that stopped after it.
 					if err := a.Tracker.Close(ctx, act.TicketID, ""); err != nil {
-						return actionOutcome{}, a.classify("close ticket "+act.TicketID, err)
+						return actionOutcome{}, classifyFailure("close ticket "+act.TicketID, err)
 					}
 				}
 				return actionOutcome{TicketID: act.TicketID, Kind: m.kind}, nil
@@ -201,7 +199,7 @@ func (a *TicketActivities) execute(ctx context.Context, act TicketAction, round 
 			err = a.Tracker.Comment(ctx, act.TicketID, tickets.WithMarker(act.Body, k))
 		}
 		if err != nil {
-			return actionOutcome{}, a.classify(act.Kind+" ticket "+act.TicketID, err)
+			return actionOutcome{}, classifyFailure(act.Kind+" ticket "+act.TicketID, err)
 		}
 		return actionOutcome{TicketID: act.TicketID, Kind: act.Kind}, nil
 	default:
@@ -214,33 +212,16 @@ func (a *TicketActivities) execute(ctx context.Context, act TicketAction, round 
 func (a *TicketActivities) alreadyFiled(ctx context.Context, fp, fileKey, commentKey string) (actionOutcome, bool, error) {
 	t, err := a.Tracker.FindOpen(ctx, fp)
 	if err != nil || t == nil {
-		return actionOutcome{}, false, a.classify("find ticket for "+fp, err)
+		return actionOutcome{}, false, classifyFailure("find ticket for "+fp, err)
 	}
 	for _, k := range []struct{ key, kind string }{{fileKey, ActionFile}, {commentKey, ActionComment}} {
 		has, err := a.Tracker.HasMarker(ctx, t.ID, k.key)
 		if err != nil {
-			return actionOutcome{}, false, a.classify("read ticket "+t.ID, err)
+			return actionOutcome{}, false, classifyFailure("read ticket "+t.ID, err)
 		}
 		if has {
 			return actionOutcome{TicketID: t.ID, Kind: k.kind}, true, nil
 		}
 	}
 	return actionOutcome{}, false, nil
-}
-
-// classify maps tracker errors: bad credentials or a missing repo will not
-// fix themselves; a rate limit is retried after the time the server gave.
-func (a *TicketActivities) classify(what string, err error) error {
-	var rl *tickets.RateLimitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &rl):
-		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("%s: %v", what, err), ErrTypeRateLimited,
-			temporal.ApplicationErrorOptions{NextRetryDelay: rl.RetryAfter, Cause: err})
-	case errors.Is(err, tickets.ErrAuth), errors.Is(err, tickets.ErrNotFound), errors.Is(err, tickets.ErrInvalid):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", what, err), ErrTypeInvalidInput, err)
-	default:
-		return fmt.Errorf("%s: %w", what, err)
-	}
 }

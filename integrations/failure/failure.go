@@ -14,7 +14,7 @@
 //     running) is retryable.
 //   - A cancelled context is not retryable: the caller asked us to stop.
 //
-// It follows integrations/tickets/errors.go, which predates it.
+// The ticket trackers (integrations/tickets) classify with these too.
 package failure
 
 import (
