@@ -254,12 +254,11 @@ func TestPromotionSecondApprovalIsRefusedAndRemindersGoOut(t *testing.T) {
 	sendUpdate[Approval](env, 50*time.Hour+time.Minute, UpdateApproveOutage, ApproveRequest{Approver: "bob", WindowStart: env.Now().Add(60 * time.Hour)}, &second)
 	var waiting PromotionStatus
 	env.RegisterDelayedCallback(func() { waiting = queryPromotion(t, env) }, 10*time.Hour)
-	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateTaskDone, "firmware", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {}, OnComplete: func(any, error) {}},
-			TaskDone{Task: "firmware", By: "carol"})
-	}, 100*time.Hour+time.Minute)
+	var firmwareDone answer
+	sendUpdate[TaskDone](env, 100*time.Hour+time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmwareDone)
 
 	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+	require.NoError(t, firmwareDone.refused, "the firmware task is marked done")
 
 	require.NoError(t, env.GetWorkflowError())
 	require.NoError(t, first.refused)
@@ -334,6 +333,8 @@ func TestPromotionCompensatesAFailureAtEachStep(t *testing.T) {
 		fail     string
 		switched bool
 		reverted []string
+		// firmware: the outage got as far as its manual task.
+		firmware bool
 	}{
 		{fail: "Silence"},
 		{fail: "RunBackup"},
@@ -341,7 +342,7 @@ func TestPromotionCompensatesAFailureAtEachStep(t *testing.T) {
 		{fail: "Merge puppet", switched: true},
 		{fail: "Merge nagios", switched: true, reverted: []string{"puppet"}},
 		{fail: "RunTask drain", switched: true, reverted: []string{"nagios", "puppet"}},
-		{fail: "verify", switched: true, reverted: []string{"nagios", "puppet"}},
+		{fail: "verify", switched: true, reverted: []string{"nagios", "puppet"}, firmware: true},
 	} {
 		t.Run(tt.fail, func(t *testing.T) {
 			w := &world{production: "r1", testing: "r2", fail: tt.fail}
@@ -350,12 +351,15 @@ func TestPromotionCompensatesAFailureAtEachStep(t *testing.T) {
 			sendUpdate[Approval](env, time.Hour, UpdateApproveOutage, window(env, 2*time.Hour, 3*time.Hour), &approved)
 			var silencedAfterFailure bool
 			env.RegisterDelayedCallback(func() { silencedAfterFailure = w.silenced }, 3*time.Hour)
-			env.RegisterDelayedCallback(func() {
-				env.UpdateWorkflow(UpdateTaskDone, "fw", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {}, OnComplete: func(any, error) {}},
-					TaskDone{Task: "firmware", By: "carol"})
-			}, 2*time.Hour+10*time.Minute)
+			var firmwareDone answer
+			sendUpdate[TaskDone](env, 2*time.Hour+10*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmwareDone)
 
 			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+			if tt.firmware {
+				require.NoError(t, firmwareDone.refused, "the outage reached its manual task")
+			} else {
+				require.ErrorContains(t, firmwareDone.refused, "not waiting for task", "a failure ends the outage before its manual task")
+			}
 
 			err := env.GetWorkflowError()
 			require.Error(t, err)
@@ -399,12 +403,11 @@ func TestPromotionTestingMovedOnBeforeTheWindow(t *testing.T) {
 			var waiting PromotionStatus
 			env.RegisterDelayedCallback(func() { waiting = queryPromotion(t, env) }, 2*time.Hour+2*time.Minute)
 			sendUpdate[ProceedRequest](env, 2*time.Hour+3*time.Minute, UpdateProceed, ProceedRequest{By: "bob", Proceed: proceed}, &decided)
-			env.RegisterDelayedCallback(func() {
-				env.UpdateWorkflow(UpdateTaskDone, "fw", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {}, OnComplete: func(any, error) {}},
-					TaskDone{Task: "firmware", By: "carol"})
-			}, 3*time.Hour)
+			var firmwareDone answer
+			sendUpdate[TaskDone](env, 3*time.Hour, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmwareDone)
 
 			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+			require.NoError(t, firmwareDone.refused, "the firmware task is marked done")
 
 			require.NoError(t, env.GetWorkflowError())
 			require.ErrorContains(t, wrong.refused, "may not approve")
@@ -442,12 +445,11 @@ func TestPromotionTakesABypassInItsStride(t *testing.T) {
 	}, 90*time.Minute)
 	var waiting PromotionStatus
 	env.RegisterDelayedCallback(func() { waiting = queryPromotion(t, env) }, 100*time.Minute)
-	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateTaskDone, "fw", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {}, OnComplete: func(any, error) {}},
-			TaskDone{Task: "firmware", By: "carol"})
-	}, 3*time.Hour)
+	var firmwareDone answer
+	sendUpdate[TaskDone](env, 3*time.Hour, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmwareDone)
 
 	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+	require.NoError(t, firmwareDone.refused, "the firmware task is marked done")
 
 	require.NoError(t, env.GetWorkflowError())
 	require.NoError(t, approved.refused)

@@ -41,20 +41,9 @@ func NewBacula(cfg config.Bacula) *Bacula {
 	if cfg.Timeout.Duration <= 0 {
 		cfg.Timeout.Duration = 6 * time.Hour
 	}
-	b := &Bacula{cfg: cfg, sleep: sleepCtx}
+	b := &Bacula{cfg: cfg, sleep: failure.Sleep}
 	b.console = b.bconsole
 	return b
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func comment(key string) string { return "osflow:" + key }

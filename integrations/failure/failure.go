@@ -112,3 +112,16 @@ func HTTPStatus(resp *http.Response, now time.Time, err error) error {
 	}
 	return err
 }
+
+// Sleep waits d, or until ctx ends (then it returns ctx's error): the wait
+// of the integrations' retry and poll loops.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -61,19 +61,8 @@ func NewWebhook(cfg config.Webhook) *Webhook {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		now:     time.Now,
-		sleep:   sleepCtx,
+		sleep:   failure.Sleep,
 		maxWait: maxWebhookWait,
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"slices"
@@ -246,11 +245,7 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 		// Switched through the freeze: it now holds the new release.
 		fz.Release = release
 		entry.Reason += fmt.Sprintf(" (through the freeze by %s)", fz.Actor)
-		b, err := json.Marshal(fz)
-		if err != nil {
-			return fail(err)
-		}
-		if err := s.writeAtomic(link+".freeze", 0o644, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		if err := s.writeFreeze(link, *fz); err != nil {
 			return fail(err)
 		}
 	}

@@ -124,11 +124,7 @@ func (s *Store) SetFreeze(ctx context.Context, req FreezeRequest) (*Freeze, erro
 		return fail(fmt.Errorf("it serves %s, not %s; nothing was frozen: %w", orNone(cur), req.Release, ErrInvalid))
 	}
 	fz := Freeze{Time: entry.Time, Actor: req.Actor, Reason: req.Reason, Release: cur, Key: req.Key}
-	b, err := json.Marshal(fz)
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.writeAtomic(link+".freeze", 0o644, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+	if err := s.writeFreeze(link, fz); err != nil {
 		return fail(err)
 	}
 	if err := appendLog(link+".log", entry); err != nil {
@@ -142,4 +138,13 @@ func orNone(s string) string {
 		return "nothing"
 	}
 	return s
+}
+
+// writeFreeze records the freeze of the channel whose link is link.
+func (s *Store) writeFreeze(link string, fz Freeze) error {
+	b, err := json.Marshal(fz)
+	if err != nil {
+		return err
+	}
+	return s.writeAtomic(link+".freeze", 0o644, func(w io.Writer) error { _, err := w.Write(b); return err })
 }
