@@ -421,6 +421,7 @@ func TestErrors(t *testing.T) {
 		{"missing url", "store: s\nrepos:\n  - name: a\n", 3, "repos[0].url", "required for a mirror"},
 		{"overlay with url", "store: s\nrepos:\n  - name: site\n    overlay: true\n    url: http://m/\n", 5, "repos[0].url", "an overlay has no url"},
 		{"requireSignature without key", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    requireSignature: true\n", 5, "repos[0].requireSignature", "true needs gpgKey"},
+		{"description on two lines", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    description: \"BaseOS\\nenabled=0\"\n", 5, "repos[0].description", "must be one line"},
 		{"gpgKey missing", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    gpgKey: /nonexistent/RPM-GPG-KEY\n", 5, "repos[0].gpgKey", "cannot read /nonexistent/RPM-GPG-KEY: no such file or directory"},
 		{"channels not distinct", "store: s\nchannels:\n  daily: daily\n  testing: prod\n  production: prod\n" + repos, 5, "channels.production", `"prod" is also channels.testing`},
 		{"bad channel name", "store: s\nchannels:\n  testing: Test\n" + repos, 3, "channels.testing", "is not a channel name"},

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Parse decodes and checks a config file's content. name is the file it came
@@ -389,6 +390,9 @@ func (d *decoder) checkRepos(repos []Repo) {
 			d.checkRedirectHost(fmt.Sprintf("%s.allowRedirectHosts[%d]", p, j), h)
 		}
 		d.nonNegative(p+".maxAge", r.MaxAge)
+		if strings.ContainsFunc(r.Description, unicode.IsControl) {
+			d.errorf(p+".description", "must be one line of text: it becomes the name= of the repo in `osflow repo files`")
+		}
 		if b := r.Bypass; b != nil {
 			if !r.Overlay {
 				d.errorf(p+".bypass", "only an overlay can be bypassed: a mirror's packages come from its upstream")

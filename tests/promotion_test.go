@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
@@ -26,14 +27,14 @@ func (s *site) promotionState(id string, cond func(workflows.PromotionStatus) bo
 	s.t.Helper()
 	var st workflows.PromotionStatus
 	var lastErr error
-	ok := assertEventually(func() bool {
+	ok := assert.Eventually(s.t, func() bool {
 		q, err := s.client.QueryWorkflow(context.Background(), id, "", workflows.QueryStatus)
 		if err == nil {
 			err = q.Get(&st)
 		}
 		lastErr = err
 		return err == nil && cond(st)
-	}, 3*time.Minute)
+	}, 3*time.Minute, 100*time.Millisecond, "promotion %s reaches %s", id, what)
 	if !ok {
 		s.t.Logf("history of %s:\n%s", id, s.temporalCLI("workflow", "show", "--workflow-id", id))
 		s.t.Fatalf("promotion %s never reached: %s (last error %v, last state: %+v)", id, what, lastErr, st)
@@ -194,18 +195,6 @@ wiki:
 	recordHistory(t, s.client, p1, "", "promotion-v1-done")
 	recordHistory(t, s.client, p2, "", "promotion-v1-rolledback")
 	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v1")
-}
-
-// assertEventually polls cond every 100 ms until it holds or d passes.
-func assertEventually(cond func() bool, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
 }
 
 // waitWorkflow waits for a workflow's end and returns its error.
