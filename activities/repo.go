@@ -334,10 +334,16 @@ const maxDiffLines = 200
 // DiffSummary summarises the package changes from one release or channel
 // to another. A channel that never served anything diffs as empty.
 func (a *RepoActivities) DiffSummary(_ context.Context, in DiffSummaryInput) (DiffSummary, error) {
+	sum, _, err := a.diffSummary(in)
+	return sum, err
+}
+
+// diffSummary is DiffSummary, and the diff it summarises.
+func (a *RepoActivities) diffSummary(in DiffSummaryInput) (DiffSummary, repo.ReleaseDiff, error) {
 	sum := DiffSummary{From: in.From, To: in.To}
 	d, err := a.Store.DiffReleases(in.From, in.To)
 	if err != nil {
-		return sum, classify(fmt.Errorf("diff %s -> %s: %w", in.From, in.To, err))
+		return sum, d, classify(fmt.Errorf("diff %s -> %s: %w", in.From, in.To, err))
 	}
 	add := func(line string) {
 		if len(sum.Lines) < maxDiffLines {
@@ -372,13 +378,13 @@ func (a *RepoActivities) DiffSummary(_ context.Context, in DiffSummaryInput) (Di
 	if in.From == a.Config.Channels.Production {
 		bypasses, err := a.Store.BypassesSincePromotion(in.From)
 		if err != nil {
-			return sum, classify(err)
+			return sum, d, classify(err)
 		}
 		for _, b := range bypasses {
 			sum.Bypasses = append(sum.Bypasses, BypassNote{ID: b.Bypass, Time: b.Time, Overlay: b.Overlay, Packages: b.Packages, Actor: b.Actor, Reason: b.Reason})
 		}
 	}
-	return sum, nil
+	return sum, d, nil
 }
 
 // ResolveRollback turns a rollback request into an absolute target: the
@@ -461,14 +467,10 @@ const maxAdvisories = 50
 // PackageRisk is the package side of a risk report: the diff from one
 // release or channel to another and the upstream advisories it brings,
 // security first.
-func (a *RepoActivities) PackageRisk(ctx context.Context, in DiffSummaryInput) (PackageRisk, error) {
-	sum, err := a.DiffSummary(ctx, in)
+func (a *RepoActivities) PackageRisk(_ context.Context, in DiffSummaryInput) (PackageRisk, error) {
+	sum, d, err := a.diffSummary(in)
 	if err != nil {
 		return PackageRisk{}, err
-	}
-	d, err := a.Store.DiffReleases(in.From, in.To)
-	if err != nil {
-		return PackageRisk{}, classify(err)
 	}
 	found, err := a.Store.ReleaseAdvisories(d)
 	if err != nil {
