@@ -231,10 +231,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "\n[truncated]"
 }
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "[...]\n" + s[len(s)-n:]
-}
