@@ -25,13 +25,18 @@ func TestRenderCandidate(t *testing.T) {
 				"## Open tickets (0)\n\nNone."}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			page := RenderCandidate(tc.c)
-			for _, w := range tc.want {
-				require.Contains(t, page, w)
-			}
-			for _, n := range tc.not {
-				require.NotContains(t, page, n)
-			}
+			requirePage(t, RenderCandidate(tc.c), tc.want, tc.not)
 		})
+	}
+}
+
+// requirePage checks that a rendered page says each of want and none of not.
+func requirePage(t *testing.T, page string, want, not []string) {
+	t.Helper()
+	for _, w := range want {
+		require.Contains(t, page, w)
+	}
+	for _, n := range not {
+		require.NotContains(t, page, n)
 	}
 }

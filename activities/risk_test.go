@@ -3,8 +3,6 @@ package activities
 import (
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 )
 
 func TestRenderRisk(t *testing.T) {
@@ -24,13 +22,7 @@ func TestRenderRisk(t *testing.T) {
 			"Downgrades or removals: check them before approving"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			page := RenderRisk(tc.risk)
-			for _, w := range tc.want {
-				require.Contains(t, page, w)
-			}
-			for _, n := range tc.not {
-				require.NotContains(t, page, n)
-			}
+			requirePage(t, RenderRisk(tc.risk), tc.want, tc.not)
 		})
 	}
 }
