@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,31 +227,19 @@ func (s *Store) OverlayList(repo string) ([]OverlayRPM, error) {
 	return rpms, nil
 }
 
-// overlayRevision derives createrepo_c's --revision (a Unix time) for the
-// overlay in dir: the newest modification time of its RPMs, which
-// OverlayAdd sets when it copies one in, and never less than the revision
-// its metadata has now. An unchanged overlay gets a byte-identical
-// repomd.xml, so the mirror sees no new snapshot; an overlay that grew
-// never gets a lower revision, which the mirror would refuse as a
-// replayed upstream (a hash of the content did, half the time; a store
-// upgraded from those hashes keeps its last one until time passes it).
-func overlayRevision(rpms []OverlayRPM, dir string) string {
+// overlayRevision derives createrepo_c's --revision (a Unix time) from an
+// overlay's content: the newest modification time of its RPMs, which
+// OverlayAdd sets when it copies one in. An unchanged overlay gets a
+// byte-identical repomd.xml, so the mirror sees no new snapshot. (The
+// mirror does not hold an overlay to "never older than last time": the
+// metadata is osflow's own, mirror.Source.Generated.)
+func overlayRevision(rpms []OverlayRPM) string {
 	var newest int64
 	for _, r := range rpms {
 		newest = max(newest, r.ModTime.Unix())
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "repodata", "repomd.xml")); err == nil {
-		if m := revisionRE.FindSubmatch(b); m != nil {
-			if prev, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil {
-				newest = max(newest, prev)
-			}
-		}
-	}
 	return strconv.FormatInt(newest, 10)
 }
-
-// revisionRE finds the revision createrepo_c wrote into repomd.xml.
-var revisionRE = regexp.MustCompile(`<revision>(\d+)</revision>`)
 
 // OverlayPrepare regenerates an overlay's metadata with createrepo_c and
 // returns the directory that holds repodata/, for the mirror to sync as
@@ -296,7 +283,7 @@ func (s *Store) WithOverlay(ctx context.Context, repo string, fn func(dir string
 	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "createrepo_c", "--update", "--unique-md-filenames",
-		"--set-timestamp-to-revision", "--revision", overlayRevision(rpms, dir), dir)
+		"--set-timestamp-to-revision", "--revision", overlayRevision(rpms), dir)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fail(fmt.Errorf("createrepo_c: %w: %s", err, strings.TrimSpace(stderr.String())))
