@@ -2,8 +2,11 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 )
@@ -50,4 +53,64 @@ func (a *CycleActivities) AnnounceBypass(ctx context.Context, in BypassAnnouncem
 		n++
 	}
 	return n, nil
+}
+
+// SignalSuperseded tells a promotion waiting for approval that a newer one
+// took its place, just before it is cancelled: the reason its status and
+// the Web UI show.
+const SignalSuperseded = "superseded"
+
+// SupersedeInput names the promotion that takes the place of the others
+// waiting for approval, and when it started: only promotions started
+// before it are superseded, so two that start at once cannot cancel each
+// other.
+type SupersedeInput struct {
+	Promotion string
+	Release   string
+	Started   time.Time
+	// Query selects the waiting promotions (the search attribute names
+	// live with the workflows).
+	Query string
+}
+
+// Superseded is the SignalSuperseded payload.
+type Superseded struct {
+	By      string
+	Release string
+}
+
+// SupersedePromotions cancels every promotion still waiting for approval
+// that started before in.Promotion, telling each which promotion took its
+// place. Only the newest candidate waits for an approver, so a stale one
+// cannot be approved by mistake. Cancelling a workflow again is harmless,
+// and a promotion that was approved meanwhile is no longer listed, so a
+// retry is too.
+func (a *CycleActivities) SupersedePromotions(ctx context.Context, in SupersedeInput) ([]string, error) {
+	resp, err := a.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: in.Query, PageSize: 100})
+	if err != nil {
+		return nil, fmt.Errorf("list promotions waiting for approval: %w", err)
+	}
+	var done []string
+	for _, e := range resp.GetExecutions() {
+		id := e.GetExecution().GetWorkflowId()
+		if id == in.Promotion || !e.GetStartTime().AsTime().Before(in.Started) {
+			continue
+		}
+		if err := a.Client.SignalWorkflow(ctx, id, "", SignalSuperseded, Superseded{By: in.Promotion, Release: in.Release}); err != nil {
+			if isNotFound(err) {
+				continue // it ended meanwhile
+			}
+			return done, fmt.Errorf("tell %s it is superseded by %s: %w", id, in.Promotion, err)
+		}
+		if err := a.Client.CancelWorkflow(ctx, id, ""); err != nil && !isNotFound(err) {
+			return done, fmt.Errorf("cancel %s, superseded by %s: %w", id, in.Promotion, err)
+		}
+		done = append(done, id)
+	}
+	return done, nil
+}
+
+func isNotFound(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
 }

@@ -39,6 +39,33 @@ func Promote(ctx context.Context, c client.Client, cfg *config.Config, release s
 	return run, nil
 }
 
+// checkPromotable refuses, before anything starts, a release that is no
+// candidate or that production already serves; the promotion checks both
+// again, for starts from the Web UI or another client.
+func checkPromotable(st *repo.Store, cfg *config.Config, release string) error {
+	var c struct{ Release string }
+	if err := st.Candidate(release, &c); errors.Is(err, repo.ErrNotFound) || errors.Is(err, repo.ErrInvalid) {
+		return UsageError{fmt.Errorf("release %q is no candidate: it has not passed the test cycle's gate and rehearsal (osflow status shows the gate; osflow repo releases lists the releases)", release)}
+	} else if err != nil {
+		return err
+	}
+	cur, err := st.Channel(cfg.Channels.Production)
+	if err != nil {
+		return err
+	}
+	if cur != "" {
+		base, err := st.ReleaseBase(cur)
+		if err != nil {
+			return err
+		}
+		if cur == release || base == release {
+			return UsageError{fmt.Errorf("%s already serves %s: nothing to promote (osflow audit %s shows since when)",
+				cfg.Channels.Production, release, cfg.Channels.Production)}
+		}
+	}
+	return nil
+}
+
 // updateWorkflow sends an Update to a running workflow and waits for its
 // answer: the result, or the refusal as a RefusedError.
 func updateWorkflow(ctx context.Context, c client.Client, workflowID, name string, arg, result any) error {
@@ -166,14 +193,17 @@ for an approver: osflow approve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				st, err := repo.Open(cfg.Store)
+				if err != nil {
+					return err
+				}
 				if release == "" {
-					st, err := repo.Open(cfg.Store)
-					if err != nil {
-						return err
-					}
 					if release, err = st.Channel(cfg.Channels.Testing); err != nil || release == "" {
 						return UsageError{fmt.Errorf("no --release, and testing serves nothing to promote (%v)", err)}
 					}
+				}
+				if err := checkPromotable(st, cfg, release); err != nil {
+					return err
 				}
 				run, err := Promote(ctx, c, cfg, release)
 				if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/osflow/osflow/integrations/monitoring/amtest"
@@ -192,9 +193,44 @@ wiki:
 	require.Equal(t, "rolled-back", audit[1].Outcome)
 	require.Contains(t, audit[2].Verdict, "rollback after a failed promotion")
 
-	recordHistory(t, s.client, p1, "", "promotion-v1-done")
-	recordHistory(t, s.client, p2, "", "promotion-v1-rolledback")
-	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v1")
+	recordHistory(t, s.client, p1, "", "promotion-v2-done")
+	recordHistory(t, s.client, p2, "", "promotion-v2-rolledback")
+	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v2")
+
+	// Production serves r1: promoting it again is refused before anything
+	// starts, and so is a release that is no candidate.
+	for release, want := range map[string]string{r1: "production already serves " + r1, "nosuch": `release "nosuch" is no candidate`} {
+		outb.Reset()
+		err := starter.Execute([]string{"--config", s.cfg.Path, "promote", "--release", release}, &outb, &outb)
+		require.ErrorContains(t, err, want)
+	}
+	// Started anyway (the Web UI's Start Workflow), the promotion ends at once.
+	again, err := s.client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: workflows.PromotionWorkflowID(r1) + "-again", TaskQueue: s.cfg.Temporal.TaskQueue,
+	}, workflows.Promotion, workflows.PromotionInput{Release: r1})
+	require.NoError(t, err)
+	require.ErrorContains(t, again.Get(context.Background(), nil), "production already serves "+r1+": nothing to promote")
+
+	// r2 promoted again waits for approval; the next candidate, r3,
+	// supersedes it: only the newest candidate waits for an approver.
+	require.NoError(t, os.Remove(failMarker))
+	run2, err := starter.Promote(context.Background(), s.client, s.cfg, r2)
+	require.NoError(t, err)
+	s.promotionState(p2, func(st workflows.PromotionStatus) bool { return st.Phase == workflows.PhaseAwaitingApproval }, "r2 waits again")
+	s.publish("baseos", spec("hpc-base", "1.2"))
+	r3 := s.sync().Release
+	p3 := s.candidateAfterRehearsal(r3)
+	err = waitWorkflow(t, s, p2)
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, err, &canceled, "the superseded promotion ends canceled")
+	st = s.promotionState(p2, func(workflows.PromotionStatus) bool { return true }, "its end state")
+	require.Equal(t, workflows.ApprovalCanceled, st.State)
+	require.Equal(t, workflows.PhaseSuperseded, st.Phase)
+	require.Contains(t, st.WaitingFor, "superseded by "+p3)
+	st = s.promotionState(p3, func(st workflows.PromotionStatus) bool { return st.RiskPage != "" }, "r3 waits for approval")
+	require.Equal(t, workflows.ApprovalPending, st.State)
+	require.Equal(t, r1, s.channel("production"), "nothing moved production")
+	recordHistory(t, s.client, p2, run2.GetRunID(), "promotion-v2-superseded")
 }
 
 // waitWorkflow waits for a workflow's end and returns its error.

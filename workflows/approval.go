@@ -57,6 +57,10 @@ type approval struct {
 	refuse  func(ctx workflow.Context, name, by string, err error)
 	// decided wakes the owner after a decision.
 	decided func()
+	// ready, when set, says whether approvers is known yet. Before, a
+	// validator checks only the request's form, and the handler waits
+	// for it and then checks the approver.
+	ready func() bool
 }
 
 func (a *approval) register(ctx workflow.Context) error {
@@ -69,6 +73,9 @@ func (a *approval) register(ctx workflow.Context) error {
 func (a *approval) checkApprover(name string) error {
 	if err := singleLine("approver", name, true); err != nil {
 		return err
+	}
+	if a.ready != nil && !a.ready() {
+		return nil // checked again by the handler, once the approvers are known
 	}
 	if !slices.Contains(a.approvers, name) {
 		if len(a.approvers) == 0 {
@@ -104,7 +111,18 @@ func (a *approval) checkApprove(ctx workflow.Context, r ApproveRequest) error {
 	return nil
 }
 
+// awaitReady waits for the approvers to be known.
+func (a *approval) awaitReady(ctx workflow.Context) error {
+	if a.ready == nil {
+		return nil
+	}
+	return workflow.Await(ctx, a.ready)
+}
+
 func (a *approval) approve(ctx workflow.Context, r ApproveRequest) (Approval, error) {
+	if err := a.awaitReady(ctx); err != nil {
+		return Approval{}, err
+	}
 	if err := a.checkApprove(ctx, r); err != nil {
 		return Approval{}, err
 	}
@@ -134,6 +152,9 @@ func (a *approval) checkReject(_ workflow.Context, r RejectRequest) error {
 }
 
 func (a *approval) reject(ctx workflow.Context, r RejectRequest) (Approval, error) {
+	if err := a.awaitReady(ctx); err != nil {
+		return Approval{}, err
+	}
 	if err := a.checkReject(ctx, r); err != nil {
 		return Approval{}, err
 	}

@@ -32,6 +32,9 @@ const (
 	PhaseOutage           = "outage"
 	PhaseCompensating     = "compensating"
 	PhaseAfterwards       = "afterwards"
+	// PhaseSuperseded: a newer promotion took the place of this one
+	// while it waited for approval; it ended canceled.
+	PhaseSuperseded = "superseded"
 )
 
 // ErrTypePromotionFailed is the type of a failed promotion's error; its
@@ -110,11 +113,15 @@ func Promotion(ctx workflow.Context, in PromotionInput) (PromotionStatus, error)
 		return promotionV0(ctx, in)
 	}
 	p := &promotion{in: in, taskDone: map[string]string{}}
+	p.trueState = workflow.GetVersion(ctx, versionPromotionTrueState, workflow.DefaultVersion, 1) == 1
 	p.merger = &merger{resolved: map[string]string{}, status: p.setWaiting}
 	if err := p.setup(ctx); err != nil {
 		return p.st, err
 	}
 	err := p.run(ctx)
+	if p.trueState && temporal.IsCanceledError(err) {
+		p.canceled(ctx)
+	}
 	if err != nil && !temporal.IsCanceledError(err) {
 		p.st.Error = err.Error()
 		p.setWaiting(ctx, "nothing: the promotion has ended")
@@ -140,6 +147,10 @@ type promotion struct {
 	// switchedTo is the release production was switched to.
 	switchedTo string
 	issues     int
+	// trueState: versionPromotionTrueState's behaviour.
+	trueState  bool
+	planLoaded bool
+	superseded workflow.ReceiveChannel
 }
 
 func (p *promotion) setup(ctx workflow.Context) error {
@@ -162,6 +173,12 @@ func (p *promotion) setup(ctx workflow.Context) error {
 		refuse:  p.refuse,
 		decided: func() {},
 	}
+	if p.trueState {
+		// An approval may arrive before the plan names the approvers: it
+		// waits for the plan instead of being refused.
+		p.appr.ready = func() bool { return p.planLoaded }
+		p.superseded = workflow.GetSignalChannel(ctx, activities.SignalSuperseded)
+	}
 	if err := p.appr.register(ctx); err != nil {
 		return err
 	}
@@ -182,12 +199,19 @@ func (p *promotion) setup(ctx workflow.Context) error {
 		return stepError("read the promotion plan", err)
 	}
 	p.appr.approvers = p.plan.Approvers
+	p.planLoaded = true
 	return nil
 }
 
 func (p *promotion) run(ctx workflow.Context) error {
 	if err := p.loadCandidate(ctx); err != nil {
 		return err
+	}
+	if p.trueState {
+		if err := p.notServedYet(ctx); err != nil {
+			return err
+		}
+		p.supersedeOthers(ctx)
 	}
 	p.setState(ctx, ApprovalPending)
 	p.setPhase(ctx, PhaseAwaitingApproval)
@@ -365,8 +389,19 @@ func (p *promotion) testingStillMatches(ctx workflow.Context) (bool, error) {
 		"An approver runs osflow proceed %s --as NAME (promote the tested candidate) or osflow proceed %s --cancel --as NAME",
 		st.Release, p.st.Release, id, id))
 	p.notify(ctx, "testing-moved", fmt.Sprintf("osflow: testing moved on before the outage of %s", p.st.Release), p.st.WaitingFor)
-	if err := workflow.Await(ctx, func() bool { return p.decision != nil }); err != nil {
+	decided := func() bool { return p.decision != nil }
+	if !p.trueState {
+		if err := workflow.Await(ctx, decided); err != nil {
+			return false, err
+		}
+	} else if ok, err := workflow.AwaitWithTimeout(ctx, p.st.Approval.WindowEnd.Sub(workflow.Now(ctx)), decided); err != nil {
 		return false, err
+	} else if !ok {
+		p.setState(ctx, ApprovalCanceled)
+		p.setPhase(ctx, ApprovalCanceled)
+		return false, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the window ended at %s while waiting for a decision; production was not touched. Start a new promotion: osflow promote --release %s",
+			p.st.Approval.WindowEnd.UTC().Format(time.RFC3339), p.st.Release), activities.ErrTypeInvalidInput, nil)
 	}
 	if !p.decision.Proceed {
 		p.setState(ctx, ApprovalCanceled)
@@ -624,7 +659,11 @@ func (p *promotion) afterwards(ctx workflow.Context) error {
 	_ = workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishOutcome, activities.OutcomeInput{
 		Release: p.st.Release, Promotion: id, Page: report, Key: runKey(ctx, "outcome"),
 	}).Get(ctx, nil)
-	p.notify(ctx, "done", fmt.Sprintf("osflow: production now serves release %s", p.st.Release), report)
+	serves := p.st.Release
+	if p.trueState {
+		serves = p.productionNow(ctx)
+	}
+	p.notify(ctx, "done", fmt.Sprintf("osflow: production now serves release %s", serves), report)
 	_ = workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
 		Release: p.switchedTo, Key: runKey(ctx, "switch-production"), Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
 		Channel: p.plan.ProductionChannel, Approver: p.st.Approval.By, Outcome: ApprovalDone,
@@ -639,7 +678,7 @@ func (p *promotion) afterwards(ctx workflow.Context) error {
 	}
 	p.setState(ctx, ApprovalDone)
 	p.setPhase(ctx, ApprovalDone)
-	p.setWaiting(ctx, "nothing: production serves "+p.st.Release+"; hotfixes merge back in "+p.st.MergeBack)
+	p.setWaiting(ctx, "nothing: production serves "+serves+"; hotfixes merge back in "+p.st.MergeBack)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -91,12 +92,16 @@ func (p *promotion) endOutage(ctx workflow.Context, r EndOutageRequest) (string,
 	return "silences end now", nil
 }
 
-func (p *promotion) checkProceed(_ workflow.Context, r ProceedRequest) error {
+func (p *promotion) checkProceed(ctx workflow.Context, r ProceedRequest) error {
 	if err := p.appr.checkApprover(r.By); err != nil {
 		return err
 	}
 	if p.st.Phase != PhaseAwaitingDecision || p.decision != nil {
 		return fmt.Errorf("no decision is awaited (the promotion is %s)", p.st.Phase)
+	}
+	if end := p.st.Approval.WindowEnd; p.trueState && !workflow.Now(ctx).Before(end) {
+		return fmt.Errorf("the window ended at %s: the outage can no longer begin; start a new promotion: osflow promote --release %s",
+			end.UTC().Format(time.RFC3339), p.st.Release)
 	}
 	return nil
 }

@@ -48,6 +48,15 @@ type world struct {
 	notes            []string
 	// fail names the activity that fails, with a non-retryable error.
 	fail string
+	// productionBase is what production's release was derived from.
+	productionBase string
+	// planGate, when set, holds the promotion plan until it is closed:
+	// approvals may come first.
+	planGate chan struct{}
+	// supersede is what SupersedePromotions answers, and superseding the
+	// input it was asked with.
+	supersede   []string
+	superseding []activities.SupersedeInput
 }
 
 func (w *world) call(name string) error {
@@ -65,11 +74,25 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 	env.RegisterWorkflow(Promotion)
 	env.RegisterWorkflow(MergeBack)
 	for _, a := range []any{&activities.ConfigActivities{}, &activities.RepoActivities{}, &activities.TestActivities{},
-		&activities.PromotionActivities{}} {
+		&activities.PromotionActivities{}, &activities.CycleActivities{}} {
 		env.RegisterActivity(a)
 	}
 	w.calls = map[string]int{}
-	env.OnActivity(configActs.PromotionPlan, mock.Anything).Return(promotionPlan, nil)
+	env.OnActivity(configActs.PromotionPlan, mock.Anything).Return(func(context.Context) (activities.PromotionPlan, error) {
+		if w.planGate != nil {
+			select {
+			case <-w.planGate:
+			case <-time.After(10 * time.Second):
+				t.Error("the plan's gate was never opened")
+			}
+		}
+		return promotionPlan, nil
+	})
+	env.OnActivity(cycleActs.SupersedePromotions, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SupersedeInput) ([]string, error) {
+			w.superseding = append(w.superseding, in)
+			return w.supersede, nil
+		})
 	env.OnActivity(promotionActs.UserTickets, mock.Anything).Return([]activities.TicketRef{{ID: "U-1", Title: "please keep python2"}}, nil)
 	env.OnActivity(repoActs.PackageRisk, mock.Anything, mock.Anything).Return(activities.PackageRisk{
 		Diff: activities.DiffSummary{Upgraded: 3}, Advisories: []activities.Advisory{{ID: "RLSA-1", Type: "security", Severity: "Important"}}}, nil)
@@ -80,7 +103,7 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 			if in.Channel == "testing" {
 				return activities.ChannelState{Channel: "testing", Release: w.testing, Base: cmp.Or(w.testingBase, w.testing)}, nil
 			}
-			return activities.ChannelState{Channel: in.Channel, Release: w.production}, nil
+			return activities.ChannelState{Channel: in.Channel, Release: w.production, Base: cmp.Or(w.productionBase, w.production)}, nil
 		})
 	env.OnActivity(promotionActs.PublishRisk, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PublishRiskInput) (activities.Published, error) {

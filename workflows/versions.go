@@ -25,4 +25,10 @@ const (
 	// Promotion is the real production phase; before, a placeholder that
 	// recorded a decision (promotionV0).
 	versionPromotionOutage = "promotion-outage"
+	// Promotion reads production before it waits for an approver (none
+	// starts for the release production serves), supersedes the
+	// promotions still waiting for approval, takes an approval that
+	// arrives before its plan is loaded, gives up a decision at the
+	// window's end, and reports what production serves from the store.
+	versionPromotionTrueState = "promotion-true-state"
 )

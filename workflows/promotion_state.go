@@ -1,0 +1,96 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/osflow/osflow/activities"
+)
+
+// What a promotion says about production is read from the store when it
+// says it, never assumed from what it asked for: a switch can be carried
+// into a derived release, and production can move again after it.
+
+// notServedYet refuses to promote the release production already serves
+// (itself, or derived from it by bypasses): its outage would switch
+// nothing and still run every step.
+func (p *promotion) notServedYet(ctx workflow.Context) error {
+	var st activities.ChannelState
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.ChannelState,
+		activities.ChannelStateInput{Channel: p.plan.ProductionChannel}).Get(ctx, &st)
+	if err != nil {
+		return stepError("read the production channel", err)
+	}
+	if st.Release != p.st.Release && st.Base != p.st.Release {
+		return nil
+	}
+	p.setState(ctx, ApprovalCanceled)
+	p.setPhase(ctx, ApprovalCanceled)
+	serves := st.Release
+	if st.Base != st.Release {
+		serves += " (" + st.Base + " with bypasses)"
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s already serves %s: nothing to promote",
+		p.plan.ProductionChannel, serves), activities.ErrTypeInvalidInput, nil)
+}
+
+// supersedeOthers cancels the promotions still waiting for approval that
+// started before this one, so that only the newest candidate waits for an
+// approver. A failure is noted, not fatal: the older ones stay waiting,
+// as they did before.
+func (p *promotion) supersedeOthers(ctx workflow.Context) {
+	info := workflow.GetInfo(ctx)
+	var ids []string
+	err := workflow.ExecuteActivity(shortActivityCtx(ctx), cycleActs.SupersedePromotions, activities.SupersedeInput{
+		Promotion: info.WorkflowExecution.ID, Release: p.st.Release, Started: info.WorkflowStartTime,
+		Query: fmt.Sprintf("WorkflowType = 'Promotion' AND ExecutionStatus = 'Running' AND %s = '%s'",
+			AttrApproval.GetName(), ApprovalPending),
+	}).Get(ctx, &ids)
+	switch {
+	case err != nil:
+		p.note(ctx, "could not supersede the promotions waiting for approval: "+rootMessage(err))
+	case len(ids) > 0:
+		p.note(ctx, "superseded "+strings.Join(ids, ", ")+", which waited for approval")
+	}
+}
+
+// canceled ends a promotion that was cancelled before its outage began:
+// by an operator, or superseded by a newer candidate. An outage that was
+// cancelled has already compensated and keeps its state.
+func (p *promotion) canceled(ctx workflow.Context) {
+	if p.st.State != ApprovalPending && p.st.State != ApprovalApproved {
+		return
+	}
+	ctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	var by activities.Superseded
+	superseded := p.superseded.ReceiveAsync(&by)
+	p.setState(ctx, ApprovalCanceled)
+	if !superseded {
+		p.setPhase(ctx, ApprovalCanceled)
+		p.setWaiting(ctx, "nothing: canceled")
+		return
+	}
+	p.setPhase(ctx, PhaseSuperseded)
+	p.note(ctx, fmt.Sprintf("superseded by %s (release %s)", by.By, by.Release))
+	p.setWaiting(ctx, fmt.Sprintf("nothing: superseded by %s, the promotion of release %s", by.By, by.Release))
+}
+
+// productionNow is what production serves, read from the store; the
+// release switched to when it cannot be read (noted).
+func (p *promotion) productionNow(ctx workflow.Context) string {
+	var st activities.ChannelState
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.ChannelState,
+		activities.ChannelStateInput{Channel: p.plan.ProductionChannel}).Get(ctx, &st)
+	if err != nil {
+		p.note(ctx, "could not read what production serves: "+rootMessage(err))
+		return p.switchedTo
+	}
+	if st.Release != p.switchedTo {
+		p.note(ctx, fmt.Sprintf("%s serves %s, not %s, the release this promotion switched it to", p.plan.ProductionChannel, st.Release, p.switchedTo))
+	}
+	return st.Release
+}

@@ -1,0 +1,131 @@
+package workflows
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/activities"
+)
+
+// A promotion of what production already serves, itself or with bypasses
+// carried into it, ends at once with a reason: no risk report, no
+// approval, no outage whose switch would move nothing.
+func TestPromotionRefusesTheReleaseProductionServes(t *testing.T) {
+	for name, w := range map[string]*world{
+		"the release":               {production: "r2", testing: "r2"},
+		"the release with a bypass": {production: "r2-b1", productionBase: "r2", testing: "r2-b1", testingBase: "r2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newPromotionEnv(t, w)
+			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+			err := env.GetWorkflowError()
+			require.ErrorContains(t, err, "production already serves "+w.production)
+			require.ErrorContains(t, err, "nothing to promote")
+			require.Zero(t, w.calls["PublishRisk"], "no risk report")
+			require.Zero(t, w.calls["Silence"]+w.calls["SwitchChannel"], "no outage")
+			require.Empty(t, w.superseding, "supersedes nothing")
+		})
+	}
+}
+
+// A new promotion asks to supersede the ones that wait for approval and
+// started before it, and notes which it superseded.
+func TestPromotionSupersedesOlderWaitingPromotions(t *testing.T) {
+	w := &world{production: "r1", testing: "r2", supersede: []string{"promotion-r0"}}
+	env := newPromotionEnv(t, w)
+	var st PromotionStatus
+	env.RegisterDelayedCallback(func() {
+		st = queryPromotion(t, env)
+		env.CancelWorkflow()
+	}, time.Hour)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+	require.Len(t, w.superseding, 1)
+	in := w.superseding[0]
+	require.Equal(t, "r2", in.Release)
+	require.Equal(t, "default-test-workflow-id", in.Promotion)
+	require.Equal(t, env.Now().Add(-time.Hour).Unix(), in.Started.Unix(), "only those started before it")
+	require.Contains(t, in.Query, "WorkflowType = 'Promotion'")
+	require.Contains(t, in.Query, "OsflowApproval = 'pending'")
+	require.Equal(t, PhaseAwaitingApproval, st.Phase)
+	require.True(t, hasNote(st, "superseded promotion-r0, which waited for approval"), "%v", st.Comments)
+}
+
+// A promotion superseded while it waits for approval ends canceled, says
+// by which, and moves nothing.
+func TestPromotionSupersededEndsCanceled(t *testing.T) {
+	w := &world{production: "r1", testing: "r2"}
+	env := newPromotionEnv(t, w)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(activities.SignalSuperseded, activities.Superseded{By: "promotion-r3", Release: "r3"})
+		env.CancelWorkflow()
+	}, 2*time.Hour)
+	var after PromotionStatus
+	env.RegisterDelayedCallback(func() { after = queryPromotion(t, env) }, 2*time.Hour+time.Second)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+	require.Error(t, env.GetWorkflowError(), "ends canceled, not completed")
+	if after.State == "" { // the query may come after the end
+		after = queryPromotion(t, env)
+	}
+	require.Equal(t, ApprovalCanceled, after.State)
+	require.Equal(t, PhaseSuperseded, after.Phase)
+	require.Contains(t, after.WaitingFor, "superseded by promotion-r3, the promotion of release r3")
+	require.Zero(t, w.calls["Silence"]+w.calls["SwitchChannel"])
+}
+
+// An approval that arrives before the promotion has read its approvers
+// waits for them instead of being refused with "no approvers are
+// configured"; one from somebody else is still refused, after the plan.
+func TestPromotionApprovalBeforeItsPlan(t *testing.T) {
+	w := &world{production: "r1", testing: "r2", planGate: make(chan struct{})}
+	env := newPromotionEnv(t, w)
+	var wrong, approved answer
+	wrongReq := window(env, 2*time.Hour, time.Hour)
+	wrongReq.Approver = "mallory"
+	sendUpdate[Approval](env, 0, UpdateApproveOutage, wrongReq, &wrong)
+	sendUpdate[Approval](env, 0, UpdateApproveOutage, window(env, 2*time.Hour, time.Hour), &approved)
+	env.RegisterDelayedCallback(func() { close(w.planGate) }, 0)
+	var firmware answer
+	sendUpdate[TaskDoneResult](env, 2*time.Hour+30*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmware)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+	require.ErrorContains(t, wrong.refused, `"mallory" may not approve: the approvers are alice, bob`)
+	require.NoError(t, approved.refused)
+	require.NoError(t, firmware.refused)
+	var st PromotionStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, "alice", st.Approval.By)
+	require.Equal(t, ApprovalDone, st.State)
+}
+
+// When testing moved on and nobody decides before the window ends, the
+// promotion ends there, production untouched; a late proceed is refused.
+func TestPromotionDecisionEndsWithTheWindow(t *testing.T) {
+	w := &world{production: "r1", testing: "r3"}
+	env := newPromotionEnv(t, w)
+	var approved, early answer
+	sendUpdate[Approval](env, time.Minute, UpdateApproveOutage, window(env, time.Hour, 2*time.Hour), &approved)
+	// Accepted only while a decision is awaited and the window is open.
+	sendUpdate[ProceedRequest](env, 30*time.Minute, UpdateProceed, ProceedRequest{By: "bob", Proceed: true}, &early)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+	require.NoError(t, approved.refused)
+	require.ErrorContains(t, early.refused, "no decision is awaited")
+	err := env.GetWorkflowError()
+	require.ErrorContains(t, err, "while waiting for a decision; production was not touched")
+	require.ErrorContains(t, err, "osflow promote --release r2")
+	require.Zero(t, w.calls["Silence"]+w.calls["SwitchChannel"])
+	require.Equal(t, "r1", w.production)
+}
+
+func hasNote(st PromotionStatus, text string) bool {
+	for _, n := range st.Comments {
+		if n.Text == text {
+			return true
+		}
+	}
+	return false
+}
