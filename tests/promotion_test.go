@@ -145,6 +145,7 @@ wiki:
 	require.Len(t, st.Tasks, 2)
 	require.Equal(t, "carol", st.Tasks[1].By)
 	require.Contains(t, wikiRepo.Show("master", "Outage-"+r1+".md"), "| firmware |")
+	require.NoError(t, waitWorkflow(t, s, p1), "it ends, letting testing go")
 	mb := waitWorkflow(t, s, workflows.MergeBackWorkflowID(r1))
 	require.NoError(t, mb)
 	require.Equal(t, "nofile 65536\n", puppet.Show("test", "limits.conf"), "the hotfix reached test through the merge-back")
@@ -217,8 +218,24 @@ wiki:
 	run2, err := starter.Promote(context.Background(), s.client, s.cfg, r2)
 	require.NoError(t, err)
 	s.promotionState(p2, func(st workflows.PromotionStatus) bool { return st.Phase == workflows.PhaseAwaitingApproval }, "r2 waits again")
+	// The promotion holds testing at its candidate: the daily sync moves
+	// daily only, and the window will find testing where it was tested.
+	fz, err := s.store.Frozen("testing")
+	require.NoError(t, err)
+	require.NotNil(t, fz, "testing is held while the promotion waits")
+	require.Equal(t, p2, fz.Actor)
 	s.publish("baseos", spec("hpc-base", "1.2"))
-	r3 := s.sync().Release
+	held := s.sync()
+	require.Equal(t, workflows.PhaseTestingFrozen, held.Phase)
+	r3 := held.Release
+	require.Equal(t, r3, s.channel("daily"))
+	require.Equal(t, r2, s.channel("testing"), "testing holds the candidate")
+	// An operator lets testing go; the next sync moves it, and r3's
+	// candidate supersedes the waiting promotion of r2.
+	outb.Reset()
+	require.NoError(t, starter.Execute([]string{"--config", s.cfg.Path, "unfreeze"}, &outb, &outb), outb.String())
+	require.Equal(t, r3, s.sync().Release)
+	require.Equal(t, r3, s.channel("testing"))
 	p3 := s.candidateAfterRehearsal(r3)
 	err = waitWorkflow(t, s, p2)
 	var canceled *temporal.CanceledError
@@ -230,6 +247,10 @@ wiki:
 	st = s.promotionState(p3, func(st workflows.PromotionStatus) bool { return st.RiskPage != "" }, "r3 waits for approval")
 	require.Equal(t, workflows.ApprovalPending, st.State)
 	require.Equal(t, r1, s.channel("production"), "nothing moved production")
+	fz, err = s.store.Frozen("testing")
+	require.NoError(t, err)
+	require.NotNil(t, fz)
+	require.Equal(t, p3, fz.Actor, "the newest promotion holds testing")
 	recordHistory(t, s.client, p2, run2.GetRunID(), "promotion-v2-superseded")
 }
 

@@ -122,6 +122,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (PromotionStatus, error)
 	if p.trueState && temporal.IsCanceledError(err) {
 		p.canceled(ctx)
 	}
+	p.releaseTesting(ctx)
 	if err != nil && !temporal.IsCanceledError(err) {
 		p.st.Error = err.Error()
 		p.setWaiting(ctx, "nothing: the promotion has ended")
@@ -151,6 +152,8 @@ type promotion struct {
 	trueState  bool
 	planLoaded bool
 	superseded workflow.ReceiveChannel
+	// holdKey is the operation that froze testing for this promotion.
+	holdKey string
 }
 
 func (p *promotion) setup(ctx workflow.Context) error {
@@ -212,6 +215,7 @@ func (p *promotion) run(ctx workflow.Context) error {
 			return err
 		}
 		p.supersedeOthers(ctx)
+		p.holdTesting(ctx)
 	}
 	p.setState(ctx, ApprovalPending)
 	p.setPhase(ctx, PhaseAwaitingApproval)

@@ -94,3 +94,52 @@ func (p *promotion) productionNow(ctx workflow.Context) string {
 	}
 	return st.Release
 }
+
+// holdTesting freezes testing at the candidate (or the candidate with
+// bypasses, as testing serves it) until the promotion ends, so that a
+// daily sync moves daily but not testing, and the approved window does
+// not find testing moved on. A freeze already at that release (the
+// rehearsal's, an operator's) is taken over. If testing serves another
+// release, nothing is held and the window's check decides.
+func (p *promotion) holdTesting(ctx workflow.Context) {
+	var st activities.ChannelState
+	store := storeActivityCtx(ctx, p.plan.RepoTaskQueue)
+	err := workflow.ExecuteActivity(store, repoActs.ChannelState, activities.ChannelStateInput{Channel: p.plan.TestingChannel}).Get(ctx, &st)
+	if err != nil {
+		p.note(ctx, "could not read testing to hold it: "+rootMessage(err))
+		return
+	}
+	if st.Release != p.st.Release && st.Base != p.st.Release {
+		p.note(ctx, fmt.Sprintf("%s serves %s, not the candidate: it is not held for this promotion", p.plan.TestingChannel, st.Release))
+		return
+	}
+	key := runKey(ctx, "hold-testing")
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	err = workflow.ExecuteActivity(store, repoActs.SetFreeze, activities.FreezeInput{
+		Channel: p.plan.TestingChannel, Frozen: true, Release: st.Release, Actor: id, Key: key,
+		Reason: "held for " + id + " until it ends: the approved window finds testing on the candidate",
+	}).Get(ctx, nil)
+	if err != nil {
+		p.note(ctx, "could not hold testing at the candidate: "+rootMessage(err))
+		return
+	}
+	p.holdKey = key
+}
+
+// releaseTesting lets go of the promotion's own hold on testing, whatever
+// the end; a freeze somebody took over since stays.
+func (p *promotion) releaseTesting(ctx workflow.Context) {
+	if p.holdKey == "" {
+		return
+	}
+	ctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	err := workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.SetFreeze, activities.FreezeInput{
+		Channel: p.plan.TestingChannel, Frozen: false, Actor: id, Reason: id + " ended",
+		Key: p.holdKey + "/release", IfKey: p.holdKey,
+	}).Get(ctx, nil)
+	if err != nil {
+		p.note(ctx, "could not release testing: "+rootMessage(err)+"; osflow unfreeze "+p.plan.TestingChannel+" releases it")
+	}
+}

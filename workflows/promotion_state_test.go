@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/osflow/osflow/activities"
 )
@@ -119,6 +120,54 @@ func TestPromotionDecisionEndsWithTheWindow(t *testing.T) {
 	require.ErrorContains(t, err, "osflow promote --release r2")
 	require.Zero(t, w.calls["Silence"]+w.calls["SwitchChannel"])
 	require.Equal(t, "r1", w.production)
+}
+
+// Testing is held at the candidate from the promotion's start to its end,
+// whatever the end, so that the daily sync leaves it for the window.
+func TestPromotionHoldsTestingUntilItEnds(t *testing.T) {
+	for name, tc := range map[string]struct {
+		decide func(env *testsuite.TestWorkflowEnvironment, got *answer)
+		state  string
+	}{
+		"done": {func(env *testsuite.TestWorkflowEnvironment, got *answer) {
+			sendUpdate[Approval](env, time.Hour, UpdateApproveOutage, window(env, 2*time.Hour, 2*time.Hour), got)
+			sendUpdate[TaskDoneResult](env, 2*time.Hour+30*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &answer{})
+		}, ApprovalDone},
+		"rejected": {func(env *testsuite.TestWorkflowEnvironment, got *answer) {
+			sendUpdate[Approval](env, time.Hour, UpdateRejectOutage, RejectRequest{Approver: "bob", Comment: "not now"}, got)
+		}, ApprovalRejected},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := &world{production: "r1", testing: "r2"}
+			env := newPromotionEnv(t, w)
+			var held string
+			env.RegisterDelayedCallback(func() { held = w.heldBy }, 30*time.Minute)
+			var got answer
+			tc.decide(env, &got)
+			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+			require.NoError(t, env.GetWorkflowError())
+			require.NoError(t, got.refused)
+			require.Contains(t, held, "/hold-testing", "testing is held while the promotion waits")
+			require.Empty(t, w.heldBy, "and released at its end")
+			require.Equal(t, 2, w.calls["SetFreeze"])
+			var st PromotionStatus
+			require.NoError(t, env.GetWorkflowResult(&st))
+			require.Equal(t, tc.state, st.State)
+		})
+	}
+}
+
+// Testing that serves another release is not held: the window's check
+// decides.
+func TestPromotionDoesNotHoldAnotherRelease(t *testing.T) {
+	w := &world{production: "r1", testing: "r3"}
+	env := newPromotionEnv(t, w)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Hour)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+	require.Zero(t, w.calls["SetFreeze"])
+	st := queryPromotion(t, env)
+	require.True(t, hasNote(st, "testing serves r3, not the candidate: it is not held for this promotion"), "%v", st.Comments)
 }
 
 func hasNote(st PromotionStatus, text string) bool {

@@ -57,6 +57,8 @@ type world struct {
 	// input it was asked with.
 	supersede   []string
 	superseding []activities.SupersedeInput
+	// heldBy is the key of the freeze on testing ("": not frozen).
+	heldBy string
 }
 
 func (w *world) call(name string) error {
@@ -92,6 +94,19 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 		func(_ context.Context, in activities.SupersedeInput) ([]string, error) {
 			w.superseding = append(w.superseding, in)
 			return w.supersede, nil
+		})
+	env.OnActivity(repoActs.SetFreeze, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FreezeInput) (activities.ChannelState, error) {
+			require.Equal(t, "testing", in.Channel)
+			w.calls["SetFreeze"]++
+			switch {
+			case in.Frozen:
+				require.Equal(t, w.testing, in.Release, "a freeze holds what testing serves")
+				w.heldBy = in.Key
+			case in.IfKey == w.heldBy:
+				w.heldBy = ""
+			}
+			return activities.ChannelState{Channel: "testing", Release: w.testing}, nil
 		})
 	env.OnActivity(promotionActs.UserTickets, mock.Anything).Return([]activities.TicketRef{{ID: "U-1", Title: "please keep python2"}}, nil)
 	env.OnActivity(repoActs.PackageRisk, mock.Anything, mock.Anything).Return(activities.PackageRisk{
@@ -402,8 +417,10 @@ func TestPromotionCompensatesAFailureAtEachStep(t *testing.T) {
 			} else {
 				require.Zero(t, w.calls["RollbackChannel"])
 			}
+			require.Equal(t, 2, w.calls["SetFreeze"], "testing held, then released")
+			require.Empty(t, w.heldBy)
 			for name, n := range w.calls {
-				if !strings.HasPrefix(name, "FileTicket") {
+				if !strings.HasPrefix(name, "FileTicket") && name != "SetFreeze" {
 					require.Equal(t, 1, n, "%s ran %d times", name, n)
 				}
 			}

@@ -20,7 +20,7 @@ func (c *testCycle) registerCommands(ctx workflow.Context) error {
 		func(ctx workflow.Context, req FreezeRequest) (FreezeResult, error) {
 			return c.freeze(ctx, req, updateKey(ctx))
 		},
-		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req FreezeRequest) error { return c.checkFreeze(req) }},
+		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req FreezeRequest) error { return c.checkFreezeUpdate(req) }},
 	); err != nil {
 		return err
 	}
@@ -85,6 +85,18 @@ func (c *testCycle) operatorSignal(ctx workflow.Context, name, by string, check 
 		c.state.Refused = appendBounded(c.state.Refused, msg, maxRefusals)
 		workflow.GetLogger(ctx).Warn("operator signal refused", "signal", name, "by", by, "error", err)
 	}
+}
+
+// checkFreezeUpdate validates the freeze Update. An unfreeze passes even
+// when the cycle last saw testing unfrozen: a promotion holds testing by
+// itself, unseen until the cycle reads it again, and the handler checks
+// against the store. (Signals keep checkFreeze alone: a refused signal is
+// in the history of running cycles.)
+func (c *testCycle) checkFreezeUpdate(req FreezeRequest) error {
+	if !req.Frozen && !c.state.Frozen {
+		return singleLine("actor", req.Actor, true)
+	}
+	return c.checkFreeze(req)
 }
 
 // checkFreeze is the freeze validator: it reads the state the cycle last
