@@ -98,8 +98,9 @@ func (p *promotion) productionNow(ctx workflow.Context) string {
 // holdTesting freezes testing at the candidate (or the candidate with
 // bypasses, as testing serves it) until the promotion ends, so that a
 // daily sync moves daily but not testing, and the approved window does
-// not find testing moved on. A freeze already at that release (the
-// rehearsal's, an operator's) is taken over. If testing serves another
+// not find testing moved on. The rehearsal's freeze, which the cycle
+// lets go once the candidate is made, and an older promotion's, which
+// lets go when it ends, are taken over; an operator's is left to them. If testing serves another
 // release, nothing is held and the window's check decides.
 func (p *promotion) holdTesting(ctx workflow.Context) {
 	var st activities.ChannelState
@@ -112,6 +113,9 @@ func (p *promotion) holdTesting(ctx workflow.Context) {
 	if st.Release != p.st.Release && st.Base != p.st.Release {
 		p.note(ctx, fmt.Sprintf("%s serves %s, not the candidate: it is not held for this promotion", p.plan.TestingChannel, st.Release))
 		return
+	}
+	if fz := st.Freeze; fz != nil && fz.Actor != rehearsalActor && !strings.HasPrefix(fz.Actor, PromotionPrefix) {
+		return // an operator holds it, and keeps it: their unfreeze lets it go
 	}
 	key := runKey(ctx, "hold-testing")
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID

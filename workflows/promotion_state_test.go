@@ -170,6 +170,19 @@ func TestPromotionDoesNotHoldAnotherRelease(t *testing.T) {
 	require.True(t, hasNote(st, "testing serves r3, not the candidate: it is not held for this promotion"), "%v", st.Comments)
 }
 
+// An operator's freeze of testing stays the operator's: the promotion
+// neither takes it over nor lets it go.
+func TestPromotionLeavesAnOperatorsFreeze(t *testing.T) {
+	w := &world{production: "r1", testing: "r2", heldBy: "cli/bob"}
+	env := newPromotionEnv(t, w)
+	var got answer
+	sendUpdate[Approval](env, time.Hour, UpdateRejectOutage, RejectRequest{Approver: "bob", Comment: "not now"}, &got)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+	require.NoError(t, env.GetWorkflowError())
+	require.Zero(t, w.calls["SetFreeze"])
+	require.Equal(t, "cli/bob", w.heldBy)
+}
+
 func hasNote(st PromotionStatus, text string) bool {
 	for _, n := range st.Comments {
 		if n.Text == text {

@@ -116,7 +116,12 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 	env.OnActivity(repoActs.ChannelState, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ChannelStateInput) (activities.ChannelState, error) {
 			if in.Channel == "testing" {
-				return activities.ChannelState{Channel: "testing", Release: w.testing, Base: cmp.Or(w.testingBase, w.testing)}, nil
+				st := activities.ChannelState{Channel: "testing", Release: w.testing, Base: cmp.Or(w.testingBase, w.testing)}
+				if w.heldBy != "" {
+					actor, _, _ := strings.Cut(w.heldBy, "/hold-testing")
+					st.Freeze = &activities.FreezeState{Actor: actor}
+				}
+				return st, nil
 			}
 			return activities.ChannelState{Channel: in.Channel, Release: w.production, Base: cmp.Or(w.productionBase, w.production)}, nil
 		})
