@@ -117,7 +117,12 @@ func (a *app) diffCommand() *cobra.Command {
 		Long:  "A and B are release IDs or channel names (a channel stands for the release it serves).",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			return a.withStore(func(_ *config.Config, st *repo.Store) error {
+			return a.withStore(func(cfg *config.Config, st *repo.Store) error {
+				for _, ref := range args {
+					if err := checkReleaseRef(st, cfg, ref); err != nil {
+						return err
+					}
+				}
 				d, err := st.DiffReleases(args[0], args[1])
 				if err != nil {
 					return usageIfInvalid(err)
@@ -205,6 +210,13 @@ current one. The switch is atomic and recorded in the channel's audit log.`,
 					return UsageError{fmt.Errorf("--to: %w", err)}
 				}
 			}
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := checkChannel(cfg, args[0]); err != nil {
+				return err
+			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 				sw, err := Rollback(ctx, c, cfg, activities.RollbackInput{Channel: args[0], To: to, Actor: "cli/" + actor(), Reason: reason})
 				if err != nil {
@@ -269,8 +281,8 @@ func (a *app) filesCommand() *cobra.Command {
 // repo. A bad channel name or base URL is a UsageError, and nothing is
 // written.
 func WriteRepoFile(w io.Writer, cfg *config.Config, channel, baseURL string) error {
-	if err := repo.CheckChannelName(channel); err != nil {
-		return UsageError{err}
+	if err := checkChannel(cfg, channel); err != nil {
+		return err
 	}
 	baseURL, err := checkBaseURL(baseURL)
 	if err != nil {
