@@ -363,3 +363,37 @@ func TestTornLastLineOfAChannelLog(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadContent)
 	require.ErrorContains(t, err, logPath+" line 3")
 }
+
+// An unkeyed switch has no retry to finish its record: a crash between
+// its rename and its entry is recorded by the next writer of the log, and
+// read as recorded by PreviousRelease meanwhile.
+func TestInterruptedSwitchIsRecordedByTheNextWriter(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	rels := releases(t, s, 2)
+	_, err := s.Switch(ctx, SwitchRequest{Channel: "production", Release: rels[0], Actor: "ops", Reason: "first"})
+	require.NoError(t, err)
+	s.crash = func(p crashPoint) error {
+		if p == atSwitchLink {
+			return errCrash
+		}
+		return nil
+	}
+	_, err = s.Switch(ctx, SwitchRequest{Channel: "production", Release: rels[1], Actor: "bob", Reason: "by hand"})
+	require.ErrorIs(t, err, errCrash)
+	s.crash = nil
+	log, err := s.History("production")
+	require.NoError(t, err)
+	require.Len(t, log, 1, "not recorded yet")
+	cur, prev, err := s.PreviousRelease("production")
+	require.NoError(t, err)
+	require.Equal(t, []string{rels[1], rels[0]}, []string{cur, prev})
+
+	_, err = s.SetFreeze(ctx, FreezeRequest{Channel: "production", Frozen: true, Release: rels[1], Actor: "alice", Reason: "hold"})
+	require.NoError(t, err)
+	log, err = s.History("production")
+	require.NoError(t, err)
+	require.Len(t, log, 3)
+	require.Equal(t, Switch{Time: log[1].Time, Channel: "production", Actor: "bob", Reason: "by hand", From: rels[0], To: rels[1], Outcome: OutcomeSwitched}, log[1])
+	require.Equal(t, OutcomeFreeze, log[2].Outcome)
+}
