@@ -409,7 +409,10 @@ func answer(done Switch, req SwitchRequest) (Switch, error) {
 	if done.Requested != "" {
 		target = done.Requested // asked for, then frozen or carried a bypass
 	}
-	if target != req.Release {
+	// A retry may also name where the switch took the channel: a bypass
+	// asks each channel for "what it serves now", which after its first
+	// attempt is the release that attempt carried the bypass into.
+	if target != req.Release && !(done.Outcome == OutcomeSwitched && done.To == req.Release) {
 		return Switch{}, fmt.Errorf("switch channel %s to %s: operation %s already switched it to %s: %w",
 			req.Channel, req.Release, req.Key, target, ErrInvalid)
 	}

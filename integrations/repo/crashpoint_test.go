@@ -86,6 +86,17 @@ func TestCrashPoints(t *testing.T) {
 			}
 			return out, nil
 		}},
+		// The switches of an emergency bypass: testing (frozen) and
+		// production, each moved to the release that carries the new
+		// overlay snapshot (crash points of the bypass record itself are
+		// ApplyBypass's own to add).
+		"bypass": {func(t *testing.T, s *Store, rels []string) {
+			switches("production", 0)(t, s, rels)
+			freezeAt("testing", 0)(t, s, rels)
+		}, func(s *Store, rels []string) (any, error) {
+			return s.ApplyBypass(ctx, BypassRequest{Overlay: "base", Snapshot: freshSnapshot(s), Channels: []string{"testing", "production"},
+				Bypass: "bypass-base-1", Key: "bypass-base-1/run/apply", Actor: "cli/bob", Reason: "CVE-2026-1234"})
+		}},
 	}
 	covered := map[crashPoint]bool{}
 	for name, tc := range cases {
@@ -198,6 +209,7 @@ func dropTimes(v any) any {
 	case map[string]any:
 		delete(v, "time")
 		delete(v, "Time")
+		delete(v, "createdAt") // a derived release is made at time.Now
 		for k, e := range v {
 			v[k] = dropTimes(e)
 		}
@@ -237,17 +249,16 @@ func storeState(t *testing.T, s *Store) map[string]string {
 			default:
 				b, err := os.ReadFile(full)
 				require.NoError(t, err)
+				lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 				if strings.HasSuffix(p, ".json") {
-					state[p] = string(b) // a release record: no clock in it
-					continue
+					lines = []string{string(b)} // a release record
 				}
-				var lines []string
-				for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+				for i, l := range lines {
 					var v any
 					require.NoError(t, json.Unmarshal([]byte(l), &v), "%s: %s", p, l)
 					n, err := json.Marshal(dropTimes(v))
 					require.NoError(t, err)
-					lines = append(lines, string(n))
+					lines[i] = string(n)
 				}
 				state[p] = strings.Join(lines, "\n")
 			}
