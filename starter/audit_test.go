@@ -50,6 +50,15 @@ func promote(t *testing.T, st *repo.Store, rel string) string {
 	return key
 }
 
+// failedPromotion promotes r[0], then r[1], whose promotion fails and
+// rolls production back to r[0].
+func failedPromotion(t *testing.T, st *repo.Store, r []string) {
+	t.Helper()
+	promote(t, st, r[0])
+	promote(t, st, r[1])
+	rollBack(t, st, "production", r[0], "promotion-"+r[1]+"/run1/rollback-production")
+}
+
 func rollBack(t *testing.T, st *repo.Store, channel, to, key string) {
 	t.Helper()
 	_, err := st.Rollback(context.Background(), repo.SwitchRequest{Channel: channel, Release: to, Actor: "someone", Reason: "broken", Key: key})
@@ -77,9 +86,7 @@ func TestAuditNamesEachSwitchAndWarns(t *testing.T) {
 		"a failed promotion rolled back, then a manual rollback": {
 			channel: "production",
 			steps: func(t *testing.T, st *repo.Store, r []string) {
-				promote(t, st, r[0])
-				promote(t, st, r[1])
-				rollBack(t, st, "production", r[0], "promotion-"+r[1]+"/run1/rollback-production")
+				failedPromotion(t, st, r)
 				// Roll back one more by hand: r[0] is the first production
 				// release, so there is nothing before it.
 				_, _, err := st.PreviousRelease("production")
@@ -91,12 +98,8 @@ func TestAuditNamesEachSwitchAndWarns(t *testing.T) {
 		},
 		"promotions and their rollback": {
 			channel: "production",
-			steps: func(t *testing.T, st *repo.Store, r []string) {
-				promote(t, st, r[0])
-				promote(t, st, r[1])
-				rollBack(t, st, "production", r[0], "promotion-"+r[1]+"/run1/rollback-production")
-			},
-			want: []string{"ok promotion", "ok promotion", "ok rollback after a failed promotion"},
+			steps:   func(t *testing.T, st *repo.Store, r []string) { failedPromotion(t, st, r) },
+			want:    []string{"ok promotion", "ok promotion", "ok rollback after a failed promotion"},
 		},
 		"a manual switch, then a promotion": {
 			channel: "production",
