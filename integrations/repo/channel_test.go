@@ -397,3 +397,69 @@ func TestInterruptedSwitchIsRecordedByTheNextWriter(t *testing.T) {
 	require.Equal(t, Switch{Time: log[1].Time, Channel: "production", Actor: "bob", Reason: "by hand", From: rels[0], To: rels[1], Outcome: OutcomeSwitched}, log[1])
 	require.Equal(t, OutcomeFreeze, log[2].Outcome)
 }
+
+// Another operation on the channel between a crashed attempt and its
+// retry: a rename that happened is recorded by that operation and the
+// retry reports it; one that did not is made by the retry.
+func TestRetryAfterAnotherOperation(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		at      crashPoint
+		wantCur int // release the channel serves after the retry
+	}{
+		"crashed before its rename": {atSwitchIntent, 1},
+		"crashed after its rename":  {atSwitchLink, 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			rels := releases(t, s, 3)
+			_, err := s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[0], Actor: "ci", Reason: "first", Key: "k0"})
+			require.NoError(t, err)
+			s.crash = func(p crashPoint) error {
+				if p == tc.at {
+					return errCrash
+				}
+				return nil
+			}
+			req := SwitchRequest{Channel: "testing", Release: rels[1], Actor: "ci", Reason: "second", Key: "k1"}
+			_, err = s.Switch(ctx, req)
+			require.ErrorIs(t, err, errCrash)
+			s.crash = nil
+
+			// Meanwhile someone freezes the channel at what it serves and
+			// lets go again.
+			cur, err := s.Channel("testing")
+			require.NoError(t, err)
+			_, err = s.SetFreeze(ctx, FreezeRequest{Channel: "testing", Frozen: true, Release: cur, Actor: "alice", Reason: "look", Key: "f1"})
+			require.NoError(t, err)
+			_, err = s.SetFreeze(ctx, FreezeRequest{Channel: "testing", Actor: "alice", Reason: "done", Key: "f2"})
+			require.NoError(t, err)
+			if tc.at == atSwitchLink {
+				// and moves it on.
+				_, err = s.Switch(ctx, SwitchRequest{Channel: "testing", Release: rels[2], Actor: "ops", Reason: "later", Key: "k2"})
+				require.NoError(t, err)
+			}
+
+			sw, err := s.Switch(ctx, req)
+			require.NoError(t, err)
+			require.Equal(t, OutcomeSwitched, sw.Outcome)
+			require.True(t, sw.Moved())
+			require.Equal(t, rels[0], sw.From, "the true From")
+			require.Equal(t, rels[1], sw.To)
+			cur, err = s.Channel("testing")
+			require.NoError(t, err)
+			require.Equal(t, rels[tc.wantCur], cur)
+			log, err := s.History("testing")
+			require.NoError(t, err)
+			var keys []string
+			for _, e := range log {
+				keys = append(keys, e.Key+":"+e.Outcome)
+			}
+			want := []string{"k0:switched", "f1:freeze", "f2:unfreeze", "k1:switched"}
+			if tc.at == atSwitchLink {
+				want = []string{"k0:switched", "k1:switched", "f1:freeze", "f2:unfreeze", "k2:switched"}
+			}
+			require.Equal(t, want, keys, "recorded once, where it happened")
+		})
+	}
+}
