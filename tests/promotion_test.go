@@ -16,7 +16,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/integrations/monitoring/amtest"
+	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/integrations/scm/scmtest"
 	"github.com/osflow/osflow/starter"
@@ -193,6 +195,23 @@ wiki:
 	require.Len(t, audit, 3, "r1, r2, and the rollback to r1")
 	require.Equal(t, "rolled-back", audit[1].Outcome)
 	require.Contains(t, audit[2].Verdict, "rollback after a failed promotion")
+	out, err = s.osflow("audit", "production")
+	require.NoError(t, err, "production is where a promotion and its rollback put it:\n%s", out)
+
+	// Rollback means back: right after the failed outage, "roll back one"
+	// has nothing before r1, production's first release, and never goes
+	// forward to the failed r2.
+	_, err = starter.Rollback(context.Background(), s.client, s.cfg, activities.RollbackInput{Channel: "production", Actor: "cli/e2e", Reason: "x"})
+	require.ErrorContains(t, err, "no predecessor")
+	require.Equal(t, r1, s.channel("production"))
+
+	// A switch by hand is not the process: the audit says so and fails.
+	_, err = s.store.Switch(context.Background(), repo.SwitchRequest{Channel: "production", Release: r2, Actor: "root", Reason: "by hand"})
+	require.NoError(t, err)
+	out, err = s.osflow("audit", "production")
+	require.Error(t, err)
+	require.Contains(t, out, "WARN")
+	require.Contains(t, out, "NOT a promotion: a manual switch by root")
 
 	recordHistory(t, s.client, p1, "", "promotion-v2-done")
 	recordHistory(t, s.client, p2, "", "promotion-v2-rolledback")

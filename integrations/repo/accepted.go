@@ -1,11 +1,7 @@
 package repo
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -37,32 +33,15 @@ func (s *Store) LastAccepted(repo string) (Accepted, error) {
 	if err := CheckRepoName(repo); err != nil {
 		return Accepted{}, err
 	}
-	p := s.acceptedLog(repo)
-	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return Accepted{}, fmt.Errorf("accepted upstream of repo %s: %w", repo, ErrNotFound)
-	}
+	// A line torn by a crash is left out by readLog: the one before it stands.
+	log, err := readLog[Accepted](s.acceptedLog(repo))
 	if err != nil {
 		return Accepted{}, fmt.Errorf("accepted upstream of repo %s: %w", repo, err)
 	}
-	defer f.Close()
-	var last Accepted
-	found := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var a Accepted
-		// A line torn by a crash is skipped: the one before it stands.
-		if json.Unmarshal(sc.Bytes(), &a) == nil {
-			last, found = a, true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return Accepted{}, fmt.Errorf("read %s: %w", p, err)
-	}
-	if !found {
+	if len(log) == 0 {
 		return Accepted{}, fmt.Errorf("accepted upstream of repo %s: %w", repo, ErrNotFound)
 	}
-	return last, nil
+	return log[len(log)-1], nil
 }
 
 // RecordAccepted appends a to repo's log of accepted upstream indexes,

@@ -1,7 +1,8 @@
 package repo
 
 import (
-	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,11 +93,23 @@ func (s *Store) channelNames() ([]string, error) {
 }
 
 // History returns a channel's audit log, oldest first; empty if it has
-// never been switched.
+// never been switched. Intent lines are left out: each either was
+// completed by an entry of its own or changed nothing (see settle).
 func (s *Store) History(channel string) ([]Switch, error) {
 	if err := CheckChannelName(channel); err != nil {
 		return nil, err
 	}
+	log, err := s.channelLog(channel)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(log, isIntent), nil
+}
+
+func isIntent(sw Switch) bool { return sw.Outcome == OutcomeIntent }
+
+// channelLog is the channel's log as written, intent lines included.
+func (s *Store) channelLog(channel string) ([]Switch, error) {
 	log, err := readLog[Switch](s.channelPath(channel) + ".log")
 	if err != nil {
 		return nil, fmt.Errorf("history of channel %s: %w", channel, err)
@@ -105,29 +118,34 @@ func (s *Store) History(channel string) ([]Switch, error) {
 }
 
 // readLog reads an append-only log of JSON lines; a missing log is empty.
+// A last line that has no newline and does not parse is what a crash in
+// the middle of an append leaves: it never was a record, so it is left
+// out, and the next append cuts it off (appendLine). Any other line that
+// does not parse is damage, an error naming the file and the line.
 func readLog[T any](p string) ([]T, error) {
-	f, err := os.Open(p)
+	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	lines := bytes.Split(b, []byte{'\n'})
 	var log []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if len(strings.TrimSpace(sc.Text())) == 0 {
+	for i, line := range lines {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var e T
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("entry %d: %w", len(log)+1, err)
+		if err := json.Unmarshal(line, &e); err != nil {
+			if i == len(lines)-1 {
+				break // torn: no newline after it
+			}
+			return nil, fmt.Errorf("%s line %d: %w: %w", p, i+1, ErrBadContent, err)
 		}
 		log = append(log, e)
 	}
-	return log, sc.Err()
+	return log, nil
 }
 
 // SwitchRequest asks for one channel switch: an absolute target, who and
@@ -145,6 +163,9 @@ type SwitchRequest struct {
 	// ThroughFreeze switches a frozen channel too and moves its freeze to
 	// the new release: only an emergency bypass asks for it.
 	ThroughFreeze bool
+	// Kind is recorded in the entry (Switch.Kind); Rollback sets
+	// KindRollback.
+	Kind string
 }
 
 // Switch points a channel at a release with one rename(2), keeps the
@@ -178,9 +199,11 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 	if strings.TrimSpace(req.Actor) == "" || strings.TrimSpace(req.Reason) == "" {
 		return fail(fmt.Errorf("actor and reason are required: %w", ErrInvalid))
 	}
-	if done, ok, err := s.recorded(channel, req.Key); err != nil {
+	log, err := s.settledLog(channel)
+	if err != nil {
 		return fail(err)
-	} else if ok {
+	}
+	if done, ok := recordedIn(log, req.Key); ok {
 		return answer(done, req)
 	}
 	if _, err := s.Release(release); err != nil {
@@ -197,7 +220,7 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 	}
 	link := s.channelPath(channel)
 	entry := Switch{Time: time.Now().UTC(), Channel: channel, Actor: req.Actor, Reason: req.Reason,
-		From: cur, To: cur, Key: req.Key}
+		From: cur, To: cur, Key: req.Key, Kind: req.Kind}
 	if carried != release {
 		entry.Requested = release
 		release = carried
@@ -221,56 +244,158 @@ func (s *Store) switchLocked(ctx context.Context, req SwitchRequest) (Switch, er
 		return entry, fmt.Errorf("switch channel %s to %s: %w by %s since %s (%s); `osflow unfreeze` releases it",
 			channel, release, ErrFrozen, fz.Actor, fz.Time.Format(time.RFC3339), fz.Reason)
 	}
-	if cur != "" {
-		// .prev moves first: once the channel moves, a client holding the
-		// old repomd.xml must already find its files through .prev.
-		if err := s.symlinkAtomic(releaseLink(cur), link+".prev"); err != nil {
-			return fail(err)
-		}
-	}
-	if err := s.symlinkAtomic(releaseLink(release), link); err != nil {
-		return fail(err)
-	}
-	if err := syncDir(s.path("channels")); err != nil {
-		return fail(err)
-	}
-	// Logged after the rename: the log then never claims a switch that did
-	// not happen, and a crash in between shows up as a From that differs
-	// from the previous To. This order costs a second fsync: only a
-	// journal orders the two writes by itself, and the store may live on
-	// a filesystem without one (ext4 without a journal writes the
-	// directory and the log independently, each with its own flush).
-	entry.To, entry.Outcome = release, OutcomeSwitched
 	if fz != nil {
-		// Switched through the freeze: it now holds the new release.
-		fz.Release = release
 		entry.Reason += fmt.Sprintf(" (through the freeze by %s)", fz.Actor)
-		if err := s.writeFreeze(link, *fz); err != nil {
-			return fail(err)
-		}
 	}
-	if err := appendLog(link+".log", entry); err != nil {
+	// The intent, with the absolute target, is logged before the rename:
+	// whatever a crash interrupts, the log names the switch that may have
+	// happened, and the link says whether it did. A retry whose first
+	// attempt logged it and stopped before the rename goes on from it.
+	entry.To, entry.Outcome, entry.Intent = release, OutcomeIntent, OutcomeSwitched
+	if own, ok := ownIntent(log, req.Key, OutcomeSwitched); ok && own.From == cur && own.To == release {
+		entry = own
+	} else if err := s.logIntent(link, entry, atSwitchIntent); err != nil {
 		return fail(err)
 	}
-	return entry, nil
+	done, err := s.finishSwitch(link, entry)
+	if err != nil {
+		return fail(err)
+	}
+	return done, nil
 }
 
-// recorded finds the audit entry of operation key, if the channel's log
-// has one. An empty key is never recorded.
-func (s *Store) recorded(channel, key string) (Switch, bool, error) {
-	if key == "" {
-		return Switch{}, false, nil
-	}
-	log, err := s.History(channel)
+// finishSwitch carries out the switch whose intent is logged, from where
+// an earlier attempt stopped, and records its outcome. The log entry comes
+// after the rename and its fsync, so it never claims a switch that did not
+// happen; the intent before them is what lets a retry tell a rename it
+// made from one it did not.
+func (s *Store) finishSwitch(link string, intent Switch) (Switch, error) {
+	cur, err := s.linkedRelease(link)
 	if err != nil {
-		return Switch{}, false, err
+		return Switch{}, err
 	}
-	for i := len(log) - 1; i >= 0; i-- {
-		if log[i].Key == key {
-			return log[i], true, nil
+	if cur != intent.To {
+		if intent.From != "" {
+			// .prev moves first: once the channel moves, a client holding
+			// the old repomd.xml must already find its files through .prev.
+			if err := s.symlinkAtomic(releaseLink(intent.From), link+".prev"); err != nil {
+				return Switch{}, err
+			}
+			if err := s.reached(atSwitchPrev); err != nil {
+				return Switch{}, err
+			}
+		}
+		if err := s.symlinkAtomic(releaseLink(intent.To), link); err != nil {
+			return Switch{}, err
+		}
+		if err := s.reached(atSwitchLink); err != nil {
+			return Switch{}, err
 		}
 	}
-	return Switch{}, false, nil
+	if err := syncDir(s.path("channels")); err != nil {
+		return Switch{}, err
+	}
+	if err := s.reached(atSwitchDirSync); err != nil {
+		return Switch{}, err
+	}
+	// A frozen channel moved only through its freeze (ThroughFreeze): the
+	// freeze now holds the new release.
+	fz, err := s.Frozen(intent.Channel)
+	if err != nil {
+		return Switch{}, err
+	}
+	if fz != nil && fz.Release != intent.To {
+		fz.Release = intent.To
+		if err := s.writeFreeze(link, *fz); err != nil {
+			return Switch{}, err
+		}
+		if err := s.reached(atSwitchFreeze); err != nil {
+			return Switch{}, err
+		}
+	}
+	return s.logOutcome(link, intent, atSwitchLog)
+}
+
+// logIntent appends an intent line before an operation's first durable
+// change.
+func (s *Store) logIntent(link string, intent Switch, at crashPoint) error {
+	if err := appendLog(link+".log", intent); err != nil {
+		return err
+	}
+	return s.reached(at)
+}
+
+// logOutcome appends the entry that completes intent.
+func (s *Store) logOutcome(link string, intent Switch, at crashPoint) (Switch, error) {
+	done := intent
+	done.Outcome, done.Intent = intent.Intent, ""
+	if err := appendLog(link+".log", done); err != nil {
+		return Switch{}, err
+	}
+	return done, s.reached(at)
+}
+
+// settledLog reads a channel's log after recording the operation a crash
+// interrupted between its durable change and its log entry. Every writer
+// of the log holds the store's lock and settles first, so only the last
+// line can be an unsettled intent: if the store shows its change (the
+// link at its target, the freeze written or gone), the change is recorded
+// now; if not, it never happened and the intent stays a dead line, which
+// the next entry leaves behind.
+func (s *Store) settledLog(channel string) ([]Switch, error) {
+	log, err := s.channelLog(channel)
+	if err != nil || len(log) == 0 || !isIntent(log[len(log)-1]) {
+		return log, err
+	}
+	intent, link := log[len(log)-1], s.channelPath(channel)
+	var done Switch
+	switch intent.Intent {
+	case OutcomeSwitched:
+		cur, err := s.linkedRelease(link)
+		if err != nil || cur != intent.To {
+			return log, err
+		}
+		done, err = s.finishSwitch(link, intent)
+		if err != nil {
+			return nil, fmt.Errorf("complete the interrupted switch of channel %s to %s: %w", channel, intent.To, err)
+		}
+	case OutcomeFreeze, OutcomeUnfreeze:
+		fz, err := s.Frozen(channel)
+		if err != nil || !freezeDone(intent, fz) {
+			return log, err
+		}
+		done, err = s.logOutcome(link, intent, atFreezeLog)
+		if err != nil {
+			return nil, fmt.Errorf("complete the interrupted %s of channel %s: %w", intent.Intent, channel, err)
+		}
+	default:
+		return nil, fmt.Errorf("%s.log: intent of an unknown operation %q: %w", link, intent.Intent, ErrBadContent)
+	}
+	return append(log, done), nil
+}
+
+// ownIntent is the intent the first attempt of operation key left as the
+// log's last line, if it stopped before its change.
+func ownIntent(log []Switch, key, outcome string) (Switch, bool) {
+	if key == "" || len(log) == 0 {
+		return Switch{}, false
+	}
+	last := log[len(log)-1]
+	return last, isIntent(last) && last.Key == key && last.Intent == outcome
+}
+
+// recordedIn finds the audit entry of operation key in a settled log. An
+// empty key is never recorded.
+func recordedIn(log []Switch, key string) (Switch, bool) {
+	if key == "" {
+		return Switch{}, false
+	}
+	for i := len(log) - 1; i >= 0; i-- {
+		if log[i].Key == key && !isIntent(log[i]) {
+			return log[i], true
+		}
+	}
+	return Switch{}, false
 }
 
 // answer returns a recorded outcome to the retry of its operation, as
@@ -284,7 +409,10 @@ func answer(done Switch, req SwitchRequest) (Switch, error) {
 	if done.Requested != "" {
 		target = done.Requested // asked for, then frozen or carried a bypass
 	}
-	if target != req.Release {
+	// A retry may also name where the switch took the channel: a bypass
+	// asks each channel for "what it serves now", which after its first
+	// attempt is the release that attempt carried the bypass into.
+	if target != req.Release && !(done.Outcome == OutcomeSwitched && done.To == req.Release) {
 		return Switch{}, fmt.Errorf("switch channel %s to %s: operation %s already switched it to %s: %w",
 			req.Channel, req.Release, req.Key, target, ErrInvalid)
 	}
@@ -312,13 +440,19 @@ func appendLog(p string, v any) error {
 	return appendLine(p, line)
 }
 
-// appendLine appends one line to an append-only log and syncs it.
+// appendLine appends one line to an append-only log and syncs it. A last
+// line a crash tore (no newline) is cut off first, so that the new line
+// starts fresh and the log holds no damage in its middle; one that is
+// whole JSON and lacks only its newline gets the newline.
 func appendLine(p string, line []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("log %s: %w", p, err)
 	}
-	_, err = f.Write(append(line, '\n'))
+	err = mendTail(f)
+	if err == nil {
+		_, err = f.Write(append(line, '\n'))
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -331,10 +465,34 @@ func appendLine(p string, line []byte) error {
 	return nil
 }
 
+// mendTail makes f, a log opened for appending, end with a newline.
+func mendTail(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], fi.Size()-1); err != nil || last[0] == '\n' {
+		return err
+	}
+	// Rare (only after a crash), so the whole log is read.
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return err
+	}
+	start := bytes.LastIndexByte(b, '\n') + 1
+	if json.Valid(b[start:]) {
+		_, err = f.Write([]byte{'\n'})
+		return err
+	}
+	return f.Truncate(int64(start))
+}
+
 // Rollback switches a channel back to a release it served before. The
 // target is absolute: a relative "the one before" is resolved once, by
 // PreviousRelease, by whoever decides the rollback, so that a retried
 // rollback cannot resolve it again against the channel it already moved.
+// The entry is marked KindRollback: PreviousRelease pops it.
 func (s *Store) Rollback(ctx context.Context, req SwitchRequest) (Switch, error) {
 	fail := func(err error) (Switch, error) {
 		return Switch{}, fmt.Errorf("roll back channel %s: %w", req.Channel, err)
@@ -348,22 +506,21 @@ func (s *Store) Rollback(ctx context.Context, req SwitchRequest) (Switch, error)
 	if req.Release == "" {
 		return fail(fmt.Errorf("no target release: resolve it with PreviousRelease first: %w", ErrInvalid))
 	}
+	req.Kind = cmp.Or(req.Kind, KindRollback)
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer unlock()
-	if _, ok, err := s.recorded(req.Channel, req.Key); err != nil {
-		return fail(err)
-	} else if ok {
-		// Answered from the log, with the error a frozen outcome carries.
-		return s.switchLocked(ctx, req)
-	}
-	log, err := s.History(req.Channel)
+	log, err := s.settledLog(req.Channel)
 	if err != nil {
 		return fail(err)
 	}
-	served := servedReleases(log)
+	if _, ok := recordedIn(log, req.Key); ok {
+		// Answered from the log, with the error a frozen outcome carries.
+		return s.switchLocked(ctx, req)
+	}
+	served := servedReleases(slices.DeleteFunc(log, isIntent))
 	if !slices.Contains(served, req.Release) {
 		return fail(fmt.Errorf("%s was never served by this channel; choose one of %s: %w",
 			req.Release, strings.Join(served, ", "), ErrInvalid))
@@ -371,21 +528,60 @@ func (s *Store) Rollback(ctx context.Context, req SwitchRequest) (Switch, error)
 	return s.switchLocked(ctx, req)
 }
 
-// PreviousRelease is the release a channel served before its current one:
-// the absolute target of "roll back one". It fails when there is none.
+// PreviousRelease is the absolute target of "roll back one": where the
+// channel was before the switch that brought it to its current release,
+// reading the log as a stack in which a rollback pops (so after A->B and
+// a rollback B->A, it is what came before A, never B again). It fails when
+// there is none.
 func (s *Store) PreviousRelease(channel string) (current, previous string, err error) {
 	if current, err = s.Channel(channel); err != nil {
 		return "", "", err
 	}
-	log, err := s.History(channel)
+	log, err := s.channelLog(channel)
 	if err != nil {
 		return "", "", err
 	}
-	previous = previousRelease(log, current)
-	if previous == "" {
+	// A switch interrupted after its rename is recorded by the next
+	// writer; read it as recorded already.
+	if n := len(log); n > 0 && isIntent(log[n-1]) && log[n-1].Intent == OutcomeSwitched && log[n-1].To == current {
+		log[n-1].Outcome = OutcomeSwitched
+	}
+	logged, stack := rollbackStack(slices.DeleteFunc(log, isIntent))
+	if logged != current {
+		return current, "", fmt.Errorf("channel %s serves %s, but its log says %s: %w", channel, orNone(current), orNone(logged), ErrBadContent)
+	}
+	if len(stack) == 0 {
 		return current, "", fmt.Errorf("channel %s: current release %q has no predecessor in the log: %w", channel, current, ErrInvalid)
 	}
-	return current, previous, nil
+	return current, stack[len(stack)-1], nil
+}
+
+// rollbackStack replays a channel's log: cur is where it ends, and stack
+// the releases a rollback would go back through, newest last. A switch
+// pushes the release it left; a rollback pops down to its target (a
+// target the stack does not hold is a move like any other); a plain
+// switch back to the release just left pops it too.
+func rollbackStack(log []Switch) (cur string, stack []string) {
+	for _, sw := range log {
+		if !sw.Moved() {
+			continue
+		}
+		switch i := slices.Index(stack, sw.To); {
+		case i >= 0 && (sw.rollback() || i == len(stack)-1):
+			stack = stack[:i]
+		case sw.From != "":
+			stack = append(stack, sw.From)
+		}
+		cur = sw.To
+	}
+	return cur, stack
+}
+
+// rollback reports whether the entry is a rollback; entries written
+// before Kind existed are known by the step name every rollback workflow
+// keys them with.
+func (s Switch) rollback() bool {
+	return s.Kind == KindRollback || (s.Kind == "" && strings.Contains(s.Key, "/rollback-"))
 }
 
 // servedReleases lists, sorted, every release a channel's log shows it
@@ -401,15 +597,4 @@ func servedReleases(log []Switch) []string {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// previousRelease is the release the channel was switched away from when it
-// last became cur.
-func previousRelease(log []Switch, cur string) string {
-	for i := len(log) - 1; i >= 0; i-- {
-		if log[i].To == cur && log[i].Moved() {
-			return log[i].From
-		}
-	}
-	return ""
 }

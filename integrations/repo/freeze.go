@@ -87,9 +87,11 @@ func (s *Store) SetFreeze(ctx context.Context, req FreezeRequest) (*Freeze, erro
 	}
 	defer unlock()
 	link := s.channelPath(req.Channel)
-	if done, ok, err := s.recorded(req.Channel, req.Key); err != nil {
+	log, err := s.settledLog(req.Channel)
+	if err != nil {
 		return fail(err)
-	} else if ok {
+	}
+	if done, ok := recordedIn(log, req.Key); ok {
 		if done.Outcome != verb {
 			return fail(fmt.Errorf("operation %s was a %s, not a %s: %w", req.Key, done.Outcome, verb, ErrInvalid))
 		}
@@ -106,31 +108,52 @@ func (s *Store) SetFreeze(ctx context.Context, req FreezeRequest) (*Freeze, erro
 	if err != nil {
 		return fail(err)
 	}
-	entry := Switch{Time: time.Now().UTC(), Channel: req.Channel, Actor: req.Actor, Reason: req.Reason,
-		From: cur, To: cur, Key: req.Key, Outcome: verb}
-	if !req.Frozen {
-		if held == nil || (req.IfKey != "" && held.Key != req.IfKey) {
-			return held, nil // nothing of ours to release
-		}
-		if err := os.Remove(link + ".freeze"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fail(err)
-		}
-		if err := appendLog(link+".log", entry); err != nil {
-			return fail(err)
-		}
-		return nil, nil
+	// Two durable steps, the record and the log entry: an intent first,
+	// as for a switch, so that a crash between them is recorded by the
+	// retry or the next writer (settledLog) rather than lost.
+	intent := Switch{Time: time.Now().UTC(), Channel: req.Channel, Actor: req.Actor, Reason: req.Reason,
+		From: cur, To: cur, Key: req.Key, Outcome: OutcomeIntent, Intent: verb}
+	if !req.Frozen && (held == nil || (req.IfKey != "" && held.Key != req.IfKey)) {
+		return held, nil // nothing of ours to release
 	}
-	if cur != req.Release {
+	if req.Frozen && cur != req.Release {
 		return fail(fmt.Errorf("it serves %s, not %s; nothing was frozen: %w", orNone(cur), req.Release, ErrInvalid))
 	}
-	fz := Freeze{Time: entry.Time, Actor: req.Actor, Reason: req.Reason, Release: cur, Key: req.Key}
-	if err := s.writeFreeze(link, fz); err != nil {
+	if own, ok := ownIntent(log, req.Key, verb); ok && own.To == cur {
+		intent = own // the first attempt stopped before its change
+	} else if err := s.logIntent(link, intent, atFreezeIntent); err != nil {
 		return fail(err)
 	}
-	if err := appendLog(link+".log", entry); err != nil {
+	var fz *Freeze
+	if req.Frozen {
+		fz = &Freeze{Time: intent.Time, Actor: intent.Actor, Reason: intent.Reason, Release: cur, Key: intent.Key}
+		err = s.writeFreeze(link, *fz)
+	} else if err = os.Remove(link + ".freeze"); errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	if err == nil {
+		err = syncDir(s.path("channels"))
+	}
+	if err == nil {
+		err = s.reached(atFreezeRecord)
+	}
+	if err == nil {
+		_, err = s.logOutcome(link, intent, atFreezeLog)
+	}
+	if err != nil {
 		return fail(err)
 	}
-	return &fz, nil
+	return fz, nil
+}
+
+// freezeDone reports whether the change a freeze or unfreeze intent
+// announced is in the store: its own freeze written, or the freeze gone
+// (an unfreeze intent is logged only while a freeze is held).
+func freezeDone(intent Switch, fz *Freeze) bool {
+	if intent.Intent == OutcomeUnfreeze {
+		return fz == nil
+	}
+	return fz != nil && fz.Key == intent.Key && fz.Time.Equal(intent.Time) && fz.Actor == intent.Actor
 }
 
 func orNone(s string) string {

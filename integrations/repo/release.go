@@ -93,6 +93,9 @@ func (s *Store) commitRelease(rel Release) error {
 	if err := s.writeJSON(dir+".json", rel); err != nil {
 		return fmt.Errorf("create release %s: %w", rel.ID, err)
 	}
+	if err := s.reached(atReleaseRecord); err != nil {
+		return fmt.Errorf("create release %s: %w", rel.ID, err)
+	}
 	tree, done, err := s.stagingDir("release-" + rel.ID)
 	if err != nil {
 		return fmt.Errorf("create release %s: %w", rel.ID, err)
@@ -110,10 +113,13 @@ func (s *Store) commitRelease(rel Release) error {
 	if err := renameNoReplace(tree, dir); err != nil {
 		return fmt.Errorf("create release %s: %w", rel.ID, err)
 	}
+	if err := s.reached(atReleaseDir); err != nil {
+		return fmt.Errorf("create release %s: %w", rel.ID, err)
+	}
 	if err := syncDir(s.path("releases")); err != nil {
 		return fmt.Errorf("create release %s: %w", rel.ID, err)
 	}
-	return nil
+	return s.reached(atReleaseDirSync)
 }
 
 // releaseIDs lists committed releases (those whose directory exists).

@@ -49,6 +49,9 @@ type Store struct {
 	// flush; flushing is set while one runs (see paceWriteback).
 	unsynced atomic.Int64
 	flushing atomic.Bool
+	// crash, set only by tests, is called at every crash point (see
+	// crashpoint.go); an error it returns fails the operation there.
+	crash func(crashPoint) error
 }
 
 // storeDirs are created by Open so that no method has to MkdirAll them.
@@ -179,6 +182,14 @@ type Switch struct {
 	Outcome string `json:"outcome,omitempty"`
 	// Requested is the release a frozen channel was asked to serve.
 	Requested string `json:"requested,omitempty"`
+	// Kind says what sort of switch it was when its writer knows:
+	// KindRollback for every Rollback. Entries without one are told
+	// apart by their key (see starter's audit).
+	Kind string `json:"kind,omitempty"`
+	// Intent is set on an OutcomeIntent line: the outcome the operation
+	// announced before its first durable change (OutcomeSwitched,
+	// OutcomeFreeze or OutcomeUnfreeze). History leaves these lines out.
+	Intent string `json:"intent,omitempty"`
 }
 
 // Outcomes in a channel's audit log: of a switch, and of a freeze.
@@ -189,7 +200,17 @@ const (
 	OutcomeFrozen   = "frozen"
 	OutcomeFreeze   = "freeze"
 	OutcomeUnfreeze = "unfreeze"
+	// OutcomeIntent marks a line written before an operation's first
+	// durable change, naming its absolute target: a retry, or the next
+	// operation on the channel, reads from the store whether the change
+	// happened and completes the record (see settle).
+	OutcomeIntent = "intent"
 )
 
-// Moved reports whether the entry records the channel moving.
-func (s Switch) Moved() bool { return s.From != s.To }
+// KindRollback marks the entries Rollback writes: PreviousRelease reads
+// the log as a stack, and a rollback pops it.
+const KindRollback = "rollback"
+
+// Moved reports whether the entry records the channel moving; an intent
+// records only that it was about to.
+func (s Switch) Moved() bool { return s.From != s.To && s.Outcome != OutcomeIntent }
