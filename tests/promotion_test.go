@@ -205,14 +205,6 @@ wiki:
 	require.ErrorContains(t, err, "no predecessor")
 	require.Equal(t, r1, s.channel("production"))
 
-	// A switch by hand is not the process: the audit says so and fails.
-	_, err = s.store.Switch(context.Background(), repo.SwitchRequest{Channel: "production", Release: r2, Actor: "root", Reason: "by hand"})
-	require.NoError(t, err)
-	out, err = s.osflow("audit", "production")
-	require.Error(t, err)
-	require.Contains(t, out, "WARN")
-	require.Contains(t, out, "NOT a promotion: a manual switch by root")
-
 	recordHistory(t, s.client, p1, "", "promotion-v2-done")
 	recordHistory(t, s.client, p2, "", "promotion-v2-rolledback")
 	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v2")
@@ -271,6 +263,14 @@ wiki:
 	require.NotNil(t, fz)
 	require.Equal(t, p3, fz.Actor, "the newest promotion holds testing")
 	recordHistory(t, s.client, p2, run2.GetRunID(), "promotion-v2-superseded")
+
+	// A switch by hand is not the process: the audit says so and fails.
+	_, err = s.store.Switch(context.Background(), repo.SwitchRequest{Channel: "production", Release: r2, Actor: "root", Reason: "by hand"})
+	require.NoError(t, err)
+	out, err = s.osflow("audit", "production")
+	require.Error(t, err)
+	require.Contains(t, out, "WARN")
+	require.Contains(t, out, "NOT a promotion: a manual switch by root")
 }
 
 // waitWorkflow waits for a workflow's end and returns its error.
