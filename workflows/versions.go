@@ -25,4 +25,9 @@ const (
 	// Promotion is the real production phase; before, a placeholder that
 	// recorded a decision (promotionV0).
 	versionPromotionOutage = "promotion-outage"
+	// TestCycle records the candidate in the release's provenance before
+	// it starts the promotion. Added without a marker first (fe8b4fd):
+	// runs without it tell the two older builds apart by the candidate
+	// (recordsCandidate).
+	versionCycleRecordCandidate = "testcycle-record-candidate"
 )
