@@ -346,12 +346,16 @@ func (c *testCycle) round(ctx workflow.Context) {
 	c.state.InRound = &RoundProgress{Release: release, Since: now}
 	defer func() { c.state.InRound = nil }()
 
+	// Results by reference: inline, a round of many suites at the failure
+	// cap passed Temporal's payload limit and the server terminated the
+	// cycle. Rounds begun before carry theirs inline.
+	byRef := workflow.GetVersion(ctx, versionCycleResultsByRef, workflow.DefaultVersion, 1) >= 1
 	results := make([]activities.SuiteResult, 0, len(c.plan.Suites))
 	for _, suite := range c.plan.Suites {
 		c.state.InRound.Suite, c.state.InRound.SuiteSince = suite, workflow.Now(ctx)
 		var res activities.SuiteResult
 		err := workflow.ExecuteActivity(suiteActivityCtx(ctx, c.plan.SuiteTimeouts[suite]), testActs.RunSuite, activities.RunSuiteInput{
-			Suite: suite, Channel: c.plan.TestingChannel, Release: release, Bounded: true, Watch: c.state.Watch,
+			Suite: suite, Channel: c.plan.TestingChannel, Release: release, Bounded: true, ByRef: byRef, Watch: c.state.Watch,
 		}).Get(ctx, &res)
 		// The suite's own run is a case too: a suite that cannot run is a
 		// failure to track, never a clean round, and its ticket closes

@@ -30,4 +30,7 @@ const (
 	// runs without it tell the two older builds apart by the candidate
 	// (recordsCandidate).
 	versionCycleRecordCandidate = "testcycle-record-candidate"
+	// TestCycle's suite results travel to ProcessResults as references
+	// to files the worker keeps, not inline.
+	versionCycleResultsByRef = "testcycle-results-by-ref"
 )
