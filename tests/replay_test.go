@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -121,6 +122,29 @@ var unreplayable = map[string]string{
 		"behaviour stays: it is what the builds at sites record. A bypass that " +
 		"was between its two checks during the upgrade from a build before " +
 		"1f5097b blocks on its next workflow task (see README, Upgrading osflow).",
+}
+
+// recordLatest saves the history of the latest workflow of a type, for a
+// workflow a starter ran without telling its ID, when -record is set.
+func recordLatest(t *testing.T, c client.Client, workflowType, name string) {
+	t.Helper()
+	if !*record {
+		return
+	}
+	var latest *workflowpb.WorkflowExecutionInfo
+	require.Eventually(t, func() bool {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("WorkflowType = %q", workflowType), PageSize: 100,
+		})
+		if err != nil || len(resp.GetExecutions()) == 0 {
+			return false
+		}
+		latest = slices.MaxFunc(resp.GetExecutions(), func(a, b *workflowpb.WorkflowExecutionInfo) int {
+			return a.GetStartTime().AsTime().Compare(b.GetStartTime().AsTime())
+		})
+		return true
+	}, 30*time.Second, 100*time.Millisecond, "no %s workflow is visible", workflowType)
+	recordHistory(t, c, latest.GetExecution().GetWorkflowId(), latest.GetExecution().GetRunId(), name)
 }
 
 // TestReplayRecordedHistories replays every recorded history against the
