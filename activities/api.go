@@ -278,7 +278,8 @@ type TicketSummary struct {
 	Closed    []string
 	Open      int
 	Blockers  int
-	// OpenFingerprints lists the fingerprints of the open tickets.
+	// OpenFingerprints lists the fingerprints of the open tickets, the
+	// oldest 500 when more are open.
 	OpenFingerprints []string
 }
 

@@ -183,13 +183,20 @@ func (a *TicketActivities) ProcessResults(ctx context.Context, in ProcessResults
 	}
 	sum.Open = len(open)
 	for _, t := range open {
-		sum.OpenFingerprints = append(sum.OpenFingerprints, t.Fingerprint)
+		if len(sum.OpenFingerprints) < maxOpenFingerprints {
+			sum.OpenFingerprints = append(sum.OpenFingerprints, t.Fingerprint)
+		}
 		if slices.ContainsFunc(t.Labels, func(l string) bool { return strings.EqualFold(l, a.Config.Testing.Gate.BlockerLabel) }) {
 			sum.Blockers++
 		}
 	}
 	return sum, nil
 }
+
+// maxOpenFingerprints bounds the fingerprints a summary carries into
+// workflow history: the test cycle watches the first 500 (maxWatched), and
+// thousands of open tickets would make every round's result large.
+const maxOpenFingerprints = 500
 
 func record(ctx context.Context, j ticketJournal) {
 	if activity.IsActivity(ctx) {

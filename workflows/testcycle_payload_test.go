@@ -189,6 +189,7 @@ func TestCycleRoundAtTheFailureCapKeepsPayloadsSmall(t *testing.T) {
 	require.Len(t, st.Rounds, 1, "one round ran: %+v", st)
 	require.Empty(t, st.Rounds[0].Error)
 	require.Equal(t, suites*failing, st.OpenTickets)
+	require.Len(t, st.Watch, maxWatched, "the cycle watches the oldest open tickets")
 	open, err := tracker.ListOpen(context.Background())
 	require.NoError(t, err)
 	require.Len(t, open, suites*failing, "a ticket for each failing case")
