@@ -209,6 +209,10 @@ type RunSuiteInput struct {
 	// Watch lists fingerprints whose cases are reported even when they
 	// pass: their tickets are open and may close.
 	Watch []string
+	// ByRef keeps the bounded cases in a file on the worker and returns a
+	// reference (SuiteResult.Ref) instead: workflow payloads stay small
+	// whatever fails. Implies Bounded.
+	ByRef bool
 }
 
 // SuiteRunCase names the case that stands for a suite's run itself: a
@@ -242,6 +246,17 @@ type SuiteResult struct {
 	Failed int
 	// Omitted counts the failing cases left out of Cases by the bound.
 	Omitted int
+	// Ref, when set, holds the bounded cases; Cases then holds only what
+	// the workflow added (the suite's own run). ProcessResults reads it.
+	Ref *ResultsRef `json:",omitempty"`
+}
+
+// ResultsRef points at a suite run's bounded cases, kept by the worker
+// that ran the suite.
+type ResultsRef struct {
+	Host   string
+	Path   string
+	SHA256 string
 }
 
 // ProcessResultsInput turns a round's results into ticket actions.
@@ -263,7 +278,8 @@ type TicketSummary struct {
 	Closed    []string
 	Open      int
 	Blockers  int
-	// OpenFingerprints lists the fingerprints of the open tickets.
+	// OpenFingerprints lists the fingerprints of the open tickets, the
+	// oldest 500 when more are open.
 	OpenFingerprints []string
 }
 

@@ -69,7 +69,7 @@ func (a *TestActivities) RunSuite(ctx context.Context, in RunSuiteInput) (SuiteR
 		all = append(all, CaseResult{Suite: in.Suite, Name: c.Name, Status: string(c.Status), Message: truncate(redact(c.Message), 4000)})
 	}
 	out := SuiteResult{Suite: in.Suite, URL: res.URL}
-	if !in.Bounded {
+	if !in.Bounded && !in.ByRef {
 		out.Cases = all // a caller from before bounded results
 		return out, nil
 	}
@@ -78,7 +78,15 @@ func (a *TestActivities) RunSuite(ctx context.Context, in RunSuiteInput) (SuiteR
 	} else if out.URL == "" {
 		out.URL = p
 	}
-	return boundResult(out, all, in.Watch), nil
+	out = boundResult(out, all, in.Watch)
+	if in.ByRef {
+		ref, err := a.keepBounded(ctx, in, out.Cases)
+		if err != nil {
+			return SuiteResult{}, err
+		}
+		out.Cases, out.Ref = nil, ref
+	}
+	return out, nil
 }
 
 // boundResult keeps what the test cycle needs: the counts, the failing

@@ -58,33 +58,46 @@ func PlanTicketActions(in TicketPlanInput) []TicketAction {
 				continue
 			}
 			id, isOpen := open[fp]
-			var a TicketAction
+			a := TicketAction{Fingerprint: fp, TicketID: id}
 			switch {
 			case c.Failed() && !isOpen:
-				a = TicketAction{Kind: ActionFile, Title: fmt.Sprintf("%s fails on %s", fp, in.Channel),
-					Body:   failureBody(in.Release, in.Channel, res, c),
-					Reason: fmt.Sprintf("%s %s; no open ticket carries %s", c.Name, c.Status, fp)}
+				a.Kind, a.TicketID = ActionFile, ""
 			case c.Failed():
-				a = TicketAction{Kind: ActionComment, TicketID: id,
-					Body:   fmt.Sprintf("Still failing on release %s:\n\n```\n%s\n```", in.Release, c.Message),
-					Reason: fmt.Sprintf("%s %s again; ticket %s is open", c.Name, c.Status, id)}
+				a.Kind = ActionComment
 			case isOpen && c.Status == "passed" && in.CloseOnPass:
-				a = TicketAction{Kind: ActionClose, TicketID: id,
-					Body:   fmt.Sprintf("Passes again on release %s. Closed by osflow.", in.Release),
-					Reason: fmt.Sprintf("%s passes; ticket %s is open and closeOnPass is set", c.Name, id)}
+				a.Kind = ActionClose
 			case isOpen && c.Status == "passed":
-				a = TicketAction{Kind: ActionComment, TicketID: id,
-					Body:   fmt.Sprintf("Passes again on release %s.", in.Release),
-					Reason: fmt.Sprintf("%s passes; ticket %s stays open (closeOnPass is off)", c.Name, id)}
+				a.Kind = ActionComment
 			default:
 				continue
 			}
-			a.Fingerprint = fp
+			describe(&a, in.Release, in.Channel, res, c)
 			planned[fp] = true
 			plan = append(plan, a)
 		}
 	}
 	return plan
+}
+
+// describe writes an action's title, body and reason from its kind and
+// the case it acts on. A retry rebuilds them this way from its journal,
+// which keeps only kinds, fingerprints and tickets.
+func describe(a *TicketAction, release, channel string, res SuiteResult, c CaseResult) {
+	switch {
+	case a.Kind == ActionFile:
+		a.Title = fmt.Sprintf("%s fails on %s", a.Fingerprint, channel)
+		a.Body = failureBody(release, channel, res, c)
+		a.Reason = fmt.Sprintf("%s %s; no open ticket carries %s", c.Name, c.Status, a.Fingerprint)
+	case a.Kind == ActionComment && c.Failed():
+		a.Body = fmt.Sprintf("Still failing on release %s:\n\n```\n%s\n```", release, c.Message)
+		a.Reason = fmt.Sprintf("%s %s again; ticket %s is open", c.Name, c.Status, a.TicketID)
+	case a.Kind == ActionClose:
+		a.Body = fmt.Sprintf("Passes again on release %s. Closed by osflow.", release)
+		a.Reason = fmt.Sprintf("%s passes; ticket %s is open and closeOnPass is set", c.Name, a.TicketID)
+	case a.Kind == ActionComment:
+		a.Body = fmt.Sprintf("Passes again on release %s.", release)
+		a.Reason = fmt.Sprintf("%s passes; ticket %s stays open (closeOnPass is off)", c.Name, a.TicketID)
+	}
 }
 
 // RenderTicketPlan prints a plan one action per line, as a dry run or a

@@ -38,10 +38,50 @@ func NewTracker(cfg *config.Config) (tickets.Tracker, error) {
 }
 
 // ticketJournal is ProcessResults' heartbeat: the plan and the outcome
-// of each action done, so a retry resumes with the whole summary.
+// of each action done, so a retry resumes with the whole summary. Only
+// each action's kind, fingerprint and ticket are kept, and its texts
+// rebuilt from the results (describe): heartbeat details are a payload
+// too, and a round at the failure cap plans thousands of actions. The
+// names differ from the journal's before, which a retry after an upgrade
+// therefore ignores and plans again, checking the markers as any retry.
 type ticketJournal struct {
-	Plan []TicketAction
-	Done []actionOutcome
+	Actions  [][3]string // kind, fingerprint, ticket ID
+	Outcomes [][2]string // ticket ID, what happened (an action kind)
+}
+
+func (j *ticketJournal) setPlan(plan []TicketAction) {
+	j.Actions = make([][3]string, len(plan))
+	for i, a := range plan {
+		j.Actions[i] = [3]string{a.Kind, a.Fingerprint, a.TicketID}
+	}
+}
+
+func (j *ticketJournal) done(out actionOutcome) {
+	j.Outcomes = append(j.Outcomes, [2]string{out.TicketID, out.Kind})
+}
+
+// plan rebuilds the journaled actions with their texts, from the first
+// case of each fingerprint, as PlanTicketActions chose them.
+func (j *ticketJournal) plan(in ProcessResultsInput) []TicketAction {
+	type found struct {
+		res SuiteResult
+		c   CaseResult
+	}
+	cases := map[string]found{}
+	for _, res := range in.Results {
+		for _, c := range res.Cases {
+			if _, seen := cases[c.Fingerprint()]; !seen {
+				cases[c.Fingerprint()] = found{res, c}
+			}
+		}
+	}
+	plan := make([]TicketAction, len(j.Actions))
+	for i, a := range j.Actions {
+		plan[i] = TicketAction{Kind: a[0], Fingerprint: a[1], TicketID: a[2]}
+		f := cases[a[1]]
+		describe(&plan[i], in.Release, in.Channel, f.res, f.c)
+	}
+	return plan
 }
 
 type actionOutcome struct {
@@ -76,6 +116,11 @@ func NewUserTracker(cfg *config.Config) (tickets.Tracker, error) {
 // New.
 func (a *TicketActivities) ProcessResults(ctx context.Context, in ProcessResultsInput) (TicketSummary, error) {
 	var sum TicketSummary
+	results, err := resolveResults(in.Results)
+	if err != nil {
+		return sum, err
+	}
+	in.Results = results
 	for _, res := range in.Results {
 		listedPasses := 0
 		for _, c := range res.Cases {
@@ -91,40 +136,45 @@ func (a *TicketActivities) ProcessResults(ctx context.Context, in ProcessResults
 	}
 	key := opKey(ctx, in.Key)
 	var j ticketJournal
-	if activity.HasHeartbeatDetails(ctx) {
-		_ = activity.GetHeartbeatDetails(ctx, &j)
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &j) != nil {
+		j = ticketJournal{}
 	}
 	retry := a.assumeRetry || (activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1)
-	if j.Plan == nil {
+	var plan []TicketAction
+	if j.Actions == nil {
 		open, err := a.Tracker.ListOpen(ctx)
 		if err != nil {
 			return sum, classifyFailure("list open tickets", err)
 		}
-		j = ticketJournal{Plan: PlanTicketActions(TicketPlanInput{
+		plan = PlanTicketActions(TicketPlanInput{
 			Release: in.Release, Channel: in.Channel, Results: in.Results, Open: open,
 			CloseOnPass: a.Config.Testing.ClosesOnPass(), Labels: a.Config.Tickets.Labels,
-		})}
+		})
+		j = ticketJournal{}
+		j.setPlan(plan)
 		record(ctx, j)
+	} else {
+		plan = j.plan(in)
 	}
-	for i, act := range j.Plan {
-		if i < len(j.Done) {
+	for i, act := range plan {
+		if i < len(j.Outcomes) {
 			continue // done before a retry; its outcome is in the journal
 		}
 		out, err := a.execute(ctx, act, key, retry)
 		if err != nil {
 			return sum, err
 		}
-		j.Done = append(j.Done, out)
+		j.done(out)
 		record(ctx, j)
 	}
-	for _, out := range j.Done {
-		switch out.Kind {
+	for _, out := range j.Outcomes {
+		switch out[1] {
 		case ActionFile:
-			sum.New = append(sum.New, out.TicketID)
+			sum.New = append(sum.New, out[0])
 		case ActionComment:
-			sum.Commented = append(sum.Commented, out.TicketID)
+			sum.Commented = append(sum.Commented, out[0])
 		case ActionClose:
-			sum.Closed = append(sum.Closed, out.TicketID)
+			sum.Closed = append(sum.Closed, out[0])
 		}
 	}
 	open, err := a.Tracker.ListOpen(ctx)
@@ -133,13 +183,20 @@ func (a *TicketActivities) ProcessResults(ctx context.Context, in ProcessResults
 	}
 	sum.Open = len(open)
 	for _, t := range open {
-		sum.OpenFingerprints = append(sum.OpenFingerprints, t.Fingerprint)
+		if len(sum.OpenFingerprints) < maxOpenFingerprints {
+			sum.OpenFingerprints = append(sum.OpenFingerprints, t.Fingerprint)
+		}
 		if slices.ContainsFunc(t.Labels, func(l string) bool { return strings.EqualFold(l, a.Config.Testing.Gate.BlockerLabel) }) {
 			sum.Blockers++
 		}
 	}
 	return sum, nil
 }
+
+// maxOpenFingerprints bounds the fingerprints a summary carries into
+// workflow history: the test cycle watches the first 500 (maxWatched), and
+// thousands of open tickets would make every round's result large.
+const maxOpenFingerprints = 500
 
 func record(ctx context.Context, j ticketJournal) {
 	if activity.IsActivity(ctx) {

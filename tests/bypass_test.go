@@ -111,6 +111,7 @@ testing:
 			Channel: "production", To: r1, Actor: "cli/e2e", Reason: "back to r1",
 		})
 		require.NoError(t, err)
+		recordLatest(t, s.client, "ChannelRollback", "rollback-v1")
 		rel, err := s.store.Release(sw.To)
 		require.NoError(t, err)
 		require.Equal(t, st.Snapshot, rel.Repos["site"], "the rollback target carries the bypass")
@@ -144,7 +145,7 @@ testing:
 	bypasses, err := s.store.Bypasses()
 	require.NoError(t, err)
 	require.Len(t, bypasses, 1)
-	recordHistory(t, s.client, bypasses[0].Bypass, "", "bypass-v1")
+	recordHistory(t, s.client, bypasses[0].Bypass, "", "bypass-v2")
 }
 
 // pick returns the built RPM whose file name starts with prefix.

@@ -202,5 +202,5 @@ wiki:
 		s.cycleState(func(next workflows.TestCycleState) bool { return next.RoundsRun > st.RoundsRun && next.InRound == nil }, "the round asked for")
 	})
 
-	recordRuns(t, s.client, workflows.TestCycleWorkflowID, "testcycle-v1")
+	recordRuns(t, s.client, workflows.TestCycleWorkflowID, "testcycle-v2")
 }

@@ -77,6 +77,7 @@ func TestUpgradeWhileWaiting(t *testing.T) {
 	res := decide(before)
 	require.Equal(t, workflows.ApprovalRejected, res.State)
 	require.Equal(t, "alice", res.Approval.By)
+	recordHistory(t, s.client, before.GetID(), before.GetRunID(), "promotion-v1-rejected")
 	old := history(t, s.client, before)
 	require.False(t, hasChange(old, upgradeChange), "a promotion started before the upgrade must not take the patch")
 

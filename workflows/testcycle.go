@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -345,12 +346,16 @@ func (c *testCycle) round(ctx workflow.Context) {
 	c.state.InRound = &RoundProgress{Release: release, Since: now}
 	defer func() { c.state.InRound = nil }()
 
+	// Results by reference: inline, a round of many suites at the failure
+	// cap passed Temporal's payload limit and the server terminated the
+	// cycle. Rounds begun before carry theirs inline.
+	byRef := workflow.GetVersion(ctx, versionCycleResultsByRef, workflow.DefaultVersion, 1) >= 1
 	results := make([]activities.SuiteResult, 0, len(c.plan.Suites))
 	for _, suite := range c.plan.Suites {
 		c.state.InRound.Suite, c.state.InRound.SuiteSince = suite, workflow.Now(ctx)
 		var res activities.SuiteResult
 		err := workflow.ExecuteActivity(suiteActivityCtx(ctx, c.plan.SuiteTimeouts[suite]), testActs.RunSuite, activities.RunSuiteInput{
-			Suite: suite, Channel: c.plan.TestingChannel, Release: release, Bounded: true, Watch: c.state.Watch,
+			Suite: suite, Channel: c.plan.TestingChannel, Release: release, Bounded: true, ByRef: byRef, Watch: c.state.Watch,
 		}).Get(ctx, &res)
 		// The suite's own run is a case too: a suite that cannot run is a
 		// failure to track, never a clean round, and its ticket closes
@@ -436,20 +441,28 @@ func (c *testCycle) promote(ctx workflow.Context) {
 		c.fail(ctx, "diff against production", err)
 		return
 	}
-	var cand activities.Candidate
+	// Decoded by hand: which fields the result carries tells which build
+	// assembled it (recordsCandidate).
+	var assembled json.RawMessage
 	err = workflow.ExecuteActivity(ticketActivityCtx(ctx), candidateActs.Assemble, activities.CandidateInput{
 		Release: release, Production: c.plan.ProductionChannel, Diff: diff, Tasks: timings, Rounds: c.state.RoundsRun,
 		Gate: gate.Reasons,
-	}).Get(ctx, &cand)
+	}).Get(ctx, &assembled)
+	var cand activities.Candidate
+	if err == nil {
+		err = json.Unmarshal(assembled, &cand)
+	}
 	if err != nil {
 		c.fail(ctx, "assemble candidate", err)
 		return
 	}
 	// The candidate joins the release's provenance: a promotion started by
 	// hand loads it, and `osflow audit` shows the gate it passed.
-	if err := workflow.ExecuteActivity(storeActivityCtx(ctx, c.plan.RepoTaskQueue), repoActs.RecordCandidate, cand).Get(ctx, nil); err != nil {
-		c.fail(ctx, "record the candidate", err)
-		return
+	if recordsCandidate(ctx, assembled) {
+		if err := workflow.ExecuteActivity(storeActivityCtx(ctx, c.plan.RepoTaskQueue), repoActs.RecordCandidate, cand).Get(ctx, nil); err != nil {
+			c.fail(ctx, "record the candidate", err)
+			return
+		}
 	}
 	c.state.Candidate = &cand
 	child := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -465,6 +478,26 @@ func (c *testCycle) promote(ctx workflow.Context) {
 	c.state.CleanStreak = 0
 	c.state.Gate = Gate{}
 	workflow.GetLogger(ctx).Info("candidate ready; promotion started", "release", release, "promotion", PromotionWorkflowID(release))
+}
+
+// recordsCandidate says whether this run records the candidate before it
+// starts the promotion. RecordCandidate came in unversioned, so a history
+// without the marker was made either by a build from before it (which went
+// from Assemble straight to the promotion) or by the builds that added it
+// without a marker. Those builds also added Rounds and Gate to Candidate,
+// always encoded, and the same worker ran Assemble and the task right
+// after it: the assembled result says which of the two it was. Only a
+// fleet of mixed builds polling together at that moment defeats this.
+func recordsCandidate(ctx workflow.Context, assembled json.RawMessage) bool {
+	if workflow.GetVersion(ctx, versionCycleRecordCandidate, workflow.DefaultVersion, 1) >= 1 {
+		return true
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(assembled, &fields); err != nil {
+		return true
+	}
+	_, ok := fields["Rounds"]
+	return ok
 }
 
 // holdTesting freezes testing at release for the rehearsal. An operator's

@@ -31,4 +31,12 @@ const (
 	// arrives before its plan is loaded, gives up a decision at the
 	// window's end, and reports what production serves from the store.
 	versionPromotionTrueState = "promotion-true-state"
+	// TestCycle records the candidate in the release's provenance before
+	// it starts the promotion. Added without a marker first (fe8b4fd):
+	// runs without it tell the two older builds apart by the candidate
+	// (recordsCandidate).
+	versionCycleRecordCandidate = "testcycle-record-candidate"
+	// TestCycle's suite results travel to ProcessResults as references
+	// to files the worker keeps, not inline.
+	versionCycleResultsByRef = "testcycle-results-by-ref"
 )
