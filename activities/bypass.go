@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -133,10 +134,15 @@ func (a *ConfigActivities) BypassPlan(_ context.Context, in OverlayInput) (Bypas
 func (a *RepoActivities) StageBypass(ctx context.Context, in StageBypassInput) ([]StagedRPM, error) {
 	rc, ok := a.Config.Repo(in.Overlay)
 	if !ok || !rc.Overlay || rc.Bypass == nil {
-		return nil, invalid(fmt.Sprintf("%q is not an overlay with a bypass policy in %s", in.Overlay, a.Config.Path))
+		return nil, invalid(fmt.Sprintf("Overlay: %q is not an overlay with a bypass policy in %s", in.Overlay, a.Config.Path))
 	}
 	if len(in.Packages) == 0 {
-		return nil, invalid("a bypass needs at least one package")
+		return nil, invalid("Packages: a bypass needs at least one package")
+	}
+	for i, p := range in.Packages {
+		if err := checkBypassPackage(i, p); err != nil {
+			return nil, err
+		}
 	}
 	defer a.keepAlive(ctx)()
 	sum := sha256.Sum256([]byte(opKey(ctx, in.Key)))
@@ -160,6 +166,78 @@ func (a *RepoActivities) StageBypass(ctx context.Context, in StageBypassInput) (
 	return out, nil
 }
 
+// checkBypassPackage refuses a package whose path or checksum could not
+// have come from the CLI: a workflow's input reaches the activity
+// unchecked (the Web UI, temporal workflow start), so a path such as
+// STORE/tmp/../../etc/x.rpm is refused here, naming the field.
+func checkBypassPackage(i int, p BypassPackageInput) error {
+	field := fmt.Sprintf("Packages[%d]", i)
+	if p.Path != "" {
+		if err := checkHostPath(field+".Path", p.Path); err != nil {
+			return err
+		}
+	}
+	if p.SHA256 != "" && !isSHA256(p.SHA256) {
+		return invalid(fmt.Sprintf("%s.SHA256: %q is not a SHA-256 (64 hex digits)", field, p.SHA256))
+	}
+	return nil
+}
+
+// checkHostPath accepts only an absolute path that is its own clean form:
+// no "..", "." or doubled slash to make it mean another file than it says.
+func checkHostPath(field, p string) error {
+	switch {
+	case !filepath.IsAbs(p):
+		return invalid(fmt.Sprintf("%s: %s: not an absolute path on the store host", field, p))
+	case filepath.Clean(p) != p || strings.ContainsRune(p, 0):
+		return invalid(fmt.Sprintf("%s: %q: not a clean path (it reads as %s): give the file's own absolute path", field, p, filepath.Clean(p)))
+	}
+	return nil
+}
+
+func isSHA256(s string) bool {
+	return len(s) == sha256.Size*2 && strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
+}
+
+// checkApplyBypass refuses an ApplyBypassInput that StageBypass could not
+// have produced: the activity is the boundary, whoever started the
+// workflow. Each staged file must still be the one checked.
+func checkApplyBypass(in ApplyBypassInput) error {
+	if len(in.Files) == 0 {
+		return invalid("Files: a bypass needs at least one package")
+	}
+	for i, f := range in.Files {
+		field := fmt.Sprintf("Files[%d]", i)
+		if err := checkHostPath(field+".Path", f.Path); err != nil {
+			return err
+		}
+		if !nevraName.MatchString(f.NEVRA) {
+			return invalid(fmt.Sprintf("%s.NEVRA: %q is not a package's name-[epoch:]version-release.arch", field, f.NEVRA))
+		}
+		if !isSHA256(f.SHA256) {
+			return invalid(fmt.Sprintf("%s.SHA256: %q is not a SHA-256 (64 hex digits)", field, f.SHA256))
+		}
+	}
+	if len(in.Channels) == 0 {
+		return invalid("Channels: no channel to put the bypass on")
+	}
+	for i, ch := range in.Channels {
+		if err := repo.CheckChannelName(ch); err != nil {
+			return invalid(fmt.Sprintf("Channels[%d]: %v", i, err))
+		}
+	}
+	for _, f := range []struct{ name, value string }{{"Bypass", in.Bypass}, {"Key", in.Key}, {"Actor", in.Actor}, {"Reason", in.Reason}} {
+		if strings.TrimSpace(f.value) == "" {
+			return invalid(f.name + ": required")
+		}
+	}
+	return nil
+}
+
+// nevraName is what rpm's %{NEVRA} prints: no slash, space or control
+// character can be in it.
+var nevraName = regexp.MustCompile(`^[A-Za-z0-9_.+^~-]+-([0-9]+:)?[A-Za-z0-9_.+^~]+-[A-Za-z0-9_.+^~]+\.[A-Za-z0-9_]+$`)
+
 // fetchBypassPackage returns a local copy of one package and its SHA-256,
 // downloading a URL into dir.
 func (a *RepoActivities) fetchBypassPackage(ctx context.Context, dir string, i int, p BypassPackageInput) (string, string, error) {
@@ -169,9 +247,6 @@ func (a *RepoActivities) fetchBypassPackage(ctx context.Context, dir string, i i
 	case p.URL != "" && p.SHA256 == "":
 		return "", "", invalid(fmt.Sprintf("%s: a downloaded package needs its SHA-256 (--sha256)", redactURL(p.URL)))
 	case p.Path != "":
-		if !filepath.IsAbs(p.Path) {
-			return "", "", invalid(fmt.Sprintf("%s: not an absolute path on the store host", p.Path))
-		}
 		fi, err := os.Stat(p.Path)
 		if err != nil || !fi.Mode().IsRegular() {
 			return "", "", invalid(fmt.Sprintf("%s: not a regular file on the store host (%v)", p.Path, err))
@@ -312,11 +387,21 @@ func (a *RepoActivities) checkBypassPackage(ctx context.Context, rc config.Repo,
 func (a *RepoActivities) ApplyBypass(ctx context.Context, in ApplyBypassInput) (BypassResult, error) {
 	rc, ok := a.Config.Repo(in.Overlay)
 	if !ok || !rc.Overlay {
-		return BypassResult{}, invalid(fmt.Sprintf("%q is not an overlay in %s", in.Overlay, a.Config.Path))
+		return BypassResult{}, invalid(fmt.Sprintf("Overlay: %q is not an overlay in %s", in.Overlay, a.Config.Path))
+	}
+	if err := checkApplyBypass(in); err != nil {
+		return BypassResult{}, err
 	}
 	defer a.keepAlive(ctx)()
 	var files, nevras []string
-	for _, f := range in.Files {
+	for i, f := range in.Files {
+		digest, err := fileDigest(f.Path)
+		if err != nil {
+			return BypassResult{}, invalid(fmt.Sprintf("Files[%d].Path: %s: the staged file is gone (%v): stage the bypass again", i, f.Path, err))
+		}
+		if !strings.EqualFold(digest, f.SHA256) {
+			return BypassResult{}, badContent(fmt.Sprintf("Files[%d].Path: %s: SHA-256 %s, not the %s checked when it was staged", i, f.Path, digest, f.SHA256))
+		}
 		files, nevras = append(files, f.Path), append(nevras, f.NEVRA)
 	}
 	if _, err := a.Store.OverlayAdd(ctx, in.Overlay, files); err != nil {

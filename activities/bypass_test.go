@@ -215,6 +215,12 @@ func TestStageBypass(t *testing.T) {
 			want: []string{notRPM + " is not a readable RPM"}},
 		{name: "relative path", pkgs: []BypassPackageInput{{Path: filepath.Join("signed", rpmFile(sslFix))}}, errType: ErrTypeInvalidInput,
 			want: []string{"signed/" + rpmFile(sslFix) + ": not an absolute path on the store host"}},
+		{name: "path through STORE/tmp and back out", pkgs: []BypassPackageInput{{Path: traversing(a.Store.TempDir(), good)}}, errType: ErrTypeInvalidInput,
+			want: []string{"Packages[0].Path: \"" + traversing(a.Store.TempDir(), good) + "\": not a clean path (it reads as " + good + ")"}},
+		{name: "second package's path with a dot", pkgs: []BypassPackageInput{{Path: good}, {Path: filepath.Dir(good) + "/./" + filepath.Base(good)}}, errType: ErrTypeInvalidInput,
+			want: []string{"Packages[1].Path: ", "not a clean path"}},
+		{name: "sha256 not hex", pkgs: []BypassPackageInput{{Path: good, SHA256: "../../etc"}}, errType: ErrTypeInvalidInput,
+			want: []string{`Packages[0].SHA256: "../../etc" is not a SHA-256`}},
 		{name: "missing file", pkgs: []BypassPackageInput{{Path: good + ".gone"}}, errType: ErrTypeInvalidInput,
 			want: []string{good + ".gone: not a regular file on the store host"}},
 		{name: "path not matching its sha256", pkgs: []BypassPackageInput{{Path: good, SHA256: unsignedSum}}, errType: ErrTypeBadContent,
@@ -361,6 +367,65 @@ func requireRefusal(t *testing.T, err error, typ string, parts ...string) {
 	require.True(t, appErr.NonRetryable(), appErr.Error())
 	for _, p := range parts {
 		require.Contains(t, appErr.Error(), p)
+	}
+}
+
+// traversing names file by a path that starts in dir and climbs back out
+// to the root with "..": the same file, as a hand-made workflow input
+// could name it.
+func traversing(dir, file string) string {
+	return dir + strings.Repeat("/..", strings.Count(dir, "/")) + file
+}
+
+// TestApplyBypassRefusesBadInput: the activity is the boundary, whoever
+// started the workflow. Input StageBypass could not have produced is
+// refused, non-retryable, naming the field, and changes nothing.
+func TestApplyBypassRefusesBadInput(t *testing.T) {
+	rpms := buildRPMs(t, sslProduction, sslFix)
+	a := bypassActivities(t, "", []string{rpms[rpmFile(sslProduction)]}, nil)
+	staged, err := stage(t, a, StageBypassInput{Overlay: "site", Packages: []BypassPackageInput{{Path: rpms[rpmFile(sslFix)]}}, Key: "bypass-site-1/run/stage"})
+	require.NoError(t, err)
+	good := ApplyBypassInput{Overlay: "site", Files: staged, Channels: []string{"testing", "production"},
+		Bypass: "bypass-site-1", Key: "bypass-site-1/run/apply", Actor: "cli/bob", Reason: "CVE-2026-1234"}
+	fix := staged[0]
+	other := rpms[rpmFile(sslProduction)]
+	for _, tc := range []struct {
+		name    string
+		edit    func(in *ApplyBypassInput)
+		errType string
+		want    string
+	}{
+		{"traversing path", func(in *ApplyBypassInput) {
+			in.Files = []StagedRPM{{Path: traversing(a.Store.TempDir(), fix.Path), NEVRA: fix.NEVRA, SHA256: fix.SHA256}}
+		}, ErrTypeInvalidInput, "Files[0].Path: \"" + traversing(a.Store.TempDir(), fix.Path) + "\": not a clean path"},
+		{"relative path", func(in *ApplyBypassInput) { in.Files = []StagedRPM{{Path: "pkg.rpm", NEVRA: fix.NEVRA, SHA256: fix.SHA256}} },
+			ErrTypeInvalidInput, "Files[0].Path: pkg.rpm: not an absolute path on the store host"},
+		{"NEVRA with a slash", func(in *ApplyBypassInput) { in.Files = []StagedRPM{{Path: fix.Path, NEVRA: "../openssl-1.2-1.noarch", SHA256: fix.SHA256}} },
+			ErrTypeInvalidInput, `Files[0].NEVRA: "../openssl-1.2-1.noarch" is not a package's name-[epoch:]version-release.arch`},
+		{"no checksum", func(in *ApplyBypassInput) { in.Files = []StagedRPM{{Path: fix.Path, NEVRA: fix.NEVRA}} },
+			ErrTypeInvalidInput, `Files[0].SHA256: "" is not a SHA-256`},
+		{"file swapped after staging", func(in *ApplyBypassInput) { in.Files = []StagedRPM{{Path: other, NEVRA: fix.NEVRA, SHA256: fix.SHA256}} },
+			ErrTypeBadContent, "Files[0].Path: " + other + ": SHA-256 "},
+		{"bad channel", func(in *ApplyBypassInput) { in.Channels = []string{"testing", "../production"} },
+			ErrTypeInvalidInput, `Channels[1]: channel name "../production" must match`},
+		{"no packages", func(in *ApplyBypassInput) { in.Files = nil }, ErrTypeInvalidInput, "Files: a bypass needs at least one package"},
+		{"no reason", func(in *ApplyBypassInput) { in.Reason = " " }, ErrTypeInvalidInput, "Reason: required"},
+		{"not an overlay", func(in *ApplyBypassInput) { in.Overlay = "../site" }, ErrTypeInvalidInput, `Overlay: "../site" is not an overlay`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := good
+			tc.edit(&in)
+			_, err := execute[BypassResult](t, a, a.ApplyBypass, in)
+			requireRefusal(t, err, tc.errType, tc.want)
+			for _, ch := range good.Channels {
+				log, err := a.Store.History(ch)
+				require.NoError(t, err)
+				require.Len(t, log, 1, "%s did not move", ch)
+			}
+			overlay, err := a.Store.OverlayList("site")
+			require.NoError(t, err)
+			require.Len(t, overlay, 1, "the overlay is untouched")
+		})
 	}
 }
 
