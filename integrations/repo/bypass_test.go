@@ -128,6 +128,11 @@ func TestBypassTakesOnlyTheNamedPackages(t *testing.T) {
 	require.Equal(t, []string{"openssl-1.1-1.noarch"}, rec.Packages)
 	require.Len(t, rec.Carried, 1)
 	require.NotEmpty(t, rec.Carried[0].Checksum.Hex, "the record names the pool object")
+	held, err := os.Stat(filepath.Join(s.Root(), "overlays", ".site.carried", "sha256-"+rec.Carried[0].Checksum.Hex))
+	require.NoError(t, err)
+	pooled, err := os.Stat(s.PoolPath(rec.Carried[0].Checksum))
+	require.NoError(t, err)
+	require.True(t, os.SameFile(held, pooled), "a hardlink keeps the carried package's pool object from GC")
 	require.Len(t, rec.Switches, 2)
 	for i, from := range []string{f.test.ID, f.prod.ID} {
 		sw := rec.Switches[i]

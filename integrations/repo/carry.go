@@ -93,6 +93,9 @@ func (s *Store) carryPackagesLocked(repo, bypass string, pkgs []Package) error {
 	if b == nil {
 		b = &overlayBypass{}
 	}
+	if err := s.holdPoolObjects(repo, pkgs); err != nil {
+		return err
+	}
 	n := len(b.Packages)
 	for _, p := range pkgs {
 		if !slices.ContainsFunc(b.Packages, func(q Package) bool { return samePackage(p, q) }) {
@@ -104,6 +107,31 @@ func (s *Store) carryPackagesLocked(repo, bypass string, pkgs []Package) error {
 	}
 	b.Bypass, b.Time = bypass, time.Now().UTC()
 	return s.writeJSON(s.bypassPointer(repo), b)
+}
+
+// holdPoolObjects hardlinks each package's pool object into
+// overlays/.<repo>.carried/: GC deletes an object no other file links,
+// and a carried package must outlive every snapshot that held it, or a
+// later switch could not carry it.
+func (s *Store) holdPoolObjects(repo string, pkgs []Package) error {
+	dir := s.path("overlays", "."+repo+".carried")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range pkgs {
+		n, err := normChecksum(p.Checksum)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.NEVRA(), err)
+		}
+		err = os.Link(s.poolPath(n), filepath.Join(dir, n.Algo+"-"+n.Hex))
+		if errors.Is(err, os.ErrNotExist) {
+			return missingObject(File{Path: p.Href, Checksum: p.Checksum, Size: p.Size})
+		}
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return syncDir(dir)
 }
 
 func samePackage(a, b Package) bool { return a.NEVRA() == b.NEVRA() && a.Checksum == b.Checksum }
