@@ -199,7 +199,7 @@ testing:
 // a channel, from a scratch install root.
 func (s *site) available(root, channel string) []string {
 	s.t.Helper()
-	out := s.dnf(filepath.Join(s.dir, root), channel, "repoquery", "--available", "--queryformat", "%{name}-%{version}-%{release}\n")
+	out := s.dnf(filepath.Join(s.dir, root), channel, "repoquery", "--quiet", "--available", "--queryformat", "%{name}-%{version}-%{release}\n")
 	return strings.Fields(out)
 }
 
