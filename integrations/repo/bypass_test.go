@@ -229,6 +229,21 @@ func TestBypassChain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, f.test.ID, base)
 	require.Equal(t, []string{"openssl-1.0-1.noarch", "openssl-1.1-1.noarch", "pending-1.0-1.noarch"}, channelNEVRAs(t, s, "production", "site"))
+
+	// The gate a chain stands on is the nearest candidate's.
+	type candidate struct{ Gate string }
+	var c candidate
+	_, err = s.CandidateInChain(d2, &c)
+	require.ErrorIs(t, err, ErrNotFound, "no release of the chain became a candidate")
+	require.NoError(t, s.RecordCandidate(f.test.ID, candidate{Gate: "base"}))
+	r, err := s.CandidateInChain(d2, &c)
+	require.NoError(t, err)
+	require.Equal(t, f.test.ID, r)
+	require.NoError(t, s.RecordCandidate(d1, candidate{Gate: "after the first bypass"}))
+	r, err = s.CandidateInChain(d2, &c)
+	require.NoError(t, err)
+	require.Equal(t, d1, r, "the nearest, not the oldest")
+	require.Equal(t, "after the first bypass", c.Gate)
 }
 
 // TestApplyBypassCrashPoints kills a bypass after each of its durable

@@ -351,6 +351,26 @@ func (s *Store) InChain(id, release string) (bool, error) {
 	return slices.Contains(chain, release), err
 }
 
+// CandidateInChain reads into v the candidate of the first release in
+// id's chain that became one (id itself, else the nearest release it was
+// derived from) and returns that release: the tested release a chain of
+// bypasses stands on. ErrNotFound when none did.
+func (s *Store) CandidateInChain(id string, v any) (string, error) {
+	chain, err := s.ReleaseChain(id)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range chain {
+		switch err := s.Candidate(r, v); {
+		case err == nil:
+			return r, nil
+		case !errors.Is(err, ErrNotFound):
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no release in the chain of %s (%s) became a candidate: %w", id, strings.Join(chain, " <- "), ErrNotFound)
+}
+
 // ReleaseBase follows a release's derivations back to the release they
 // were made from. A release never derived is its own base. A release
 // derived from a derived one has its base further back than the release
