@@ -76,8 +76,8 @@ type StagedRPM struct {
 	Replaces string
 }
 
-// ApplyBypassInput adds the staged packages to the overlay, snapshots it
-// and puts it on the channels.
+// ApplyBypassInput adds the staged packages to the overlay and puts them
+// on the channels.
 type ApplyBypassInput struct {
 	Overlay  string
 	Files    []StagedRPM
@@ -90,6 +90,8 @@ type ApplyBypassInput struct {
 
 // BypassResult is what a bypass did to the store.
 type BypassResult struct {
+	// Snapshot is the overlay's snapshot production (the last channel)
+	// serves now: its own plus the packages.
 	Snapshot string
 	Switches []ChannelSwitch
 }
@@ -381,9 +383,11 @@ func (a *RepoActivities) checkBypassPackage(ctx context.Context, rc config.Repo,
 	return staged, nil
 }
 
-// ApplyBypass adds the staged packages to the overlay, snapshots the
-// overlay under its lock, and puts the snapshot on each channel in order
-// through the store's ApplyBypass: keyed, so a retry finds what it did.
+// ApplyBypass adds the staged packages to the overlay (for the next daily
+// sync), snapshots the overlay under its lock to take the packages into
+// the pool, and through the store's ApplyBypass puts those packages, and
+// nothing else of the overlay, on each channel in order: planned once and
+// keyed, so a retry after any partial attempt completes the same plan.
 func (a *RepoActivities) ApplyBypass(ctx context.Context, in ApplyBypassInput) (BypassResult, error) {
 	rc, ok := a.Config.Repo(in.Overlay)
 	if !ok || !rc.Overlay {
