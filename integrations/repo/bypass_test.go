@@ -233,15 +233,19 @@ func TestBypassChain(t *testing.T) {
 	// The gate a chain stands on is the nearest candidate's.
 	type candidate struct{ Gate string }
 	var c candidate
-	_, err = s.CandidateInChain(d2, &c)
-	require.ErrorIs(t, err, ErrNotFound, "no release of the chain became a candidate")
-	require.NoError(t, s.RecordCandidate(f.test.ID, candidate{Gate: "base"}))
-	r, err := s.CandidateInChain(d2, &c)
+	r, found, err := s.CandidateInChain(d2, &c)
 	require.NoError(t, err)
+	require.False(t, found, "no release of the chain became a candidate")
+	require.Equal(t, f.test.ID, r, "then the chain's base")
+	require.NoError(t, s.RecordCandidate(f.test.ID, candidate{Gate: "base"}))
+	r, found, err = s.CandidateInChain(d2, &c)
+	require.NoError(t, err)
+	require.True(t, found)
 	require.Equal(t, f.test.ID, r)
 	require.NoError(t, s.RecordCandidate(d1, candidate{Gate: "after the first bypass"}))
-	r, err = s.CandidateInChain(d2, &c)
+	r, found, err = s.CandidateInChain(d2, &c)
 	require.NoError(t, err)
+	require.True(t, found)
 	require.Equal(t, d1, r, "the nearest, not the oldest")
 	require.Equal(t, "after the first bypass", c.Gate)
 }

@@ -354,21 +354,22 @@ func (s *Store) InChain(id, release string) (bool, error) {
 // CandidateInChain reads into v the candidate of the first release in
 // id's chain that became one (id itself, else the nearest release it was
 // derived from) and returns that release: the tested release a chain of
-// bypasses stands on. ErrNotFound when none did.
-func (s *Store) CandidateInChain(id string, v any) (string, error) {
+// bypasses stands on. When none did, found is false and release is the
+// chain's base.
+func (s *Store) CandidateInChain(id string, v any) (release string, found bool, err error) {
 	chain, err := s.ReleaseChain(id)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	for _, r := range chain {
 		switch err := s.Candidate(r, v); {
 		case err == nil:
-			return r, nil
+			return r, true, nil
 		case !errors.Is(err, ErrNotFound):
-			return "", err
+			return "", false, err
 		}
 	}
-	return "", fmt.Errorf("no release in the chain of %s (%s) became a candidate: %w", id, strings.Join(chain, " <- "), ErrNotFound)
+	return chain[len(chain)-1], false, nil
 }
 
 // ReleaseBase follows a release's derivations back to the release they
