@@ -265,6 +265,21 @@ func TestApplyBypassCrashPoints(t *testing.T) {
 	for _, ch := range ref.req.Channels {
 		wantNEVRAs[ch] = channelNEVRAs(t, ref.s, ch, "site")
 	}
+	t.Run("died while deriving, before the intent", func(t *testing.T) {
+		f := newBypassFixture(t)
+		s := f.s
+		// What a process killed inside createrepo_c leaves: the staging
+		// directory of production's derivation, no lock held.
+		manifest, err := s.Manifest("site", f.all.ID)
+		require.NoError(t, err)
+		fix := manifest[slices.IndexFunc(manifest, func(p Package) bool { return p.NEVRA() == "openssl-1.1-1.noarch" })]
+		left := filepath.Join(s.TempDir(), deriveKey("site", f.prod.Repos["site"], []Package{fix})+"-0123456789abcdef")
+		require.NoError(t, os.MkdirAll(filepath.Join(left, "repodata"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(left, "repodata", "primary.xml.gz"), []byte("torn"), 0o644))
+		_, err = s.ApplyBypass(ctx, f.req)
+		require.NoError(t, err)
+		require.Empty(t, tmpEntries(t, s), "the retry's derivation swept the dead one's directory")
+	})
 	killed := errors.New("killed")
 	for _, tc := range []struct {
 		point string

@@ -243,13 +243,7 @@ func (s *Store) deriveOverlay(ctx context.Context, repo, base string, have, add 
 	pkgs = append(pkgs, add...)
 	slices.SortFunc(pkgs, func(a, b Package) int { return strings.Compare(a.Href, b.Href) })
 
-	h := sha256.New()
-	for _, p := range add {
-		fmt.Fprintf(h, "%s %s\n", p.Href, p.Checksum)
-	}
-	// Keyed by what it builds: a retry's staging sweeps a crashed
-	// attempt's directory.
-	dir, done, err := s.stagingDir("derive-" + repo + "-" + base + "-" + hex.EncodeToString(h.Sum(nil))[:12])
+	dir, done, err := s.stagingDir(deriveKey(repo, base, add))
 	if err != nil {
 		return fail(err)
 	}
@@ -299,6 +293,16 @@ func (s *Store) deriveOverlay(ctx context.Context, repo, base string, have, add 
 		return fail(err)
 	}
 	return snap, nil
+}
+
+// deriveKey names a derivation's staging directory by what it builds, so
+// that a retry's staging sweeps what a dead attempt left.
+func deriveKey(repo, base string, add []Package) string {
+	h := sha256.New()
+	for _, p := range add {
+		fmt.Fprintf(h, "%s %s\n", p.Href, p.Checksum)
+	}
+	return "derive-" + repo + "-" + base + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // poolRepodata moves the files of dir/repodata into the pool and returns
