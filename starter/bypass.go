@@ -119,7 +119,11 @@ func describeSwitches(sws []activities.ChannelSwitch) string {
 // status knows only what its last step reported), else from the status.
 func bypassOutcome(cfg *config.Config, id string, st workflows.BypassStatus) string {
 	var moved []activities.ChannelSwitch
-	store, err := repo.Open(cfg.Store)
+	var store *repo.Store
+	_, err := os.Stat(filepath.Join(cfg.Store, "channels"))
+	if err == nil { // not on the store host: Open would make an empty store
+		store, err = repo.Open(cfg.Store)
+	}
 	if err == nil {
 		for _, ch := range []string{cfg.Channels.Testing, cfg.Channels.Production} {
 			log, err := store.History(ch)
