@@ -24,14 +24,12 @@ func (s *site) osflow(args ...string) (string, error) {
 	return out.String(), err
 }
 
-// TestBypassReachesProductionAndStays is the emergency path end to end:
-// a package outside the overlay's policy is refused and no channel moves;
-// a fixed openssl goes through `osflow bypass` to testing and production,
-// where real dnf upgrades to it; then neither the next daily sync nor a
-// rollback to the release from before the bypass takes it away, and the
-// status, diff and audit show it.
-func TestBypassReachesProductionAndStays(t *testing.T) {
-	s := newSite(t, "e2e-bypass", map[string][]upstream.Spec{
+// newBypassSite is a site whose overlay "site" may be bypassed for
+// openssl*, synced once, with testing and production on the release r1
+// (baseos: hpc-base 1.0, openssl 3.0.1). No test round ever passes.
+func newBypassSite(t *testing.T, ns string) (s *site, r1 string) {
+	t.Helper()
+	s = newSite(t, ns, map[string][]upstream.Spec{
 		"baseos": {spec("hpc-base", "1.0"), spec("openssl", "3.0.1")},
 	}, `  - name: site
     overlay: true
@@ -41,10 +39,21 @@ testing:
   gate:
     cleanRounds: 99
 `)
-	ctx := context.Background()
-	r1 := s.sync().Release
-	_, err := s.store.Switch(ctx, repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
+	r1 = s.sync().Release
+	_, err := s.store.Switch(context.Background(), repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
 	require.NoError(t, err)
+	return s, r1
+}
+
+// TestBypassReachesProductionAndStays is the emergency path end to end:
+// a package outside the overlay's policy is refused and no channel moves;
+// a fixed openssl goes through `osflow bypass` to testing and production,
+// where real dnf upgrades to it; then neither the next daily sync nor a
+// rollback to the release from before the bypass takes it away, and the
+// status, diff and audit show it.
+func TestBypassReachesProductionAndStays(t *testing.T) {
+	s, r1 := newBypassSite(t, "e2e-bypass")
+	ctx := context.Background()
 	root := filepath.Join(s.dir, "node")
 	s.dnf(root, "production", "install", "openssl", "hpc-base")
 	require.Equal(t, "openssl-3.0.1-1", installed(t, root, "openssl"))
@@ -151,20 +160,8 @@ testing:
 // and the waiting package reaches testing with the next daily sync, and
 // production only through a promotion.
 func TestBypassTakesOnlyTheNamedPackages(t *testing.T) {
-	s := newSite(t, "e2e-bypass-named", map[string][]upstream.Spec{
-		"baseos": {spec("hpc-base", "1.0"), spec("openssl", "3.0.1")},
-	}, `  - name: site
-    overlay: true
-    bypass:
-      allow: ["openssl*"]
-testing:
-  gate:
-    cleanRounds: 99
-`)
+	s, r1 := newBypassSite(t, "e2e-bypass-named")
 	ctx := context.Background()
-	r1 := s.sync().Release
-	_, err := s.store.Switch(ctx, repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
-	require.NoError(t, err)
 	rpms, err := upstream.BuildSpecs(ctx, []upstream.Spec{spec("openssl", "3.0.2"), spec("site-tool", "1.0")}, t.TempDir())
 	require.NoError(t, err)
 	fix, waiting := pick(t, rpms, "openssl-3.0.2"), pick(t, rpms, "site-tool-1.0")
