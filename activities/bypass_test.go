@@ -488,6 +488,65 @@ func testApplyBypassRetry(t *testing.T, j journal) {
 	require.Equal(t, []string{"openssl-1:1.2-1.noarch"}, recs[0].Packages)
 }
 
+// TestApplyBypassAfterAPartialAttempt: the first attempt's worker died
+// inside the store's part of the bypass, after testing (or both channels)
+// switched and before the record. The activity's retry completes it: one
+// record, each channel switched once, reported as changed from the release
+// it served before.
+func TestApplyBypassAfterAPartialAttempt(t *testing.T) {
+	rpms := buildRPMs(t, sslProduction, sslTesting, sslFix)
+	for _, point := range []string{"switch testing", "switch production"} {
+		t.Run(point, func(t *testing.T) {
+			a := bypassActivities(t, "", []string{rpms[rpmFile(sslProduction)]}, []string{rpms[rpmFile(sslTesting)]})
+			staged, err := stage(t, a, StageBypassInput{Overlay: "site", Packages: []BypassPackageInput{{Path: rpms[rpmFile(sslFix)]}}, Key: "bypass-site-1/run/stage"})
+			require.NoError(t, err)
+			in := ApplyBypassInput{Overlay: "site", Files: staged, Channels: []string{"testing", "production"},
+				Bypass: "bypass-site-1", Key: "bypass-site-1/run/apply", Actor: "cli/bob", Reason: "CVE-2026-1234"}
+			before := map[string]string{}
+			for _, ch := range in.Channels {
+				before[ch], err = a.Store.Channel(ch)
+				require.NoError(t, err)
+			}
+			// The first attempt, as the activity makes it, killed at point.
+			_, err = a.Store.OverlayAdd(t.Context(), "site", []string{staged[0].Path})
+			require.NoError(t, err)
+			snap, err := execute[RepoSync](t, a, a.SyncRepo, SyncRepoInput{Repo: "site"})
+			require.NoError(t, err)
+			_, err = a.Store.ApplyBypass(t.Context(), repo.BypassRequest{Overlay: "site", Snapshot: snap.Snapshot, Channels: in.Channels,
+				Bypass: in.Bypass, Key: in.Key, Actor: in.Actor, Reason: in.Reason, Packages: []string{staged[0].NEVRA},
+				Crash: func(p string) error {
+					if p == point {
+						return errors.New("killed")
+					}
+					return nil
+				}})
+			require.ErrorContains(t, err, "killed")
+			moved, err := a.Store.Channel("testing")
+			require.NoError(t, err)
+			require.NotEqual(t, before["testing"], moved, "the first attempt switched testing")
+
+			res, err := execute[BypassResult](t, a, a.ApplyBypass, in)
+			require.NoError(t, err, "the retry completes the bypass")
+			require.Len(t, res.Switches, 2)
+			for i, ch := range in.Channels {
+				sw := res.Switches[i]
+				require.Equal(t, ch, sw.Channel)
+				require.True(t, sw.Changed, "%s: reported as changed", ch)
+				require.Equal(t, before[ch], sw.From, "%s: from the release it served before", ch)
+				require.Contains(t, channelNEVRAs(t, a.Store, ch), "openssl-1:1.2-1.noarch", "%s serves the fix", ch)
+				log, err := a.Store.History(ch)
+				require.NoError(t, err)
+				require.Len(t, slices.DeleteFunc(log, func(e repo.Switch) bool { return e.Key != sw.Key }), 1, "%s switched once", ch)
+			}
+			require.NotContains(t, channelNEVRAs(t, a.Store, "production"), "openssl-1:1.1-2.noarch", "production: nothing only testing had")
+			recs, err := a.Store.Bypasses()
+			require.NoError(t, err)
+			require.Len(t, recs, 1, "recorded once")
+			require.Equal(t, res.Snapshot, recs[0].Snapshot)
+		})
+	}
+}
+
 // TestBypassPlan reads an overlay's bypass policy from the worker's
 // configuration, and refuses what cannot be bypassed, naming the file.
 func TestBypassPlan(t *testing.T) {

@@ -38,9 +38,10 @@ type BypassRequest struct {
 	Actor    string
 	Reason   string
 	Packages []string // NEVRAs of the packages, as Snapshot's manifest has them
-	// crash, set by tests only, is called after each durable step with
-	// its name; an error stops the bypass there, as a killed worker would.
-	crash func(point string) error
+	// Crash, set by tests only, is called after each durable step with
+	// its name (intent, carry, switch <channel>, record); an error stops
+	// the bypass there, as a killed worker would.
+	Crash func(point string) error `json:"-"`
 }
 
 // BypassRecord is a bypass as STORE/bypasses.log keeps it.
@@ -176,10 +177,10 @@ func (s *Store) ApplyBypass(ctx context.Context, req BypassRequest) (BypassRecor
 }
 
 func (r BypassRequest) crashAt(point string) error {
-	if r.crash == nil {
+	if r.Crash == nil {
 		return nil
 	}
-	return r.crash(point)
+	return r.Crash(point)
 }
 
 // recordedBypass finds operation key in bypasses.log.

@@ -294,7 +294,7 @@ func TestApplyBypassCrashPoints(t *testing.T) {
 			f := newBypassFixture(t)
 			s := f.s
 			req := f.req
-			req.crash = func(p string) error {
+			req.Crash = func(p string) error {
 				if p == tc.point {
 					return killed
 				}
