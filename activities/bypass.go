@@ -147,10 +147,17 @@ func (a *RepoActivities) StageBypass(ctx context.Context, in StageBypassInput) (
 		}
 	}
 	defer a.keepAlive(ctx)()
-	sum := sha256.Sum256([]byte(opKey(ctx, in.Key)))
-	dir := filepath.Join(a.Store.TempDir(), "bypass-"+hex.EncodeToString(sum[:8]))
+	dir := stagingDir(a.Store, opKey(ctx, in.Key))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	// A download an earlier attempt was killed in the middle of: this
+	// attempt downloads it again.
+	partial, _ := filepath.Glob(filepath.Join(dir, ".download-*"))
+	for _, p := range partial {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 	}
 	var out []StagedRPM
 	for i, p := range in.Packages {
@@ -239,6 +246,13 @@ func checkApplyBypass(in ApplyBypassInput) error {
 // nevraName is what rpm's %{NEVRA} prints: no slash, space or control
 // character can be in it.
 var nevraName = regexp.MustCompile(`^[A-Za-z0-9_.+^~-]+-([0-9]+:)?[A-Za-z0-9_.+^~]+-[A-Za-z0-9_.+^~]+\.[A-Za-z0-9_]+$`)
+
+// stagingDir is where the bypass with operation key stages its downloads:
+// the same for each of its attempts.
+func stagingDir(st *repo.Store, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(st.TempDir(), "bypass-"+hex.EncodeToString(sum[:8]))
+}
 
 // fetchBypassPackage returns a local copy of one package and its SHA-256,
 // downloading a URL into dir.

@@ -286,6 +286,10 @@ func TestStageBypass(t *testing.T) {
 	t.Run("retried with the same key", func(t *testing.T) {
 		before := regularFiles(t, a.Store.TempDir())
 		in := StageBypassInput{Overlay: "site", Packages: []BypassPackageInput{{URL: fixURL, SHA256: goodSum}}, Key: "bypass-site-2/run/stage"}
+		// An earlier attempt killed in the middle of its download.
+		dead := filepath.Join(stagingDir(a.Store, in.Key), ".download-1234")
+		require.NoError(t, os.MkdirAll(filepath.Dir(dead), 0o755))
+		require.NoError(t, os.WriteFile(dead, []byte("half an rpm"), 0o644))
 		first, retry := runTwice(t, noHeartbeat, a, a.StageBypass, in)
 		got := decode[[]StagedRPM](t, retry)
 		require.Equal(t, decode[[]StagedRPM](t, first), got)
