@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -75,8 +76,8 @@ type StagedRPM struct {
 	Replaces string
 }
 
-// ApplyBypassInput adds the staged packages to the overlay, snapshots it
-// and puts it on the channels.
+// ApplyBypassInput adds the staged packages to the overlay and puts them
+// on the channels.
 type ApplyBypassInput struct {
 	Overlay  string
 	Files    []StagedRPM
@@ -89,6 +90,8 @@ type ApplyBypassInput struct {
 
 // BypassResult is what a bypass did to the store.
 type BypassResult struct {
+	// Snapshot is the overlay's snapshot production (the last channel)
+	// serves now: its own plus the packages.
 	Snapshot string
 	Switches []ChannelSwitch
 }
@@ -133,16 +136,28 @@ func (a *ConfigActivities) BypassPlan(_ context.Context, in OverlayInput) (Bypas
 func (a *RepoActivities) StageBypass(ctx context.Context, in StageBypassInput) ([]StagedRPM, error) {
 	rc, ok := a.Config.Repo(in.Overlay)
 	if !ok || !rc.Overlay || rc.Bypass == nil {
-		return nil, invalid(fmt.Sprintf("%q is not an overlay with a bypass policy in %s", in.Overlay, a.Config.Path))
+		return nil, invalid(fmt.Sprintf("Overlay: %q is not an overlay with a bypass policy in %s", in.Overlay, a.Config.Path))
 	}
 	if len(in.Packages) == 0 {
-		return nil, invalid("a bypass needs at least one package")
+		return nil, invalid("Packages: a bypass needs at least one package")
+	}
+	for i, p := range in.Packages {
+		if err := checkBypassPackage(i, p); err != nil {
+			return nil, err
+		}
 	}
 	defer a.keepAlive(ctx)()
-	sum := sha256.Sum256([]byte(opKey(ctx, in.Key)))
-	dir := filepath.Join(a.Store.TempDir(), "bypass-"+hex.EncodeToString(sum[:8]))
+	dir := stagingDir(a.Store, opKey(ctx, in.Key))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	// A download an earlier attempt was killed in the middle of: this
+	// attempt downloads it again.
+	partial, _ := filepath.Glob(filepath.Join(dir, ".download-*"))
+	for _, p := range partial {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 	}
 	var out []StagedRPM
 	for i, p := range in.Packages {
@@ -160,6 +175,85 @@ func (a *RepoActivities) StageBypass(ctx context.Context, in StageBypassInput) (
 	return out, nil
 }
 
+// checkBypassPackage refuses a package whose path or checksum could not
+// have come from the CLI: a workflow's input reaches the activity
+// unchecked (the Web UI, temporal workflow start), so a path such as
+// STORE/tmp/../../etc/x.rpm is refused here, naming the field.
+func checkBypassPackage(i int, p BypassPackageInput) error {
+	field := fmt.Sprintf("Packages[%d]", i)
+	if p.Path != "" {
+		if err := checkHostPath(field+".Path", p.Path); err != nil {
+			return err
+		}
+	}
+	if p.SHA256 != "" && !isSHA256(p.SHA256) {
+		return invalid(fmt.Sprintf("%s.SHA256: %q is not a SHA-256 (64 hex digits)", field, p.SHA256))
+	}
+	return nil
+}
+
+// checkHostPath accepts only an absolute path that is its own clean form:
+// no "..", "." or doubled slash to make it mean another file than it says.
+func checkHostPath(field, p string) error {
+	switch {
+	case !filepath.IsAbs(p):
+		return invalid(fmt.Sprintf("%s: %s: not an absolute path on the store host", field, p))
+	case filepath.Clean(p) != p || strings.ContainsRune(p, 0):
+		return invalid(fmt.Sprintf("%s: %q: not a clean path (it reads as %s): give the file's own absolute path", field, p, filepath.Clean(p)))
+	}
+	return nil
+}
+
+func isSHA256(s string) bool {
+	return len(s) == sha256.Size*2 && strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
+}
+
+// checkApplyBypass refuses an ApplyBypassInput that StageBypass could not
+// have produced: the activity is the boundary, whoever started the
+// workflow. Each staged file must still be the one checked.
+func checkApplyBypass(in ApplyBypassInput) error {
+	if len(in.Files) == 0 {
+		return invalid("Files: a bypass needs at least one package")
+	}
+	for i, f := range in.Files {
+		field := fmt.Sprintf("Files[%d]", i)
+		if err := checkHostPath(field+".Path", f.Path); err != nil {
+			return err
+		}
+		if !nevraName.MatchString(f.NEVRA) {
+			return invalid(fmt.Sprintf("%s.NEVRA: %q is not a package's name-[epoch:]version-release.arch", field, f.NEVRA))
+		}
+		if !isSHA256(f.SHA256) {
+			return invalid(fmt.Sprintf("%s.SHA256: %q is not a SHA-256 (64 hex digits)", field, f.SHA256))
+		}
+	}
+	if len(in.Channels) == 0 {
+		return invalid("Channels: no channel to put the bypass on")
+	}
+	for i, ch := range in.Channels {
+		if err := repo.CheckChannelName(ch); err != nil {
+			return invalid(fmt.Sprintf("Channels[%d]: %v", i, err))
+		}
+	}
+	for _, f := range []struct{ name, value string }{{"Bypass", in.Bypass}, {"Key", in.Key}, {"Actor", in.Actor}, {"Reason", in.Reason}} {
+		if strings.TrimSpace(f.value) == "" {
+			return invalid(f.name + ": required")
+		}
+	}
+	return nil
+}
+
+// nevraName is what rpm's %{NEVRA} prints: no slash, space or control
+// character can be in it.
+var nevraName = regexp.MustCompile(`^[A-Za-z0-9_.+^~-]+-([0-9]+:)?[A-Za-z0-9_.+^~]+-[A-Za-z0-9_.+^~]+\.[A-Za-z0-9_]+$`)
+
+// stagingDir is where the bypass with operation key stages its downloads:
+// the same for each of its attempts.
+func stagingDir(st *repo.Store, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(st.TempDir(), "bypass-"+hex.EncodeToString(sum[:8]))
+}
+
 // fetchBypassPackage returns a local copy of one package and its SHA-256,
 // downloading a URL into dir.
 func (a *RepoActivities) fetchBypassPackage(ctx context.Context, dir string, i int, p BypassPackageInput) (string, string, error) {
@@ -169,9 +263,6 @@ func (a *RepoActivities) fetchBypassPackage(ctx context.Context, dir string, i i
 	case p.URL != "" && p.SHA256 == "":
 		return "", "", invalid(fmt.Sprintf("%s: a downloaded package needs its SHA-256 (--sha256)", redactURL(p.URL)))
 	case p.Path != "":
-		if !filepath.IsAbs(p.Path) {
-			return "", "", invalid(fmt.Sprintf("%s: not an absolute path on the store host", p.Path))
-		}
 		fi, err := os.Stat(p.Path)
 		if err != nil || !fi.Mode().IsRegular() {
 			return "", "", invalid(fmt.Sprintf("%s: not a regular file on the store host (%v)", p.Path, err))
@@ -306,17 +397,29 @@ func (a *RepoActivities) checkBypassPackage(ctx context.Context, rc config.Repo,
 	return staged, nil
 }
 
-// ApplyBypass adds the staged packages to the overlay, snapshots the
-// overlay under its lock, and puts the snapshot on each channel in order
-// through the store's ApplyBypass: keyed, so a retry finds what it did.
+// ApplyBypass adds the staged packages to the overlay (for the next daily
+// sync), snapshots the overlay under its lock to take the packages into
+// the pool, and through the store's ApplyBypass puts those packages, and
+// nothing else of the overlay, on each channel in order: planned once and
+// keyed, so a retry after any partial attempt completes the same plan.
 func (a *RepoActivities) ApplyBypass(ctx context.Context, in ApplyBypassInput) (BypassResult, error) {
 	rc, ok := a.Config.Repo(in.Overlay)
 	if !ok || !rc.Overlay {
-		return BypassResult{}, invalid(fmt.Sprintf("%q is not an overlay in %s", in.Overlay, a.Config.Path))
+		return BypassResult{}, invalid(fmt.Sprintf("Overlay: %q is not an overlay in %s", in.Overlay, a.Config.Path))
+	}
+	if err := checkApplyBypass(in); err != nil {
+		return BypassResult{}, err
 	}
 	defer a.keepAlive(ctx)()
 	var files, nevras []string
-	for _, f := range in.Files {
+	for i, f := range in.Files {
+		digest, err := fileDigest(f.Path)
+		if err != nil {
+			return BypassResult{}, invalid(fmt.Sprintf("Files[%d].Path: %s: the staged file is gone (%v): stage the bypass again", i, f.Path, err))
+		}
+		if !strings.EqualFold(digest, f.SHA256) {
+			return BypassResult{}, badContent(fmt.Sprintf("Files[%d].Path: %s: SHA-256 %s, not the %s checked when it was staged", i, f.Path, digest, f.SHA256))
+		}
 		files, nevras = append(files, f.Path), append(nevras, f.NEVRA)
 	}
 	if _, err := a.Store.OverlayAdd(ctx, in.Overlay, files); err != nil {

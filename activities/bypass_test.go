@@ -215,6 +215,12 @@ func TestStageBypass(t *testing.T) {
 			want: []string{notRPM + " is not a readable RPM"}},
 		{name: "relative path", pkgs: []BypassPackageInput{{Path: filepath.Join("signed", rpmFile(sslFix))}}, errType: ErrTypeInvalidInput,
 			want: []string{"signed/" + rpmFile(sslFix) + ": not an absolute path on the store host"}},
+		{name: "path through STORE/tmp and back out", pkgs: []BypassPackageInput{{Path: traversing(a.Store.TempDir(), good)}}, errType: ErrTypeInvalidInput,
+			want: []string{"Packages[0].Path: \"" + traversing(a.Store.TempDir(), good) + "\": not a clean path (it reads as " + good + ")"}},
+		{name: "second package's path with a dot", pkgs: []BypassPackageInput{{Path: good}, {Path: filepath.Dir(good) + "/./" + filepath.Base(good)}}, errType: ErrTypeInvalidInput,
+			want: []string{"Packages[1].Path: ", "not a clean path"}},
+		{name: "sha256 not hex", pkgs: []BypassPackageInput{{Path: good, SHA256: "../../etc"}}, errType: ErrTypeInvalidInput,
+			want: []string{`Packages[0].SHA256: "../../etc" is not a SHA-256`}},
 		{name: "missing file", pkgs: []BypassPackageInput{{Path: good + ".gone"}}, errType: ErrTypeInvalidInput,
 			want: []string{good + ".gone: not a regular file on the store host"}},
 		{name: "path not matching its sha256", pkgs: []BypassPackageInput{{Path: good, SHA256: unsignedSum}}, errType: ErrTypeBadContent,
@@ -280,6 +286,10 @@ func TestStageBypass(t *testing.T) {
 	t.Run("retried with the same key", func(t *testing.T) {
 		before := regularFiles(t, a.Store.TempDir())
 		in := StageBypassInput{Overlay: "site", Packages: []BypassPackageInput{{URL: fixURL, SHA256: goodSum}}, Key: "bypass-site-2/run/stage"}
+		// An earlier attempt killed in the middle of its download.
+		dead := filepath.Join(stagingDir(a.Store, in.Key), ".download-1234")
+		require.NoError(t, os.MkdirAll(filepath.Dir(dead), 0o755))
+		require.NoError(t, os.WriteFile(dead, []byte("half an rpm"), 0o644))
 		first, retry := runTwice(t, noHeartbeat, a, a.StageBypass, in)
 		got := decode[[]StagedRPM](t, retry)
 		require.Equal(t, decode[[]StagedRPM](t, first), got)
@@ -293,8 +303,8 @@ func TestStageBypass(t *testing.T) {
 	require.Equal(t, overlayBefore, overlay, "staging never touches the overlay")
 
 	// Two bypasses in a row, the second checked against what the first
-	// put on the channels: the overlay keeps syncing as it grows, and
-	// the channels serve the second bypass's snapshot, which holds both.
+	// put on the channels: each channel serves its own overlay plus both
+	// bypasses' packages, and production nothing only testing had.
 	t.Run("successive bypasses", func(t *testing.T) {
 		for i, c := range []struct {
 			pkg            string
@@ -312,17 +322,14 @@ func TestStageBypass(t *testing.T) {
 			res, err := execute[BypassResult](t, a, a.ApplyBypass, ApplyBypassInput{Overlay: "site", Files: staged,
 				Channels: []string{"testing", "production"}, Bypass: key, Key: key + "/apply", Actor: "cli/bob", Reason: "CVE-2026-1234"})
 			require.NoError(t, err)
+			require.Equal(t, res.Snapshot, mustChannelSnapshot(t, a.Store, "production", "site"), "production serves bypass %d", i+1)
 			for _, ch := range []string{"testing", "production"} {
-				require.Equal(t, res.Snapshot, mustChannelSnapshot(t, a.Store, ch, "site"), "%s serves bypass %d", ch, i+1)
+				require.Contains(t, channelNEVRAs(t, a.Store, ch), staged[0].NEVRA, "%s serves bypass %d", ch, i+1)
 			}
 		}
-		pkgs, err := a.Store.Manifest("site", mustChannelSnapshot(t, a.Store, "production", "site"))
-		require.NoError(t, err)
-		var nevras []string
-		for _, p := range pkgs {
-			nevras = append(nevras, p.NEVRA())
-		}
-		require.ElementsMatch(t, []string{"openssl-1:1.1-1.noarch", "openssl-1:1.1-2.noarch", "openssl-1:1.2-1.noarch", "openssl-3.0-1.noarch"}, nevras)
+		require.ElementsMatch(t, []string{"openssl-1:1.1-1.noarch", "openssl-1:1.2-1.noarch", "openssl-3.0-1.noarch"}, channelNEVRAs(t, a.Store, "production"),
+			"production: its overlay and the two bypasses, not testing's 1:1.1-2")
+		require.ElementsMatch(t, []string{"openssl-1:1.1-1.noarch", "openssl-1:1.1-2.noarch", "openssl-1:1.2-1.noarch", "openssl-3.0-1.noarch"}, channelNEVRAs(t, a.Store, "testing"))
 
 		// The candidate page and the risk report list both, from production.
 		testingRel, err := a.Store.Channel("testing")
@@ -351,6 +358,18 @@ func mustChannelSnapshot(t *testing.T, st *repo.Store, channel, repoName string)
 	return rel.Repos[repoName]
 }
 
+// channelNEVRAs lists the packages of the overlay "site" a channel serves.
+func channelNEVRAs(t *testing.T, st *repo.Store, channel string) []string {
+	t.Helper()
+	pkgs, err := st.Manifest("site", mustChannelSnapshot(t, st, channel, "site"))
+	require.NoError(t, err)
+	var nevras []string
+	for _, p := range pkgs {
+		nevras = append(nevras, p.NEVRA())
+	}
+	return nevras
+}
+
 // requireRefusal checks that err is a non-retryable application error of
 // type typ whose message holds every one of parts.
 func requireRefusal(t *testing.T, err error, typ string, parts ...string) {
@@ -361,6 +380,71 @@ func requireRefusal(t *testing.T, err error, typ string, parts ...string) {
 	require.True(t, appErr.NonRetryable(), appErr.Error())
 	for _, p := range parts {
 		require.Contains(t, appErr.Error(), p)
+	}
+}
+
+// traversing names file by a path that starts in dir and climbs back out
+// to the root with "..": the same file, as a hand-made workflow input
+// could name it.
+func traversing(dir, file string) string {
+	return dir + strings.Repeat("/..", strings.Count(dir, "/")) + file
+}
+
+// TestApplyBypassRefusesBadInput: the activity is the boundary, whoever
+// started the workflow. Input StageBypass could not have produced is
+// refused, non-retryable, naming the field, and changes nothing.
+func TestApplyBypassRefusesBadInput(t *testing.T) {
+	rpms := buildRPMs(t, sslProduction, sslFix)
+	a := bypassActivities(t, "", []string{rpms[rpmFile(sslProduction)]}, nil)
+	staged, err := stage(t, a, StageBypassInput{Overlay: "site", Packages: []BypassPackageInput{{Path: rpms[rpmFile(sslFix)]}}, Key: "bypass-site-1/run/stage"})
+	require.NoError(t, err)
+	good := ApplyBypassInput{Overlay: "site", Files: staged, Channels: []string{"testing", "production"},
+		Bypass: "bypass-site-1", Key: "bypass-site-1/run/apply", Actor: "cli/bob", Reason: "CVE-2026-1234"}
+	fix := staged[0]
+	other := rpms[rpmFile(sslProduction)]
+	for _, tc := range []struct {
+		name    string
+		edit    func(in *ApplyBypassInput)
+		errType string
+		want    string
+	}{
+		{"traversing path", func(in *ApplyBypassInput) {
+			in.Files = []StagedRPM{{Path: traversing(a.Store.TempDir(), fix.Path), NEVRA: fix.NEVRA, SHA256: fix.SHA256}}
+		}, ErrTypeInvalidInput, "Files[0].Path: \"" + traversing(a.Store.TempDir(), fix.Path) + "\": not a clean path"},
+		{"relative path", func(in *ApplyBypassInput) {
+			in.Files = []StagedRPM{{Path: "pkg.rpm", NEVRA: fix.NEVRA, SHA256: fix.SHA256}}
+		},
+			ErrTypeInvalidInput, "Files[0].Path: pkg.rpm: not an absolute path on the store host"},
+		{"NEVRA with a slash", func(in *ApplyBypassInput) {
+			in.Files = []StagedRPM{{Path: fix.Path, NEVRA: "../openssl-1.2-1.noarch", SHA256: fix.SHA256}}
+		},
+			ErrTypeInvalidInput, `Files[0].NEVRA: "../openssl-1.2-1.noarch" is not a package's name-[epoch:]version-release.arch`},
+		{"no checksum", func(in *ApplyBypassInput) { in.Files = []StagedRPM{{Path: fix.Path, NEVRA: fix.NEVRA}} },
+			ErrTypeInvalidInput, `Files[0].SHA256: "" is not a SHA-256`},
+		{"file swapped after staging", func(in *ApplyBypassInput) {
+			in.Files = []StagedRPM{{Path: other, NEVRA: fix.NEVRA, SHA256: fix.SHA256}}
+		},
+			ErrTypeBadContent, "Files[0].Path: " + other + ": SHA-256 "},
+		{"bad channel", func(in *ApplyBypassInput) { in.Channels = []string{"testing", "../production"} },
+			ErrTypeInvalidInput, `Channels[1]: channel name "../production" must match`},
+		{"no packages", func(in *ApplyBypassInput) { in.Files = nil }, ErrTypeInvalidInput, "Files: a bypass needs at least one package"},
+		{"no reason", func(in *ApplyBypassInput) { in.Reason = " " }, ErrTypeInvalidInput, "Reason: required"},
+		{"not an overlay", func(in *ApplyBypassInput) { in.Overlay = "../site" }, ErrTypeInvalidInput, `Overlay: "../site" is not an overlay`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := good
+			tc.edit(&in)
+			_, err := execute[BypassResult](t, a, a.ApplyBypass, in)
+			requireRefusal(t, err, tc.errType, tc.want)
+			for _, ch := range good.Channels {
+				log, err := a.Store.History(ch)
+				require.NoError(t, err)
+				require.Len(t, log, 1, "%s did not move", ch)
+			}
+			overlay, err := a.Store.OverlayList("site")
+			require.NoError(t, err)
+			require.Len(t, overlay, 1, "the overlay is untouched")
+		})
 	}
 }
 
@@ -406,6 +490,65 @@ func testApplyBypassRetry(t *testing.T, j journal) {
 	require.Len(t, recs, 1, "one record in STORE/bypasses.log")
 	require.Equal(t, res.Snapshot, recs[0].Snapshot)
 	require.Equal(t, []string{"openssl-1:1.2-1.noarch"}, recs[0].Packages)
+}
+
+// TestApplyBypassAfterAPartialAttempt: the first attempt's worker died
+// inside the store's part of the bypass, after testing (or both channels)
+// switched and before the record. The activity's retry completes it: one
+// record, each channel switched once, reported as changed from the release
+// it served before.
+func TestApplyBypassAfterAPartialAttempt(t *testing.T) {
+	rpms := buildRPMs(t, sslProduction, sslTesting, sslFix)
+	for _, point := range []string{"switch testing", "switch production"} {
+		t.Run(point, func(t *testing.T) {
+			a := bypassActivities(t, "", []string{rpms[rpmFile(sslProduction)]}, []string{rpms[rpmFile(sslTesting)]})
+			staged, err := stage(t, a, StageBypassInput{Overlay: "site", Packages: []BypassPackageInput{{Path: rpms[rpmFile(sslFix)]}}, Key: "bypass-site-1/run/stage"})
+			require.NoError(t, err)
+			in := ApplyBypassInput{Overlay: "site", Files: staged, Channels: []string{"testing", "production"},
+				Bypass: "bypass-site-1", Key: "bypass-site-1/run/apply", Actor: "cli/bob", Reason: "CVE-2026-1234"}
+			before := map[string]string{}
+			for _, ch := range in.Channels {
+				before[ch], err = a.Store.Channel(ch)
+				require.NoError(t, err)
+			}
+			// The first attempt, as the activity makes it, killed at point.
+			_, err = a.Store.OverlayAdd(t.Context(), "site", []string{staged[0].Path})
+			require.NoError(t, err)
+			snap, err := execute[RepoSync](t, a, a.SyncRepo, SyncRepoInput{Repo: "site"})
+			require.NoError(t, err)
+			_, err = a.Store.ApplyBypass(t.Context(), repo.BypassRequest{Overlay: "site", Snapshot: snap.Snapshot, Channels: in.Channels,
+				Bypass: in.Bypass, Key: in.Key, Actor: in.Actor, Reason: in.Reason, Packages: []string{staged[0].NEVRA},
+				Crash: func(p string) error {
+					if p == point {
+						return errors.New("killed")
+					}
+					return nil
+				}})
+			require.ErrorContains(t, err, "killed")
+			moved, err := a.Store.Channel("testing")
+			require.NoError(t, err)
+			require.NotEqual(t, before["testing"], moved, "the first attempt switched testing")
+
+			res, err := execute[BypassResult](t, a, a.ApplyBypass, in)
+			require.NoError(t, err, "the retry completes the bypass")
+			require.Len(t, res.Switches, 2)
+			for i, ch := range in.Channels {
+				sw := res.Switches[i]
+				require.Equal(t, ch, sw.Channel)
+				require.True(t, sw.Changed, "%s: reported as changed", ch)
+				require.Equal(t, before[ch], sw.From, "%s: from the release it served before", ch)
+				require.Contains(t, channelNEVRAs(t, a.Store, ch), "openssl-1:1.2-1.noarch", "%s serves the fix", ch)
+				log, err := a.Store.History(ch)
+				require.NoError(t, err)
+				require.Len(t, slices.DeleteFunc(log, func(e repo.Switch) bool { return e.Key != sw.Key }), 1, "%s switched once", ch)
+			}
+			require.NotContains(t, channelNEVRAs(t, a.Store, "production"), "openssl-1:1.1-2.noarch", "production: nothing only testing had")
+			recs, err := a.Store.Bypasses()
+			require.NoError(t, err)
+			require.Len(t, recs, 1, "recorded once")
+			require.Equal(t, res.Snapshot, recs[0].Snapshot)
+		})
+	}
 }
 
 // TestBypassPlan reads an overlay's bypass policy from the worker's

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/workflows"
@@ -75,7 +76,7 @@ With --wait, shows each step with its time and exits 1 if the bypass failed.`,
 					return a.answer(map[string]string{"workflowId": run.GetID(), "runId": run.GetRunID()},
 						"started %s\nfollow it with `osflow status` or in the Web UI", run.GetID())
 				}
-				return a.waitBypass(ctx, c, run)
+				return a.waitBypass(ctx, c, cfg, run)
 			})
 		},
 	}
@@ -89,12 +90,64 @@ With --wait, shows each step with its time and exits 1 if the bypass failed.`,
 }
 
 // waitBypass follows a bypass to its end and reports it.
-func (a *app) waitBypass(ctx context.Context, c client.Client, run client.WorkflowRun) error {
-	st, err := a.followBypass(ctx, c, run)
+func (a *app) waitBypass(ctx context.Context, c client.Client, cfg *config.Config, run client.WorkflowRun) error {
+	st, err := a.followBypass(ctx, c, cfg, run)
 	if err != nil {
 		return err
 	}
-	return a.answer(st, "%s done: %s on %d channels (ticket %s)", run.GetID(), strings.Join(nevrasOf(st), ", "), len(st.Switches), st.Ticket.ID)
+	return a.answer(st, "%s done: %s on %s (ticket %s)", run.GetID(), strings.Join(nevrasOf(st), ", "), describeSwitches(st.Switches), orNone(st.Ticket.ID))
+}
+
+// describeSwitches says what a bypass did to each channel.
+func describeSwitches(sws []activities.ChannelSwitch) string {
+	if len(sws) == 0 {
+		return "no channel"
+	}
+	var parts []string
+	for _, sw := range sws {
+		if sw.Changed {
+			parts = append(parts, fmt.Sprintf("%s (%s -> %s)", sw.Channel, sw.From, sw.To))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s (already served it: %s)", sw.Channel, sw.To))
+		}
+	}
+	return strings.Join(parts, " and ")
+}
+
+// bypassOutcome says which channels a failed bypass moved, read from
+// the channels' audit logs when the store is on this host (the workflow's
+// status knows only what its last step reported), else from the status.
+func bypassOutcome(cfg *config.Config, id string, st workflows.BypassStatus) string {
+	var moved []activities.ChannelSwitch
+	var store *repo.Store
+	_, err := os.Stat(filepath.Join(cfg.Store, "channels"))
+	if err == nil { // not on the store host: Open would make an empty store
+		store, err = repo.Open(cfg.Store)
+	}
+	if err == nil {
+		for _, ch := range []string{cfg.Channels.Testing, cfg.Channels.Production} {
+			log, err := store.History(ch)
+			if err != nil {
+				store = nil
+				break
+			}
+			for _, sw := range log {
+				if strings.HasPrefix(sw.Key, id+"/") && sw.Moved() {
+					moved = append(moved, activities.ChannelSwitch{Channel: ch, From: sw.From, To: sw.To, Changed: true})
+				}
+			}
+		}
+	}
+	switch {
+	case err == nil && store != nil && len(moved) > 0:
+		return "the bypass did switch " + describeSwitches(moved) + " (channel logs); `osflow audit " + cfg.Channels.Production + "` shows it"
+	case err == nil && store != nil:
+		return "no channel was switched (channel logs)"
+	case len(st.Switches) > 0:
+		return "the bypass switched " + describeSwitches(st.Switches)
+	default:
+		return "no channel was changed unless a step above says so"
+	}
 }
 
 // StartBypass starts the Bypass workflow.
@@ -149,7 +202,7 @@ func copyFile(src, dst string) error {
 
 // followBypass prints each step of a bypass as it ends, and returns its
 // final status.
-func (a *app) followBypass(ctx context.Context, c client.Client, run client.WorkflowRun) (workflows.BypassStatus, error) {
+func (a *app) followBypass(ctx context.Context, c client.Client, cfg *config.Config, run client.WorkflowRun) (workflows.BypassStatus, error) {
 	done := make(chan error, 1)
 	var final workflows.BypassStatus
 	go func() { done <- run.Get(ctx, &final) }()
@@ -175,7 +228,7 @@ func (a *app) followBypass(ctx context.Context, c client.Client, run client.Work
 					_ = app.Details(&final)
 				}
 				show(final)
-				return final, fmt.Errorf("%s failed: %s\nno channel was changed unless a step above says so", run.GetID(), orNone(final.Error))
+				return final, fmt.Errorf("%s failed: %s\n%s", run.GetID(), orNone(final.Error), bypassOutcome(cfg, run.GetID(), final))
 			}
 			show(final)
 			return final, nil

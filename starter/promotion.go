@@ -244,7 +244,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 			if err != nil {
 				return UsageError{fmt.Errorf("--window-end %w", err)}
 			}
-			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 				id, err := promotionArg(ctx, c, args)
 				if err != nil {
 					return err
@@ -259,7 +259,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 					if err := a.answer(res, "%s approved by %s: it applies now", id, res.By); err != nil || !wait {
 						return err
 					}
-					return a.waitBypass(ctx, c, c.GetWorkflow(ctx, id, ""))
+					return a.waitBypass(ctx, c, cfg, c.GetWorkflow(ctx, id, ""))
 				}
 				if err := a.answer(res, "%s approved by %s: outage window %s to %s", id, res.By,
 					res.WindowStart.Local().Format(time.RFC1123), res.WindowEnd.Local().Format(time.RFC1123)); err != nil {

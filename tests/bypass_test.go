@@ -24,14 +24,12 @@ func (s *site) osflow(args ...string) (string, error) {
 	return out.String(), err
 }
 
-// TestBypassReachesProductionAndStays is the emergency path end to end:
-// a package outside the overlay's policy is refused and no channel moves;
-// a fixed openssl goes through `osflow bypass` to testing and production,
-// where real dnf upgrades to it; then neither the next daily sync nor a
-// rollback to the release from before the bypass takes it away, and the
-// status, diff and audit show it.
-func TestBypassReachesProductionAndStays(t *testing.T) {
-	s := newSite(t, "e2e-bypass", map[string][]upstream.Spec{
+// newBypassSite is a site whose overlay "site" may be bypassed for
+// openssl*, synced once, with testing and production on the release r1
+// (baseos: hpc-base 1.0, openssl 3.0.1). No test round ever passes.
+func newBypassSite(t *testing.T, ns string) (s *site, r1 string) {
+	t.Helper()
+	s = newSite(t, ns, map[string][]upstream.Spec{
 		"baseos": {spec("hpc-base", "1.0"), spec("openssl", "3.0.1")},
 	}, `  - name: site
     overlay: true
@@ -41,10 +39,21 @@ testing:
   gate:
     cleanRounds: 99
 `)
-	ctx := context.Background()
-	r1 := s.sync().Release
-	_, err := s.store.Switch(ctx, repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
+	r1 = s.sync().Release
+	_, err := s.store.Switch(context.Background(), repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
 	require.NoError(t, err)
+	return s, r1
+}
+
+// TestBypassReachesProductionAndStays is the emergency path end to end:
+// a package outside the overlay's policy is refused and no channel moves;
+// a fixed openssl goes through `osflow bypass` to testing and production,
+// where real dnf upgrades to it; then neither the next daily sync nor a
+// rollback to the release from before the bypass takes it away, and the
+// status, diff and audit show it.
+func TestBypassReachesProductionAndStays(t *testing.T) {
+	s, r1 := newBypassSite(t, "e2e-bypass")
+	ctx := context.Background()
 	root := filepath.Join(s.dir, "node")
 	s.dnf(root, "production", "install", "openssl", "hpc-base")
 	require.Equal(t, "openssl-3.0.1-1", installed(t, root, "openssl"))
@@ -98,9 +107,7 @@ testing:
 		s.publish("baseos", spec("hpc-base", "1.1"))
 		next := s.sync()
 		require.NotEqual(t, bypassed, next.Release)
-		rel, err := s.store.Release(s.channel("testing"))
-		require.NoError(t, err)
-		require.Equal(t, st.Snapshot, rel.Repos["site"], "testing's new release holds the bypassed overlay")
+		require.Contains(t, s.available("node-available", "testing"), "openssl-3.0.2-1", "testing's new release holds the fix")
 		node := filepath.Join(s.dir, "node-testing")
 		s.dnf(node, "testing", "install", "openssl")
 		require.Equal(t, "openssl-3.0.2-1", installed(t, node, "openssl"))
@@ -146,6 +153,52 @@ testing:
 	require.NoError(t, err)
 	require.Len(t, bypasses, 1)
 	recordHistory(t, s.client, bypasses[0].Bypass, "", "bypass-v2")
+}
+
+// TestBypassTakesOnlyTheNamedPackages: a package added to the overlay and
+// waiting for its test cycle does not ride along with a bypass of another
+// one. Production gets its overlay plus the bypassed package, testing too,
+// and the waiting package reaches testing with the next daily sync, and
+// production only through a promotion.
+func TestBypassTakesOnlyTheNamedPackages(t *testing.T) {
+	s, r1 := newBypassSite(t, "e2e-bypass-named")
+	ctx := context.Background()
+	rpms, err := upstream.BuildSpecs(ctx, []upstream.Spec{spec("openssl", "3.0.2"), spec("site-tool", "1.0")}, t.TempDir())
+	require.NoError(t, err)
+	fix, waiting := pick(t, rpms, "openssl-3.0.2"), pick(t, rpms, "site-tool-1.0")
+
+	out, err := s.osflow("overlay", "add", "site", waiting)
+	require.NoError(t, err, out)
+	out, err = s.osflow("bypass", "site", fix, "--reason", "CVE-2026-1234", "--as", "carol", "--wait")
+	require.NoError(t, err, out)
+	production := s.channel("production")
+	require.Contains(t, out, "production ("+r1+" -> "+production+")", "the CLI says what moved")
+
+	offered := s.available("node-production", "production")
+	require.Contains(t, offered, "openssl-3.0.2-1", "production offers the fix")
+	require.NotContains(t, offered, "site-tool-1.0-1", "production does not offer the package waiting in the overlay")
+	offered = s.available("node-testing", "testing")
+	require.Contains(t, offered, "openssl-3.0.2-1")
+	require.NotContains(t, offered, "site-tool-1.0-1", "testing gets it with its daily sync, not with the bypass")
+	bypasses, err := s.store.Bypasses()
+	require.NoError(t, err)
+	require.Len(t, bypasses, 1)
+	require.Equal(t, []string{"openssl-3.0.2-1.noarch"}, bypasses[0].Packages)
+
+	s.sync()
+	offered = s.available("node-testing", "testing")
+	require.Contains(t, offered, "site-tool-1.0-1", "the daily sync brings the waiting package to testing")
+	require.Contains(t, offered, "openssl-3.0.2-1")
+	require.Equal(t, production, s.channel("production"))
+	require.NotContains(t, s.available("node-production", "production"), "site-tool-1.0-1")
+}
+
+// available lists name-version-release of every package dnf offers on
+// a channel, from a scratch install root.
+func (s *site) available(root, channel string) []string {
+	s.t.Helper()
+	out := s.dnf(filepath.Join(s.dir, root), channel, "repoquery", "--quiet", "--available", "--queryformat", "%{name}-%{version}-%{release}\n")
+	return strings.Fields(out)
 }
 
 // pick returns the built RPM whose file name starts with prefix.

@@ -2,32 +2,34 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 )
 
-// An emergency bypass puts a new snapshot of an overlay on testing and
-// production at once. The store keeps, per overlay, the snapshot of its
-// last bypass (overlays/<repo>.bypass), and every switch carries it: a
-// release whose snapshot of that overlay is older than the bypass is
-// switched to as a release derived from it with the bypass snapshot
-// instead. So no switch (a daily sync that started before the bypass, a
-// promotion of a candidate made before it, a rollback) can take the fix
-// away again, and two bypasses, or a bypass and a daily sync, serialise on
-// the store's lock: the later switch carries both. Overlays only grow, so
-// the newer snapshot of an overlay holds everything the older one held.
+// An emergency bypass puts named packages of an overlay on testing and
+// production at once: each channel gets the release it serves with its
+// snapshot of the overlay plus those packages, nothing else of the
+// overlay, and every later switch carries them (see carry.go).
+//
+// A bypass is planned once: before its first switch, an intent keyed by
+// the operation (overlays/.bypass-<hash>.intent) records the packages and
+// each channel's From and absolute To. A retry after any partial attempt
+// completes that plan, and the bypass is recorded in bypasses.log exactly
+// once, with switches that say what happened.
 
-// BypassRequest is one bypass: the overlay's new snapshot and the
-// channels to put it on, in order.
+// BypassRequest is one bypass: the packages and the channels to put them
+// on, in order.
 type BypassRequest struct {
-	Overlay  string
+	Overlay string
+	// Snapshot is a snapshot of the overlay holding the packages: they
+	// are taken (with their pool checksums) from its manifest, and
+	// nothing else of it.
 	Snapshot string
 	Channels []string
 	// Bypass names the bypass (its workflow), Key the operation.
@@ -35,44 +37,57 @@ type BypassRequest struct {
 	Key      string
 	Actor    string
 	Reason   string
-	Packages []string // NEVRAs it brings, for the record
+	Packages []string // NEVRAs of the packages, as Snapshot's manifest has them
+	// Crash, set by tests only, is called after each durable step with
+	// its name (intent, carry, switch <channel>, record); an error stops
+	// the bypass there, as a killed worker would.
+	Crash func(point string) error `json:"-"`
 }
 
 // BypassRecord is a bypass as STORE/bypasses.log keeps it.
 type BypassRecord struct {
-	Time     time.Time `json:"time"`
-	Overlay  string    `json:"overlay"`
-	Snapshot string    `json:"snapshot"`
-	Bypass   string    `json:"bypass"`
-	Key      string    `json:"key"`
-	Actor    string    `json:"actor"`
-	Reason   string    `json:"reason"`
-	Packages []string  `json:"packages,omitempty"`
+	Time    time.Time `json:"time"`
+	Overlay string    `json:"overlay"`
+	// Snapshot is the overlay's snapshot in the release the last channel
+	// (production) serves after the bypass.
+	Snapshot string   `json:"snapshot"`
+	Bypass   string   `json:"bypass"`
+	Key      string   `json:"key"`
+	Actor    string   `json:"actor"`
+	Reason   string   `json:"reason"`
+	Packages []string `json:"packages,omitempty"`
+	// Carried are the packages every later switch carries.
+	Carried  []Package `json:"carried,omitempty"`
 	Switches []Switch  `json:"switches"`
 }
 
-// Derivation records that a release is another one with bypassed overlay
-// snapshots carried into it: provenance/<release>/derived.json.
-type Derivation struct {
-	Base    string            `json:"base"`
-	Carried map[string]string `json:"carried"` // overlay -> bypass snapshot
-	Time    time.Time         `json:"time"`
+// bypassIntent is a planned bypass, written before its first switch.
+type bypassIntent struct {
+	Key      string          `json:"key"`
+	Overlay  string          `json:"overlay"`
+	Time     time.Time       `json:"time"`
+	Packages []Package       `json:"packages"`
+	Channels []plannedSwitch `json:"channels"`
 }
 
-// overlayBypass is the content of overlays/<repo>.bypass.
-type overlayBypass struct {
-	Snapshot string    `json:"snapshot"`
-	Bypass   string    `json:"bypass"`
-	Time     time.Time `json:"time"`
+// plannedSwitch is one channel's part of a bypass: the release it served
+// when the bypass was planned, and the one it is to serve.
+type plannedSwitch struct {
+	Channel string `json:"channel"`
+	From    string `json:"from"`
+	To      string `json:"to"`
 }
 
-func (s *Store) bypassPointer(repo string) string { return s.path("overlays", repo+".bypass") }
+func (s *Store) intentPath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return s.path("overlays", ".bypass-"+hex.EncodeToString(sum[:8])+".intent")
+}
 
-// ApplyBypass records a bypass of an overlay and switches each channel, in
-// order, to the release it serves carrying the bypass, all under the
-// store's lock. Frozen channels are switched too, their freeze moved to
-// the new release: a security fix does not wait for a test cycle to
-// converge. A retry with the same key returns the recorded bypass.
+// ApplyBypass puts the named packages of an overlay on each channel, in
+// order, and records the bypass, all under the store's lock. Frozen
+// channels are switched too, their freeze moved to the new release: a
+// security fix does not wait for a test cycle to converge. A retry with
+// the same key returns the recorded bypass, or completes a partial one.
 func (s *Store) ApplyBypass(ctx context.Context, req BypassRequest) (BypassRecord, error) {
 	fail := func(err error) (BypassRecord, error) {
 		return BypassRecord{}, fmt.Errorf("bypass overlay %s: %w", req.Overlay, err)
@@ -83,51 +98,67 @@ func (s *Store) ApplyBypass(ctx context.Context, req BypassRequest) (BypassRecor
 	if req.Key == "" || req.Actor == "" || req.Reason == "" {
 		return fail(fmt.Errorf("a key, an actor and a reason are required: %w", ErrInvalid))
 	}
+	for _, ch := range req.Channels {
+		if err := CheckChannelName(ch); err != nil {
+			return fail(err)
+		}
+	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer unlock()
-	log, err := s.Bypasses()
-	if err != nil {
-		return fail(err)
-	}
-	for _, b := range log {
-		if b.Key == req.Key {
-			return b, nil
+	intent := s.intentPath(req.Key)
+	if rec, ok, err := s.recordedBypass(req.Key); err != nil || ok {
+		if ok {
+			os.Remove(intent) // left by an attempt that died after the record
 		}
+		return rec, err
 	}
-	snap, err := s.Snapshot(req.Overlay, req.Snapshot)
-	if err != nil {
-		return fail(err)
-	}
-	if cur, err := s.lastBypass(req.Overlay); err != nil {
-		return fail(err)
-	} else if cur == nil || cur.Snapshot != snap.ID {
-		b, err := json.Marshal(overlayBypass{Snapshot: snap.ID, Bypass: req.Bypass, Time: time.Now().UTC()})
-		if err != nil {
+	var plan bypassIntent
+	switch err := readJSON(intent, &plan); {
+	case errors.Is(err, ErrNotFound):
+		if plan, err = s.planBypassLocked(ctx, req); err != nil {
 			return fail(err)
 		}
-		if err := s.writeAtomic(s.bypassPointer(req.Overlay), 0o644, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		if err := s.writeJSON(intent, plan); err != nil {
 			return fail(err)
 		}
+	case err != nil:
+		return fail(err)
+	case plan.Key != req.Key || plan.Overlay != req.Overlay:
+		return fail(fmt.Errorf("operation %s was planned as a bypass of %s by %s: %w", req.Key, plan.Overlay, plan.Key, ErrInvalid))
 	}
-	rec := BypassRecord{Time: time.Now().UTC(), Overlay: req.Overlay, Snapshot: snap.ID, Bypass: req.Bypass,
-		Key: req.Key, Actor: req.Actor, Reason: req.Reason, Packages: req.Packages}
-	for _, ch := range req.Channels {
-		cur, err := s.linkedRelease(s.channelPath(ch))
-		if err != nil {
-			return fail(err)
-		}
-		if cur == "" {
-			continue // a channel that serves nothing yet gets the bypass with its first release
-		}
-		sw, err := s.switchLocked(ctx, SwitchRequest{Channel: ch, Release: cur, Actor: req.Actor,
-			Reason: "bypass " + req.Bypass + ": " + req.Reason, Key: req.Key + "/" + ch, ThroughFreeze: true})
+	if err := req.crashAt("intent"); err != nil {
+		return fail(err)
+	}
+	if err := s.carryPackagesLocked(plan.Overlay, req.Bypass, plan.Packages); err != nil {
+		return fail(err)
+	}
+	if err := req.crashAt("carry"); err != nil {
+		return fail(err)
+	}
+	rec := BypassRecord{Time: time.Now().UTC(), Overlay: req.Overlay, Bypass: req.Bypass,
+		Key: req.Key, Actor: req.Actor, Reason: req.Reason, Carried: plan.Packages}
+	for _, p := range plan.Packages {
+		rec.Packages = append(rec.Packages, p.NEVRA())
+	}
+	for _, p := range plan.Channels {
+		sw, err := s.bypassSwitchLocked(ctx, req, p)
 		if err != nil {
 			return fail(err)
 		}
 		rec.Switches = append(rec.Switches, sw)
+		if err := req.crashAt("switch " + p.Channel); err != nil {
+			return fail(err)
+		}
+	}
+	if n := len(rec.Switches); n > 0 {
+		rel, err := s.Release(rec.Switches[n-1].To)
+		if err != nil {
+			return fail(err)
+		}
+		rec.Snapshot = rel.Repos[req.Overlay]
 	}
 	line, err := json.Marshal(rec)
 	if err != nil {
@@ -136,7 +167,106 @@ func (s *Store) ApplyBypass(ctx context.Context, req BypassRequest) (BypassRecor
 	if err := appendLine(s.path("bypasses.log"), line); err != nil {
 		return fail(err)
 	}
+	if err := req.crashAt("record"); err != nil {
+		return fail(err)
+	}
+	if err := os.Remove(intent); err != nil {
+		return fail(err)
+	}
 	return rec, nil
+}
+
+func (r BypassRequest) crashAt(point string) error {
+	if r.Crash == nil {
+		return nil
+	}
+	return r.Crash(point)
+}
+
+// recordedBypass finds operation key in bypasses.log.
+func (s *Store) recordedBypass(key string) (BypassRecord, bool, error) {
+	log, err := s.Bypasses()
+	if err != nil {
+		return BypassRecord{}, false, err
+	}
+	for _, b := range log {
+		if b.Key == key {
+			return b, true, nil
+		}
+	}
+	return BypassRecord{}, false, nil
+}
+
+// planBypassLocked fixes a bypass's targets: the packages, from the
+// snapshot's manifest, and for each channel that serves something the
+// release it serves and the one derived from it with the packages (and
+// everything earlier bypasses carry).
+func (s *Store) planBypassLocked(ctx context.Context, req BypassRequest) (bypassIntent, error) {
+	plan := bypassIntent{Key: req.Key, Overlay: req.Overlay, Time: time.Now().UTC()}
+	if len(req.Packages) == 0 {
+		return plan, fmt.Errorf("no packages: %w", ErrInvalid)
+	}
+	manifest, err := s.Manifest(req.Overlay, req.Snapshot)
+	if err != nil {
+		return plan, err
+	}
+	for _, nevra := range req.Packages {
+		i := slices.IndexFunc(manifest, func(p Package) bool { return p.NEVRA() == nevra })
+		if i < 0 {
+			return plan, fmt.Errorf("snapshot %s of %s has no %s: %w", req.Snapshot, req.Overlay, nevra, ErrInvalid)
+		}
+		plan.Packages = append(plan.Packages, manifest[i])
+	}
+	for _, ch := range req.Channels {
+		cur, err := s.linkedRelease(s.channelPath(ch))
+		if err != nil {
+			return plan, err
+		}
+		if cur == "" {
+			continue // a channel that serves nothing yet gets the bypass with its first release
+		}
+		to, err := s.deriveLocked(ctx, cur, map[string][]Package{req.Overlay: plan.Packages})
+		if err != nil {
+			return plan, err
+		}
+		plan.Channels = append(plan.Channels, plannedSwitch{Channel: ch, From: cur, To: to})
+	}
+	return plan, nil
+}
+
+// bypassSwitchLocked makes one channel's planned switch, or returns what
+// an earlier attempt did. A channel that moved since the plan (another
+// switch, which carried the bypass once it was recorded as carried) is
+// switched to its release with the packages carried, which may be itself.
+func (s *Store) bypassSwitchLocked(ctx context.Context, req BypassRequest, p plannedSwitch) (Switch, error) {
+	key := req.Key + "/" + p.Channel
+	sw, done, err := s.recorded(p.Channel, key)
+	if err != nil {
+		return Switch{}, err
+	}
+	if !done {
+		target := p.To
+		cur, err := s.linkedRelease(s.channelPath(p.Channel))
+		if err != nil {
+			return Switch{}, err
+		}
+		if _, err := s.Release(p.To); cur != p.From || err != nil {
+			if target, err = s.deriveLocked(ctx, cur, nil); err != nil {
+				return Switch{}, err
+			}
+		}
+		sw, err = s.switchLocked(ctx, SwitchRequest{Channel: p.Channel, Release: target, Actor: req.Actor,
+			Reason: "bypass " + req.Bypass + ": " + req.Reason, Key: key, ThroughFreeze: true})
+		if err != nil {
+			return Switch{}, err
+		}
+	}
+	if !sw.Moved() && sw.To == p.To && p.From != p.To {
+		// An attempt died between the channel's rename and its log entry:
+		// the channel went from the planned From to To by this bypass.
+		sw.From, sw.Outcome = p.From, OutcomeSwitched
+	}
+	return sw, nil
 }
 
 // Bypasses lists every bypass, oldest first.
@@ -146,98 +276,6 @@ func (s *Store) Bypasses() ([]BypassRecord, error) {
 		return nil, fmt.Errorf("bypasses: %w", err)
 	}
 	return recs, nil
-}
-
-func (s *Store) lastBypass(repo string) (*overlayBypass, error) {
-	var b overlayBypass
-	err := readJSON(s.bypassPointer(repo), &b)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &b, nil
-}
-
-// carryBypassesLocked returns the release to switch to instead of id:
-// id itself, or the release derived from it that carries every overlay's
-// last bypass that is newer than id's snapshot of that overlay. The
-// caller holds the lock.
-func (s *Store) carryBypassesLocked(id string) (string, error) {
-	rel, err := s.Release(id)
-	if err != nil {
-		return "", err
-	}
-	carried := map[string]string{}
-	for _, repo := range slices.Sorted(maps.Keys(rel.Repos)) {
-		b, err := s.lastBypass(repo)
-		if err != nil || b == nil || b.Snapshot == rel.Repos[repo] {
-			if err != nil {
-				return "", err
-			}
-			continue
-		}
-		have, err := s.Snapshot(repo, rel.Repos[repo])
-		if err != nil {
-			return "", err
-		}
-		bypassed, err := s.Snapshot(repo, b.Snapshot)
-		if err != nil {
-			return "", fmt.Errorf("the last bypass of %s: %w", repo, err)
-		}
-		if bypassed.CreatedAt.After(have.CreatedAt) {
-			carried[repo] = b.Snapshot
-		}
-	}
-	if len(carried) == 0 {
-		return id, nil
-	}
-	repos := maps.Clone(rel.Repos)
-	maps.Copy(repos, carried)
-	derived, _, err := s.createReleaseLocked(time.Now(), repos)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(s.provenanceDir(derived.ID), 0o755); err != nil {
-		return "", err
-	}
-	p := filepath.Join(s.provenanceDir(derived.ID), "derived.json")
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		if err := s.writeJSON(p, Derivation{Base: id, Carried: carried, Time: time.Now().UTC()}); err != nil {
-			return "", err
-		}
-	}
-	return derived.ID, nil
-}
-
-// ReleaseBase follows a release's derivations back to the release they
-// were made from: the one a test cycle tested. A release never derived is
-// its own base.
-func (s *Store) ReleaseBase(id string) (string, error) {
-	var base string
-	err := s.walkDerivations(id, func(r string) error { base = r; return nil })
-	return base, err
-}
-
-// walkDerivations calls fn for id and then each release it was derived
-// from, back to the base.
-func (s *Store) walkDerivations(id string, fn func(release string) error) error {
-	for range 100 {
-		if err := fn(id); err != nil {
-			return err
-		}
-		var d Derivation
-		err := readJSON(filepath.Join(s.provenanceDir(id), "derived.json"), &d)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("base of release %s: %w", id, err)
-		}
-		id = d.Base
-	}
-	return fmt.Errorf("base of release %s: derivations loop: %w", id, ErrBadContent)
 }
 
 // Newest returns the newest package called name for arch in any repo of a

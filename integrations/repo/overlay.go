@@ -251,9 +251,7 @@ func (s *Store) OverlayPrepare(ctx context.Context, repo string) (dir string, er
 
 // WithOverlay regenerates an overlay's metadata and runs fn on its
 // directory, all under the overlay's lock, so the snapshot fn takes (the
-// mirror syncing file://dir/) holds exactly what the overlay held: an
-// overlay snapshotted later always holds everything an earlier one did,
-// which is what lets a bypass be carried by time (see bypass.go).
+// mirror syncing file://dir/) holds exactly what the overlay held.
 func (s *Store) WithOverlay(ctx context.Context, repo string, fn func(dir string) error) error {
 	fail := func(err error) error { return fmt.Errorf("prepare overlay %s: %w", repo, err) }
 	if err := CheckRepoName(repo); err != nil {
@@ -281,12 +279,8 @@ func (s *Store) WithOverlay(ctx context.Context, repo string, fn func(dir string
 	if err := os.RemoveAll(filepath.Join(dir, ".repodata")); err != nil {
 		return fail(err)
 	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "createrepo_c", "--update", "--unique-md-filenames",
-		"--set-timestamp-to-revision", "--revision", overlayRevision(rpms), dir)
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fail(fmt.Errorf("createrepo_c: %w: %s", err, strings.TrimSpace(stderr.String())))
+	if err := createrepo(ctx, dir, overlayRevision(rpms), "--update"); err != nil {
+		return fail(err)
 	}
 	if err := s.writeAtomic(stampFile, 0o644, func(w io.Writer) error {
 		_, err := io.WriteString(w, overlayStamp(rpms, dir))
@@ -295,6 +289,19 @@ func (s *Store) WithOverlay(ctx context.Context, repo string, fn func(dir string
 		return fail(err)
 	}
 	return fn(dir)
+}
+
+// createrepo writes dir's metadata with timestamps set to revision, so
+// that the same packages make the same repomd.xml.
+func createrepo(ctx context.Context, dir, revision string, args ...string) error {
+	var stderr bytes.Buffer
+	args = append(args, "--unique-md-filenames", "--set-timestamp-to-revision", "--revision", revision, dir)
+	cmd := exec.CommandContext(ctx, "createrepo_c", args...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("createrepo_c: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
 
 // overlayStamp names the state an overlay's metadata was generated from:
