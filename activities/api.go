@@ -129,7 +129,10 @@ type ChannelState struct {
 	Release string
 	// Base is the release Release was derived from by carrying bypasses
 	// (itself when it was not): the one a test cycle tested.
-	Base   string
+	Base string
+	// Chain is Release and each release it was derived from, back to
+	// Base: a promotion of any of them finds its candidate in testing.
+	Chain  []string
 	Freeze *FreezeState
 }
 

@@ -289,9 +289,10 @@ func (a *RepoActivities) ChannelState(_ context.Context, in ChannelStateInput) (
 	}
 	st := ChannelState{Channel: in.Channel, Release: rel, Base: rel}
 	if rel != "" {
-		if st.Base, err = a.Store.ReleaseBase(rel); err != nil {
+		if st.Chain, err = a.Store.ReleaseChain(rel); err != nil {
 			return ChannelState{}, classify(err)
 		}
+		st.Base = st.Chain[len(st.Chain)-1]
 	}
 	if fz != nil {
 		st.Freeze = &FreezeState{Actor: fz.Actor, Reason: fz.Reason, Since: fz.Time, Release: fz.Release, Key: fz.Key}

@@ -1,7 +1,6 @@
 package starter
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -129,17 +128,16 @@ func Audit(st *repo.Store, cfg *config.Config, channel string) ([]AuditEntry, er
 		}
 		// A release the store derived by carrying bypasses stands on the
 		// release it was derived from: that one passed (or not) the gate.
-		base, err := st.ReleaseBase(sw.To)
+		// With bypasses chained, the nearest release in the chain that
+		// became a candidate is the one that passed the gate.
+		var c activities.Candidate
+		base, found, err := st.CandidateInChain(sw.To, &c)
 		if err != nil {
 			return nil, err
 		}
 		e.Base = base
-		var c activities.Candidate
-		switch err := st.Candidate(base, &c); {
-		case err == nil:
+		if found {
 			e.Gate, e.Rounds = c.Gate, c.Rounds
-		case !errors.Is(err, repo.ErrNotFound):
-			return nil, err
 		}
 		gatePassed := len(e.Gate) > 0 && !slices.ContainsFunc(e.Gate, func(r string) bool { return !strings.HasPrefix(r, "ok:") })
 		e.Tested = (e.ServedByTesting || served(base)) && gatePassed

@@ -54,11 +54,11 @@ func checkPromotable(st *repo.Store, cfg *config.Config, release string) error {
 		return err
 	}
 	if cur != "" {
-		base, err := st.ReleaseBase(cur)
+		in, err := st.InChain(cur, release)
 		if err != nil {
 			return err
 		}
-		if cur == release || base == release {
+		if in {
 			return UsageError{fmt.Errorf("%s already serves %s: nothing to promote (osflow audit %s shows since when)",
 				cfg.Channels.Production, release, cfg.Channels.Production)}
 		}

@@ -384,8 +384,10 @@ func (p *promotion) testingStillMatches(ctx workflow.Context) (bool, error) {
 	if err != nil {
 		return false, stepError("read the testing channel", err)
 	}
-	if st.Release == p.st.Release || st.Base == p.st.Release {
-		return true, nil // the candidate, or the candidate with audited bypasses
+	// The candidate, or the candidate with audited bypasses (chained,
+	// since promotion-true-state).
+	if st.Release == p.st.Release || st.Base == p.st.Release || p.trueState && slices.Contains(st.Chain, p.st.Release) {
+		return true, nil
 	}
 	p.setPhase(ctx, PhaseAwaitingDecision)
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID

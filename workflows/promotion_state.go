@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -24,7 +25,7 @@ func (p *promotion) notServedYet(ctx workflow.Context) error {
 	if err != nil {
 		return stepError("read the production channel", err)
 	}
-	if st.Release != p.st.Release && st.Base != p.st.Release {
+	if !slices.Contains(st.Chain, p.st.Release) && st.Release != p.st.Release {
 		return nil
 	}
 	p.setState(ctx, ApprovalCanceled)
@@ -110,7 +111,7 @@ func (p *promotion) holdTesting(ctx workflow.Context) {
 		p.note(ctx, "could not read testing to hold it: "+rootMessage(err))
 		return
 	}
-	if st.Release != p.st.Release && st.Base != p.st.Release {
+	if !slices.Contains(st.Chain, p.st.Release) && st.Release != p.st.Release {
 		p.note(ctx, fmt.Sprintf("%s serves %s, not the candidate: it is not held for this promotion", p.plan.TestingChannel, st.Release))
 		return
 	}

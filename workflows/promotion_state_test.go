@@ -183,6 +183,26 @@ func TestPromotionLeavesAnOperatorsFreeze(t *testing.T) {
 	require.Equal(t, "cli/bob", w.heldBy)
 }
 
+// Chained bypasses: testing serves r2 with bypass X, then with Y on top.
+// The approved promotion of r2 finds its candidate in that chain at the
+// window's start and goes ahead without asking for a decision.
+func TestPromotionAcceptsTheCandidateAnywhereInTheBypassChain(t *testing.T) {
+	w := &world{production: "r1", testing: "r2-x-y", testingBase: "r0", testingChain: []string{"r2-x-y", "r2-x", "r2", "r0"}}
+	env := newPromotionEnv(t, w)
+	var approved, firmware answer
+	sendUpdate[Approval](env, time.Hour, UpdateApproveOutage, window(env, 2*time.Hour, 2*time.Hour), &approved)
+	sendUpdate[TaskDoneResult](env, 2*time.Hour+30*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmware)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+	require.NoError(t, env.GetWorkflowError())
+	var st PromotionStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, ApprovalDone, st.State)
+	for _, s := range st.Steps {
+		require.NotEqual(t, PhaseAwaitingDecision, s.Name)
+	}
+	require.Equal(t, 1, w.calls["SwitchChannel"])
+}
+
 func hasNote(st PromotionStatus, text string) bool {
 	for _, n := range st.Comments {
 		if n.Text == text {

@@ -59,6 +59,8 @@ type world struct {
 	superseding []activities.SupersedeInput
 	// heldBy is the key of the freeze on testing ("": not frozen).
 	heldBy string
+	// testingChain, when set, is testing's derivation chain.
+	testingChain []string
 }
 
 func (w *world) call(name string) error {
@@ -116,14 +118,19 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 	env.OnActivity(repoActs.ChannelState, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ChannelStateInput) (activities.ChannelState, error) {
 			if in.Channel == "testing" {
-				st := activities.ChannelState{Channel: "testing", Release: w.testing, Base: cmp.Or(w.testingBase, w.testing)}
+				st := activities.ChannelState{Channel: "testing", Release: w.testing, Base: cmp.Or(w.testingBase, w.testing),
+					Chain: w.testingChain}
+				if st.Chain == nil {
+					st.Chain = chain(w.testing, w.testingBase)
+				}
 				if w.heldBy != "" {
 					actor, _, _ := strings.Cut(w.heldBy, "/hold-testing")
 					st.Freeze = &activities.FreezeState{Actor: actor}
 				}
 				return st, nil
 			}
-			return activities.ChannelState{Channel: in.Channel, Release: w.production, Base: cmp.Or(w.productionBase, w.production)}, nil
+			return activities.ChannelState{Channel: in.Channel, Release: w.production, Base: cmp.Or(w.productionBase, w.production),
+				Chain: chain(w.production, w.productionBase)}, nil
 		})
 	env.OnActivity(promotionActs.PublishRisk, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PublishRiskInput) (activities.Published, error) {
@@ -217,6 +224,15 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 			return MergeBackStatus{Release: in.Release}, nil
 		})
 	return env
+}
+
+// chain is a release's derivation chain as the store reads it: itself,
+// then the release it was derived from.
+func chain(release, base string) []string {
+	if base == "" || base == release {
+		return []string{release}
+	}
+	return []string{release, base}
 }
 
 func queryPromotion(t *testing.T, env *testsuite.TestWorkflowEnvironment) PromotionStatus {

@@ -240,10 +240,11 @@ func (s *Store) planBypassLocked(ctx context.Context, req BypassRequest) (bypass
 // switched to its release with the packages carried, which may be itself.
 func (s *Store) bypassSwitchLocked(ctx context.Context, req BypassRequest, p plannedSwitch) (Switch, error) {
 	key := req.Key + "/" + p.Channel
-	sw, done, err := s.recorded(p.Channel, key)
+	log, err := s.settledLog(p.Channel)
 	if err != nil {
 		return Switch{}, err
 	}
+	sw, done := recordedIn(log, key)
 	if !done {
 		target := p.To
 		cur, err := s.linkedRelease(s.channelPath(p.Channel))

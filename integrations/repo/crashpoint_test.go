@@ -87,17 +87,9 @@ func TestCrashPoints(t *testing.T) {
 			}
 			return out, nil
 		}},
-		// The switches of an emergency bypass: testing (frozen) and
-		// production, each moved to the release that carries the new
-		// overlay snapshot (crash points of the bypass record itself are
-		// ApplyBypass's own to add).
-		"bypass": {func(t *testing.T, s *Store, rels []string) {
-			switches("production", 0)(t, s, rels)
-			freezeAt("testing", 0)(t, s, rels)
-		}, func(s *Store, rels []string) (any, error) {
-			return s.ApplyBypass(ctx, BypassRequest{Overlay: "base", Snapshot: freshSnapshot(s), Channels: []string{"testing", "production"},
-				Bypass: "bypass-base-1", Key: "bypass-base-1/run/apply", Actor: "cli/bob", Reason: "CVE-2026-1234"})
-		}},
+		// An emergency bypass's crash points, its switches included, are
+		// TestApplyBypassCrashPoints' (it needs real RPMs to derive the
+		// overlays).
 	}
 	covered := map[crashPoint]bool{}
 	for name, tc := range cases {
