@@ -204,18 +204,24 @@ func fetch(t *testing.T, base, path string, header map[string]string) response {
 
 // siteDir writes a deployed configuration file into a new directory
 // DIR/site.conf, rewritten for the test: the store path, the script's
-// installed path (to the script in this folder) and the listen address,
+// installed path (to a copy of the script in DIR) and the listen address,
 // each of which must still be in the file. It returns DIR.
+//
+// The script is copied, as an installation puts it in /etc: the servers'
+// workers run as nobody when the test runs as root, and a checkout may
+// sit in a directory only its owner can enter.
 func siteDir(t *testing.T, f *fixture, name, file, script, installedScript, listen, testListen string) string {
 	t.Helper()
 	dir := filepath.Join(f.dir, name)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	abs, err := filepath.Abs(script)
+	code, err := os.ReadFile(script)
 	require.NoError(t, err)
+	installed := filepath.Join(dir, script)
+	require.NoError(t, os.WriteFile(installed, code, 0o644))
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	conf := string(b)
-	for _, r := range [][2]string{{"/srv/osflow", f.store.Root()}, {installedScript, abs}, {listen, testListen}} {
+	for _, r := range [][2]string{{"/srv/osflow", f.store.Root()}, {installedScript, installed}, {listen, testListen}} {
 		require.Contains(t, conf, r[0], "%s no longer says %q", file, r[0])
 		conf = strings.ReplaceAll(conf, r[0], r[1])
 	}
@@ -223,11 +229,43 @@ func siteDir(t *testing.T, f *fixture, name, file, script, installedScript, list
 	return dir
 }
 
+// workersCanRead fails the test, naming the file and the directory in the
+// way, when a web server's unprivileged workers could not read path: as
+// root, nginx and httpd serve as nobody, who needs every directory above
+// path searchable and path readable by others. As anyone else the workers
+// run as the test's own user.
+func workersCanRead(t *testing.T, server string, paths ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	for _, path := range paths {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		need := os.FileMode(0o004)
+		if fi.IsDir() {
+			need = 0o005
+		}
+		require.Equal(t, need, fi.Mode().Perm()&need, "%s's workers (user nobody) cannot read %s: mode %04o", server, path, fi.Mode().Perm())
+		for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+			fi, err := os.Stat(dir)
+			require.NoError(t, err)
+			require.NotZero(t, fi.Mode().Perm()&0o001, "%s's workers (user nobody) cannot read %s: directory %s is mode %04o",
+				server, path, dir, fi.Mode().Perm())
+			if dir == filepath.Dir(dir) {
+				break
+			}
+		}
+	}
+}
+
 func startNginx(t *testing.T, f *fixture) server {
 	t.Helper()
 	port := freePort(t)
 	dir := siteDir(t, f, "nginx", "nginx-osflow-channels.conf", "osflow-channels.js", "/etc/nginx/njs/osflow-channels.js",
 		"listen 80;", "listen 127.0.0.1:"+port+";")
+	// The master reads the script with the configuration; the workers serve the store.
+	workersCanRead(t, "nginx", f.store.Root())
 	conf := filepath.Join(dir, "nginx.conf")
 	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
 worker_processes 1;
@@ -260,6 +298,8 @@ func startHTTPD(t *testing.T, f *fixture) server {
 	port := freePort(t)
 	dir := siteDir(t, f, "httpd", "httpd-osflow-channels.conf", "osflow-channels.lua", "/etc/apache2/osflow-channels.lua",
 		"<VirtualHost *:80>", "<VirtualHost *:"+port+">")
+	// mod_lua loads the script in the workers, at the first request.
+	workersCanRead(t, "httpd", filepath.Join(dir, "osflow-channels.lua"), f.store.Root())
 	var user string
 	if os.Geteuid() == 0 {
 		user = "User nobody\nGroup nogroup\n"

@@ -231,8 +231,12 @@ Messages {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(d, "dir.log"))
-			t.Logf("dir.log:\n%s", b)
+			// The Director's messages, and what each daemon printed (a
+			// file it could not open, a port it could not bind).
+			for _, name := range []string{"dir.log", "bacula-dir.conf.out", "bacula-sd.conf.out", "bacula-fd.conf.out"} {
+				b, _ := os.ReadFile(filepath.Join(d, name))
+				t.Logf("%s:\n%s", name, b)
+			}
 		}
 	})
 	require.Eventually(t, func() bool {

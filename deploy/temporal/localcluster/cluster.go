@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,15 +45,17 @@ type Options struct {
 	Dir string
 	// Shards is persistence.numHistoryShards (default 4: enough for a test).
 	Shards int
+	// Logf, when set, is told what start-up had to do again, and why.
+	Logf func(format string, args ...any)
 }
 
 // Cluster is a running local cluster.
 type Cluster struct {
-	opts     Options
-	pg       *postgres
-	env      []string
-	frontend string
-	procs    map[string]*process
+	opts  Options
+	pg    *postgres
+	env   []string       // the services' environment, but for the ports
+	ports map[string]int // the services' ports, by environment variable
+	procs map[string]*process
 }
 
 // process is one child; exited is closed when it has been reaped.
@@ -108,42 +111,23 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			c.Stop()
 		}
 	}()
-	if c.pg, err = startPostgres(ctx, opts.Dir); err != nil {
+	if err := c.prepare(ctx); err != nil {
 		return nil, err
 	}
-	password, err := randomPassword()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.pg.createUser(ctx, "temporal", password); err != nil {
-		return nil, err
-	}
-	c.env = []string{
-		"TEMPORAL_SQL_HOST=127.0.0.1",
-		"TEMPORAL_SQL_PORT=" + strconv.Itoa(c.pg.port),
-		"TEMPORAL_SQL_USER=temporal",
-		"TEMPORAL_SQL_PASSWORD=" + password,
-		"TEMPORAL_NUM_HISTORY_SHARDS=" + strconv.Itoa(opts.Shards),
-		"TEMPORAL_DYNAMIC_CONFIG=" + opts.DynamicConfig,
-		"TEMPORAL_BIND_IP=127.0.0.1",
-		"TEMPORAL_BROADCAST_ADDRESS=127.0.0.1",
-		"TEMPORAL_LOG_LEVEL=warn",
-	}
-	ports, err := freePorts()
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range slices.Sorted(maps.Keys(ports)) {
-		c.env = append(c.env, name+"="+strconv.Itoa(ports[name]))
-	}
-	c.frontend = "127.0.0.1:" + strconv.Itoa(ports["TEMPORAL_FRONTEND_PORT"])
 	if err := c.createSchemas(ctx); err != nil {
 		return nil, err
 	}
-	for _, svc := range Services() {
-		if err := c.StartService(svc); err != nil {
-			return nil, err
-		}
+	// History starts alone. A service that finds no cluster metadata
+	// record creates it, and the system namespace; two doing so at once
+	// both insert the record and the second exits ("failed to initialize
+	// current cluster metadata"), which failed one start in five or eight
+	// when all four started together. A service that has joined the
+	// membership is past that.
+	if err := c.startServices(ctx, Services()[:1]); err != nil {
+		return nil, err
+	}
+	if err := c.startServices(ctx, Services()[1:]); err != nil {
+		return nil, err
 	}
 	if err := c.waitReady(ctx); err != nil {
 		return nil, err
@@ -151,12 +135,54 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, nil
 }
 
+// prepare starts PostgreSQL, creates the role Temporal connects as, and
+// sets the services' environment and ports.
+func (c *Cluster) prepare(ctx context.Context) (err error) {
+	if c.pg, err = startPostgres(ctx, c.opts.Dir, c.logf); err != nil {
+		return err
+	}
+	password, err := randomPassword()
+	if err != nil {
+		return err
+	}
+	if err := c.pg.createUser(ctx, "temporal", password); err != nil {
+		return err
+	}
+	c.env = []string{
+		"TEMPORAL_SQL_HOST=127.0.0.1",
+		"TEMPORAL_SQL_PORT=" + strconv.Itoa(c.pg.port),
+		"TEMPORAL_SQL_USER=temporal",
+		"TEMPORAL_SQL_PASSWORD=" + password,
+		"TEMPORAL_NUM_HISTORY_SHARDS=" + strconv.Itoa(c.opts.Shards),
+		"TEMPORAL_DYNAMIC_CONFIG=" + c.opts.DynamicConfig,
+		"TEMPORAL_BIND_IP=127.0.0.1",
+		"TEMPORAL_BROADCAST_ADDRESS=127.0.0.1",
+		"TEMPORAL_LOG_LEVEL=warn",
+	}
+	c.ports, err = freePorts()
+	return err
+}
+
 // Frontend is the host:port clients dial.
-func (c *Cluster) Frontend() string { return c.frontend }
+func (c *Cluster) Frontend() string {
+	return "127.0.0.1:" + strconv.Itoa(c.ports["TEMPORAL_FRONTEND_PORT"])
+}
 
 // Env is the environment the services run with (the secrets of a test
 // cluster only), for running the SQL tool or a service by hand.
-func (c *Cluster) Env() []string { return append([]string(nil), c.env...) }
+func (c *Cluster) Env() []string {
+	env := append([]string(nil), c.env...)
+	for _, name := range slices.Sorted(maps.Keys(c.ports)) {
+		env = append(env, name+"="+strconv.Itoa(c.ports[name]))
+	}
+	return env
+}
+
+func (c *Cluster) logf(format string, args ...any) {
+	if c.opts.Logf != nil {
+		c.opts.Logf(format, args...)
+	}
+}
 
 // createSchemas runs what a site runs once per database (and again, with
 // update-schema only, after each Temporal upgrade).
@@ -183,18 +209,115 @@ func (c *Cluster) createSchemas(ctx context.Context) error {
 	return nil
 }
 
-// StartService starts one service process (again, after KillService).
-func (c *Cluster) StartService(svc string) error {
+// StartService starts one service (again, after KillService) and waits
+// until it has joined the cluster, as Start does for each.
+func (c *Cluster) StartService(ctx context.Context, svc string) error {
+	return c.startServices(ctx, []string{svc})
+}
+
+// startServices starts services and waits until each has joined the
+// cluster's membership. A service that exits first because a port it was
+// given was taken in the meantime (by another program: they were free when
+// picked) is started once more on fresh ports; any other exit is an error
+// that quotes the end of the service's log.
+func (c *Cluster) startServices(ctx context.Context, svcs []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	earlier := map[string][]string{} // membership records before the start
+	launch := func(svc string) error {
+		hosts, err := c.members(ctx, svc)
+		if err != nil {
+			return err
+		}
+		earlier[svc] = hosts
+		return c.launch(svc)
+	}
+	for _, svc := range svcs {
+		if err := launch(svc); err != nil {
+			return err
+		}
+	}
+	retried := map[string]bool{}
+	pending := slices.Clone(svcs)
+	for len(pending) > 0 {
+		for _, svc := range slices.Clone(pending) {
+			if !c.Running(svc) {
+				tail := logTail(c.logPath(svc), startupLogLines)
+				if retried[svc] || !strings.Contains(tail, "address already in use") {
+					return c.exitError(svc)
+				}
+				retried[svc] = true
+				if err := freshPorts(c.ports, svc); err != nil {
+					return err
+				}
+				c.logf("service %s could not bind a port (taken since it was picked); starting it again on fresh ports. The end of %s:\n%s",
+					svc, c.logPath(svc), tail)
+				if err := launch(svc); err != nil {
+					return err
+				}
+				continue
+			}
+			hosts, err := c.members(ctx, svc)
+			if err == nil && slices.ContainsFunc(hosts, func(h string) bool { return !slices.Contains(earlier[svc], h) }) {
+				pending = slices.DeleteFunc(pending, func(s string) bool { return s == svc })
+			}
+		}
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			var tails strings.Builder
+			for _, svc := range pending {
+				fmt.Fprintf(&tails, "\nthe end of %s:\n%s", c.logPath(svc), logTail(c.logPath(svc), startupLogLines))
+			}
+			return fmt.Errorf("services %s did not join the cluster in time%s", strings.Join(pending, ", "), tails.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// members lists the host IDs in the membership records on a service's
+// membership port (Temporal's cluster_membership table): a service process
+// adds one, under a host ID of its own, once it has its ports, the
+// cluster metadata and the system namespace.
+func (c *Cluster) members(ctx context.Context, svc string) ([]string, error) {
+	port := c.ports[membershipPortVar(svc)]
+	out, err := c.pg.query(ctx, "temporal", fmt.Sprintf("SELECT encode(host_id, 'hex') FROM cluster_membership WHERE rpc_port = %d", port))
+	if err != nil {
+		return nil, fmt.Errorf("read the membership of %s: %w: %s", svc, err, out)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// startupLogLines is how much of a service's log a start-up failure quotes.
+const startupLogLines = 30
+
+// exitError says that a service exited, with the end of its log: the log's
+// directory is often a test's, gone by the time anyone reads the failure.
+func (c *Cluster) exitError(svc string) error {
+	state := "never started"
+	if p := c.procs[svc]; p != nil && p.cmd.ProcessState != nil {
+		state = p.cmd.ProcessState.String()
+	}
+	return fmt.Errorf("service %s exited during start-up (%s); the end of %s:\n%s", svc, state, c.logPath(svc), logTail(c.logPath(svc), startupLogLines))
+}
+
+func (c *Cluster) logPath(svc string) string { return filepath.Join(c.opts.Dir, svc+".log") }
+
+// launch starts one service's process.
+func (c *Cluster) launch(svc string) error {
 	if c.Running(svc) {
 		return fmt.Errorf("service %s is running", svc)
 	}
-	log, err := os.OpenFile(filepath.Join(c.opts.Dir, svc+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(c.logPath(svc), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(c.opts.Server, "--root", c.opts.Root, "--config", "config", "--env", "production",
 		"--allow-no-auth", "start", "--service", svc)
-	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Env = append(os.Environ(), c.Env()...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p, err := startProcess(cmd, log)
@@ -234,7 +357,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	for {
 		for _, svc := range Services() {
 			if !c.Running(svc) {
-				return fmt.Errorf("service %s exited during start-up; see %s", svc, filepath.Join(c.opts.Dir, svc+".log"))
+				return c.exitError(svc)
 			}
 		}
 		if last = c.ping(ctx); last == nil {
@@ -242,7 +365,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster not ready: %w (logs in %s)", last, c.opts.Dir)
+			return fmt.Errorf("cluster not ready: %w; the end of %s:\n%s", last, c.logPath("frontend"), logTail(c.logPath("frontend"), startupLogLines))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -251,7 +374,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 func (c *Cluster) ping(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cl, err := client.DialContext(dctx, client.Options{HostPort: c.frontend, Namespace: "temporal-system"})
+	cl, err := client.DialContext(dctx, client.Options{HostPort: c.Frontend(), Namespace: "temporal-system"})
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,20 +52,22 @@ func TestCluster(t *testing.T) {
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
 	dir := t.TempDir()
+	var reports reports
 	opts := Options{
 		Server:        bin("TEMPORAL_SERVER", "bin/temporal-server-v1.29.1/server"),
 		SQLTool:       bin("TEMPORAL_SQL_TOOL", "bin/temporal-server-v1.29.1/sql"),
 		Root:          root,
 		DynamicConfig: testDynamicConfig(t, filepath.Join(root, "dynamicconfig", "production.yaml"), dir),
 		Dir:           dir,
+		Logf:          reports.logf(t),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	began := time.Now()
+	t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
 	c, err := Start(ctx, opts)
 	require.NoError(t, err, "logs in %s", dir)
 	t.Cleanup(c.Stop)
-	t.Cleanup(func() { dumpLogsOnFailure(t, dir) })
 	t.Logf("cluster (PostgreSQL, schemas, 4 services) ready at %s in %s", c.Frontend(), time.Since(began).Round(time.Second))
 
 	t.Run("the configuration with TLS renders", func(t *testing.T) {
@@ -95,6 +99,87 @@ func TestCluster(t *testing.T) {
 	t.Run("history service killed mid-sync", func(t *testing.T) {
 		historyKilledMidSync(t, c, bin("OSFLOW_BIN", "bin/osflow"))
 	})
+
+	t.Run("a service whose port was taken starts again on fresh ports", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		require.NoError(t, c.KillService("matching"))
+		port := envValue(c.Env(), "TEMPORAL_MATCHING_PORT")
+		taken, err := net.Listen("tcp", "127.0.0.1:"+port)
+		require.NoError(t, err, "take matching's gRPC port")
+		defer taken.Close()
+		reports.reset()
+		require.NoError(t, c.StartService(ctx, "matching"))
+		require.NotEqual(t, port, envValue(c.Env(), "TEMPORAL_MATCHING_PORT"))
+		got := reports.String()
+		require.Contains(t, got, "service matching could not bind a port")
+		require.Contains(t, got, "matching.log:\n", "the report quotes matching's log")
+		require.Contains(t, got, "127.0.0.1:"+port+": bind: address already in use")
+		require.NoError(t, c.ping(ctx))
+	})
+}
+
+// TestClusterServiceFailureQuotesItsLog starts the history service with a
+// wrong database password, as a mistyped temporal.env would: it exits, and
+// the error quotes the end of its log, whose directory the test removes.
+func TestClusterServiceFailureQuotesItsLog(t *testing.T) {
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	c := &Cluster{procs: map[string]*process{}, opts: Options{
+		Server: serverBinary(t, "TEMPORAL_SERVER", "server"), SQLTool: serverBinary(t, "TEMPORAL_SQL_TOOL", "sql"),
+		Root: root, DynamicConfig: filepath.Join(root, "dynamicconfig", "production.yaml"), Dir: dir, Shards: 4, Logf: t.Logf,
+	}}
+	t.Cleanup(c.Stop)
+	require.NoError(t, c.prepare(ctx))
+	require.NoError(t, c.createSchemas(ctx))
+	i := slices.IndexFunc(c.env, func(kv string) bool { return strings.HasPrefix(kv, "TEMPORAL_SQL_PASSWORD=") })
+	c.env[i] = "TEMPORAL_SQL_PASSWORD=wrong"
+	err = c.startServices(ctx, []string{"history"})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "service history exited during start-up (exit status 1); the end of "+filepath.Join(dir, "history.log")+":\n")
+	require.Contains(t, err.Error(), "unable to read DB schema version keyspace/database: temporal error: no usable database connection found")
+}
+
+// serverBinary is a program of the Temporal server: env's value, or the
+// one `make temporal-server` builds into bin/.
+func serverBinary(t *testing.T, env, name string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	p, err := filepath.Abs(filepath.Join(repoRoot, "bin/temporal-server-v1.29.1", name))
+	require.NoError(t, err)
+	return p
+}
+
+// reports collects what the cluster said it retried, and logs it.
+type reports struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (r *reports) logf(t *testing.T) func(string, ...any) {
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		t.Log(msg)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.buf.WriteString(msg + "\n")
+	}
+}
+
+func (r *reports) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.buf.Reset()
+}
+
+func (r *reports) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
 }
 
 // historyKilledMidSync runs a site with the real osflow binaries: a
@@ -185,7 +270,7 @@ repos:
 	case <-ctx.Done():
 		t.Fatal("the downloads never finished")
 	}
-	require.NoError(t, c.StartService("history"))
+	require.NoError(t, c.StartService(ctx, "history"))
 	t.Log("history service restarted")
 
 	select {

@@ -2,59 +2,72 @@ package localcluster
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 )
 
-// membershipPortLimit: Temporal's SQL schemas store a service's membership
-// (ringpop) port in a SMALLINT column, so it must stay below 32768; the
-// kernel hands out ephemeral ports above that.
-const membershipPortLimit = 32768
+// Every port is picked at random in [portFloor, portLimit) and checked
+// free. Temporal's SQL schemas store a service's membership (ringpop) port
+// in a SMALLINT column, so it must stay below 32768; and below 32768 is
+// outside Linux's default ephemeral range (32768-60999), where a port
+// picked free could be handed to any outgoing connection (the services'
+// own connections to PostgreSQL, say) before the service binds it.
+const (
+	portFloor = 20000
+	portLimit = 32768
+)
 
-// freePorts picks the ports of the four services (the environment
-// variables of deploy/temporal/config/production.yaml), each free when
-// picked, membership ports below membershipPortLimit.
+// servicePortVars are the environment variables (read by
+// deploy/temporal/config/production.yaml) holding one service's ports.
+func servicePortVars(svc string) []string {
+	vars := []string{"TEMPORAL_" + strings.ToUpper(svc) + "_PORT", membershipPortVar(svc)}
+	if svc == "frontend" {
+		vars = append(vars, "TEMPORAL_FRONTEND_HTTP_PORT")
+	}
+	return vars
+}
+
+func membershipPortVar(svc string) string {
+	return "TEMPORAL_" + strings.ToUpper(svc) + "_MEMBERSHIP_PORT"
+}
+
+// freePorts picks the ports of the four services, each free when picked
+// and distinct from the others.
 func freePorts() (map[string]int, error) {
 	ports := map[string]int{}
-	for _, svc := range []string{"FRONTEND", "HISTORY", "MATCHING", "WORKER"} {
-		p, err := freePort()
-		if err != nil {
+	for _, svc := range Services() {
+		if err := freshPorts(ports, svc); err != nil {
 			return nil, err
 		}
-		ports["TEMPORAL_"+svc+"_PORT"] = p
-		if p, err = freePortBelow(membershipPortLimit, ports); err != nil {
-			return nil, err
-		}
-		ports["TEMPORAL_"+svc+"_MEMBERSHIP_PORT"] = p
 	}
-	p, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	ports["TEMPORAL_FRONTEND_HTTP_PORT"] = p
 	return ports, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// freePortBelow tries random ports in [20000, limit) until one is free and
-// not already taken.
-func freePortBelow(limit int, taken map[string]int) (int, error) {
+// freshPorts replaces one service's ports in ports with new free ones,
+// distinct from every port in ports (the old ones included).
+func freshPorts(ports map[string]int, svc string) error {
 	used := map[int]bool{}
-	for _, p := range taken {
+	for _, p := range ports {
 		used[p] = true
 	}
+	for _, v := range servicePortVars(svc) {
+		p, err := freePort(used)
+		if err != nil {
+			return err
+		}
+		used[p] = true
+		ports[v] = p
+	}
+	return nil
+}
+
+// freePort tries random ports in [portFloor, portLimit) until one is free
+// and not in used.
+func freePort(used map[int]bool) (int, error) {
 	for range 200 {
-		p := 20000 + rand.IntN(limit-20000)
+		p := portFloor + rand.IntN(portLimit-portFloor)
 		if used[p] {
 			continue
 		}
@@ -65,5 +78,5 @@ func freePortBelow(limit int, taken map[string]int) (int, error) {
 		l.Close()
 		return p, nil
 	}
-	return 0, errors.New("no free port below " + strconv.Itoa(limit) + " after 200 tries")
+	return 0, errors.New("no free port in [" + strconv.Itoa(portFloor) + ", " + strconv.Itoa(portLimit) + ") after 200 tries")
 }

@@ -52,8 +52,10 @@ func postgresBinDir() (string, error) {
 // dir (which the unprivileged user can reach, unlike a root-only test
 // dir) and starts it on a free loopback port. The superuser "postgres"
 // connects over the cluster's own Unix socket without a password; TCP
-// connections need a password (scram-sha-256), as in production.
-func startPostgres(ctx context.Context, logDir string) (*postgres, error) {
+// connections need a password (scram-sha-256), as in production. When its
+// port was taken between the pick and the bind, it is started once more on
+// another (logf says so); any other failure quotes the end of its log.
+func startPostgres(ctx context.Context, logDir string, logf func(string, ...any)) (_ *postgres, err error) {
 	bin, err := postgresBinDir()
 	if err != nil {
 		return nil, err
@@ -72,45 +74,65 @@ func startPostgres(ctx context.Context, logDir string) (*postgres, error) {
 	if pg.dataDir, err = os.MkdirTemp("", "osflow-postgres-"); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			pg.stop()
+		}
+	}()
 	if pg.cred != nil {
 		if err := os.Chown(pg.dataDir, int(pg.cred.Uid), int(pg.cred.Gid)); err != nil {
 			return nil, err
 		}
 	}
-	if pg.port, err = freePort(); err != nil {
-		return nil, err
-	}
 	if out, err := pg.run(ctx, "initdb", "-D", pg.dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"); err != nil {
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	log, err := os.Create(filepath.Join(logDir, "postgres.log"))
-	if err != nil {
-		return nil, err
+	logPath := filepath.Join(logDir, "postgres.log")
+	for attempt := 1; ; attempt++ {
+		if pg.port, err = freePort(nil); err != nil {
+			return nil, err
+		}
+		if err = pg.serve(ctx, logPath); err == nil {
+			return pg, nil
+		}
+		tail := logTail(logPath, startupLogLines)
+		if attempt > 1 || !strings.Contains(strings.ToLower(tail), "address already in use") {
+			return nil, err
+		}
+		logf("postgres could not bind port %d (taken since it was picked); starting it again on another. The end of %s:\n%s", pg.port, logPath, tail)
 	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", pg.dataDir,
+}
+
+// serve starts the server on pg.port and waits until it answers.
+func (pg *postgres) serve(ctx context.Context, logPath string) error {
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(pg.bin, "postgres"), "-D", pg.dataDir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "port="+strconv.Itoa(pg.port),
 		"-c", "unix_socket_directories="+pg.dataDir, "-c", "max_connections=200",
 		// A test cluster is thrown away: durability buys nothing here.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	cmd.Stdout, cmd.Stderr = log, log
+	// Not the test's directory, which the user postgres may not enter.
+	cmd.Dir = pg.dataDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pg.cred, Pdeathsig: syscall.SIGKILL}
 	if pg.proc, err = startProcess(cmd, log); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
 	deadline := time.After(time.Minute)
 	for {
 		out, err := pg.psql(ctx, "SELECT 1")
 		if err == nil {
-			return pg, nil
+			return nil
 		}
 		if !pg.proc.running() {
-			pg.stop()
-			return nil, fmt.Errorf("postgres exited during start-up (see %s)", log.Name())
+			return fmt.Errorf("postgres exited during start-up (%s); the end of %s:\n%s", pg.proc.cmd.ProcessState, logPath, logTail(logPath, startupLogLines))
 		}
 		select {
 		case <-deadline:
-			pg.stop()
-			return nil, fmt.Errorf("postgres not ready after a minute: %w: %s", err, out)
+			return fmt.Errorf("postgres not ready after a minute: %w: %s; the end of %s:\n%s", err, out, logPath, logTail(logPath, startupLogLines))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -127,7 +149,13 @@ func (pg *postgres) createUser(ctx context.Context, name, password string) error
 }
 
 func (pg *postgres) psql(ctx context.Context, sql string) ([]byte, error) {
-	return pg.run(ctx, "psql", "-h", pg.dataDir, "-p", strconv.Itoa(pg.port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc", sql)
+	return pg.query(ctx, "postgres", sql)
+}
+
+// query runs sql as the superuser in database db and returns psql's
+// unaligned output, one row a line.
+func (pg *postgres) query(ctx context.Context, db, sql string) ([]byte, error) {
+	return pg.run(ctx, "psql", "-h", pg.dataDir, "-p", strconv.Itoa(pg.port), "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql)
 }
 
 func (pg *postgres) run(ctx context.Context, tool string, args ...string) ([]byte, error) {

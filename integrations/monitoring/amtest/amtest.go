@@ -44,26 +44,43 @@ func Start(t testing.TB, webConfig string) string {
 	cmd := exec.Command("prometheus-alertmanager", args...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
+	// Its log, kept for a failed test: what it could not open or bind.
+	logPath := filepath.Join(dir, "alertmanager.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	copied := make(chan struct{})
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-copied
+		_ = cmd.Wait()
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("alertmanager log:\n%s", b)
+		}
+	})
 
 	// It logs the port it got: `msg="Listening on" address=127.0.0.1:PORT`.
 	addr := make(chan string, 1)
 	go func() {
+		defer close(copied)
 		re := regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(io.TeeReader(stderr, logFile))
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
 				break
 			}
 		}
-		_, _ = io.Copy(io.Discard, stderr)
+		_, _ = io.Copy(logFile, stderr)
 	}()
 	var base string
 	select {
 	case a := <-addr:
 		base = "http://" + a + "/"
+	case <-copied:
+		t.Fatal("alertmanager exited before it listened")
 	case <-time.After(30 * time.Second):
 		t.Fatal("alertmanager did not say where it listens within 30s")
 	}
