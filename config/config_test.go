@@ -629,7 +629,7 @@ func TestTokens(t *testing.T) {
 		})
 	}
 	_, err := GitHubTickets{TokenFile: "/nonexistent/token"}.Token()
-	require.ErrorContains(t, err, "github token: open /nonexistent/token")
+	require.ErrorContains(t, err, "github token: stat /nonexistent/token: no such file or directory")
 }
 
 func TestDuration(t *testing.T) {

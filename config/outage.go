@@ -25,9 +25,9 @@ type Notify struct {
 // Webhook is a Slack or Mattermost incoming webhook. Its URL embeds a
 // token, so it is a secret: only an environment variable or a file names it.
 type Webhook struct {
-	URLEnv  string   `yaml:"urlEnv"`  // default "OSFLOW_WEBHOOK_URL"
-	URLFile string   `yaml:"urlFile"` // when set, wins over URLEnv
-	Timeout Duration `yaml:"timeout"` // one request; default 10s
+	URLEnv  string   `yaml:"urlEnv" secret:"env"`   // default "OSFLOW_WEBHOOK_URL"
+	URLFile string   `yaml:"urlFile" secret:"file"` // when set, wins over URLEnv
+	Timeout Duration `yaml:"timeout"`               // one request; default 10s
 }
 
 // SMTP sends mail through a submission server.
@@ -44,10 +44,10 @@ type SMTP struct {
 	To     []string `yaml:"to"`     // required: addresses
 	// User turns on AUTH PLAIN, which is only ever sent over TLS.
 	User         string   `yaml:"user"`
-	PasswordEnv  string   `yaml:"passwordEnv"`  // default "OSFLOW_SMTP_PASSWORD"
-	PasswordFile string   `yaml:"passwordFile"` // when set, wins over PasswordEnv
-	Helo         string   `yaml:"helo"`         // name given in EHLO; default the host name
-	Timeout      Duration `yaml:"timeout"`      // the whole session; default 30s
+	PasswordEnv  string   `yaml:"passwordEnv" secret:"env"`   // default "OSFLOW_SMTP_PASSWORD"
+	PasswordFile string   `yaml:"passwordFile" secret:"file"` // when set, wins over PasswordEnv
+	Helo         string   `yaml:"helo"`                       // name given in EHLO; default the host name
+	Timeout      Duration `yaml:"timeout"`                    // the whole session; default 30s
 }
 
 // SMTP TLS modes.
@@ -74,9 +74,9 @@ type Alertmanager struct {
 	// User turns on HTTP basic auth (Alertmanager's web.config.file, or a
 	// proxy in front of it).
 	User         string   `yaml:"user"`
-	PasswordEnv  string   `yaml:"passwordEnv"`  // default "ALERTMANAGER_PASSWORD"
-	PasswordFile string   `yaml:"passwordFile"` // when set, wins over PasswordEnv
-	Timeout      Duration `yaml:"timeout"`      // one request; default 30s
+	PasswordEnv  string   `yaml:"passwordEnv" secret:"env"`   // default "ALERTMANAGER_PASSWORD"
+	PasswordFile string   `yaml:"passwordFile" secret:"file"` // when set, wins over PasswordEnv
+	Timeout      Duration `yaml:"timeout"`                    // one request; default 30s
 }
 
 // Nagios schedules downtime through Nagios's external command file. The
