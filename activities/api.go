@@ -185,6 +185,10 @@ type TestPlan struct {
 	PassingRounds bool
 	// SuiteTimeouts is each suite's configured timeout.
 	SuiteTimeouts map[string]time.Duration
+	// RequireSuites: the gate waits while no suite is configured
+	// (testing.allowEmptyGate false). A plan recorded before this field
+	// existed reads false, so its gate replays as it was decided.
+	RequireSuites bool
 }
 
 // TaskPlan is one outage task as configured.

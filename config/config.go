@@ -207,6 +207,9 @@ type Testing struct {
 	// Inventory lists facts of the test cluster, compared by name with
 	// production.inventory in the risk report.
 	Inventory []InventoryItem `yaml:"inventory"`
+	// AllowEmptyGate lets the gate pass with no test suite configured: a
+	// release that nothing tested reaches production. Default false.
+	AllowEmptyGate bool `yaml:"allowEmptyGate"`
 }
 
 // Suite is one test suite. Exactly one of Builtin, Command and Jenkins is
