@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,16 +92,28 @@ type Nagios struct {
 	StatusFile string   `yaml:"statusFile"`
 	Hostgroups []string `yaml:"hostgroups"` // required
 	// Services also puts every service of the hosts in downtime. Default true.
-	Services *bool  `yaml:"services"`
-	Author   string `yaml:"author"` // default "osflow"
+	Services *bool `yaml:"services"`
+	// GroupServices overrides Services for the host groups it names.
+	GroupServices map[string]bool `yaml:"groupServices"`
+	Author        string          `yaml:"author"` // default "osflow"
 	// ConfirmTimeout is how long to wait for the status file to show a
 	// change: Nagios writes it every status_update_interval (10s by
 	// default). Default 2m.
 	ConfirmTimeout Duration `yaml:"confirmTimeout"`
 }
 
-// SilencesServices reports whether service downtime is scheduled too.
+// SilencesServices reports whether service downtime is scheduled too, by
+// default.
 func (n Nagios) SilencesServices() bool { return n.Services == nil || *n.Services }
+
+// SilencesServicesOf reports whether the services of a host group's hosts
+// are put in downtime too.
+func (n Nagios) SilencesServicesOf(group string) bool {
+	if v, ok := n.GroupServices[group]; ok {
+		return v
+	}
+	return n.SilencesServices()
+}
 
 // Backup is what runs before production is switched. With Bacula unset the
 // backup step is only logged.
@@ -322,6 +336,11 @@ func (d *decoder) checkOutageSections(c *Config) {
 		for i, g := range n.Hostgroups {
 			if !hostgroupRE.MatchString(g) {
 				d.errorf(fmt.Sprintf("%s.hostgroups[%d]", p, i), "%q is not a host group name (no spaces or ';')", g)
+			}
+		}
+		for _, g := range slices.Sorted(maps.Keys(n.GroupServices)) {
+			if !slices.Contains(n.Hostgroups, g) {
+				d.errorf(p+".groupServices."+g, "%q is not one of monitoring.nagios.hostgroups", g)
 			}
 		}
 		if strings.ContainsAny(n.Author, ";\n") || strings.TrimSpace(n.Author) == "" {

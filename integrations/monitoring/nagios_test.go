@@ -24,6 +24,18 @@ func silencer(r nagiostest.Run, groups ...string) *Nagios {
 	return n
 }
 
+// countIDs counts the host and the service downtimes among ids.
+func countIDs(ids []string) (hosts, services int) {
+	for _, id := range ids {
+		if strings.HasPrefix(id, "nagios:service:") {
+			services++
+		} else {
+			hosts++
+		}
+	}
+	return hosts, services
+}
+
 func TestNagiosDowntime(t *testing.T) {
 	r := nagiostest.Start(t)
 	n := silencer(r, "compute", "login")
@@ -92,14 +104,7 @@ func TestNagiosServicesAndResume(t *testing.T) {
 	cmds := r.Commands(t)[before:]
 	require.Len(t, cmds, 1, "only the missing command is written: %v", cmds)
 	require.True(t, strings.HasPrefix(cmds[0], "SCHEDULE_HOSTGROUP_SVC_DOWNTIME;compute;"), cmds[0])
-	var hosts, services int
-	for _, id := range ids {
-		if strings.HasPrefix(id, "nagios:service:") {
-			services++
-		} else {
-			hosts++
-		}
-	}
+	hosts, services := countIDs(ids)
 	require.Equal(t, [2]int{2, 2}, [2]int{hosts, services})
 
 	// A host that left the group keeps its downtime under
@@ -114,6 +119,50 @@ func TestNagiosServicesAndResume(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, st.of("k1", ""))
 	require.Regexp(t, `^DEL_HOST_DOWNTIME;\d+$`, r.Commands(t)[len(r.Commands(t))-1])
+}
+
+// Issue 16 #11: a host group whose hosts have no service (login) failed
+// the silence step, retried 20 times, because no service downtime ever
+// showed; and services were one setting for all groups.
+func TestNagiosServicesPerHostgroup(t *testing.T) {
+	r := nagiostest.Start(t)
+	start := time.Now().Add(time.Hour).Truncate(time.Second)
+	w := Window{Start: start, End: start.Add(time.Hour)}
+	for _, tt := range []struct {
+		name, key      string
+		groupServices  map[string]bool
+		hosts, svcs    int
+		svcCommandsFor []string
+	}{
+		{"services by default, login has none", "k1", nil, 3, 2, []string{"compute", "login"}},
+		{"no services for compute", "k2", map[string]bool{"compute": false}, 3, 0, []string{"login"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := silencer(r, "compute", "login")
+			n.cfg.GroupServices = tt.groupServices
+			key := tt.key
+			before := len(r.Commands(t))
+			ids, err := n.Silence(t.Context(), key, w, "outage")
+			require.NoError(t, err)
+			hosts, services := countIDs(ids)
+			require.Equal(t, [2]int{tt.hosts, tt.svcs}, [2]int{hosts, services})
+			var svcFor []string
+			for _, c := range r.Commands(t)[before:] {
+				if f := strings.Split(c, ";"); f[0] == "SCHEDULE_HOSTGROUP_SVC_DOWNTIME" {
+					svcFor = append(svcFor, f[1])
+				}
+			}
+			require.Equal(t, tt.svcCommandsFor, svcFor)
+
+			// A retry finds everything done and writes nothing.
+			before = len(r.Commands(t))
+			again, err := n.Silence(t.Context(), key, w, "outage")
+			require.NoError(t, err)
+			require.ElementsMatch(t, ids, again)
+			require.Len(t, r.Commands(t), before)
+			require.NoError(t, n.Expire(t.Context(), key))
+		})
+	}
 }
 
 func TestNagiosUnknownHostgroup(t *testing.T) {
