@@ -52,7 +52,8 @@ func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (
 	w := &wiki.Wiki{Repo: gitRepo(a.CacheDir, "wiki", a.Config.Wiki.URL), Branch: a.Config.Wiki.Branch, BaseURL: a.Config.Wiki.PageURL}
 	pub, err := w.Publish(ctx, "Release "+in.Release, RenderCandidate(c), "osflow: candidate "+in.Release)
 	if err != nil {
-		return c, fmt.Errorf("publish candidate page for %s: %w", in.Release, err)
+		// Refused credentials or a missing wiki repo do not fix themselves.
+		return c, classifyGit("publish candidate page for "+in.Release, err)
 	}
 	c.WikiPage, c.WikiURL = pub.Page, pub.URL
 	return c, nil
