@@ -240,9 +240,19 @@ type revertCommit struct {
 // revertLog lists the commits on keep or other whose message says they
 // revert a commit, newest first.
 func (g *git) revertLog(ctx context.Context, keep, other string) ([]revertCommit, error) {
-	out, err := g.run(ctx, "log", "-z", "-E", "--grep=^This reverts commit [0-9a-f]{40}", "--format=%H%x1f%s%x1f%B", keep, other)
+	grep := []string{"log", "-E", "--grep=^This reverts commit [0-9a-f]{40}"}
+	out, err := g.run(ctx, append(grep, "-z", "--format=%H%x1f%s%x1f%B", keep, other)...)
 	if err != nil || out == "" {
 		return nil, err
+	}
+	// Two commands, however many reverts the history holds.
+	offKeep, err := g.run(ctx, append(grep, "--format=%H", other, "^"+keep)...)
+	if err != nil {
+		return nil, err
+	}
+	notOnKeep := map[string]bool{}
+	for _, h := range strings.Fields(offKeep) {
+		notOnKeep[h] = true
 	}
 	var cs []revertCommit
 	for rec := range strings.SplitSeq(strings.TrimSuffix(out, "\x00"), "\x00") {
@@ -250,11 +260,7 @@ func (g *git) revertLog(ctx context.Context, keep, other string) ([]revertCommit
 		if len(f) != 3 {
 			return nil, fmt.Errorf("unexpected log record %q", rec)
 		}
-		onKeep, err := g.check(ctx, "merge-base", "--is-ancestor", f[0], keep)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, revertCommit{Commit: Commit{Hash: f[0], Subject: f[1]}, body: f[2], onKeep: onKeep})
+		cs = append(cs, revertCommit{Commit: Commit{Hash: f[0], Subject: f[1]}, body: f[2], onKeep: !notOnKeep[f[0]]})
 	}
 	return cs, nil
 }
