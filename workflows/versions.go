@@ -25,4 +25,9 @@ const (
 	// Promotion is the real production phase; before, a placeholder that
 	// recorded a decision (promotionV0).
 	versionPromotionOutage = "promotion-outage"
+	// OverlayWatch starts the bypass of its bypass: auto sources as soon
+	// as those sources are checked, before waiting for the others and
+	// before adding theirs to the overlay: a failing vendor source no
+	// longer holds a security fix.
+	versionWatchBypassFirst = "overlaywatch-bypass-first"
 )
