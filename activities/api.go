@@ -188,6 +188,10 @@ type TestPlan struct {
 	PassingRounds bool
 	// SuiteTimeouts is each suite's configured timeout.
 	SuiteTimeouts map[string]time.Duration
+	// RequireSuites: the gate waits while no suite is configured
+	// (testing.allowEmptyGate false). A plan recorded before this field
+	// existed reads false, so its gate replays as it was decided.
+	RequireSuites bool
 }
 
 // TaskPlan is one outage task as configured.
@@ -352,17 +356,24 @@ type DiffSummary struct {
 	Bypasses []BypassNote
 }
 
-// GitChange is what a config or monitoring repo's test branch holds that
-// production does not.
+// GitChange is what merging a config or monitoring repo's test branch
+// into production would do.
 type GitChange struct {
-	Repo       string
-	Kind       string
-	Base       string
-	Head       string
-	Commits    []string
-	Stat       string
-	Truncated  bool
-	FetchError string
+	Repo    string
+	Kind    string
+	Base    string
+	Head    string
+	Commits []string // on test, not on production
+	// Reapplied are reverts on production of tested changes (a failed
+	// promotion's rollback) that the merge undoes.
+	Reapplied []string
+	// OnlyProduction are production's own commits (hotfixes, reverts),
+	// which stay.
+	OnlyProduction []string
+	Conflicts      []string
+	Stat           string // production's change: its tip to the merge result
+	Truncated      bool
+	FetchError     string
 }
 
 // TicketRef names an open ticket on the candidate page.

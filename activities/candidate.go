@@ -52,7 +52,8 @@ func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (
 	w := &wiki.Wiki{Repo: gitRepo(a.CacheDir, "wiki", a.Config.Wiki.URL), Branch: a.Config.Wiki.Branch, BaseURL: a.Config.Wiki.PageURL}
 	pub, err := w.Publish(ctx, "Release "+in.Release, RenderCandidate(c), "osflow: candidate "+in.Release)
 	if err != nil {
-		return c, fmt.Errorf("publish candidate page for %s: %w", in.Release, err)
+		// Refused credentials or a missing wiki repo do not fix themselves.
+		return c, classifyGit("publish candidate page for "+in.Release, err)
 	}
 	c.WikiPage, c.WikiURL = pub.Page, pub.URL
 	return c, nil
@@ -63,32 +64,42 @@ func gitRepo(cacheDir, name, url string) *scm.Repo {
 	return &scm.Repo{URL: url, CacheDir: filepath.Join(cacheDir, name), Author: "osflow <osflow@localhost>"}
 }
 
-// gitChanges reads what each repo's test branch holds that production
-// does not. A repo that cannot be read is reported on the page, not hidden.
+// gitChanges previews each repo's merge of its test branch into
+// production: the commits it brings, the reverts of tested changes it
+// undoes and production's own commits. A repo that cannot be read is
+// reported on the page, not hidden.
 func gitChanges(ctx context.Context, cacheDir, kind string, repos []config.GitRepo) []GitChange {
 	var out []GitChange
 	for _, gr := range repos {
 		ch := GitChange{Repo: gr.Name, Kind: kind, Base: gr.ProductionBranch, Head: gr.TestBranch}
 		r := gitRepo(cacheDir, kind+"-"+gr.Name, gr.URL)
-		err := r.Fetch(ctx)
-		var commits []scm.Commit
-		if err == nil {
-			commits, err = r.Log(ctx, gr.ProductionBranch, gr.TestBranch)
-		}
-		if err == nil {
-			ch.Stat, _, ch.Truncated, err = r.Diff(ctx, gr.ProductionBranch, gr.TestBranch, maxPatchBytes)
-		}
+		p, err := r.PreviewMerge(ctx, gr.TestBranch, gr.ProductionBranch, gr.TestBranch, maxPatchBytes)
 		if err != nil {
 			ch.FetchError = err.Error()
 		}
-		for i, cm := range commits {
-			if i == maxCommits {
-				ch.Commits = append(ch.Commits, fmt.Sprintf("... and %d more (git log %s..%s)", len(commits)-maxCommits, gr.ProductionBranch, gr.TestBranch))
-				break
-			}
-			ch.Commits = append(ch.Commits, fmt.Sprintf("%.10s %s (%s)", cm.Hash, cm.Subject, cm.Author))
-		}
+		ch.Stat, ch.Truncated, ch.Conflicts = p.Stat, p.Truncated, p.Conflicts
+		ch.Commits = commitLines(p.Commits, "git log "+gr.ProductionBranch+".."+gr.TestBranch)
+		ch.Reapplied = commitLines(p.Reapplied, "")
+		ch.OnlyProduction = commitLines(p.OnlyInto, "git log "+gr.TestBranch+".."+gr.ProductionBranch)
 		out = append(out, ch)
+	}
+	return out
+}
+
+// commitLines names commits for the page, at most maxCommits of them;
+// more says where to see the rest.
+func commitLines(commits []scm.Commit, more string) []string {
+	var out []string
+	for i, cm := range commits {
+		if i == maxCommits {
+			out = append(out, fmt.Sprintf("... and %d more (%s)", len(commits)-maxCommits, more))
+			break
+		}
+		line := fmt.Sprintf("%.10s %s", cm.Hash, cm.Subject)
+		if cm.Author != "" {
+			line += " (" + cm.Author + ")"
+		}
+		out = append(out, line)
 	}
 	return out
 }
@@ -158,15 +169,30 @@ func renderGit(b *strings.Builder, title string, changes []GitChange) {
 			fmt.Fprintf(b, "Could not read the repository: `%s`\n\n", ch.FetchError)
 			continue
 		}
-		if len(ch.Commits) == 0 {
-			b.WriteString("No changes to merge.\n\n")
-			continue
+		if len(ch.Commits) == 0 && len(ch.Reapplied) == 0 && ch.Stat == "" && len(ch.Conflicts) == 0 {
+			b.WriteString("No changes to merge.\n")
 		}
 		for _, cm := range ch.Commits {
 			fmt.Fprintf(b, "- %s\n", cm)
 		}
-		if ch.Stat != "" {
-			b.WriteString("\n```\n" + ch.Stat + "\n```\n\n")
+		if len(ch.Reapplied) > 0 {
+			fmt.Fprintf(b, "\nReapplied: tested changes that these reverts on %s undid (a failed promotion's rollback) come back:\n\n", ch.Base)
+			for _, cm := range ch.Reapplied {
+				fmt.Fprintf(b, "- revert %s\n", cm)
+			}
 		}
+		if len(ch.Conflicts) > 0 {
+			fmt.Fprintf(b, "\n**The merge conflicts** in `%s`: the outage will wait for it to be merged by hand.\n", strings.Join(ch.Conflicts, "`, `"))
+		}
+		if ch.Stat != "" {
+			b.WriteString("\n```\n" + ch.Stat + "\n```\n")
+		}
+		if len(ch.OnlyProduction) > 0 {
+			fmt.Fprintf(b, "\nOnly on %s (they stay):\n\n", ch.Base)
+			for _, cm := range ch.OnlyProduction {
+				fmt.Fprintf(b, "- %s\n", cm)
+			}
+		}
+		b.WriteString("\n")
 	}
 }

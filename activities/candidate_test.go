@@ -1,10 +1,17 @@
 package activities
 
 import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/tickets"
 )
 
 func TestRenderCandidate(t *testing.T) {
@@ -38,5 +45,36 @@ func requirePage(t *testing.T, page string, want, not []string) {
 	}
 	for _, n := range not {
 		require.NotContains(t, page, n)
+	}
+}
+
+// Issue 16 #11: a wiki that refuses the worker's credentials failed the
+// candidate with a plain error, retried for hours; a network error is
+// still retried.
+func TestAssembleClassifiesWikiErrors(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="wiki"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer refusing.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneURL := gone.URL
+	gone.Close()
+	for _, tt := range []struct {
+		name, url    string
+		nonRetryable bool
+	}{
+		{"credentials refused", refusing.URL + "/wiki.git", true},
+		{"server down", goneURL + "/wiki.git", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &CandidateActivities{Config: &config.Config{Wiki: config.Wiki{URL: tt.url, Branch: "master"}},
+				Tracker: &tickets.FileTracker{Dir: t.TempDir()}, CacheDir: t.TempDir()}
+			_, err := a.Assemble(t.Context(), CandidateInput{Release: "r1", Production: "production"})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "publish candidate page for r1")
+			var app *temporal.ApplicationError
+			require.Equal(t, tt.nonRetryable, errors.As(err, &app) && app.NonRetryable(), "%v", err)
+		})
 	}
 }

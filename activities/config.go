@@ -44,6 +44,7 @@ func (a *ConfigActivities) TestPlan(_ context.Context) (TestPlan, error) {
 		RoundInterval:     c.Testing.RoundInterval.Duration,
 		PassingRounds:     c.Testing.Gate.PassingRounds,
 		SuiteTimeouts:     map[string]time.Duration{},
+		RequireSuites:     !c.Testing.AllowEmptyGate,
 	}
 	for _, s := range c.Testing.Suites {
 		p.Suites = append(p.Suites, s.Name)

@@ -24,6 +24,9 @@ const (
 	// ErrTypeSyncInterrupted: a sync stopped by the network, a mirror
 	// caught mid-update or the local disk. Retried; it resumes.
 	ErrTypeSyncInterrupted = "SyncInterrupted"
+	// ErrTypeSourceUnavailable: a watched vendor source answered with a
+	// permanent HTTP status (404, 410, 403...). Not retried.
+	ErrTypeSourceUnavailable = "SourceUnavailable"
 )
 
 // classify turns a store or mirror error into what Temporal should do with

@@ -197,13 +197,15 @@ func (a *PromotionActivities) RunBackup(ctx context.Context, in KeyInput) (Backu
 // result (Conflicts), not an error: the workflow files it and waits. A
 // retry after the first attempt pushed finds that merge by its key.
 func (a *PromotionActivities) Merge(ctx context.Context, in MergeInput) (MergeRecord, error) {
-	r, err := a.gitRepo(in.Repo)
+	r, gr, err := a.gitRepo(in.Repo)
 	if err != nil {
 		return MergeRecord{}, err
 	}
 	rec := MergeRecord{Repo: in.Repo, Into: in.Into}
 	message := in.Message + "\n\n" + opMarker(in.Key)
-	res, err := r.Merge(ctx, in.From, in.Into, message)
+	// Test → production and production → test alike keep the test
+	// branch's state: no revert of a tested change survives the merge.
+	res, err := r.Merge(ctx, in.From, in.Into, gr.TestBranch, message)
 	if errors.Is(err, scm.ErrConflict) {
 		rec.Conflicts = res.Conflicts
 		return rec, nil
@@ -212,7 +214,7 @@ func (a *PromotionActivities) Merge(ctx context.Context, in MergeInput) (MergeRe
 		return rec, classifyGit("merge "+in.From+" into "+in.Into+" in "+in.Repo, err)
 	}
 	if !res.AlreadyMerged {
-		rec.Commit = res.Commit
+		rec.Commit, rec.Reapplied = res.Commit, commitLines(res.Reapplied, "")
 		return rec, nil
 	}
 	// Already merged: by this operation's first attempt, or before it.
@@ -223,7 +225,7 @@ func (a *PromotionActivities) Merge(ctx context.Context, in MergeInput) (MergeRe
 // Revert undoes a merge on its branch with a revert commit; reverting what
 // is reverted pushes nothing.
 func (a *PromotionActivities) Revert(ctx context.Context, in RevertInput) (string, error) {
-	r, err := a.gitRepo(in.Repo)
+	r, _, err := a.gitRepo(in.Repo)
 	if err != nil {
 		return "", err
 	}
@@ -256,18 +258,18 @@ func (a *PromotionActivities) FileTicket(ctx context.Context, in TicketInput) (T
 	return TicketRef{ID: t.ID, Title: t.Title, URL: t.URL}, nil
 }
 
-func (a *PromotionActivities) gitRepo(name string) (*scm.Repo, error) {
+func (a *PromotionActivities) gitRepo(name string) (*scm.Repo, config.GitRepo, error) {
 	for _, kind := range []struct {
 		kind  string
 		repos []config.GitRepo
 	}{{"config", a.Config.Git.Config}, {"monitoring", a.Config.Git.Monitoring}} {
 		for _, r := range kind.repos {
 			if r.Name == name {
-				return gitRepo(a.CacheDir, kind.kind+"-"+r.Name, r.URL), nil
+				return gitRepo(a.CacheDir, kind.kind+"-"+r.Name, r.URL), r, nil
 			}
 		}
 	}
-	return nil, invalid(fmt.Sprintf("git repo %q is not in the worker's configuration %s", name, a.Config.Path))
+	return nil, config.GitRepo{}, invalid(fmt.Sprintf("git repo %q is not in the worker's configuration %s", name, a.Config.Path))
 }
 
 // opMarker is the line a git commit carries to name its operation.

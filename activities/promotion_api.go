@@ -148,6 +148,9 @@ type MergeRecord struct {
 	// nothing to merge.
 	Commit    string
 	Conflicts []string
+	// Reapplied are the reverts of tested changes the merge undid, as
+	// "hash subject" (a failed promotion's rollback, see scm.Merge).
+	Reapplied []string
 }
 
 // RevertInput reverts a merge with a new commit (never a force-push).

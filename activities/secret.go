@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"reflect"
 	"strings"
 	"time"
 
@@ -15,11 +14,11 @@ import (
 // variable the configuration names, so it never enters workflow data.
 func secret(env, file string) (string, error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
+		v, err := config.ReadSecretFile(file)
 		if err != nil {
 			return "", fmt.Errorf("read token file: %w", err)
 		}
-		return strings.TrimSpace(string(b)), nil
+		return v, nil
 	}
 	if v := os.Getenv(env); v != "" {
 		return v, nil
@@ -37,23 +36,24 @@ func httpClient() *http.Client {
 const minSecretLen = 8
 
 // redactor returns a function that replaces every secret the
-// configuration names (each ...Env variable and ...File content of a
-// token, key or password) with "[redacted]". Output that leaves the
+// configuration declares (config.Config.Secrets: each token, key or
+// password variable and file) with "[redacted]". Output that leaves the
 // worker (task and suite output, ticket bodies, errors in history) goes
 // through it: a whitelisted environment keeps tokens from child
-// processes, but not a program that prints one it read elsewhere.
+// processes, but not a program that prints one it read elsewhere. A
+// secret file that cannot be read, or is not a regular file, holds no
+// secret to redact: the integration that needs it reports that.
 func redactor(cfg *config.Config) func(string) string {
 	var secrets []string
-	for _, ref := range secretRefs(reflect.ValueOf(cfg).Elem()) {
+	for _, ref := range cfg.Secrets() {
 		var v string
-		if ref.file {
-			b, err := os.ReadFile(ref.name)
-			if err != nil {
+		if ref.File {
+			var err error
+			if v, err = config.ReadSecretFile(ref.Name); err != nil {
 				continue
 			}
-			v = strings.TrimSpace(string(b))
 		} else {
-			v = os.Getenv(ref.name)
+			v = os.Getenv(ref.Name)
 		}
 		if len(v) >= minSecretLen {
 			secrets = append(secrets, v)
@@ -69,41 +69,3 @@ func redactor(cfg *config.Config) func(string) string {
 	r := strings.NewReplacer(pairs...)
 	return r.Replace
 }
-
-type secretRef struct {
-	name string
-	file bool
-}
-
-// secretRefs walks the configuration for fields that name a secret: yaml
-// keys ending in Env or File, except files that only hold public data
-// (certificates, CAs, GPG public keys).
-func secretRefs(v reflect.Value) []secretRef {
-	var out []secretRef
-	switch v.Kind() {
-	case reflect.Pointer:
-		if !v.IsNil() {
-			out = append(out, secretRefs(v.Elem())...)
-		}
-	case reflect.Slice:
-		for i := range v.Len() {
-			out = append(out, secretRefs(v.Index(i))...)
-		}
-	case reflect.Struct:
-		for i := range v.NumField() {
-			f, tag := v.Field(i), strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
-			switch {
-			case f.Kind() == reflect.String && f.String() != "" && strings.HasSuffix(tag, "Env"):
-				out = append(out, secretRef{name: f.String()})
-			case f.Kind() == reflect.String && f.String() != "" && strings.HasSuffix(tag, "File") && !publicFile(tag):
-				out = append(out, secretRef{name: f.String(), file: true})
-			default:
-				out = append(out, secretRefs(f)...)
-			}
-		}
-	}
-	return out
-}
-
-// publicFile says whether a file key's content is no secret.
-func publicFile(tag string) bool { return tag == "certFile" || tag == "caFile" }

@@ -101,7 +101,7 @@ type validators struct {
 
 // get starts a GET of u. 304 is returned as a response (with its body
 // closed); any other status but 200 is a *mirror.StatusError, which
-// classifies itself (5xx, 404, 408 and 429 retried; other 4xx not).
+// sourceError classifies (5xx, 408 and 429 retried; other 4xx not).
 func (f *sourceFetcher) get(ctx context.Context, u string, cond validators) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -143,7 +143,7 @@ func (a *ConfigActivities) WatchPlan(_ context.Context, in WatchPlanInput) (Watc
 		RepoTaskQueue:    c.Temporal.RepoTaskQueue,
 		Timeout:          c.Sync.Timeout.Duration,
 		HeartbeatTimeout: c.Sync.HeartbeatTimeout.Duration,
-		MaxAttempts:      int32(c.Sync.MaxAttempts),
+		MaxAttempts:      min(int32(c.Sync.MaxAttempts), maxCheckAttempts),
 	}
 	for _, s := range r.Sources {
 		p.Sources = append(p.Sources, WatchSource{URL: s.URL, Bypass: s.AutoBypass()})
@@ -305,8 +305,28 @@ func (a *SourceActivities) sourceError(ctx context.Context, in CheckSourceInput,
 		return temporal.NewNonRetryableApplicationError(err.Error()+" (not retried: nothing from it was kept; the next check reads it again)",
 			ErrTypeBadContent, err)
 	}
+	// A vendor is no mirror caught mid-sync: 404, 410 and the other 4xx
+	// but 408 and 429 are its answer, and retrying them for an hour only
+	// holds back what the other sources found.
+	var se *mirror.StatusError
+	if errors.As(err, &se) && permanentStatus(se.Code) {
+		return temporal.NewNonRetryableApplicationError(err.Error()+" (not retried: a permanent answer; the next check asks again)",
+			ErrTypeSourceUnavailable, err)
+	}
 	return classify(err)
 }
+
+// permanentStatus says whether an HTTP status from a vendor will be the
+// same on a retry: every 4xx but 408 (timeout) and 429 (rate limit).
+func permanentStatus(code int) bool {
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
+}
+
+// maxCheckAttempts bounds the attempts of one source check within a
+// watch: the next scheduled watch checks again, and while a check is
+// retried the watch holds what the other sources found (a bypass: auto
+// fix among them).
+const maxCheckAttempts = 3
 
 // sourceWatch is one check of one source.
 type sourceWatch struct {

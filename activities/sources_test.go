@@ -520,3 +520,41 @@ func TestCheckSourceKnowsTheOverlaysEpochs(t *testing.T) {
 	require.Equal(t, []string{"openssl-1:1.2-1.noarch"}, nevrasOf(third.New))
 	require.Equal(t, "openssl-1:1.1-1.noarch", third.New[0].Replaces)
 }
+
+// Issue 16 #10: a vendor source answering 404 was retried 25 times over an
+// hour, holding back what the other sources found (a bypass: auto fix
+// among them). A permanent answer is not retried; a busy server is, within
+// a bounded budget, and the next watch asks again.
+func TestCheckSourceRetriesOnlyWhatMayPass(t *testing.T) {
+	for _, tt := range []struct {
+		code      int
+		permanent bool
+	}{
+		{http.StatusNotFound, true},
+		{http.StatusGone, true},
+		{http.StatusForbidden, true},
+		{http.StatusServiceUnavailable, false},
+		{http.StatusTooManyRequests, false},
+		{http.StatusRequestTimeout, false},
+	} {
+		t.Run(http.StatusText(tt.code), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tt.code) }))
+			defer srv.Close()
+			one := srv.URL + "/dl/vendor-app-2.0-1.noarch.rpm"
+			a := sourceFixture(t, fmt.Sprintf("      - {url: '%s', checksumURL: '%s'}\n", one, srv.URL+"/dl/SHA256SUMS"))
+			_, err := check(t, a, one)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), fmt.Sprintf("HTTP %d", tt.code))
+			var appErr *temporal.ApplicationError
+			permanent := errors.As(err, &appErr) && appErr.NonRetryable()
+			require.Equal(t, tt.permanent, permanent, "%v", err)
+			if tt.permanent {
+				require.Equal(t, ErrTypeSourceUnavailable, appErr.Type())
+			}
+		})
+	}
+	plan, err := (&ConfigActivities{Config: sourceFixture(t, "      - {url: 'https://vendor.example/a.rpm', checksumURL: 'https://vendor.example/SUMS'}\n").Config}).
+		WatchPlan(t.Context(), WatchPlanInput{Overlay: "site"})
+	require.NoError(t, err)
+	require.Equal(t, int32(maxCheckAttempts), plan.MaxAttempts, "a check's retries are bounded by the next watch, not sync.maxAttempts")
+}

@@ -27,7 +27,6 @@ package config
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	// Time zones must load on minimal hosts without /usr/share/zoneinfo.
@@ -71,15 +70,15 @@ type Temporal struct {
 	// TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA and
 	// TEMPORAL_TLS_SERVER_NAME fill (and override) it.
 	TLS        *TLS   `yaml:"tls,omitempty"`
-	APIKeyEnv  string `yaml:"apiKeyEnv"`  // default "TEMPORAL_API_KEY"
-	APIKeyFile string `yaml:"apiKeyFile"` // when set, wins over APIKeyEnv
+	APIKeyEnv  string `yaml:"apiKeyEnv" secret:"env"`   // default "TEMPORAL_API_KEY"
+	APIKeyFile string `yaml:"apiKeyFile" secret:"file"` // when set, wins over APIKeyEnv
 }
 
 // TLS configures the connection to Temporal. A client certificate needs both
 // CertFile and KeyFile; CAFile alone only pins the server's CA.
 type TLS struct {
 	CertFile   string `yaml:"certFile"`
-	KeyFile    string `yaml:"keyFile"`
+	KeyFile    string `yaml:"keyFile" secret:"file"` // the private key
 	CAFile     string `yaml:"caFile"`
 	ServerName string `yaml:"serverName"`
 }
@@ -208,6 +207,9 @@ type Testing struct {
 	// Inventory lists facts of the test cluster, compared by name with
 	// production.inventory in the risk report.
 	Inventory []InventoryItem `yaml:"inventory"`
+	// AllowEmptyGate lets the gate pass with no test suite configured: a
+	// release that nothing tested reaches production. Default false.
+	AllowEmptyGate bool `yaml:"allowEmptyGate"`
 }
 
 // Suite is one test suite. Exactly one of Builtin, Command and Jenkins is
@@ -229,10 +231,10 @@ type Jenkins struct {
 	URL string `yaml:"url"` // required, http(s), ends with "/"
 	// Job is the job's full name: "name", or "folder/name" in a folder.
 	Job       string            `yaml:"job"`
-	User      string            `yaml:"user"`      // required
-	TokenEnv  string            `yaml:"tokenEnv"`  // default "JENKINS_TOKEN"
-	TokenFile string            `yaml:"tokenFile"` // when set, wins over TokenEnv
-	Params    map[string]string `yaml:"params"`    // build parameters
+	User      string            `yaml:"user"`                    // required
+	TokenEnv  string            `yaml:"tokenEnv" secret:"env"`   // default "JENKINS_TOKEN"
+	TokenFile string            `yaml:"tokenFile" secret:"file"` // when set, wins over TokenEnv
+	Params    map[string]string `yaml:"params"`                  // build parameters
 }
 
 // Gate is what a release in testing must pass to be promoted.
@@ -261,9 +263,9 @@ type GitHubTickets struct {
 	// BaseURL is the REST API: "" for api.github.com, https://HOST/api/v3/
 	// for GitHub Enterprise. Ends with "/" when set.
 	BaseURL   string `yaml:"baseURL"`
-	TokenEnv  string `yaml:"tokenEnv"`  // default "GITHUB_TOKEN"
-	TokenFile string `yaml:"tokenFile"` // when set, wins over TokenEnv
-	Label     string `yaml:"label"`     // marks the issues osflow manages; default "osflow"
+	TokenEnv  string `yaml:"tokenEnv" secret:"env"`   // default "GITHUB_TOKEN"
+	TokenFile string `yaml:"tokenFile" secret:"file"` // when set, wins over TokenEnv
+	Label     string `yaml:"label"`                   // marks the issues osflow manages; default "osflow"
 }
 
 // Outage is the plan of a maintenance outage: the tasks, in order.
@@ -368,22 +370,6 @@ func (j Jenkins) Token() (string, error) {
 // Temporal.APIKey does.
 func (g GitHubTickets) Token() (string, error) {
 	return secret("github token", g.TokenEnv, g.TokenFile)
-}
-
-// secret reads a secret reference: the trimmed content of file when it is
-// set, else the value of the environment variable env, else "".
-func secret(what, env, file string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", what, err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	if env == "" {
-		return "", nil
-	}
-	return os.Getenv(env), nil
 }
 
 // ClosesOnPass reports whether a ticket is closed when its case passes again.

@@ -147,6 +147,8 @@ dev:
   temporalCLI: temporal
   uiPort: 7001
   gitDir: repos
+production:
+  approvers: [alice]
 `
 
 func TestLoadFullConfig(t *testing.T) {
@@ -228,7 +230,7 @@ func TestLoadFullConfig(t *testing.T) {
 			UpstreamListen: "127.0.0.1:9000", TemporalCLI: "temporal", UIPort: 7001,
 			GitDir: filepath.Join(dir, "repos"),
 		},
-		Production: Production{RemindEvery: Duration{24 * time.Hour}},
+		Production: Production{Approvers: []string{"alice"}, RemindEvery: Duration{24 * time.Hour}},
 	}
 	require.Equal(t, want, c)
 
@@ -308,6 +310,10 @@ func TestCycleDefaults(t *testing.T) {
 			func(c *Config) any { return c.Testing.Suites[0].Jenkins.TokenEnv }, "JENKINS_TOKEN"},
 		{"cleanRounds 0", "testing:\n  gate: {cleanRounds: 0}\n",
 			func(c *Config) any { return c.Testing.Gate.CleanRounds }, 2},
+		{"empty gate refused by default", "",
+			func(c *Config) any { return c.Testing.AllowEmptyGate }, false},
+		{"allowEmptyGate", "testing:\n  allowEmptyGate: true\n",
+			func(c *Config) any { return c.Testing.AllowEmptyGate }, true},
 		{"closeOnPass", "testing:\n  closeOnPass: true\n",
 			func(c *Config) any { return c.Testing.ClosesOnPass() }, true},
 		{"tickets dir next to a store with a trailing slash", "tickets: {labels: [x]}\n",
@@ -413,6 +419,10 @@ func TestErrors(t *testing.T) {
 		{"bad cron value", "store: s\nschedule:\n  cron: ['0 25 * * *']\n" + repos, 3, "schedule.cron[0]", "hour field \"25\": 25 is out of range 0-23"},
 		{"bad time zone", "store: s\nschedule:\n  timeZone: Mars/Olympus_Mons\n" + repos, 3, "schedule.timeZone", `unknown time zone "Mars/Olympus_Mons"`},
 		{"missing store", "# no store\n" + repos, 2, "store", "required"},
+		// Issue 16 #11: promotions waited for "one of :".
+		{"production without approvers", base + "production:\n  remindEvery: 1h\n", 5, "production.approvers", "required: who may approve an outage"},
+		{"empty approvers", base + "production:\n  approvers: []\n", 6, "production.approvers", "required: who may approve an outage"},
+		{"bypass approval without approvers", "store: s\nrepos:\n  - name: site\n    overlay: true\n    bypass:\n      allow: [x]\n      requireApproval: true\n", 7, "repos[0].bypass.requireApproval", "needs production.approvers"},
 		{"missing repos", "store: s\n", 1, "repos", "required: at least one repo"},
 		{"empty repos", "store: s\nrepos: []\n", 2, "repos", "required: at least one repo"},
 		{"missing repo name", "store: s\nrepos:\n  - url: http://m/\n", 3, "repos[0].name", "required"},
@@ -629,7 +639,7 @@ func TestTokens(t *testing.T) {
 		})
 	}
 	_, err := GitHubTickets{TokenFile: "/nonexistent/token"}.Token()
-	require.ErrorContains(t, err, "github token: open /nonexistent/token")
+	require.ErrorContains(t, err, "github token: stat /nonexistent/token: no such file or directory")
 }
 
 func TestDuration(t *testing.T) {

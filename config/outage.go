@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,9 +27,9 @@ type Notify struct {
 // Webhook is a Slack or Mattermost incoming webhook. Its URL embeds a
 // token, so it is a secret: only an environment variable or a file names it.
 type Webhook struct {
-	URLEnv  string   `yaml:"urlEnv"`  // default "OSFLOW_WEBHOOK_URL"
-	URLFile string   `yaml:"urlFile"` // when set, wins over URLEnv
-	Timeout Duration `yaml:"timeout"` // one request; default 10s
+	URLEnv  string   `yaml:"urlEnv" secret:"env"`   // default "OSFLOW_WEBHOOK_URL"
+	URLFile string   `yaml:"urlFile" secret:"file"` // when set, wins over URLEnv
+	Timeout Duration `yaml:"timeout"`               // one request; default 10s
 }
 
 // SMTP sends mail through a submission server.
@@ -44,10 +46,10 @@ type SMTP struct {
 	To     []string `yaml:"to"`     // required: addresses
 	// User turns on AUTH PLAIN, which is only ever sent over TLS.
 	User         string   `yaml:"user"`
-	PasswordEnv  string   `yaml:"passwordEnv"`  // default "OSFLOW_SMTP_PASSWORD"
-	PasswordFile string   `yaml:"passwordFile"` // when set, wins over PasswordEnv
-	Helo         string   `yaml:"helo"`         // name given in EHLO; default the host name
-	Timeout      Duration `yaml:"timeout"`      // the whole session; default 30s
+	PasswordEnv  string   `yaml:"passwordEnv" secret:"env"`   // default "OSFLOW_SMTP_PASSWORD"
+	PasswordFile string   `yaml:"passwordFile" secret:"file"` // when set, wins over PasswordEnv
+	Helo         string   `yaml:"helo"`                       // name given in EHLO; default the host name
+	Timeout      Duration `yaml:"timeout"`                    // the whole session; default 30s
 }
 
 // SMTP TLS modes.
@@ -74,9 +76,9 @@ type Alertmanager struct {
 	// User turns on HTTP basic auth (Alertmanager's web.config.file, or a
 	// proxy in front of it).
 	User         string   `yaml:"user"`
-	PasswordEnv  string   `yaml:"passwordEnv"`  // default "ALERTMANAGER_PASSWORD"
-	PasswordFile string   `yaml:"passwordFile"` // when set, wins over PasswordEnv
-	Timeout      Duration `yaml:"timeout"`      // one request; default 30s
+	PasswordEnv  string   `yaml:"passwordEnv" secret:"env"`   // default "ALERTMANAGER_PASSWORD"
+	PasswordFile string   `yaml:"passwordFile" secret:"file"` // when set, wins over PasswordEnv
+	Timeout      Duration `yaml:"timeout"`                    // one request; default 30s
 }
 
 // Nagios schedules downtime through Nagios's external command file. The
@@ -90,16 +92,28 @@ type Nagios struct {
 	StatusFile string   `yaml:"statusFile"`
 	Hostgroups []string `yaml:"hostgroups"` // required
 	// Services also puts every service of the hosts in downtime. Default true.
-	Services *bool  `yaml:"services"`
-	Author   string `yaml:"author"` // default "osflow"
+	Services *bool `yaml:"services"`
+	// GroupServices overrides Services for the host groups it names.
+	GroupServices map[string]bool `yaml:"groupServices"`
+	Author        string          `yaml:"author"` // default "osflow"
 	// ConfirmTimeout is how long to wait for the status file to show a
 	// change: Nagios writes it every status_update_interval (10s by
 	// default). Default 2m.
 	ConfirmTimeout Duration `yaml:"confirmTimeout"`
 }
 
-// SilencesServices reports whether service downtime is scheduled too.
+// SilencesServices reports whether service downtime is scheduled too, by
+// default.
 func (n Nagios) SilencesServices() bool { return n.Services == nil || *n.Services }
+
+// SilencesServicesOf reports whether the services of a host group's hosts
+// are put in downtime too.
+func (n Nagios) SilencesServicesOf(group string) bool {
+	if v, ok := n.GroupServices[group]; ok {
+		return v
+	}
+	return n.SilencesServices()
+}
 
 // Backup is what runs before production is switched. With Bacula unset the
 // backup step is only logged.
@@ -322,6 +336,11 @@ func (d *decoder) checkOutageSections(c *Config) {
 		for i, g := range n.Hostgroups {
 			if !hostgroupRE.MatchString(g) {
 				d.errorf(fmt.Sprintf("%s.hostgroups[%d]", p, i), "%q is not a host group name (no spaces or ';')", g)
+			}
+		}
+		for _, g := range slices.Sorted(maps.Keys(n.GroupServices)) {
+			if !slices.Contains(n.Hostgroups, g) {
+				d.errorf(p+".groupServices."+g, "%q is not one of monitoring.nagios.hostgroups", g)
 			}
 		}
 		if strings.ContainsAny(n.Author, ";\n") || strings.TrimSpace(n.Author) == "" {

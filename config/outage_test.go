@@ -32,6 +32,7 @@ monitoring:
   nagios:
     hostgroups: [compute, login]
     services: false
+    groupServices: {compute: true}
 backup:
   bacula:
     job: BackupCatalog
@@ -68,6 +69,8 @@ backup:
 	require.Equal(t, "/var/lib/nagios4/rw/nagios.cmd", n.CommandFile)
 	require.Equal(t, "/var/lib/nagios4/status.dat", n.StatusFile)
 	require.False(t, n.SilencesServices())
+	require.True(t, n.SilencesServicesOf("compute"))
+	require.False(t, n.SilencesServicesOf("login"))
 	require.Equal(t, "osflow", n.Author)
 	require.Equal(t, 2*time.Minute, n.ConfirmTimeout.Duration)
 
@@ -130,6 +133,7 @@ func TestOutageSectionErrors(t *testing.T) {
 		{"matcher matching everything", "monitoring:\n  alertmanager:\n    url: http://am:9093/\n    matchers: ['job=~\".*\"']\n", 8, "monitoring.alertmanager.matchers[0]", "matches alerts without the label job too"},
 		{"alertmanager user info", "monitoring:\n  alertmanager:\n    url: http://me:pw@am:9093/\n    matchers: ['a=\"b\"']\n", 7, "monitoring.alertmanager.url", "no user info"},
 		{"nagios without hostgroups", "monitoring:\n  nagios:\n    author: osflow\n", 6, "monitoring.nagios.hostgroups", "required"},
+		{"nagios groupServices of another group", "monitoring:\n  nagios:\n    hostgroups: [compute]\n    groupServices: {login: false}\n", 8, "monitoring.nagios.groupServices.login", `"login" is not one of monitoring.nagios.hostgroups`},
 		{"nagios bad hostgroup", "monitoring:\n  nagios:\n    hostgroups: ['compute;rm -rf']\n", 7, "monitoring.nagios.hostgroups[0]", "is not a host group name"},
 		{"bacula without job", "backup:\n  bacula:\n    config: RPM-GPG-KEY-test\n", 6, "backup.bacula.job", "required"},
 		{"bacula bad level", "backup:\n  bacula:\n    job: j\n    level: full\n    config: RPM-GPG-KEY-test\n", 8, "backup.bacula.level", `"full" is not one of Full, Incremental, Differential`},

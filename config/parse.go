@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 )
@@ -342,7 +344,7 @@ func (d *decoder) checkTemporal(t *Temporal) {
 		d.errorf("temporal.tls", "certFile and keyFile go together: set both or neither")
 	}
 	d.readable("temporal.tls.certFile", t.TLS.CertFile)
-	d.readable("temporal.tls.keyFile", t.TLS.KeyFile)
+	d.secretFile("temporal.tls.keyFile", t.TLS.KeyFile)
 	d.readable("temporal.tls.caFile", t.TLS.CAFile)
 }
 
@@ -667,12 +669,27 @@ func (d *decoder) checkBranch(path, b string) {
 }
 
 // checkSecret checks a secret reference: prefix+"Env" names an environment
-// variable and prefix+"File", when set, is a readable file.
+// variable and prefix+"File", when set, is a readable regular file.
 func (d *decoder) checkSecret(prefix, env, file string) {
 	if !envNameRE.MatchString(env) {
 		d.errorf(prefix+"Env", "%q is not an environment variable name", env)
 	}
-	d.readable(prefix+"File", file)
+	d.secretFile(prefix+"File", file)
+}
+
+// secretFile checks that file, when set, is a regular file osflow may read
+// a secret from.
+func (d *decoder) secretFile(path, file string) {
+	if file == "" {
+		return
+	}
+	_, err := ReadSecretFile(file)
+	switch {
+	case errors.Is(err, ErrNotRegular):
+		d.errorf(path, "%v", err)
+	case err != nil:
+		d.errorf(path, "cannot read %s: %v", file, unwrapPathError(err))
+	}
 }
 
 // normURL checks *raw, when set, as an absolute URL of one of the schemes,
@@ -748,7 +765,8 @@ func (d *decoder) readable(path, file string) {
 	if file == "" {
 		return
 	}
-	f, err := os.Open(file)
+	// O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		d.errorf(path, "cannot read %s: %v", file, unwrapPathError(err))
 		return

@@ -11,7 +11,8 @@ import (
 type Production struct {
 	// Approvers may approve or reject an outage (approve-outage,
 	// reject-outage); names as operators give them with --as. Required
-	// for a promotion to be approvable.
+	// when the production key is given or a bypass requires approval:
+	// with none, a promotion waits for an approver nobody can be.
 	Approvers []string `yaml:"approvers"`
 	// RemindEvery repeats the notification of a promotion waiting for its
 	// approval. Default 24h; 0s turns reminders off.
@@ -90,6 +91,16 @@ func (d *decoder) productionResolve(c *Config, abs func(p *string, path string))
 
 func (d *decoder) checkProduction(c *Config) {
 	p := c.Production
+	// A promotion, or a bypass that needs approval, waits for one of the
+	// approvers: with none, it would wait for ever.
+	if len(p.Approvers) == 0 && d.given("production") {
+		d.errorf("production.approvers", "required: who may approve an outage (a promotion waits for one of them)")
+	}
+	for i, r := range c.Repos {
+		if r.Bypass != nil && r.Bypass.RequireApproval && len(p.Approvers) == 0 {
+			d.errorf(fmt.Sprintf("repos[%d].bypass.requireApproval", i), "needs production.approvers: a bypass would wait for an approver nobody can be")
+		}
+	}
 	for i, a := range p.Approvers {
 		if strings.TrimSpace(a) != a || a == "" || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			d.errorf(fmt.Sprintf("production.approvers[%d]", i), "%q: a name is one line without surrounding spaces", a)

@@ -25,7 +25,8 @@ type GateInput struct {
 }
 
 // EvaluateGate is the gate as a pure function: N consecutive clean rounds,
-// no open blocker, and enough soak time on testing. A round is clean when
+// no open blocker, enough soak time on testing, and at least one suite
+// unless the configuration allows an empty gate. A round is clean when
 // it filed no new ticket, or, with Plan.PassingRounds, when no case failed
 // at all (see cleanRound).
 func EvaluateGate(in GateInput) Gate {
@@ -46,6 +47,11 @@ func EvaluateGate(in GateInput) Gate {
 	check(in.Blockers == 0, "%d open tickets labelled %q", in.Blockers, in.Plan.BlockerLabel)
 	check(in.Soaked >= in.Plan.MinSoak, "soaked %s of %s on testing", in.Soaked.Truncate(time.Second), in.Plan.MinSoak)
 	check(!in.LastRoundFailed, "last round completed")
+	// Decided by the recorded plan, not by new workflow code: a plan from
+	// before RequireSuites existed evaluates as it did then.
+	if in.Plan.RequireSuites {
+		check(len(in.Plan.Suites) > 0, "%d test suites configured (an empty gate passes only with testing.allowEmptyGate: true)", len(in.Plan.Suites))
+	}
 	return g
 }
 

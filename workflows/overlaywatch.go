@@ -103,6 +103,9 @@ func (w *overlayWatch) run(ctx workflow.Context) error {
 	if err != nil {
 		return stepError("read the watch plan", err)
 	}
+	if workflow.GetVersion(ctx, versionWatchBypassFirst, workflow.DefaultVersion, 1) >= 1 {
+		return w.bypassFirst(ctx)
+	}
 	found, failures := w.check(ctx)
 
 	// Each build once, whichever sources offer it; a bypass source wins.
@@ -147,6 +150,49 @@ func (w *overlayWatch) run(ctx workflow.Context) error {
 	return nil
 }
 
+// bypassFirst waits for the bypass: auto sources only, starts their
+// bypass, then waits for the other sources and adds what they found: a
+// vendor source being retried never holds a security fix. Each build is
+// taken once, from a bypass source if one offers it.
+func (w *overlayWatch) bypassFirst(ctx workflow.Context) error {
+	futures := w.startChecks(ctx)
+	seen := map[string]bool{}
+	var failures []error
+	for _, auto := range []bool{true, false} {
+		found, failed := w.collect(ctx, futures, auto)
+		failures = append(failures, failed...)
+		var pkgs []activities.StagedPackage
+		for _, c := range found {
+			for _, p := range c.New {
+				if !seen[p.SHA256] {
+					seen[p.SHA256] = true
+					pkgs = append(pkgs, p)
+				}
+			}
+		}
+		var err error
+		switch {
+		case len(pkgs) == 0:
+		case auto:
+			err = w.bypass(ctx, pkgs)
+		default:
+			err = w.add(ctx, pkgs)
+		}
+		if err != nil {
+			failures = append(failures, err)
+		}
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("watch of overlay %s: %w", w.status.Overlay, errors.Join(failures...))
+	}
+	if len(w.status.Added)+len(w.status.BypassPackages) == 0 {
+		w.setPhase(ctx, WatchNoChange)
+	} else {
+		w.setPhase(ctx, WatchDone)
+	}
+	return nil
+}
+
 func (w *overlayWatch) autoBypass(source string) bool {
 	i := slices.IndexFunc(w.plan.Sources, func(s activities.WatchSource) bool { return s.URL == source })
 	return i >= 0 && w.plan.Sources[i].Bypass
@@ -155,14 +201,29 @@ func (w *overlayWatch) autoBypass(source string) bool {
 // check checks every source in parallel on the repo queue and waits for
 // all of them, so that a failure report names each source at fault.
 func (w *overlayWatch) check(ctx workflow.Context) ([]activities.SourceCheck, []error) {
+	return w.collect(ctx, w.startChecks(ctx), true, false)
+}
+
+// startChecks starts the check of every source, in parallel on the repo
+// queue.
+func (w *overlayWatch) startChecks(ctx workflow.Context) []workflow.Future {
 	actx := fetchActivityCtx(ctx, w.plan.RepoTaskQueue, w.plan.Timeout, w.plan.HeartbeatTimeout, w.plan.MaxAttempts)
 	futures := make([]workflow.Future, len(w.plan.Sources))
 	for i, s := range w.plan.Sources {
 		futures[i] = workflow.ExecuteActivity(actx, sourceActs.CheckSource, activities.CheckSourceInput{Overlay: w.plan.Overlay, Source: s.URL})
 	}
+	return futures
+}
+
+// collect waits for the checks of the sources whose bypass: auto is one
+// of auto, in source order, and returns what they found and each failure.
+func (w *overlayWatch) collect(ctx workflow.Context, futures []workflow.Future, auto ...bool) ([]activities.SourceCheck, []error) {
 	var found []activities.SourceCheck
 	var failures []error
 	for i, f := range futures {
+		if !slices.Contains(auto, w.plan.Sources[i].Bypass) {
+			continue
+		}
 		var c activities.SourceCheck
 		if err := f.Get(ctx, &c); err != nil {
 			failures = append(failures, fmt.Errorf("source %s: %s", w.plan.Sources[i].URL, rootMessage(err)))

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -247,4 +248,74 @@ func TestOverlayWatchNeedsAnOverlay(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.ExecuteWorkflow(OverlayWatch, OverlayWatchInput{})
 	require.ErrorContains(t, env.GetWorkflowError(), "needs the overlay's name")
+}
+
+// Issue 16 #10: a vendor source being retried (here for an hour, then
+// failing) held the bypass: auto fix another source had found. The
+// bypass starts once the bypass sources are checked; the vendor's
+// failure is still reported.
+func TestOverlayWatchBypassDoesNotWaitForOtherSources(t *testing.T) {
+	ssl := staged(securityRepo, "openssl-3.0.8-1.el9.x86_64")
+	env := newBareWatchEnv(watchPlan)
+	env.OnActivity(sourceActs.CheckSource, mock.Anything, activities.CheckSourceInput{Overlay: "site", Source: securityRepo}).
+		Return(activities.SourceCheck{Source: securityRepo, New: []activities.StagedPackage{ssl}}, nil)
+	env.OnActivity(sourceActs.CheckSource, mock.Anything, activities.CheckSourceInput{Overlay: "site", Source: vendorListing}).
+		After(time.Hour).Return(activities.SourceCheck{}, temporal.NewNonRetryableApplicationError("GET "+vendorListing+": HTTP 503", "x", nil))
+	env.OnActivity(sourceActs.RecordBypass, mock.Anything, mock.Anything).Return(nil)
+	var started time.Duration
+	var start time.Time
+	env.OnWorkflow(BypassWorkflowType, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, _ BypassInput) error {
+		started = workflow.Now(ctx).Sub(start)
+		return nil
+	})
+	start = env.Now()
+
+	env.ExecuteWorkflow(OverlayWatch, OverlayWatchInput{Overlay: "site"})
+
+	require.True(t, env.IsWorkflowCompleted())
+	err := env.GetWorkflowError()
+	require.ErrorContains(t, err, "source "+vendorListing+": GET "+vendorListing+": HTTP 503")
+	require.Less(t, started, time.Minute, "the bypass waited %s for the vendor source", started)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr))
+	var st OverlayWatchStatus
+	require.NoError(t, appErr.Details(&st))
+	require.Equal(t, []string{ssl.NEVRA}, st.BypassPackages)
+	require.Equal(t, WatchFailed, st.Phase)
+}
+
+// A watch started before overlaywatch-bypass-first keeps its order of
+// commands (add, then bypass) on replay; a new one bypasses first.
+func TestOverlayWatchBypassFirstIsVersioned(t *testing.T) {
+	for _, tt := range []struct {
+		version workflow.Version
+		order   []string
+	}{
+		{workflow.DefaultVersion, []string{"add", "bypass"}},
+		{1, []string{"bypass", "add"}},
+	} {
+		t.Run(fmt.Sprint(tt.version), func(t *testing.T) {
+			ssl := staged(securityRepo, "openssl-3.0.8-1.el9.x86_64")
+			app := staged(vendorListing, "vendor-app-1.1-1.x86_64")
+			env, _ := newWatchEnv(t, map[string]activities.SourceCheck{
+				vendorListing: {New: []activities.StagedPackage{app}},
+				securityRepo:  {New: []activities.StagedPackage{ssl}},
+			})
+			env.OnGetVersion(versionWatchBypassFirst, workflow.DefaultVersion, 1).Return(tt.version)
+			var order []string
+			env.OnActivity(sourceActs.RecordBypass, mock.Anything, mock.Anything).Return(func(context.Context, activities.RecordBypassInput) error {
+				order = append(order, "bypass")
+				return nil
+			})
+			env.OnActivity(sourceActs.AddStaged, mock.Anything, mock.Anything).Return(func(context.Context, activities.AddStagedInput) (activities.AddStagedResult, error) {
+				order = append(order, "add")
+				return activities.AddStagedResult{Added: []string{app.NEVRA}}, nil
+			})
+			env.ExecuteWorkflow(OverlayWatch, OverlayWatchInput{Overlay: "site"})
+			st := watchResult(t, env)
+			require.Equal(t, tt.order, order)
+			require.Equal(t, []string{app.NEVRA}, st.Added)
+			require.Equal(t, []string{ssl.NEVRA}, st.BypassPackages)
+		})
+	}
 }

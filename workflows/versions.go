@@ -29,7 +29,9 @@ const (
 	// starts for the release production serves), supersedes the
 	// promotions still waiting for approval, takes an approval that
 	// arrives before its plan is loaded, gives up a decision at the
-	// window's end, and reports what production serves from the store.
+	// window's end, reports what production serves from the store, holds
+	// testing at the candidate until it ends, and finds the candidate
+	// anywhere in a chain of bypasses.
 	versionPromotionTrueState = "promotion-true-state"
 	// TestCycle records the candidate in the release's provenance before
 	// it starts the promotion. Added without a marker first (fe8b4fd):
@@ -39,4 +41,9 @@ const (
 	// TestCycle's suite results travel to ProcessResults as references
 	// to files the worker keeps, not inline.
 	versionCycleResultsByRef = "testcycle-results-by-ref"
+	// OverlayWatch starts the bypass of its bypass: auto sources as soon
+	// as those sources are checked, before waiting for the others and
+	// before adding theirs to the overlay: a failing vendor source no
+	// longer holds a security fix.
+	versionWatchBypassFirst = "overlaywatch-bypass-first"
 )

@@ -89,19 +89,25 @@ func (n *Nagios) Silence(ctx context.Context, key string, w Window, comment stri
 	if err != nil {
 		return nil, err
 	}
-	type command struct{ group, scope, line string }
+	type command struct {
+		group, scope, line string
+		services           bool
+	}
 	var todo []command
 	for _, g := range n.cfg.Hostgroups {
-		for _, svc := range n.kinds() {
+		for _, svc := range n.kinds(g) {
 			sc := scope(g, svc)
 			if len(st.of(key, sc)) > 0 {
 				continue // done by an earlier attempt
+			}
+			if hosts := st.of(key, scope(g, false)); svc && len(hosts) > 0 && !st.servicesOn(hosts) {
+				continue // the group's hosts have no service to silence
 			}
 			verb := "SCHEDULE_HOSTGROUP_HOST_DOWNTIME"
 			if svc {
 				verb = "SCHEDULE_HOSTGROUP_SVC_DOWNTIME"
 			}
-			todo = append(todo, command{g, sc, ""})
+			todo = append(todo, command{group: g, scope: sc, services: svc})
 			todo[len(todo)-1].line = strings.Join([]string{verb, g,
 				strconv.FormatInt(w.Start.Unix(), 10), strconv.FormatInt(w.End.Unix(), 10), "1", "0",
 				strconv.FormatInt(int64(w.End.Sub(w.Start)/time.Second), 10),
@@ -119,9 +125,19 @@ func (n *Nagios) Silence(ctx context.Context, key string, w Window, comment stri
 		if err := n.write(ctx, lines); err != nil {
 			return nil, err
 		}
-		st, err = n.await(ctx, st.created, 0, func(st *status) bool {
+		// A group whose hosts have no service gets no service downtime:
+		// once Nagios has written the status twice after our commands
+		// (it has handled them), its hosts' downtimes are enough.
+		handled := func(st *status, c command, versions int) bool {
+			if len(st.of(key, c.scope)) > 0 {
+				return true
+			}
+			hosts := st.of(key, scope(c.group, false))
+			return c.services && versions >= 2 && len(hosts) > 0 && !st.servicesOn(hosts)
+		}
+		st, err = n.await(ctx, st.created, 0, func(st *status, versions int) bool {
 			for _, c := range todo {
-				if len(st.of(key, c.scope)) == 0 {
+				if !handled(st, c, versions) {
 					return false
 				}
 			}
@@ -134,7 +150,7 @@ func (n *Nagios) Silence(ctx context.Context, key string, w Window, comment stri
 					missing = append(missing, c.scope)
 				}
 			}
-			return nil, fmt.Errorf("nagios downtime %s: %s not in %s: %w (does the host group exist and have hosts, and services if monitoring.nagios.services is true? see nagios.log)",
+			return nil, fmt.Errorf("nagios downtime %s: %s not in %s: %w (does the host group exist and have hosts? see nagios.log)",
 				key, strings.Join(missing, ", "), n.cfg.StatusFile, err)
 		}
 	}
@@ -147,8 +163,8 @@ func (n *Nagios) Silence(ctx context.Context, key string, w Window, comment stri
 	return ids, nil
 }
 
-func (n *Nagios) kinds() []bool {
-	if n.cfg.SilencesServices() {
+func (n *Nagios) kinds(group string) []bool {
+	if n.cfg.SilencesServicesOf(group) {
 		return []bool{false, true}
 	}
 	return []bool{false}
@@ -185,7 +201,7 @@ func (n *Nagios) Expire(ctx context.Context, key string) error {
 		seen[d.Comment] = true
 		lines = append(lines, "DEL_DOWNTIME_BY_HOSTGROUP_NAME;"+group+";;;;"+d.Comment)
 	}
-	gone := func(st *status) bool { return len(st.of(key, "")) == 0 }
+	gone := func(st *status, _ int) bool { return len(st.of(key, "")) == 0 }
 	if err := n.write(ctx, lines); err != nil {
 		return err
 	}
@@ -195,7 +211,7 @@ func (n *Nagios) Expire(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("nagios: expire downtime %s: %w", key, err)
 	}
-	if gone(st) {
+	if gone(st, 0) {
 		return nil
 	}
 	// What is left belongs to hosts no longer in the group: by ID.
@@ -272,10 +288,11 @@ func (n *Nagios) write(ctx context.Context, lines []string) error {
 }
 
 // await polls the status file until done holds for a version written after
-// the one created at since, or (when writes > 0) until that many versions
-// were written after it, or until the context or ConfirmTimeout ends. It
-// returns the last status read.
-func (n *Nagios) await(ctx context.Context, since int64, writes int, done func(*status) bool) (*status, error) {
+// the one created at since (done is told how many such versions were
+// seen), or (when writes > 0) until that many versions were written after
+// it, or until the context or ConfirmTimeout ends. It returns the last
+// status read.
+func (n *Nagios) await(ctx context.Context, since int64, writes int, done func(*status, int) bool) (*status, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ConfirmTimeout.Duration)
 	defer cancel()
 	t := time.NewTicker(n.poll)
@@ -287,7 +304,7 @@ func (n *Nagios) await(ctx context.Context, since int64, writes int, done func(*
 		if err == nil && st.created > since {
 			last = st
 			seen[st.created] = true
-			if done(st) || writes > 0 && len(seen) >= writes {
+			if done(st, len(seen)) || writes > 0 && len(seen) >= writes {
 				return st, nil
 			}
 		}

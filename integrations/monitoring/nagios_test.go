@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,173 +14,31 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/failure"
-	"github.com/osflow/osflow/internal/testtool"
+	"github.com/osflow/osflow/integrations/monitoring/nagiostest"
 )
 
-// nagiosObjects: two compute nodes with one service each, one login node
-// with none, and the groups holding them. No check ever runs.
-const nagiosObjects = `
-define timeperiod {
-  timeperiod_name always
-  alias always
-  monday 00:00-24:00
-  tuesday 00:00-24:00
-  wednesday 00:00-24:00
-  thursday 00:00-24:00
-  friday 00:00-24:00
-  saturday 00:00-24:00
-  sunday 00:00-24:00
-}
-define command {
-  command_name ok
-  command_line /bin/true
-}
-define contact {
-  contact_name nobody
-  host_notifications_enabled 0
-  service_notifications_enabled 0
-  host_notification_period always
-  service_notification_period always
-  host_notification_options n
-  service_notification_options n
-  host_notification_commands ok
-  service_notification_commands ok
-}
-define host {
-  name node
-  register 0
-  address 127.0.0.1
-  check_command ok
-  max_check_attempts 1
-  check_period always
-  notification_period always
-  contacts nobody
-  active_checks_enabled 0
-}
-define host {
-  use node
-  host_name node1
-}
-define host {
-  use node
-  host_name node2
-}
-define host {
-  use node
-  host_name login1
-}
-define hostgroup {
-  hostgroup_name compute
-  members node1,node2
-}
-define hostgroup {
-  hostgroup_name login
-  members login1
-}
-define service {
-  host_name node1,node2
-  service_description slurmd
-  check_command ok
-  max_check_attempts 1
-  check_interval 5
-  retry_interval 1
-  check_period always
-  notification_period always
-  contacts nobody
-  active_checks_enabled 0
-}
-`
-
-type nagiosRun struct {
-	dir, cmdFile, statusFile, log string
-}
-
-// startNagios runs Debian's nagios4 in the foreground with a config in a
-// temp dir: its own command FIFO, query socket, status and retention
-// files, status written every second. As root it stays root
-// (nagios_user=root); as anyone else Nagios does not change user.
-func startNagios(t *testing.T) nagiosRun {
-	t.Helper()
-	testtool.Need(t, "nagios4")
-	dir := t.TempDir()
-	r := nagiosRun{dir: dir, cmdFile: filepath.Join(dir, "rw", "nagios.cmd"), statusFile: filepath.Join(dir, "status.dat"), log: filepath.Join(dir, "nagios.log")}
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "rw"), 0o755))
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "spool"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "objects.cfg"), []byte(nagiosObjects), 0o644))
-	u, err := user.Current()
-	require.NoError(t, err)
-	g, err := user.LookupGroupId(u.Gid)
-	require.NoError(t, err)
-	cfg := fmt.Sprintf(`log_file=%[1]s/nagios.log
-cfg_file=%[1]s/objects.cfg
-object_cache_file=%[1]s/objects.cache
-precached_object_file=%[1]s/objects.precache
-status_file=%[1]s/status.dat
-status_update_interval=1
-nagios_user=%[2]s
-nagios_group=%[3]s
-check_external_commands=1
-command_file=%[1]s/rw/nagios.cmd
-query_socket=%[1]s/rw/nagios.qh
-lock_file=%[1]s/nagios.lock
-temp_file=%[1]s/nagios.tmp
-temp_path=%[1]s
-check_result_path=%[1]s/spool
-state_retention_file=%[1]s/retention.dat
-retain_state_information=1
-use_syslog=0
-log_external_commands=1
-check_for_updates=0
-execute_host_checks=0
-execute_service_checks=0
-enable_notifications=0
-`, dir, u.Username, g.Name)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "nagios.cfg"), []byte(cfg), 0o644))
-	cmd := exec.Command("nagios4", filepath.Join(dir, "nagios.cfg"))
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		out.Close()
-		if t.Failed() {
-			for _, f := range []string{"stdout", "nagios.log"} {
-				b, _ := os.ReadFile(filepath.Join(dir, f))
-				t.Logf("%s:\n%s", f, b)
-			}
-		}
-	})
-	require.Eventually(t, func() bool {
-		fi, err := os.Stat(r.cmdFile)
-		_, serr := os.Stat(r.statusFile)
-		return err == nil && fi.Mode()&os.ModeNamedPipe != 0 && serr == nil
-	}, 30*time.Second, 50*time.Millisecond, "nagios4 made no command FIFO and status file")
-	return r
-}
-
-func (r nagiosRun) silencer(groups ...string) *Nagios {
-	n := NewNagios(config.Nagios{CommandFile: r.cmdFile, StatusFile: r.statusFile, Hostgroups: groups,
+func silencer(r nagiostest.Run, groups ...string) *Nagios {
+	n := NewNagios(config.Nagios{CommandFile: r.CmdFile, StatusFile: r.StatusFile, Hostgroups: groups,
 		Author: "osflow", ConfirmTimeout: config.Duration{Duration: 20 * time.Second}})
 	n.poll = 50 * time.Millisecond
 	return n
 }
 
-// commands returns the external commands Nagios logged, as it received them.
-func (r nagiosRun) commands(t *testing.T) []string {
-	b, err := os.ReadFile(r.log)
-	require.NoError(t, err)
-	var out []string
-	for _, m := range regexp.MustCompile(`(?m)EXTERNAL COMMAND: (.*)$`).FindAllStringSubmatch(string(b), -1) {
-		out = append(out, m[1])
+// countIDs counts the host and the service downtimes among ids.
+func countIDs(ids []string) (hosts, services int) {
+	for _, id := range ids {
+		if strings.HasPrefix(id, "nagios:service:") {
+			services++
+		} else {
+			hosts++
+		}
 	}
-	return out
+	return hosts, services
 }
 
 func TestNagiosDowntime(t *testing.T) {
-	r := startNagios(t)
-	n := r.silencer("compute", "login")
+	r := nagiostest.Start(t)
+	n := silencer(r, "compute", "login")
 	n.cfg.Services = new(false)
 	ctx := context.Background()
 	start := time.Now().Truncate(time.Second)
@@ -196,7 +51,7 @@ func TestNagiosDowntime(t *testing.T) {
 	for _, id := range ids {
 		require.Regexp(t, `^nagios:host:\d+$`, id)
 	}
-	st, err := readStatus(r.statusFile)
+	st, err := readStatus(r.StatusFile)
 	require.NoError(t, err)
 	hosts := map[string]string{}
 	for _, d := range st.of("promotion-r1/silence", "") {
@@ -211,71 +66,108 @@ func TestNagiosDowntime(t *testing.T) {
 	// The exact lines, as Nagios logged receiving them.
 	want := fmt.Sprintf("SCHEDULE_HOSTGROUP_HOST_DOWNTIME;compute;%d;%d;1;0;10800;osflow;outage of r1, approved by alice (host group compute, hosts) [osflow:promotion-r1/silence]",
 		w.Start.Unix(), w.End.Unix())
-	require.Contains(t, r.commands(t), want)
+	require.Contains(t, r.Commands(t), want)
 
 	// A retry finds them and writes nothing.
-	before := len(r.commands(t))
+	before := len(r.Commands(t))
 	again, err := n.Silence(ctx, "promotion-r1/silence", w, "outage of r1")
 	require.NoError(t, err)
 	require.ElementsMatch(t, ids, again)
-	require.Len(t, r.commands(t), before)
+	require.Len(t, r.Commands(t), before)
 
 	require.NoError(t, n.Expire(ctx, "promotion-r1/silence"))
-	st, err = readStatus(r.statusFile)
+	st, err = readStatus(r.StatusFile)
 	require.NoError(t, err)
 	require.Empty(t, st.of("promotion-r1/silence", ""))
-	require.Contains(t, r.commands(t), "DEL_DOWNTIME_BY_HOSTGROUP_NAME;compute;;;;outage of r1, approved by alice (host group compute, hosts) [osflow:promotion-r1/silence]")
-	before = len(r.commands(t))
+	require.Contains(t, r.Commands(t), "DEL_DOWNTIME_BY_HOSTGROUP_NAME;compute;;;;outage of r1, approved by alice (host group compute, hosts) [osflow:promotion-r1/silence]")
+	before = len(r.Commands(t))
 	require.NoError(t, n.Expire(ctx, "promotion-r1/silence"), "expire is idempotent")
-	require.Len(t, r.commands(t), before, "nothing left to expire, nothing written")
+	require.Len(t, r.Commands(t), before, "nothing left to expire, nothing written")
 }
 
 func TestNagiosServicesAndResume(t *testing.T) {
-	r := startNagios(t)
-	n := r.silencer("compute")
+	r := nagiostest.Start(t)
+	n := silencer(r, "compute")
 	ctx := context.Background()
 	start := time.Now().Add(time.Hour).Truncate(time.Second)
 	w := Window{Start: start, End: start.Add(time.Hour)}
 
 	// An earlier attempt got as far as the host downtime, then died.
-	hostsOnly := r.silencer("compute")
+	hostsOnly := silencer(r, "compute")
 	hostsOnly.cfg.Services = new(false)
 	_, err := hostsOnly.Silence(ctx, "k1", w, "outage")
 	require.NoError(t, err)
-	before := len(r.commands(t))
+	before := len(r.Commands(t))
 
 	ids, err := n.Silence(ctx, "k1", w, "outage")
 	require.NoError(t, err)
-	cmds := r.commands(t)[before:]
+	cmds := r.Commands(t)[before:]
 	require.Len(t, cmds, 1, "only the missing command is written: %v", cmds)
 	require.True(t, strings.HasPrefix(cmds[0], "SCHEDULE_HOSTGROUP_SVC_DOWNTIME;compute;"), cmds[0])
-	var hosts, services int
-	for _, id := range ids {
-		if strings.HasPrefix(id, "nagios:service:") {
-			services++
-		} else {
-			hosts++
-		}
-	}
+	hosts, services := countIDs(ids)
 	require.Equal(t, [2]int{2, 2}, [2]int{hosts, services})
 
 	// A host that left the group keeps its downtime under
 	// DEL_DOWNTIME_BY_HOSTGROUP_NAME; Expire deletes it by ID.
 	require.NoError(t, n.write(ctx, []string{fmt.Sprintf("SCHEDULE_HOST_DOWNTIME;login1;%d;%d;1;0;3600;osflow;outage (host group compute, hosts) [osflow:k1]", w.Start.Unix(), w.End.Unix())}))
 	require.Eventually(t, func() bool {
-		st, err := readStatus(r.statusFile)
+		st, err := readStatus(r.StatusFile)
 		return err == nil && len(st.of("k1", "")) == 5
 	}, 20*time.Second, 50*time.Millisecond)
 	require.NoError(t, n.Expire(ctx, "k1"))
-	st, err := readStatus(r.statusFile)
+	st, err := readStatus(r.StatusFile)
 	require.NoError(t, err)
 	require.Empty(t, st.of("k1", ""))
-	require.Regexp(t, `^DEL_HOST_DOWNTIME;\d+$`, r.commands(t)[len(r.commands(t))-1])
+	require.Regexp(t, `^DEL_HOST_DOWNTIME;\d+$`, r.Commands(t)[len(r.Commands(t))-1])
+}
+
+// Issue 16 #11: a host group whose hosts have no service (login) failed
+// the silence step, retried 20 times, because no service downtime ever
+// showed; and services were one setting for all groups.
+func TestNagiosServicesPerHostgroup(t *testing.T) {
+	r := nagiostest.Start(t)
+	start := time.Now().Add(time.Hour).Truncate(time.Second)
+	w := Window{Start: start, End: start.Add(time.Hour)}
+	for _, tt := range []struct {
+		name, key      string
+		groupServices  map[string]bool
+		hosts, svcs    int
+		svcCommandsFor []string
+	}{
+		{"services by default, login has none", "k1", nil, 3, 2, []string{"compute", "login"}},
+		{"no services for compute", "k2", map[string]bool{"compute": false}, 3, 0, []string{"login"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := silencer(r, "compute", "login")
+			n.cfg.GroupServices = tt.groupServices
+			key := tt.key
+			before := len(r.Commands(t))
+			ids, err := n.Silence(t.Context(), key, w, "outage")
+			require.NoError(t, err)
+			hosts, services := countIDs(ids)
+			require.Equal(t, [2]int{tt.hosts, tt.svcs}, [2]int{hosts, services})
+			var svcFor []string
+			for _, c := range r.Commands(t)[before:] {
+				if f := strings.Split(c, ";"); f[0] == "SCHEDULE_HOSTGROUP_SVC_DOWNTIME" {
+					svcFor = append(svcFor, f[1])
+				}
+			}
+			require.Equal(t, tt.svcCommandsFor, svcFor)
+
+			// A retry finds everything done and writes nothing.
+			before = len(r.Commands(t))
+			again, err := n.Silence(t.Context(), key, w, "outage")
+			require.NoError(t, err)
+			require.ElementsMatch(t, ids, again)
+			require.Len(t, r.Commands(t), before)
+			require.NoError(t, n.Expire(t.Context(), key))
+		})
+	}
 }
 
 func TestNagiosUnknownHostgroup(t *testing.T) {
-	r := startNagios(t)
-	n := r.silencer("nosuchgroup")
+	r := nagiostest.Start(t)
+	n := silencer(r, "nosuchgroup")
 	n.cfg.ConfirmTimeout.Duration = 3 * time.Second
 	_, err := n.Silence(context.Background(), "k", Window{Start: time.Now(), End: time.Now().Add(time.Hour)}, "x")
 	require.Error(t, err)

@@ -15,6 +15,18 @@ import (
 type status struct {
 	created   int64 // info.created, seconds since the epoch
 	downtimes []downtime
+	// services are the hosts that have at least one service.
+	services map[string]bool
+}
+
+// servicesOn says whether any of the hosts has a service.
+func (s *status) servicesOn(hosts []downtime) bool {
+	for _, h := range hosts {
+		if s.services[h.Host] {
+			return true
+		}
+	}
+	return false
 }
 
 // of returns the downtimes of key whose comment holds scope ("" for all).
@@ -97,6 +109,11 @@ func (s *status) add(block string, f map[string]string) error {
 	switch block {
 	case "info":
 		s.created, _ = strconv.ParseInt(f["created"], 10, 64)
+	case "servicestatus":
+		if s.services == nil {
+			s.services = map[string]bool{}
+		}
+		s.services[f["host_name"]] = true
 	case "hostdowntime", "servicedowntime":
 		id, err := strconv.Atoi(f["downtime_id"])
 		if err != nil {

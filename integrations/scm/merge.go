@@ -2,27 +2,42 @@ package scm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
 
 // MergeResult is what Merge did.
 type MergeResult struct {
-	// Commit is the merge commit pushed, or into's tip when AlreadyMerged.
+	// Commit is the commit pushed (the merge commit, or the commit that
+	// reapplies reverted changes when there was nothing else to merge),
+	// or into's tip when AlreadyMerged.
 	Commit        string
-	AlreadyMerged bool     // from was already in into: nothing pushed
+	AlreadyMerged bool     // nothing to merge or reapply: nothing pushed
 	Conflicts     []string // paths that conflicted; nothing pushed
+	// Reapplied are the reverts of tested changes that the merge undid.
+	Reapplied []Commit
 }
 
 // Merge merges the remote's from branch into its into branch with a merge
 // commit (--no-ff, so the promotion shows as one commit that Revert can
 // undo) and pushes into. message defaults to git's "Merge branch ...".
 //
+// tested is the branch whose state the merge must keep (from in a
+// promotion, into in a merge-back), "" for none. A revert of a tested
+// change made on the other branch (a failed promotion's rollback) is
+// undone by the same commit: merging a tested branch into a production
+// that reverted it brings the changes again, although git sees the
+// commits as merged, and merging production back into test does not carry
+// the revert with it. The commit's message names each revert it undoes
+// ("This reverts commit ..."), so a retry finds nothing left to do.
+//
 // A conflict returns the conflicting paths in MergeResult.Conflicts and an
 // error wrapping ErrConflict; the merge is aborted and nothing is pushed.
-func (r *Repo) Merge(ctx context.Context, from, into, message string) (MergeResult, error) {
-	if err := checkBranches(from, into); err != nil {
+func (r *Repo) Merge(ctx context.Context, from, into, tested, message string) (MergeResult, error) {
+	if err := checkMerge(from, into, tested); err != nil {
 		return MergeResult{}, err
 	}
 	if message == "" {
@@ -30,26 +45,250 @@ func (r *Repo) Merge(ctx context.Context, from, into, message string) (MergeResu
 	}
 	var res MergeResult
 	err := r.do(ctx, "merge "+from+" into "+into, func(g *git) error {
-		res = MergeResult{}
-		src, dst, err := g.tips(ctx, from, into)
-		if err != nil {
-			return err
-		}
-		if res.AlreadyMerged, err = g.check(ctx, "merge-base", "--is-ancestor", src, dst); err != nil || res.AlreadyMerged {
-			res.Commit = dst
-			return err
-		}
-		if err := g.checkout(ctx, dst); err != nil {
-			return err
-		}
-		if _, err := g.run(ctx, "merge", "--no-ff", "--no-edit", "-m", message, src); err != nil {
-			res.Conflicts, err = g.abort(ctx, "merge", err)
+		var err error
+		var dst string
+		res, dst, err = g.merge(ctx, from, into, tested, message)
+		if err != nil || res.AlreadyMerged {
 			return err
 		}
 		res.Commit, err = g.pushHead(ctx, into, dst)
 		return err
 	})
 	return res, err
+}
+
+// MergePreview is what merging from into into would change, computed in
+// the cache and never pushed.
+type MergePreview struct {
+	Commits   []Commit // on from and not on into: what the merge brings
+	OnlyInto  []Commit // on into and not on from (production's hotfixes, reverts)
+	Reapplied []Commit // reverts of tested changes the merge undoes
+	Conflicts []string
+	// Stat and Patch are into's change, from its tip to the merge result
+	// (Patch cut to maxBytes as Diff does).
+	Stat, Patch string
+	Truncated   bool
+}
+
+// PreviewMerge computes Merge(from, into, tested) without pushing: what
+// the risk report shows, reapplied reverts and production's own commits
+// included.
+func (r *Repo) PreviewMerge(ctx context.Context, from, into, tested string, maxBytes int) (MergePreview, error) {
+	if err := checkMerge(from, into, tested); err != nil {
+		return MergePreview{}, err
+	}
+	var p MergePreview
+	err := r.do(ctx, "preview the merge of "+from+" into "+into, func(g *git) error {
+		p = MergePreview{}
+		src, dst, err := g.tips(ctx, from, into)
+		if err != nil {
+			return err
+		}
+		if p.Commits, err = g.log(ctx, dst, src); err != nil {
+			return err
+		}
+		if p.OnlyInto, err = g.log(ctx, src, dst); err != nil {
+			return err
+		}
+		res, _, err := g.merge(ctx, from, into, tested, "preview")
+		p.Reapplied, p.Conflicts = res.Reapplied, res.Conflicts
+		if errors.Is(err, ErrConflict) || res.AlreadyMerged {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p.Stat, p.Patch, p.Truncated, err = g.diff(ctx, dst+"..HEAD", maxBytes)
+		return err
+	})
+	return p, err
+}
+
+func checkMerge(from, into, tested string) error {
+	if err := checkBranches(from, into); err != nil {
+		return err
+	}
+	if tested != "" && tested != from && tested != into {
+		return fmt.Errorf("%w: tested branch %q is neither %q nor %q", ErrInvalid, tested, from, into)
+	}
+	return nil
+}
+
+// merge makes the merge of from into into as HEAD of the clone, unpushed,
+// and returns it with into's tip. AlreadyMerged means HEAD was not moved.
+func (g *git) merge(ctx context.Context, from, into, tested, message string) (MergeResult, string, error) {
+	var res MergeResult
+	src, dst, err := g.tips(ctx, from, into)
+	if err != nil {
+		return res, "", err
+	}
+	merged, err := g.check(ctx, "merge-base", "--is-ancestor", src, dst)
+	if err != nil {
+		return res, dst, err
+	}
+	if tested != "" {
+		keep, other := src, dst
+		if tested == into {
+			keep, other = dst, src
+		}
+		if res.Reapplied, err = g.revertsOf(ctx, keep, other); err != nil {
+			return res, dst, err
+		}
+	}
+	if merged && len(res.Reapplied) == 0 {
+		res.Commit, res.AlreadyMerged = dst, true
+		return res, dst, nil
+	}
+	if err := g.checkout(ctx, dst); err != nil {
+		return res, dst, err
+	}
+	if !merged {
+		if _, err := g.run(ctx, "merge", "--no-ff", "--no-edit", "-m", message, src); err != nil {
+			res.Conflicts, err = g.abort(ctx, "merge", err)
+			return res, dst, err
+		}
+	}
+	if len(res.Reapplied) == 0 {
+		return res, dst, nil
+	}
+	for _, c := range res.Reapplied {
+		args := []string{"revert", "--no-commit"}
+		if parents, err := g.parents(ctx, c.Hash); err != nil {
+			return res, dst, err
+		} else if len(parents) > 1 {
+			args = append(args, "-m", "1")
+		}
+		if _, err := g.run(ctx, append(args, c.Hash)...); err != nil {
+			res.Conflicts, err = g.abort(ctx, "revert", err)
+			return res, dst, err
+		}
+	}
+	var b strings.Builder
+	b.WriteString(message + "\n\nReapplies the tested changes that these reverts undid:\n")
+	for _, c := range res.Reapplied {
+		fmt.Fprintf(&b, "\n%.10s %s\nThis reverts commit %s.\n", c.Hash, c.Subject, c.Hash)
+	}
+	commit := []string{"commit", "-q", "--allow-empty", "-m", b.String()}
+	if !merged {
+		commit = append(commit, "--amend") // one merge commit: one Revert undoes it all
+	}
+	_, err = g.run(ctx, commit...)
+	return res, dst, err
+}
+
+// revertMarker is the line git's revert writes, and Revert too.
+var revertMarker = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
+
+// revertsOf lists the reverts on other and not on keep that still undo
+// changes keep holds, newest first: the revert of a commit keep has, or
+// of a merge whose merged side keep has. A revert stops counting when a
+// revert of it counts (revert of the revert, possibly by an earlier
+// Merge).
+func (g *git) revertsOf(ctx context.Context, keep, other string) ([]Commit, error) {
+	all, err := g.revertLog(ctx, keep, other)
+	if err != nil {
+		return nil, err
+	}
+	// reverted[c] are the commits that revert c, anywhere on both branches.
+	reverted := map[string][]string{}
+	for _, c := range all {
+		for _, m := range revertMarker.FindAllStringSubmatch(c.body, -1) {
+			reverted[m[1]] = append(reverted[m[1]], c.Hash)
+		}
+	}
+	effective := map[string]bool{}
+	var counts func(c string, depth int) bool
+	counts = func(c string, depth int) bool {
+		if v, ok := effective[c]; ok || depth > len(all) {
+			return v
+		}
+		v := true
+		for _, r := range reverted[c] {
+			if counts(r, depth+1) {
+				v = false
+				break
+			}
+		}
+		effective[c] = v
+		return v
+	}
+	var out []Commit
+	for _, c := range all {
+		if c.onKeep || !counts(c.Hash, 0) {
+			continue
+		}
+		for _, m := range revertMarker.FindAllStringSubmatch(c.body, -1) {
+			tested, err := g.holds(ctx, keep, m[1])
+			if err != nil {
+				return nil, err
+			}
+			if tested {
+				out = append(out, c.Commit)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+type revertCommit struct {
+	Commit
+	body   string
+	onKeep bool
+}
+
+// revertLog lists the commits on keep or other whose message says they
+// revert a commit, newest first.
+func (g *git) revertLog(ctx context.Context, keep, other string) ([]revertCommit, error) {
+	grep := []string{"log", "-E", "--grep=^This reverts commit [0-9a-f]{40}"}
+	out, err := g.run(ctx, append(grep, "-z", "--format=%H%x1f%s%x1f%B", keep, other)...)
+	if err != nil || out == "" {
+		return nil, err
+	}
+	// Two commands, however many reverts the history holds.
+	offKeep, err := g.run(ctx, append(grep, "--format=%H", other, "^"+keep)...)
+	if err != nil {
+		return nil, err
+	}
+	notOnKeep := map[string]bool{}
+	for _, h := range strings.Fields(offKeep) {
+		notOnKeep[h] = true
+	}
+	var cs []revertCommit
+	for rec := range strings.SplitSeq(strings.TrimSuffix(out, "\x00"), "\x00") {
+		f := strings.SplitN(rec, "\x1f", 3)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("unexpected log record %q", rec)
+		}
+		cs = append(cs, revertCommit{Commit: Commit{Hash: f[0], Subject: f[1]}, body: f[2], onKeep: !notOnKeep[f[0]]})
+	}
+	return cs, nil
+}
+
+// holds says whether keep has the changes of commit c: c is on keep, or c
+// is a merge whose merged side (second parent) is.
+func (g *git) holds(ctx context.Context, keep, c string) (bool, error) {
+	parents, err := g.parents(ctx, c)
+	if err != nil || len(parents) == 0 {
+		return false, err
+	}
+	target := c
+	if len(parents) > 1 {
+		target = parents[1]
+	}
+	return g.check(ctx, "merge-base", "--is-ancestor", target, keep)
+}
+
+// parents lists c's parents; none for an unknown commit.
+func (g *git) parents(ctx context.Context, c string) ([]string, error) {
+	if _, ok, err := g.resolve(ctx, c+"^{commit}"); err != nil || !ok {
+		return nil, err
+	}
+	out, err := g.run(ctx, "rev-list", "--parents", "-n", "1", c)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out)[1:], nil
 }
 
 // Revert reverts commit on the remote's branch with a new commit, and
@@ -101,7 +340,8 @@ func (r *Repo) Revert(ctx context.Context, branch, commit, message string) (stri
 		}
 		commitArgs := []string{"commit", "-q", "--no-edit"} // --no-edit keeps git's "Revert ..." message
 		if message != "" {
-			commitArgs = []string{"commit", "-q", "-m", message}
+			// git's line, which Merge reads to find reverts of tested changes.
+			commitArgs = []string{"commit", "-q", "-m", message + "\n\nThis reverts commit " + c + "."}
 		}
 		if _, err := g.run(ctx, commitArgs...); err != nil {
 			return err

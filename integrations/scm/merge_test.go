@@ -16,7 +16,7 @@ func TestMerge(t *testing.T) {
 	r := newRepo(t, remote.URL())
 	before, from := remote.Tip("production"), remote.Tip("test")
 
-	res, err := r.Merge(t.Context(), "test", "production", "Promote release 2")
+	res, err := r.Merge(t.Context(), "test", "production", "test", "Promote release 2")
 	require.NoError(t, err)
 	require.False(t, res.AlreadyMerged)
 	require.Empty(t, res.Conflicts)
@@ -29,7 +29,7 @@ func TestMerge(t *testing.T) {
 	requireClean(t, r)
 
 	t.Run("already merged", func(t *testing.T) {
-		again, err := r.Merge(t.Context(), "test", "production", "Promote release 2")
+		again, err := r.Merge(t.Context(), "test", "production", "test", "Promote release 2")
 		require.NoError(t, err)
 		require.Equal(t, MergeResult{Commit: res.Commit, AlreadyMerged: true}, again)
 		require.Equal(t, res.Commit, remote.Tip("production"))
@@ -54,7 +54,7 @@ func TestMergeConflict(t *testing.T) {
 	r := newRepo(t, remote.URL())
 	before := remote.Tip("production")
 
-	res, err := r.Merge(t.Context(), "test", "production", "")
+	res, err := r.Merge(t.Context(), "test", "production", "test", "")
 	require.ErrorIs(t, err, ErrConflict)
 	require.Contains(t, err.Error(), "conf.yaml")
 	require.Equal(t, []string{"conf.yaml"}, res.Conflicts)
@@ -64,7 +64,7 @@ func TestMergeConflict(t *testing.T) {
 
 	// Once resolved on test (what a human does), the same call succeeds.
 	remote.Commit("test", "take the hotfix", map[string]string{"conf.yaml": "release: 1-hotfix\n"})
-	res, err = r.Merge(t.Context(), "test", "production", "")
+	res, err = r.Merge(t.Context(), "test", "production", "test", "")
 	require.NoError(t, err)
 	require.Empty(t, res.Conflicts)
 	require.Equal(t, "Merge branch 'test' into production", scmtest.Git(t, remote.Bare, "log", "-1", "--format=%s", "production"))
@@ -74,7 +74,7 @@ func TestRevert(t *testing.T) {
 	t.Parallel()
 	remote := seed(t)
 	r := newRepo(t, remote.URL())
-	res, err := r.Merge(t.Context(), "test", "production", "")
+	res, err := r.Merge(t.Context(), "test", "production", "test", "")
 	require.NoError(t, err)
 	require.Equal(t, "release: 2\n", remote.Show("production", "conf.yaml"))
 
@@ -121,7 +121,7 @@ func TestMergeRace(t *testing.T) {
 			hotfix = remote.Commit("production", "hotfix", map[string]string{"hotfix.txt": "x\n"})
 		}
 	}
-	res, err := r.Merge(t.Context(), "test", "production", "")
+	res, err := r.Merge(t.Context(), "test", "production", "test", "")
 	require.NoError(t, err)
 	require.NotEmpty(t, hotfix)
 	require.Equal(t, remote.Tip("production"), res.Commit)
@@ -146,15 +146,112 @@ func TestRecoversFromKilledGit(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "stray.txt"), []byte("x"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".git", "index.lock"), nil, 0o644))
 
-	res, err := r.Merge(t.Context(), "test", "production", "")
+	res, err := r.Merge(t.Context(), "test", "production", "test", "")
 	require.ErrorIs(t, err, ErrConflict)
 	require.Equal(t, []string{"conf.yaml"}, res.Conflicts)
 	requireClean(t, r)
 
 	head, _, err := r.Commit(t.Context(), "production", map[string][]byte{"conf.yaml": []byte("release: 2\n")}, "take release 2")
 	require.NoError(t, err)
-	res, err = r.Merge(t.Context(), "test", "production", "")
+	res, err = r.Merge(t.Context(), "test", "production", "test", "")
 	require.NoError(t, err)
 	require.Equal(t, head, scmtest.Git(t, remote.Bare, "rev-parse", res.Commit+"^1"))
 	require.Equal(t, "release: 2\n", remote.Show("production", "conf.yaml"))
+}
+
+// Issue 16 #2: a promotion merged test (with slurm.pp), failed and was
+// reverted; promoting the same test branch again found it "already
+// merged", and the merge-back carried the revert into test, so slurm.pp
+// left both branches. A merge keeps the tested branch's state whatever
+// merges and reverts came before.
+func TestMergeKeepsTestedChangesThroughReverts(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	slurm := map[string]string{"slurm.pp": "class slurm {}\n"}
+	promote := func(t *testing.T, r *Repo, key string) MergeResult {
+		t.Helper()
+		res, err := r.Merge(ctx, "test", "production", "test", "Promote "+key+"\n\nosflow-op: "+key)
+		require.NoError(t, err)
+		requireClean(t, r)
+		return res
+	}
+	subjects := func(cs []Commit) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Subject)
+		}
+		return out
+	}
+
+	// failed is a repo after a promotion that merged slurm.pp and was
+	// reverted, and the revert.
+	failed := func(t *testing.T) (*scmtest.Remote, *Repo, string) {
+		remote := seed(t)
+		remote.Commit("test", "add slurm.pp", slurm)
+		r := newRepo(t, remote.URL())
+		first := promote(t, r, "p1")
+		require.Contains(t, remote.Files("production"), "slurm.pp")
+		revert, err := r.Revert(ctx, "production", first.Commit, "osflow: revert the promotion of r1 (task failed)")
+		require.NoError(t, err)
+		require.NotContains(t, remote.Files("production"), "slurm.pp")
+		return remote, r, revert
+	}
+
+	t.Run("merge, revert, merge again", func(t *testing.T) {
+		t.Parallel()
+		remote, r, revert := failed(t)
+
+		// The risk report's view: the revert is undone, production's own
+		// commits are listed, the diff is what production will get.
+		p, err := r.PreviewMerge(ctx, "test", "production", "test", 0)
+		require.NoError(t, err)
+		require.Empty(t, p.Commits)
+		require.Equal(t, []string{"osflow: revert the promotion of r1 (task failed)", "Promote p1"}, subjects(p.OnlyInto))
+		require.Equal(t, []string{"osflow: revert the promotion of r1 (task failed)"}, subjects(p.Reapplied))
+		require.Contains(t, p.Stat, "slurm.pp")
+		require.Contains(t, p.Patch, "+class slurm {}")
+		require.Equal(t, revert, remote.Tip("production"), "a preview pushes nothing")
+
+		second := promote(t, r, "p2")
+		require.False(t, second.AlreadyMerged)
+		require.Equal(t, revert, second.Reapplied[0].Hash)
+		require.Equal(t, remote.Tip("production"), second.Commit)
+		require.Equal(t, "class slurm {}\n", remote.Show("production", "slurm.pp"))
+		require.Equal(t, "release: 2\n", remote.Show("production", "conf.yaml"))
+		again := promote(t, r, "p2")
+		require.Equal(t, MergeResult{Commit: second.Commit, AlreadyMerged: true}, again, "a retry pushes nothing")
+
+		// The second promotion fails too; the third still gets slurm.pp.
+		_, err = r.Revert(ctx, "production", second.Commit, "osflow: revert the promotion of r1 (task failed again)")
+		require.NoError(t, err)
+		require.NotContains(t, remote.Files("production"), "slurm.pp")
+		third := promote(t, r, "p3")
+		require.False(t, third.AlreadyMerged)
+		require.Equal(t, "class slurm {}\n", remote.Show("production", "slurm.pp"))
+	})
+
+	t.Run("merge-back after a reverted promotion", func(t *testing.T) {
+		t.Parallel()
+		remote, r, _ := failed(t)
+		remote.Commit("production", "hotfix during the outage", map[string]string{"hotfix.txt": "x\n"})
+
+		back, err := r.Merge(ctx, "production", "test", "test", "merge back\n\nosflow-op: mb1")
+		require.NoError(t, err)
+		require.False(t, back.AlreadyMerged)
+		require.Equal(t, remote.Tip("test"), back.Commit)
+		require.Equal(t, "class slurm {}\n", remote.Show("test", "slurm.pp"), "the merge-back carried the revert into test")
+		require.Contains(t, remote.Files("test"), "hotfix.txt", "the hotfix comes back to test")
+		again, err := r.Merge(ctx, "production", "test", "test", "merge back\n\nosflow-op: mb1")
+		require.NoError(t, err)
+		require.True(t, again.AlreadyMerged)
+
+		// The next promotion brings slurm.pp to production.
+		p, err := r.PreviewMerge(ctx, "test", "production", "test", 0)
+		require.NoError(t, err)
+		require.Contains(t, p.Stat, "slurm.pp")
+		res := promote(t, r, "p2")
+		require.False(t, res.AlreadyMerged)
+		require.Equal(t, "class slurm {}\n", remote.Show("production", "slurm.pp"))
+		require.Contains(t, remote.Files("production"), "hotfix.txt")
+	})
 }

@@ -81,28 +81,34 @@ func (r *Repo) Log(ctx context.Context, base, head string) ([]Commit, error) {
 	var commits []Commit
 	err := r.do(ctx, "log "+base+".."+head, func(g *git) error {
 		from, to, err := g.tips(ctx, base, head)
-		if err != nil {
-			return err
+		if err == nil {
+			commits, err = g.log(ctx, from, to)
 		}
-		// Fields end with US, commits with NUL (-z): a subject holds neither.
-		out, err := g.run(ctx, "log", "-z", "--format=%H%x1f%an <%ae>%x1f%aI%x1f%s", from+".."+to)
-		if err != nil || out == "" {
-			return err
-		}
-		for rec := range strings.SplitSeq(strings.TrimSuffix(out, "\x00"), "\x00") {
-			f := strings.Split(rec, "\x1f")
-			if len(f) != 4 {
-				return fmt.Errorf("unexpected log record %q", rec)
-			}
-			t, err := time.Parse(time.RFC3339, f[2])
-			if err != nil {
-				return fmt.Errorf("commit %s: %w", f[0], err)
-			}
-			commits = append(commits, Commit{Hash: f[0], Author: f[1], Time: t, Subject: f[3]})
-		}
-		return nil
+		return err
 	})
 	return commits, err
+}
+
+// log lists the commits on to that are not on from, newest first.
+func (g *git) log(ctx context.Context, from, to string) ([]Commit, error) {
+	// Fields end with US, commits with NUL (-z): a subject holds neither.
+	out, err := g.run(ctx, "log", "-z", "--format=%H%x1f%an <%ae>%x1f%aI%x1f%s", from+".."+to)
+	if err != nil || out == "" {
+		return nil, err
+	}
+	var commits []Commit
+	for rec := range strings.SplitSeq(strings.TrimSuffix(out, "\x00"), "\x00") {
+		f := strings.Split(rec, "\x1f")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("unexpected log record %q", rec)
+		}
+		t, err := time.Parse(time.RFC3339, f[2])
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", f[0], err)
+		}
+		commits = append(commits, Commit{Hash: f[0], Author: f[1], Time: t, Subject: f[3]})
+	}
+	return commits, nil
 }
 
 // FindCommit returns the newest commit on the remote's branch whose
@@ -140,24 +146,27 @@ func (r *Repo) Diff(ctx context.Context, base, head string, maxBytes int) (stat,
 	}
 	err = r.do(ctx, "diff "+base+"..."+head, func(g *git) error {
 		from, to, err := g.tips(ctx, base, head)
-		if err != nil {
-			return err
+		if err == nil {
+			stat, patch, truncated, err = g.diff(ctx, from+"..."+to, maxBytes)
 		}
-		// No external diff or textconv driver: the remote's .gitattributes
-		// must not make us run programs.
-		diff := []string{"diff", "--no-ext-diff", "--no-textconv", "--no-color"}
-		rng := from + "..." + to
-		if stat, err = g.run(ctx, append(diff, "--stat=200", rng)...); err != nil {
-			return err
-		}
-		w := &limitWriter{max: maxBytes}
-		if _, err = g.exec(ctx, call{args: append(diff, "--patch", rng), stdout: w}); err != nil {
-			return err
-		}
-		patch, truncated = w.String(), w.truncated
-		return nil
+		return err
 	})
 	return stat, patch, truncated, err
+}
+
+// diff is the diffstat and the patch (cut to maxBytes) of a range.
+func (g *git) diff(ctx context.Context, rng string, maxBytes int) (stat, patch string, truncated bool, err error) {
+	// No external diff or textconv driver: the remote's .gitattributes
+	// must not make us run programs.
+	diff := []string{"diff", "--no-ext-diff", "--no-textconv", "--no-color"}
+	if stat, err = g.run(ctx, append(diff, "--stat=200", rng)...); err != nil {
+		return "", "", false, err
+	}
+	w := &limitWriter{max: maxBytes}
+	if _, err = g.exec(ctx, call{args: append(diff, "--patch", rng), stdout: w}); err != nil {
+		return "", "", false, err
+	}
+	return stat, w.String(), w.truncated, nil
 }
 
 // limitWriter keeps the first max bytes written (all if max <= 0) and

@@ -132,7 +132,7 @@ func TestErrors(t *testing.T) {
 			return err
 		}, nil, ErrNotFound},
 		{"merge: unknown from", remote.URL(), func(ctx context.Context, r *Repo) error {
-			_, err := r.Merge(ctx, "nope", "production", "")
+			_, err := r.Merge(ctx, "nope", "production", "", "")
 			return err
 		}, nil, ErrNotFound},
 		{"revert: unknown commit", remote.URL(), func(ctx context.Context, r *Repo) error {
@@ -272,7 +272,7 @@ func TestHTTP(t *testing.T) {
 		commits, err := r.Log(t.Context(), "production", "test")
 		require.NoError(t, err)
 		require.Len(t, commits, 2)
-		res, err := r.Merge(t.Context(), "test", "production", "")
+		res, err := r.Merge(t.Context(), "test", "production", "", "")
 		require.NoError(t, err)
 		require.Equal(t, remote.Tip("production"), res.Commit)
 	})
