@@ -32,6 +32,13 @@ type GitRepoPlan struct {
 	Production string
 }
 
+// PromotionDoneInput asks whether a release's promotion to a channel
+// completed.
+type PromotionDoneInput struct {
+	Release string
+	Channel string
+}
+
 // ReleaseInput names a release.
 type ReleaseInput struct {
 	Release string

@@ -507,6 +507,13 @@ func (a *RepoActivities) LoadCandidate(_ context.Context, in ReleaseInput) (Cand
 	return c, classify(err)
 }
 
+// PromotionDone reports whether a promotion of in.Release to in.Channel
+// completed its outage.
+func (a *RepoActivities) PromotionDone(_ context.Context, in PromotionDoneInput) (bool, error) {
+	done, err := a.Store.PromotionDone(in.Release, in.Channel)
+	return done, classify(err)
+}
+
 // RecordPromotion adds a promotion's switch (or its outcome) to the
 // release's provenance, once per key and outcome.
 func (a *RepoActivities) RecordPromotion(ctx context.Context, in PromotionRecordInput) error {

@@ -58,7 +58,14 @@ func checkPromotable(st *repo.Store, cfg *config.Config, release string) error {
 		if err != nil {
 			return err
 		}
+		done := false
 		if in {
+			// Unless its first promotion failed with nothing to roll back to.
+			if done, err = st.PromotionDone(release, cfg.Channels.Production); err != nil {
+				return err
+			}
+		}
+		if done {
 			return UsageError{fmt.Errorf("%s already serves %s: nothing to promote (osflow audit %s shows since when)",
 				cfg.Channels.Production, release, cfg.Channels.Production)}
 		}

@@ -16,8 +16,8 @@ import (
 // into a derived release, and production can move again after it.
 
 // notServedYet refuses to promote the release production already serves
-// (itself, or derived from it by bypasses): its outage would switch
-// nothing and still run every step.
+// (itself, or derived from it by bypasses) after a completed promotion:
+// its outage would switch nothing and still run every step.
 func (p *promotion) notServedYet(ctx workflow.Context) error {
 	var st activities.ChannelState
 	err := workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.ChannelState,
@@ -26,6 +26,18 @@ func (p *promotion) notServedYet(ctx workflow.Context) error {
 		return stepError("read the production channel", err)
 	}
 	if !slices.Contains(st.Chain, p.st.Release) && st.Release != p.st.Release {
+		return nil
+	}
+	// Production also serves a release whose first promotion failed with
+	// nothing to roll back to: its outage is still to be completed.
+	var done bool
+	err = workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.PromotionDone,
+		activities.PromotionDoneInput{Release: p.st.Release, Channel: p.plan.ProductionChannel}).Get(ctx, &done)
+	if err != nil {
+		return stepError("read the promotions of "+p.st.Release, err)
+	}
+	if !done {
+		p.note(ctx, fmt.Sprintf("%s serves %s, but no promotion of it completed: this one runs its outage", p.plan.ProductionChannel, st.Release))
 		return nil
 	}
 	p.setState(ctx, ApprovalCanceled)

@@ -33,6 +33,19 @@ func TestPromotionRefusesTheReleaseProductionServes(t *testing.T) {
 
 // A new promotion asks to supersede the ones that wait for approval and
 // started before it, and notes which it superseded.
+// A first promotion that failed leaves production on the candidate (there
+// was nothing to roll back to): promoting it again runs the outage that
+// never completed.
+func TestPromotionAgainAfterAFirstFailedPromotion(t *testing.T) {
+	w := &world{production: "r2", testing: "r2", promotionFailed: true}
+	env := newPromotionEnv(t, w)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Hour)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+	st := queryPromotion(t, env)
+	require.True(t, hasNote(st, "production serves r2, but no promotion of it completed: this one runs its outage"), "%v", st.Comments)
+	require.Equal(t, 1, w.calls["PublishRisk"], "it went on to the risk report")
+}
+
 func TestPromotionSupersedesOlderWaitingPromotions(t *testing.T) {
 	w := &world{production: "r1", testing: "r2", supersede: []string{"promotion-r0"}}
 	env := newPromotionEnv(t, w)

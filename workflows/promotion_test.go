@@ -61,6 +61,9 @@ type world struct {
 	heldBy string
 	// testingChain, when set, is testing's derivation chain.
 	testingChain []string
+	// promotionFailed: production serves the candidate only because its
+	// first promotion failed with nothing to roll back to.
+	promotionFailed bool
 }
 
 func (w *world) call(name string) error {
@@ -96,6 +99,11 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 		func(_ context.Context, in activities.SupersedeInput) ([]string, error) {
 			w.superseding = append(w.superseding, in)
 			return w.supersede, nil
+		})
+	env.OnActivity(repoActs.PromotionDone, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PromotionDoneInput) (bool, error) {
+			require.Equal(t, "production", in.Channel)
+			return !w.promotionFailed, nil
 		})
 	env.OnActivity(repoActs.SetFreeze, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FreezeInput) (activities.ChannelState, error) {
@@ -135,7 +143,7 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 	env.OnActivity(promotionActs.PublishRisk, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PublishRiskInput) (activities.Published, error) {
 			w.calls["PublishRisk"]++
-			require.Equal(t, "r1", in.Risk.Production)
+			require.Equal(t, w.production, in.Risk.Production, "the risk report says what production serves")
 			return activities.Published{Page: "Release-r2", URL: "https://wiki/Release-r2"}, nil
 		})
 	env.OnActivity(promotionActs.Notify, mock.Anything, mock.Anything).Return(

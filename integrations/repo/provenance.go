@@ -93,6 +93,21 @@ func (s *Store) RecordPromotion(ctx context.Context, release string, rec Promoti
 }
 
 // Promotions lists a release's promotion records, oldest first.
+// PromotionDone reports whether a promotion of release to channel ended
+// done: its outage completed, not rolled back.
+func (s *Store) PromotionDone(release, channel string) (bool, error) {
+	recs, err := s.Promotions(release)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range recs {
+		if r.Channel == channel && r.Outcome == "done" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (s *Store) Promotions(release string) ([]PromotionRecord, error) {
 	if err := checkReleaseID(release); err != nil {
 		return nil, err
