@@ -22,6 +22,11 @@ import (
 // repo files` gives overlays a dnf priority, so the overlay's build is
 // the one installed.
 
+// OverlayPriority is the dnf priority `osflow repo files` gives an overlay
+// repo; mirrors keep dnf's default, 99, and the lower number wins, so of
+// a shadowed NEVRA dnf installs the overlay's build.
+const OverlayPriority = 10
+
 // ShadowCopy is one repo's build of a shadowed NEVRA.
 type ShadowCopy struct {
 	Repo     string   `json:"repo"`
