@@ -157,8 +157,8 @@ func renderShadows(b *strings.Builder, level string, d DiffSummary) {
 	}
 	fmt.Fprintf(b, "\n%s Same NEVRA, different builds\n\n", level)
 	fmt.Fprintf(b, "Repos of %s serve these packages as different builds under one name, version and release. "+
-		"Nodes install the overlay's: `osflow repo files` gives overlays dnf priority %d. "+
-		"Where no single overlay serves one, dnf may install any of them. Check that the build nodes get is the one wanted.\n\n", d.To, repo.OverlayPriority)
+		"Nodes install the overlay's: `osflow repo files` gives overlays a lower dnf cost (%d, mirrors 1000). "+
+		"Where no single overlay serves one, dnf may install any of them. Check that the build nodes get is the one wanted.\n\n", d.To, repo.OverlayCost)
 	for _, sh := range d.Shadows {
 		fmt.Fprintf(b, "- %s\n", sh)
 	}

@@ -29,7 +29,7 @@ func TestRenderCandidate(t *testing.T) {
 		{name: "shadowed NEVRAs", c: Candidate{Release: "r2", Production: "production", Diff: DiffSummary{From: "production", To: "r2",
 			Shadows: []string{shadowLine}, MoreShadows: 3}},
 			want: []string{"## Same NEVRA, different builds\n\nRepos of r2 serve these packages as different builds",
-				"`osflow repo files` gives overlays dnf priority 10", "- " + shadowLine + "\n",
+				"`osflow repo files` gives overlays a lower dnf cost (500, mirrors 1000)", "- " + shadowLine + "\n",
 				"- ... and 3 more (`osflow repo diff production r2` lists all)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

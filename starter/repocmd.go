@@ -193,13 +193,13 @@ func PrintDiff(w io.Writer, d repo.ReleaseDiff) {
 }
 
 // PrintShadows writes the NEVRAs a release serves as different builds
-// from different repos, which dnf tells apart only by repo priority.
+// from different repos, which dnf tells apart only by repo cost.
 func PrintShadows(w io.Writer, release string, shadows []repo.Shadow) {
 	if len(shadows) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%s serves these NEVRAs as different builds from different repos (nodes install the overlay's; `repo files` gives overlays priority=%d):\n",
-		release, repo.OverlayPriority)
+	fmt.Fprintf(w, "%s serves these NEVRAs as different builds from different repos (nodes install the overlay's; `repo files` gives overlays cost=%d):\n",
+		release, repo.OverlayCost)
 	for _, sh := range shadows {
 		fmt.Fprintf(w, "  ! %s\n", sh)
 	}
@@ -320,7 +320,7 @@ func WriteRepoFile(w io.Writer, cfg *config.Config, channel, baseURL string) err
 		fmt.Fprintf(w, "\n[osflow-%s-%s]\nname=%s\nbaseurl=%s%s/%s/\nenabled=1\nmetadata_expire=300\n",
 			channel, r.Name, name, baseURL, channel, r.Name)
 		if r.Overlay {
-			fmt.Fprintf(w, "priority=%d\n", repo.OverlayPriority)
+			fmt.Fprintf(w, "cost=%d\n", repo.OverlayCost)
 		}
 		if r.GPGKey != "" {
 			fmt.Fprintf(w, "gpgcheck=1\ngpgkey=file://%s\n", r.GPGKey)

@@ -19,13 +19,17 @@ import (
 // release records every such NEVRA when it is created
 // (provenance/<release>/shadows.json), so status, the risk report, the
 // candidate page and `osflow repo diff` read one finding; and `osflow
-// repo files` gives overlays a dnf priority, so the overlay's build is
+// repo files` gives overlays a lower dnf cost, so the overlay's build is
 // the one installed.
 
-// OverlayPriority is the dnf priority `osflow repo files` gives an overlay
-// repo; mirrors keep dnf's default, 99, and the lower number wins, so of
-// a shadowed NEVRA dnf installs the overlay's build.
-const OverlayPriority = 10
+// OverlayCost is the dnf cost `osflow repo files` gives an overlay repo;
+// mirrors keep dnf's default, 1000. Of two packages with one NEVRA dnf
+// installs the one from the repo of lower cost, so the overlay's build of
+// a shadowed NEVRA. Not dnf's priority=: that hides every package of a
+// name the overlay holds in the other repos, newer versions included, so
+// a bypassed openssl-3.0.2 would keep the nodes from the upstream's later
+// 3.0.3 for as long as the overlay holds it.
+const OverlayCost = 500
 
 // ShadowCopy is one repo's build of a shadowed NEVRA.
 type ShadowCopy struct {
@@ -45,7 +49,7 @@ type Shadow struct {
 }
 
 // Winner is the copy dnf installs through `osflow repo files`: the one
-// overlay's, whose priority beats the mirrors'. False when no overlay,
+// overlay's, whose cost beats the mirrors'. False when no overlay,
 // or more than one, serves the NEVRA: dnf may then install any copy.
 func (sh Shadow) Winner() (ShadowCopy, bool) {
 	if len(sh.Copies) > 1 && sh.Copies[0].Overlay && !sh.Copies[1].Overlay {
