@@ -17,8 +17,8 @@ import (
 // upstream's own 1.3-1 published later. rpm sees one package, dnf picks
 // either, and a node may end up with the unsigned one without a word. A
 // release records every such NEVRA when it is created
-// (provenance/<release>/shadows.json), so status, the risk report, the
-// candidate page and `osflow repo diff` read one finding; and `osflow
+// (provenance/<release>/shadows.json), so the risk report, the candidate
+// page and `osflow repo diff` read one finding; and `osflow
 // repo files` gives overlays a lower dnf cost, so the overlay's build is
 // the one installed.
 
