@@ -354,6 +354,12 @@ type DiffSummary struct {
 	// production untested, and a switch carries each into the release
 	// unless its overlay snapshot is newer.
 	Bypasses []BypassNote
+	// Shadows are the NEVRAs To's repos serve as different builds, as
+	// its release recorded them ("hpc-base-tools-1.3-1.noarch: overlay
+	// site (sha256 ab12…) shadows baseos (sha256 cd34…)"), at most
+	// maxShadows; MoreShadows counts the rest.
+	Shadows     []string
+	MoreShadows int
 }
 
 // GitChange is what merging a config or monitoring repo's test branch

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/scm"
 	"github.com/osflow/osflow/integrations/tickets"
 	"github.com/osflow/osflow/integrations/wiki"
@@ -119,6 +120,7 @@ func RenderCandidate(c Candidate) string {
 		}
 	}
 	renderBypasses(&b, "##", c.Diff.Bypasses)
+	renderShadows(&b, "##", c.Diff)
 	fmt.Fprintf(&b, "\n## Outage tasks\n\nMeasured on the test cluster. Estimated outage: **%s**.\n\n", c.TotalEstimate.Round(time.Second))
 	b.WriteString("| task | where | kind | expected | measured | done by |\n|---|---|---|---|---|---|\n")
 	for _, t := range c.Tasks {
@@ -155,6 +157,24 @@ func renderBypasses(b *strings.Builder, level string, bypasses []BypassNote) {
 	for _, bp := range bypasses {
 		fmt.Fprintf(b, "- %s `%s` into %s by %s: %s (%s)\n", bp.Time.UTC().Format("2006-01-02 15:04Z"), strings.Join(bp.Packages, "`, `"),
 			bp.Overlay, bp.Actor, bp.Reason, bp.ID)
+	}
+}
+
+// renderShadows lists the NEVRAs the diff's target serves as different
+// builds under a heading of the given level, if there are any.
+func renderShadows(b *strings.Builder, level string, d DiffSummary) {
+	if len(d.Shadows) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s Same NEVRA, different builds\n\n", level)
+	fmt.Fprintf(b, "Repos of %s serve these packages as different builds under one name, version and release. "+
+		"Nodes install the overlay's: `osflow repo files` gives overlays a lower dnf cost (%d, mirrors 1000). "+
+		"Where no single overlay serves one, dnf may install any of them. Check that the build nodes get is the one wanted.\n\n", d.To, repo.OverlayCost)
+	for _, sh := range d.Shadows {
+		fmt.Fprintf(b, "- %s\n", sh)
+	}
+	if d.MoreShadows > 0 {
+		fmt.Fprintf(b, "- ... and %d more (`osflow repo diff %s %s` lists all)\n", d.MoreShadows, d.From, d.To)
 	}
 }
 

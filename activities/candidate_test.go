@@ -14,6 +14,9 @@ import (
 	"github.com/osflow/osflow/integrations/tickets"
 )
 
+// shadowLine is a shadowed NEVRA as repo.Shadow renders it.
+const shadowLine = "hpc-base-tools-1.3-1.noarch: overlay site (sha256 ab12ab12ab12…) shadows baseos (sha256 cd34cd34cd34…)"
+
 func TestRenderCandidate(t *testing.T) {
 	bypass := BypassNote{ID: "bypass-site-1", Time: time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), Overlay: "site",
 		Packages: []string{"openssl-1:3.0.7-27.el9.x86_64", "openssl-libs-1:3.0.7-27.el9.x86_64"}, Actor: "osflow/watch-site", Reason: "new version"}
@@ -25,11 +28,16 @@ func TestRenderCandidate(t *testing.T) {
 		{name: "no bypass", c: Candidate{Release: "r2", Production: "production", Diff: DiffSummary{Upgraded: 2, Lines: []string{"[baseos] ^ a-1-1.noarch -> a-2-1.noarch"}},
 			OpenTickets: []TicketRef{{ID: "OSF-3", Title: "suite/case fails"}}},
 			want: []string{"# Release r2", "0 added, 0 removed, 2 upgraded", "[baseos] ^ a-1-1.noarch -> a-2-1.noarch", "## Open tickets (1)", "- OSF-3 suite/case fails"},
-			not:  []string{"Emergency bypasses"}},
+			not:  []string{"Emergency bypasses", "Same NEVRA"}},
 		{name: "bypasses since the last promotion", c: Candidate{Release: "r2", Production: "production", Diff: DiffSummary{Bypasses: []BypassNote{bypass}}},
 			want: []string{"## Emergency bypasses since the last promotion",
 				"- 2026-12-01 09:30Z `openssl-1:3.0.7-27.el9.x86_64`, `openssl-libs-1:3.0.7-27.el9.x86_64` into site by osflow/watch-site: new version (bypass-site-1)",
 				"## Open tickets (0)\n\nNone."}},
+		{name: "shadowed NEVRAs", c: Candidate{Release: "r2", Production: "production", Diff: DiffSummary{From: "production", To: "r2",
+			Shadows: []string{shadowLine}, MoreShadows: 3}},
+			want: []string{"## Same NEVRA, different builds\n\nRepos of r2 serve these packages as different builds",
+				"`osflow repo files` gives overlays a lower dnf cost (500, mirrors 1000)", "- " + shadowLine + "\n",
+				"- ... and 3 more (`osflow repo diff production r2` lists all)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requirePage(t, RenderCandidate(tc.c), tc.want, tc.not)

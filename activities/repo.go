@@ -376,6 +376,9 @@ func (a *RepoActivities) diffSummary(in DiffSummaryInput) (DiffSummary, repo.Rel
 			add(fmt.Sprintf("[%s] ~ %s (rebuilt)", name, c.To.NEVRA()))
 		}
 	}
+	if err := a.addShadows(&sum, d.To); err != nil {
+		return sum, d, err
+	}
 	if in.From == a.Config.Channels.Production {
 		bypasses, err := a.Store.BypassesSincePromotion(in.From)
 		if err != nil {
@@ -386,6 +389,29 @@ func (a *RepoActivities) diffSummary(in DiffSummaryInput) (DiffSummary, repo.Rel
 		}
 	}
 	return sum, d, nil
+}
+
+// maxShadows bounds the shadowed NEVRAs a diff summary carries.
+const maxShadows = 50
+
+// addShadows adds the shadowed NEVRAs that release recorded (none for a
+// channel that serves nothing yet).
+func (a *RepoActivities) addShadows(sum *DiffSummary, release string) error {
+	if repo.CheckReleaseID(release) != nil {
+		return nil
+	}
+	shadows, err := a.Store.ReleaseShadows(release)
+	if err != nil {
+		return classify(err)
+	}
+	for i, sh := range shadows {
+		if i == maxShadows {
+			sum.MoreShadows = len(shadows) - maxShadows
+			break
+		}
+		sum.Shadows = append(sum.Shadows, sh.String())
+	}
+	return nil
 }
 
 // ResolveRollback turns a rollback request into an absolute target: the

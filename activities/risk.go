@@ -30,6 +30,7 @@ func RenderRisk(r RiskReport) string {
 		fmt.Fprintf(&b, "- ... and %d more\n", r.Packages.MoreAdvisories)
 	}
 	renderBypasses(&b, "###", r.Packages.Diff.Bypasses)
+	renderShadows(&b, "###", r.Packages.Diff)
 	d := r.Packages.Diff
 	fmt.Fprintf(&b, "\n### Packages, production to candidate\n\n%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n",
 		d.Added, d.Removed, d.Upgraded, d.Downgraded, d.Rebuilt)
@@ -77,6 +78,9 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 		}
 	}
 	fmt.Fprintf(&b, "Advisories: %d (%d security).\n", len(r.Packages.Advisories)+r.Packages.MoreAdvisories, security)
+	if n := len(d.Shadows) + d.MoreShadows; n > 0 {
+		fmt.Fprintf(&b, "Same NEVRA, different builds: %d (the overlay's build wins; see the risk report).\n", n)
+	}
 	differs := 0
 	for _, inv := range r.Inventory {
 		if !inv.Same {

@@ -14,15 +14,34 @@ func TestRenderRisk(t *testing.T) {
 	}{
 		{name: "quiet", risk: RiskReport{Release: "r2", Production: "r1", Packages: PackageRisk{Diff: DiffSummary{Upgraded: 3}}},
 			want: []string{"Production serves `r1` now", "3 upgraded", "None found"},
-			not:  []string{"Emergency bypasses", "Downgrades or removals"}},
+			not:  []string{"Emergency bypasses", "Downgrades or removals", "Same NEVRA"}},
 		{name: "bypass and downgrade", risk: RiskReport{Release: "r2", Production: "r1+b", Packages: PackageRisk{
 			Diff: DiffSummary{Downgraded: 1, Bypasses: []BypassNote{{ID: "bypass-site-1", Time: at, Overlay: "site", Packages: []string{"openssl-1:3.0.7-27.el9.x86_64"}, Actor: "cli/carol", Reason: "CVE-2026-1234"}}},
 		}}, want: []string{"### Emergency bypasses since the last promotion",
 			"- 2026-12-01 09:30Z `openssl-1:3.0.7-27.el9.x86_64` into site by cli/carol: CVE-2026-1234 (bypass-site-1)",
 			"Downgrades or removals: check them before approving"}},
+		{name: "shadowed NEVRA", risk: RiskReport{Release: "r2", Production: "r1", Packages: PackageRisk{
+			Diff: DiffSummary{From: "production", To: "r2", Shadows: []string{shadowLine}},
+		}}, want: []string{"### Same NEVRA, different builds", "- " + shadowLine + "\n"}, not: []string{"more (`osflow repo diff"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requirePage(t, RenderRisk(tc.risk), tc.want, tc.not)
+		})
+	}
+}
+
+func TestRenderRiskSummaryCountsShadows(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		diff      DiffSummary
+		want, not []string
+	}{
+		{name: "none", not: []string{"Same NEVRA"}},
+		{name: "listed and more", diff: DiffSummary{Shadows: []string{shadowLine}, MoreShadows: 2},
+			want: []string{"Same NEVRA, different builds: 3 (the overlay's build wins; see the risk report).\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requirePage(t, RenderRiskSummary(RiskReport{Release: "r2", Packages: PackageRisk{Diff: tc.diff}}, "promotion-r2"), tc.want, tc.not)
 		})
 	}
 }

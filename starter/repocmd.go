@@ -127,10 +127,20 @@ func (a *app) diffCommand() *cobra.Command {
 				if err != nil {
 					return usageIfInvalid(err)
 				}
+				var shadows []repo.Shadow
+				if repo.CheckReleaseID(d.To) == nil { // not a channel that serves nothing yet
+					if shadows, err = st.ReleaseShadows(d.To); err != nil {
+						return err
+					}
+				}
 				if a.jsonOut {
-					return printJSON(a.stdout, d)
+					return printJSON(a.stdout, struct {
+						repo.ReleaseDiff
+						Shadows []repo.Shadow `json:",omitempty"`
+					}{d, shadows})
 				}
 				PrintDiff(a.stdout, d)
+				PrintShadows(a.stdout, d.To, shadows)
 				return nil
 			})
 		},
@@ -179,6 +189,19 @@ func PrintDiff(w io.Writer, d repo.ReleaseDiff) {
 	}
 	if total == 0 && len(d.AddedRepos)+len(d.RemovedRepos) == 0 {
 		fmt.Fprintln(w, "no package changes")
+	}
+}
+
+// PrintShadows writes the NEVRAs a release serves as different builds
+// from different repos, which dnf tells apart only by repo cost.
+func PrintShadows(w io.Writer, release string, shadows []repo.Shadow) {
+	if len(shadows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s serves these NEVRAs as different builds from different repos (nodes install the overlay's; `repo files` gives overlays cost=%d):\n",
+		release, repo.OverlayCost)
+	for _, sh := range shadows {
+		fmt.Fprintf(w, "  ! %s\n", sh)
 	}
 }
 
@@ -296,6 +319,9 @@ func WriteRepoFile(w io.Writer, cfg *config.Config, channel, baseURL string) err
 		}
 		fmt.Fprintf(w, "\n[osflow-%s-%s]\nname=%s\nbaseurl=%s%s/%s/\nenabled=1\nmetadata_expire=300\n",
 			channel, r.Name, name, baseURL, channel, r.Name)
+		if r.Overlay {
+			fmt.Fprintf(w, "cost=%d\n", repo.OverlayCost)
+		}
 		if r.GPGKey != "" {
 			fmt.Fprintf(w, "gpgcheck=1\ngpgkey=file://%s\n", r.GPGKey)
 		} else {

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -39,4 +40,33 @@ func cpuTime(b *testing.B) time.Duration {
 	var ru unix.Rusage
 	require.NoError(b, unix.Getrusage(unix.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkReleaseShadows20k measures what creating a release adds: the
+// manifests of an overlay and a mirror of 20,000 packages each, 2,000 of
+// them one NEVRA with two builds, read and merged in a few milliseconds.
+func BenchmarkReleaseShadows20k(b *testing.B) {
+	s, err := Open(b.TempDir())
+	require.NoError(b, err)
+	commitBig := func(repo string, pkgs []Package) string {
+		f, err := writeTestFile(s, repo)
+		require.NoError(b, err)
+		snap, err := s.CommitSnapshot(Snapshot{Repo: repo, ID: repo}, []File{f}, pkgs)
+		require.NoError(b, err)
+		return snap.ID
+	}
+	site := bigManifest(20000, 0)
+	for i := 0; i < len(site); i += 10 {
+		site[i].Checksum.Hex = sha("site " + site[i].Name)
+	}
+	repos := map[string]string{"base": commitBig("base", bigManifest(20000, 0)), "site": commitBig("site", site)}
+	require.NoError(b, os.MkdirAll(s.overlayDir("site"), 0o755))
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		shadows, err := s.findShadows(repos)
+		require.NoError(b, err)
+		require.Len(b, shadows, 2000)
+	}
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
 }

@@ -65,6 +65,10 @@ func (s *Store) createReleaseLocked(createdAt time.Time, repos map[string]string
 		CreatedAt: createdAt,
 		Repos:     maps.Clone(repos),
 	}
+	// Recorded before the release is: every committed release has it.
+	if _, err := s.recordShadows(rel.ID, rel.Repos); err != nil {
+		return Release{}, false, fmt.Errorf("create release %s: %w", rel.ID, err)
+	}
 	if err := s.commitRelease(rel); err != nil {
 		return Release{}, false, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -56,4 +57,29 @@ func add(t testing.TB, s *repo.Store, path, content string) repo.File {
 	c := repo.Checksum{Algo: "sha256", Hex: digest(content)}
 	require.NoError(t, s.PoolAdd(c, f.Name()))
 	return repo.File{Path: path, Checksum: c, Size: int64(len(content))}
+}
+
+// ShadowedRelease adds to s a release of a mirror "baseos" and an overlay
+// "site" that both serve hpc-base-tools-1.3-1.noarch, as different builds
+// (a bypassed site build and the upstream's own), and returns its ID.
+func ShadowedRelease(t testing.TB, s *repo.Store) string {
+	t.Helper()
+	// The store knows an overlay by its directory.
+	require.NoError(t, os.MkdirAll(filepath.Join(s.Root(), "overlays", "site"), 0o755))
+	created := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	snaps := map[string]string{}
+	for _, r := range []string{"baseos", "site"} {
+		repomd := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+			`<repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>` + r + "</revision></repomd>\n"
+		files := []repo.File{add(t, s, "repodata/repomd.xml", repomd), add(t, s, "Packages/hpc-base-tools-1.3-1.noarch.rpm", "hpc-base-tools built by "+r)}
+		pkg := repo.Package{Name: "hpc-base-tools", Version: "1.3", Release: "1", Arch: "noarch",
+			Checksum: files[1].Checksum, Size: files[1].Size, Href: files[1].Path}
+		snap, err := s.CommitSnapshot(repo.Snapshot{Repo: r, Source: "test", CreatedAt: created, Repomd: digest(repomd)},
+			files, []repo.Package{pkg})
+		require.NoError(t, err)
+		snaps[r] = snap.ID
+	}
+	rel, _, err := s.CreateRelease(created, snaps)
+	require.NoError(t, err)
+	return rel.ID
 }

@@ -1,0 +1,125 @@
+package starter
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/repotest"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/internal/testtool"
+)
+
+// TestRepoFilesOverlayWinsInDnf: an overlay and a mirror serve
+// hpc-base-tools-1.3-1.noarch as different builds (a bypassed site build
+// and the upstream's own). Real dnf, reading the .repo file `osflow repo
+// files` writes, installs the overlay's; and still the mirror's newer
+// 1.4-1 when there is one, which dnf's priority= would hide. The mirror
+// is named so that with no preference dnf takes its build (its repo ID
+// sorts first), as it did before overlays had a lower cost.
+func TestRepoFilesOverlayWinsInDnf(t *testing.T) {
+	testtool.Need(t, "rpmbuild", "createrepo_c", "dnf", "rpm")
+	tools := func(version, content string) upstream.Spec {
+		return upstream.Spec{Name: "hpc-base-tools", Version: version, Release: "1",
+			Files: map[string]string{"/usr/share/hpc-base-tools/build.txt": content}}
+	}
+	tests := []struct {
+		name          string
+		mirror, site  []upstream.Spec
+		install, want string
+	}{
+		{"one NEVRA in two builds: the overlay's", []upstream.Spec{tools("1.3", "upstream 1.3\n")}, []upstream.Spec{tools("1.3", "site 1.3\n")},
+			"hpc-base-tools-1.3-1.noarch", "site 1.3\n"},
+		{"a newer upstream version still wins", []upstream.Spec{tools("1.3", "upstream 1.3\n"), tools("1.4", "upstream 1.4\n")}, []upstream.Spec{tools("1.3", "site 1.3\n")},
+			"hpc-base-tools", "upstream 1.4\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			dir := t.TempDir()
+			served := filepath.Join(dir, "channels", "testing")
+			for repo, specs := range map[string][]upstream.Spec{"a-baseos": tt.mirror, "site": tt.site} {
+				for _, sp := range specs { // one at a time: BuildSpecs names spec files by package name
+					_, err := upstream.BuildSpecs(ctx, []upstream.Spec{sp}, filepath.Join(served, repo))
+					require.NoError(t, err)
+				}
+				require.NoError(t, upstream.Createrepo(ctx, filepath.Join(served, repo)))
+			}
+			srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(dir, "channels"))))
+			t.Cleanup(srv.Close)
+
+			cfgPath := filepath.Join(dir, "osflow.yaml")
+			require.NoError(t, os.WriteFile(cfgPath, []byte("store: "+filepath.Join(dir, "store")+`
+temporal:
+  address: 127.0.0.1:1
+repos:
+  - name: a-baseos
+    url: https://mirror.example.org/baseos/
+  - name: site
+    overlay: true
+`), 0o644))
+			cfg, err := config.Load(cfgPath)
+			require.NoError(t, err)
+			reposd := filepath.Join(dir, "repos.d")
+			require.NoError(t, os.MkdirAll(reposd, 0o755))
+			f, err := os.Create(filepath.Join(reposd, "osflow.repo"))
+			require.NoError(t, err)
+			require.NoError(t, WriteRepoFile(f, cfg, "testing", srv.URL+"/"))
+			require.NoError(t, f.Close())
+
+			root := filepath.Join(dir, "root")
+			out, err := exec.CommandContext(ctx, "dnf", "--installroot="+root, "--releasever=9", "--setopt=reposdir="+reposd,
+				"--setopt=cachedir="+filepath.Join(dir, "dnf-cache"), "--refresh", "--nogpgcheck", "--assumeyes", "--noplugins",
+				"install", tt.install).CombinedOutput()
+			require.NoError(t, err, "dnf install: %s", out)
+			got, err := os.ReadFile(filepath.Join(root, "usr/share/hpc-base-tools/build.txt"))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, string(got), "dnf install %s:\n%s", tt.install, out)
+		})
+	}
+}
+
+// TestRepoDiffReportsShadows: `osflow repo diff` names the NEVRAs the
+// target release serves as two builds, in text and JSON.
+func TestRepoDiffReportsShadows(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	st, err := repo.Open(filepath.Join(dir, "store"))
+	require.NoError(t, err)
+	rel := repotest.ShadowedRelease(t, st)
+
+	out, stderr, code := run(t, "--config", p, "repo", "diff", "production", rel)
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, rel+" serves these NEVRAs as different builds from different repos (nodes install the overlay's; `repo files` gives overlays cost=500):\n"+
+		"  ! hpc-base-tools-1.3-1.noarch: overlay site (sha256 ")
+	require.Contains(t, out, "…) shadows baseos (sha256 ")
+
+	out, stderr, code = run(t, "--config", p, "--json", "repo", "diff", "production", rel)
+	require.Equal(t, ExitOK, code, stderr)
+	var d struct {
+		To      string
+		Shadows []repo.Shadow
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &d))
+	require.Equal(t, rel, d.To)
+	require.Len(t, d.Shadows, 1)
+	require.Equal(t, "hpc-base-tools-1.3-1.noarch", d.Shadows[0].NEVRA)
+	winner, ok := d.Shadows[0].Winner()
+	require.True(t, ok)
+	require.Equal(t, "site", winner.Repo)
+
+	out, _, code = run(t, "--config", p, "repo", "diff", rel, "production")
+	require.Equal(t, ExitOK, code)
+	require.NotContains(t, out, "different builds", "production serves nothing: no shadows to report")
+}
