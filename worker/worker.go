@@ -93,7 +93,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 			}
 			cache = filepath.Join(cache, "osflow")
 		}
-		w.RegisterActivity(&activities.TestActivities{Config: cfg, ResultsDir: filepath.Join(cache, "results")})
+		w.RegisterActivity(&activities.TestActivities{Config: cfg, ResultsDir: filepath.Join(cache, "results"), TasksDir: filepath.Join(cache, "tasks")})
 		w.RegisterActivity(&activities.TicketActivities{Tracker: tracker, Config: cfg})
 		w.RegisterActivity(&activities.CandidateActivities{Config: cfg, Tracker: tracker, CacheDir: filepath.Join(cache, "git")})
 		pa, err := promotionActivities(cfg, tracker, filepath.Join(cache, "git"), logger)

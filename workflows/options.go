@@ -88,3 +88,36 @@ func runKey(ctx workflow.Context, step string) string {
 	info := workflow.GetInfo(ctx)
 	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + step
 }
+
+// taskActivityCtx runs one outage task within its configured time. Before
+// versionTaskReattach, one attempt: an outage task is not idempotent, so
+// a worker restarting mid-task failed the outage. Since, RunTask keys its
+// run by the activity and a retry attaches to the run instead of starting
+// it again, so an attempt that ends with its worker is retried; a task
+// that ran and failed is not (ErrTypeTaskFailed).
+//
+// The retry policy changes no command the SDK compares on replay (it
+// matches a ScheduleActivityTask by activity ID and type only:
+// isCommandMatchEvent in go.temporal.io/sdk v1.51.0
+// internal/internal_task_handlers.go), so the version only keeps a
+// workflow's old attempts and new ones under one policy.
+func taskActivityCtx(ctx workflow.Context, t activities.TaskPlan) workflow.Context {
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = 4 * t.Expected
+	}
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: timeout + time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	}
+	if workflow.GetVersion(ctx, versionTaskReattach, workflow.DefaultVersion, 1) >= 1 {
+		opts.RetryPolicy = &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			// Each worker restart or kill during the task takes one.
+			MaximumAttempts:        50,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeTaskFailed},
+		}
+	}
+	return workflow.WithActivityOptions(ctx, opts)
+}

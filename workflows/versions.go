@@ -25,4 +25,7 @@ const (
 	// Promotion is the real production phase; before, a placeholder that
 	// recorded a decision (promotionV0).
 	versionPromotionOutage = "promotion-outage"
+	// Outage tasks (Promotion, and TestCycle's rehearsal) are retried
+	// after their worker stops or dies: RunTask re-attaches to the run.
+	versionTaskReattach = "task-reattach"
 )
