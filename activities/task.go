@@ -81,13 +81,14 @@ func (a *TestActivities) RunTask(ctx context.Context, in RunTaskInput) (TaskResu
 	redact := redactor(a.Config)
 	run, err := ci.Task{
 		Name: in.Task, Argv: task.Command, Timeout: task.Timeout.Duration,
-		Env:    []string{"OSFLOW_RELEASE=" + in.Release, "OSFLOW_TASK=" + in.Task, "OSFLOW_CHANNEL=" + in.Channel},
+		Env: []string{"OSFLOW_RELEASE=" + in.Release, "OSFLOW_TASK=" + in.Task, "OSFLOW_CHANNEL=" + in.Channel},
+	}.RunDetached(ctx, ci.Detach{
 		RunDir: ci.RunDir(a.TasksDir, progress.Key),
 		// A worker stopping, a lost heartbeat or an attempt's timeout leave
 		// the run for the next attempt; a cancellation from the server is
 		// the workflow giving up the task.
 		Kill: func(cause error) bool { return temporal.IsCanceledError(cause) },
-	}.Run(ctx)
+	})
 	res := TaskResult{Task: in.Task, Duration: run.Duration, Output: redact(run.Output), State: run.State}
 	switch {
 	case err == nil:

@@ -9,30 +9,34 @@ import (
 	"time"
 )
 
-// Task is one command of an outage plan, run on this host as a process
-// that outlives the caller: an outage task runs for hours, longer than a
-// worker's stop timeout, and a worker deployed mid-outage must not kill
-// it. No shell of the task's own, only the whitelisted part of the
+// Task is one command of an outage plan or an inventory fact, run on
+// this host: no shell of its own, only the whitelisted part of the
 // worker's environment (see childEnv) plus Env, and its process group
 // killed when it ends, times out or is cancelled.
-//
-// RunDir holds the run (see run.go): a second Run with the same RunDir,
-// from a retried activity or a restarted worker, attaches to the first
-// run and waits for it, or returns its recorded exit status; it never
-// starts the command twice.
 type Task struct {
 	Name    string
 	Argv    []string
 	Dir     string
-	Timeout time.Duration // from the run's start, over every attach; zero: none
+	Timeout time.Duration // zero: no limit beyond ctx
 	Env     []string      // extra "KEY=VALUE" entries
+}
+
+// Detach makes Task.RunDetached run the command as a process that
+// outlives the caller: an outage task runs for hours, longer than a
+// worker's stop timeout, and a worker deployed mid-outage must not kill
+// it. RunDir holds the run (see run.go): a second RunDetached with the
+// same RunDir, from a retried activity or a restarted worker, attaches to
+// the first run and waits for it, or returns its recorded exit status; it
+// never starts the command twice. The task's Timeout counts from the
+// run's start, over every attach.
+type Detach struct {
 	// RunDir is the run's state directory, one per operation key.
 	RunDir string
 	// Kill says whether ctx ending with cause stops the run. When it says
-	// no (a worker stopping), Run returns and the run goes on for a later
-	// Run to attach to. Nil kills on every cause.
+	// no (a worker stopping), RunDetached returns and the run goes on for
+	// a later call to attach to. Nil kills on every cause.
 	Kill func(cause error) bool
-	// Poll is how often a waiting Run looks at the run; zero: 500ms.
+	// Poll is how often a waiting call looks at the run; zero: 500ms.
 	Poll time.Duration
 }
 
@@ -46,19 +50,49 @@ type TaskRun struct {
 	Started bool
 }
 
-// Run runs the task, or attaches to its run, and waits for it. A non-zero
-// exit is an error wrapping ErrBroken, with the output's tail; so is a run
-// that was killed or ended without an exit status. The run's figures are
-// returned with the error.
+// Run runs the task and measures it. A non-zero exit is an error wrapping
+// ErrBroken, with the output's tail; the run's figures are returned too.
 func (t Task) Run(ctx context.Context) (TaskRun, error) {
-	if err := t.check(); err != nil {
+	ctx, cancel := withTimeout(ctx, t.Timeout)
+	defer cancel()
+	start := time.Now()
+	res, err := execute(ctx, process{argv: t.Argv, dir: t.Dir, env: childEnv(t.Env...)})
+	run := TaskRun{Duration: time.Since(start), Output: combined(res), State: res.state}
+	if err != nil {
+		return run, fmt.Errorf("outage task %s: %w%s", t.Name, err, stderrNote(res))
+	}
+	if res.code != 0 {
+		return run, fmt.Errorf("%w: outage task %s (%s) failed after %s: %s\n%s", ErrBroken, t.Name,
+			strings.Join(t.Argv, " "), run.Duration.Round(time.Millisecond), res.state, run.Output)
+	}
+	return run, nil
+}
+
+// combined is what a task printed, stdout then stderr, each a tail.
+func combined(e exited) string {
+	switch {
+	case e.stdout == "":
+		return e.stderr
+	case e.stderr == "":
+		return e.stdout
+	}
+	return e.stdout + "\n" + e.stderr
+}
+
+// RunDetached runs the task detached (see Detach), or attaches to its
+// run, and waits for it. A non-zero exit is an error wrapping ErrBroken,
+// with the output's tail (stdout and stderr as written); so is a run that
+// was killed or ended without an exit status. The run's figures are
+// returned with the error.
+func (t Task) RunDetached(ctx context.Context, d Detach) (TaskRun, error) {
+	if err := t.check(d); err != nil {
 		return TaskRun{}, err
 	}
-	r, err := openRun(t.RunDir)
+	r, err := openRun(d.RunDir)
 	if err != nil {
 		return TaskRun{}, fmt.Errorf("outage task %s: %w", t.Name, err)
 	}
-	poll := t.Poll
+	poll := d.Poll
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
 	}
@@ -80,7 +114,7 @@ func (t Task) Run(ctx context.Context) (TaskRun, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return t.stop(ctx, r, started)
+			return t.stop(ctx, d, r, started)
 		case <-time.After(poll):
 		}
 	}
@@ -110,9 +144,9 @@ func (t Task) step(r run, started *bool) (*outcome, error) {
 
 // stop handles ctx ending while the run goes on: killed when Kill says so,
 // else left running for a later Run to attach to.
-func (t Task) stop(ctx context.Context, r run, started bool) (TaskRun, error) {
+func (t Task) stop(ctx context.Context, d Detach, r run, started bool) (TaskRun, error) {
 	cause := context.Cause(ctx)
-	if t.Kill != nil && !t.Kill(cause) {
+	if d.Kill != nil && !d.Kill(cause) {
 		return TaskRun{Started: started}, fmt.Errorf("outage task %s: left running in %s for the next attempt: %w", t.Name, r.dir, ctx.Err())
 	}
 	if err := r.kill(fmt.Sprintf("cancelled: %v", cause)); err != nil {
@@ -139,11 +173,11 @@ func (t Task) result(o outcome, started bool) (TaskRun, error) {
 	return run, nil
 }
 
-func (t Task) check() error {
+func (t Task) check(d Detach) error {
 	switch {
 	case len(t.Argv) == 0 || t.Argv[0] == "":
 		return fmt.Errorf("%w: outage task %s: empty argv", ErrConfig, t.Name)
-	case t.RunDir == "":
+	case d.RunDir == "":
 		return fmt.Errorf("%w: outage task %s: no run directory", ErrConfig, t.Name)
 	}
 	for _, kv := range t.Env {

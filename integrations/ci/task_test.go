@@ -18,15 +18,24 @@ import (
 // gatedTask appends a line to side when it begins, then waits for gate to
 // exist and exits with code: a task whose side effect shows whether it ran
 // twice, and whose end the test decides.
-func gatedTask(t *testing.T, code int) (task Task, side, gate string) {
+func gatedTask(t *testing.T, code int) (task detachedTask, side, gate string) {
 	dir := t.TempDir()
 	side, gate = filepath.Join(dir, "side"), filepath.Join(dir, "gate")
 	script := `echo began >>"$1"; while [ ! -e "$2" ]; do sleep 0.05; done; echo "the end"; exit ` + strconv.Itoa(code)
-	return Task{
-		Name: "drain", Argv: []string{"sh", "-c", script, "sh", side, gate},
+	return detachedTask{Task{Name: "drain", Argv: []string{"sh", "-c", script, "sh", side, gate}}, Detach{
 		RunDir: filepath.Join(dir, "run"), Poll: 20 * time.Millisecond,
 		Kill: func(error) bool { return false }, // a worker stopping, not a cancellation
-	}, side, gate
+	}}, side, gate
+}
+
+// detachedTask is a task with its run directory, as an activity has it.
+type detachedTask struct {
+	Task
+	Detach
+}
+
+func (d detachedTask) Run(ctx context.Context) (TaskRun, error) {
+	return d.Task.RunDetached(ctx, d.Detach)
 }
 
 func lines(t *testing.T, path string) int {
@@ -39,7 +48,7 @@ func lines(t *testing.T, path string) int {
 }
 
 // runAsync runs task.Run in a goroutine, as an activity attempt would.
-func runAsync(ctx context.Context, task Task) <-chan TaskRun {
+func runAsync(ctx context.Context, task detachedTask) <-chan TaskRun {
 	done := make(chan TaskRun, 1)
 	go func() {
 		run, _ := task.Run(ctx)
@@ -111,7 +120,7 @@ func TestTaskCancelKillsGroup(t *testing.T) {
 	helper := filepath.Join(t.TempDir(), "helper.pid")
 	task.Argv = []string{"sh", "-c", `sleep 300 & echo $! >"$3"; echo began >>"$1"; while [ ! -e "$2" ]; do sleep 0.05; done`,
 		"sh", task.Argv[4], task.Argv[5], helper}
-	task.Kill = nil
+	task.Detach.Kill = nil
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := runAsync(ctx, task)
@@ -141,12 +150,12 @@ func TestTaskTimeout(t *testing.T) {
 
 func TestTaskBadInput(t *testing.T) {
 	dir := t.TempDir()
-	for _, task := range []Task{
-		{Name: "x", Argv: []string{"/no/such/program"}, RunDir: dir},
-		{Name: "x", Argv: nil, RunDir: dir},
-		{Name: "x", Argv: []string{"true"}},
-		{Name: "x", Argv: []string{"true"}, RunDir: dir, Env: []string{"NOEQUALS"}},
-		{Name: "x", Argv: []string{"true"}, RunDir: dir, Dir: filepath.Join(dir, "missing")},
+	for _, task := range []detachedTask{
+		{Task{Name: "x", Argv: []string{"/no/such/program"}}, Detach{RunDir: dir}},
+		{Task{Name: "x", Argv: nil}, Detach{RunDir: dir}},
+		{Task{Name: "x", Argv: []string{"true"}}, Detach{}},
+		{Task{Name: "x", Argv: []string{"true"}, Env: []string{"NOEQUALS"}}, Detach{RunDir: dir}},
+		{Task{Name: "x", Argv: []string{"true"}, Dir: filepath.Join(dir, "missing")}, Detach{RunDir: dir}},
 	} {
 		_, err := task.Run(t.Context())
 		require.ErrorIs(t, err, ErrConfig, "%+v", task)
