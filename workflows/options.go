@@ -44,11 +44,28 @@ func shortRetry() *temporal.RetryPolicy {
 	}
 }
 
-// storeActivityCtx is for the store's metadata operations on the repo
-// queue (releases, switches, freezes, rollbacks, diffs): seconds of work,
-// a heartbeat so that a dead worker is noticed in seconds, and retries for
-// as long as the store host may take to come back.
+// ControlQueue is the task queue of the store's control operations
+// (releases, switches, freezes, rollbacks, bypasses, diffs), derived from
+// the repo queue's name. A repo worker serves it with slots of its own, so
+// that an emergency bypass never waits for a daily sync's downloads to
+// free one of the repo queue's.
+func ControlQueue(repoQueue string) string { return repoQueue + "-control" }
+
+// storeActivityCtx is for the store's control operations: seconds of
+// work, a heartbeat so that a dead worker is noticed in seconds, and
+// retries for as long as the store host may take to come back.
+//
+// Since versionStoreControlQueue they go to ControlQueue(queue); a run
+// that began before stays on the repo queue, which repo workers still
+// serve with every store activity. The SDK does not compare an activity's
+// task queue on replay (isCommandMatchEvent in go.temporal.io/sdk v1.51.0
+// internal/internal_task_handlers.go matches a ScheduleActivityTask by
+// activity ID and type only), so the version keeps each run on one queue
+// rather than keeping replay working.
 func storeActivityCtx(ctx workflow.Context, queue string) workflow.Context {
+	if workflow.GetVersion(ctx, versionStoreControlQueue, workflow.DefaultVersion, 1) >= 1 {
+		queue = ControlQueue(queue)
+	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              queue,
 		StartToCloseTimeout:    5 * time.Minute,

@@ -28,4 +28,7 @@ const (
 	// Outage tasks (Promotion, and TestCycle's rehearsal) are retried
 	// after their worker stops or dies: RunTask re-attaches to the run.
 	versionTaskReattach = "task-reattach"
+	// Store control operations go to the repo control queue, not the repo
+	// queue the downloads fill (ControlQueue).
+	versionStoreControlQueue = "store-control-queue"
 )
