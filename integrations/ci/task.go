@@ -132,8 +132,9 @@ func (t Task) step(r run, started *bool) (*outcome, error) {
 		return &o, err
 	}
 	if *started {
-		// Ours ended before its wrapper wrote its pid.
-		return &outcome{State: "ended before it began"}, nil
+		// Ours ended before its wrapper wrote its pid: the command did not
+		// run, but the run directory cannot record it.
+		return &outcome{Killed: true, State: "ended before it began", Output: tailOf(r.path("log"), tailSize)}, nil
 	}
 	if err := r.start(lock, t.Argv, t.Dir, childEnv(t.Env...)); err != nil {
 		return nil, err

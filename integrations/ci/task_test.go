@@ -164,6 +164,18 @@ func TestTaskBadInput(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "nothing began")
 }
 
+// A wrapper that cannot record its start fails the run; the command did
+// not run.
+func TestTaskWrapperFails(t *testing.T) {
+	task, side, _ := gatedTask(t, 0)
+	require.NoError(t, os.MkdirAll(filepath.Join(task.RunDir, "pid.tmp"), 0o755))
+	run, err := task.Run(t.Context())
+	require.ErrorIs(t, err, ErrBroken)
+	require.Equal(t, "ended before it began", run.State)
+	require.Contains(t, run.Output, "pid.tmp")
+	require.Zero(t, lines(t, side))
+}
+
 // A recorded pid that now names another process (its start time differs)
 // is not killed.
 func TestTaskKillChecksStartTime(t *testing.T) {
