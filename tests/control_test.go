@@ -64,4 +64,5 @@ func TestControlDoesNotWaitForDownloads(t *testing.T) {
 		t.Fatal("the rollback waited for the downloads")
 	}
 	require.GreaterOrEqual(t, held.Load(), int32(4), "the downloads were still held when the rollback ended")
+	recordHistory(t, s.client, run.GetID(), run.GetRunID(), "rollback-v2-control-queue")
 }

@@ -71,6 +71,7 @@ outage:
 	status, err := os.ReadFile(runs[0])
 	require.NoError(t, err)
 	require.Equal(t, "0", strings.TrimSpace(string(status)))
+	recordHistory(t, s.client, workflows.TestCycleWorkflowID, "", "testcycle-v2-task-reattach")
 }
 
 // waitAttemptStarted waits until a worker is inside the given attempt of
