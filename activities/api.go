@@ -319,6 +319,7 @@ type TaskResult struct {
 	Task     string
 	Duration time.Duration
 	Output   string
+	State    string // how it ended: "exit status 0"
 }
 
 // TaskTiming is one outage task with its measured duration.

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -21,6 +22,8 @@ type CandidateActivities struct {
 	Tracker tickets.Tracker
 	// CacheDir holds the git clones, one per configured repo.
 	CacheDir string
+	// HeartbeatEvery is how often Assemble heartbeats; zero: every 10s.
+	HeartbeatEvery time.Duration
 }
 
 // maxPatchBytes bounds what a git diff contributes to the candidate page.
@@ -34,6 +37,7 @@ const maxCommits = 50
 // wiki page. Publishing the same page twice changes nothing, so a retry is
 // harmless.
 func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (Candidate, error) {
+	defer heartbeatEvery(ctx, cmp.Or(a.HeartbeatEvery, defaultHeartbeatEvery), nil)()
 	c := Candidate{Release: in.Release, Production: in.Production, Diff: in.Diff, Tasks: in.Tasks, Rounds: in.Rounds, Gate: in.Gate}
 	for _, t := range in.Tasks {
 		c.TotalEstimate += max(t.Measured, t.Expected)

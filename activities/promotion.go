@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,7 +39,20 @@ type PromotionActivities struct {
 	Backup   backup.Runner
 	// CacheDir holds the git clones.
 	CacheDir string
+	// HeartbeatEvery is how often a git, wiki, tracker or inventory call
+	// heartbeats while it works; zero: every 10s.
+	HeartbeatEvery time.Duration
 }
+
+// keepAlive heartbeats for a call that may outlast its heartbeat timeout
+// (a slow push, a hook, a rate-limited tracker) until the returned stop.
+func (a *PromotionActivities) keepAlive(ctx context.Context) (stop func()) {
+	return heartbeatEvery(ctx, cmp.Or(a.HeartbeatEvery, defaultHeartbeatEvery), nil)
+}
+
+// defaultHeartbeatEvery fits well inside the 2-minute heartbeat timeout of
+// these calls and is what the SDK sends at most anyway.
+const defaultHeartbeatEvery = 10 * time.Second
 
 // maxUserTickets bounds the user tickets a promotion carries in history.
 const maxUserTickets = 50
@@ -46,6 +60,7 @@ const maxUserTickets = 50
 // UserTickets lists the open tickets of production users: their input to
 // the promotion, linked from its page and handed to the next cycle.
 func (a *PromotionActivities) UserTickets(ctx context.Context) ([]TicketRef, error) {
+	defer a.keepAlive(ctx)()
 	u := a.Config.Production.UserTickets
 	if u == nil {
 		return nil, nil
@@ -72,6 +87,7 @@ func (a *PromotionActivities) UserTickets(ctx context.Context) ([]TicketRef, err
 // Inventory compares the facts configured for the test and production
 // clusters, by name: the differences are risks.
 func (a *PromotionActivities) Inventory(ctx context.Context) ([]InventoryDiff, error) {
+	defer a.keepAlive(ctx)()
 	prod := map[string]config.InventoryItem{}
 	for _, it := range a.Config.Production.Inventory {
 		prod[it.Name] = it
@@ -116,6 +132,7 @@ func readFact(ctx context.Context, it config.InventoryItem) (string, error) {
 // GitChanges reads what each config and monitoring repo's test branch
 // holds that production does not, now.
 func (a *PromotionActivities) GitChanges(ctx context.Context) ([][]GitChange, error) {
+	defer a.keepAlive(ctx)()
 	return [][]GitChange{
 		gitChanges(ctx, a.CacheDir, "config", a.Config.Git.Config),
 		gitChanges(ctx, a.CacheDir, "monitoring", a.Config.Git.Monitoring),
@@ -126,6 +143,7 @@ func (a *PromotionActivities) GitChanges(ctx context.Context) ([][]GitChange, er
 // sends the report. Publishing the same page again changes nothing, and
 // the notification goes once per key.
 func (a *PromotionActivities) PublishRisk(ctx context.Context, in PublishRiskInput) (Published, error) {
+	defer a.keepAlive(ctx)()
 	page := RenderCandidate(in.Candidate) + RenderRisk(in.Risk)
 	pub, err := a.publish(ctx, "Release "+in.Candidate.Release, page, "osflow: risk report of "+in.Candidate.Release)
 	if err != nil {
@@ -141,6 +159,7 @@ func (a *PromotionActivities) PublishRisk(ctx context.Context, in PublishRiskInp
 
 // PublishOutcome publishes the outage report page.
 func (a *PromotionActivities) PublishOutcome(ctx context.Context, in OutcomeInput) (Published, error) {
+	defer a.keepAlive(ctx)()
 	return a.publish(ctx, "Outage "+in.Release, in.Page, "osflow: outage of "+in.Release+" ("+in.Promotion+")")
 }
 
@@ -197,6 +216,7 @@ func (a *PromotionActivities) RunBackup(ctx context.Context, in KeyInput) (Backu
 // result (Conflicts), not an error: the workflow files it and waits. A
 // retry after the first attempt pushed finds that merge by its key.
 func (a *PromotionActivities) Merge(ctx context.Context, in MergeInput) (MergeRecord, error) {
+	defer a.keepAlive(ctx)()
 	r, gr, err := a.gitRepo(in.Repo)
 	if err != nil {
 		return MergeRecord{}, err
@@ -225,6 +245,7 @@ func (a *PromotionActivities) Merge(ctx context.Context, in MergeInput) (MergeRe
 // Revert undoes a merge on its branch with a revert commit; reverting what
 // is reverted pushes nothing.
 func (a *PromotionActivities) Revert(ctx context.Context, in RevertInput) (string, error) {
+	defer a.keepAlive(ctx)()
 	r, _, err := a.gitRepo(in.Repo)
 	if err != nil {
 		return "", err
@@ -236,6 +257,7 @@ func (a *PromotionActivities) Revert(ctx context.Context, in RevertInput) (strin
 // FileTicket files a ticket (or comments on the open one with the same
 // fingerprint) with the key's marker; a retry finds it.
 func (a *PromotionActivities) FileTicket(ctx context.Context, in TicketInput) (TicketRef, error) {
+	defer a.keepAlive(ctx)()
 	redact := redactor(a.Config)
 	if t, err := a.Tracker.FindOpen(ctx, in.Fingerprint); err != nil {
 		return TicketRef{}, classifyFailure("find ticket "+in.Fingerprint, err)

@@ -24,6 +24,8 @@ type TestActivities struct {
 	// ResultsDir keeps every suite run's full results on the worker, which
 	// a bounded result points at. Empty keeps none.
 	ResultsDir string
+	// TasksDir holds the outage tasks' runs (see RunTask).
+	TasksDir string
 }
 
 // maxFailingCases bounds the failing cases a bounded suite result carries
@@ -176,36 +178,6 @@ func (a *TestActivities) suite(ctx context.Context, sc config.Suite) (ci.Suite, 
 	default:
 		return nil, invalid(fmt.Sprintf("suite %s has no builtin, command or jenkins", sc.Name))
 	}
-}
-
-// RunTask runs one outage task's command on this worker and measures it,
-// through the ci runner: whitelisted environment, own process group, and
-// output redacted of the worker's secrets before it reaches history.
-func (a *TestActivities) RunTask(ctx context.Context, in RunTaskInput) (TaskResult, error) {
-	var task *config.Task
-	for i := range a.Config.Outage.Tasks {
-		if a.Config.Outage.Tasks[i].Name == in.Task {
-			task = &a.Config.Outage.Tasks[i]
-		}
-	}
-	if task == nil || len(task.Command) == 0 {
-		return TaskResult{}, invalid(fmt.Sprintf("outage task %q has no command in %s", in.Task, a.Config.Path))
-	}
-	stop := heartbeatEvery(ctx, 30*time.Second, nil)
-	defer stop()
-	redact := redactor(a.Config)
-	run, err := ci.Task{
-		Name: in.Task, Argv: task.Command, Timeout: task.Timeout.Duration,
-		Env: []string{"OSFLOW_RELEASE=" + in.Release, "OSFLOW_TASK=" + in.Task, "OSFLOW_CHANNEL=" + in.Channel},
-	}.Run(ctx)
-	res := TaskResult{Task: in.Task, Duration: run.Duration, Output: redact(run.Output)}
-	if err != nil {
-		if errors.Is(err, ci.ErrConfig) {
-			return res, invalid(redact(err.Error()))
-		}
-		return res, errors.New(redact(err.Error()))
-	}
-	return res, nil
 }
 
 // heartbeatEvery keeps a long call alive for the heartbeat timeout,

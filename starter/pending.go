@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/osflow/osflow/config"
+	"github.com/osflow/osflow/workflows"
 )
 
 // WaitingActivity is an activity a running workflow scheduled that no
@@ -85,7 +86,7 @@ func queueReason(ctx context.Context, c client.Client, cfg *config.Config, queue
 	}
 	fix := "start `osflow worker` for it"
 	switch queue {
-	case cfg.Temporal.RepoTaskQueue:
+	case cfg.Temporal.RepoTaskQueue, workflows.ControlQueue(cfg.Temporal.RepoTaskQueue):
 		fix = "start `osflow worker --role repo` on the host that mounts the store"
 	case cfg.Temporal.TaskQueue:
 		fix = "start `osflow worker --role main` (or --role all)"

@@ -27,8 +27,10 @@ func (a *app) workerCommand() *cobra.Command {
 
 Roles (--role):
   all   both queues (default): a site with one osflow host
-  repo  only the repo task queue (temporal.repoTaskQueue): activities that
-        read or write the store. Run it on the host that mounts the store.
+  repo  only the repo task queues (temporal.repoTaskQueue for downloads,
+        and its -control queue for switches, freezes and bypasses, with
+        slots of their own): activities that read or write the store. Run
+        it on the host that mounts the store.
   main  only the main task queue (temporal.taskQueue): workflows and the
         activities that run anywhere (tests, tickets, git, wiki). Never
         touches the store, so it runs on any host, as many as you like.

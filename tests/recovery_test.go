@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -35,12 +36,16 @@ var osflowBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// workerProcess runs `osflow worker` for the site as a child process.
-func (s *site) workerProcess() *exec.Cmd {
+// workerProcess runs `osflow worker` for the site as a child process,
+// with env ("KEY=VALUE") added to the test's environment.
+func (s *site) workerProcess(env ...string) *exec.Cmd {
 	s.t.Helper()
 	bin, err := osflowBinary()
 	require.NoError(s.t, err)
 	cmd := exec.Command(bin, "--config", s.cfg.Path, "worker")
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(s.t, cmd.Start())

@@ -93,7 +93,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 			}
 			cache = filepath.Join(cache, "osflow")
 		}
-		w.RegisterActivity(&activities.TestActivities{Config: cfg, ResultsDir: filepath.Join(cache, "results")})
+		w.RegisterActivity(&activities.TestActivities{Config: cfg, ResultsDir: filepath.Join(cache, "results"), TasksDir: filepath.Join(cache, "tasks")})
 		w.RegisterActivity(&activities.TicketActivities{Tracker: tracker, Config: cfg})
 		w.RegisterActivity(&activities.CandidateActivities{Config: cfg, Tracker: tracker, CacheDir: filepath.Join(cache, "git")})
 		pa, err := promotionActivities(cfg, tracker, filepath.Join(cache, "git"), logger)
@@ -114,13 +114,23 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 			// Each sync downloads in parallel already; a few at a time keep the link busy.
 			MaxConcurrentActivityExecutionSize: 4,
 		})
-		w.RegisterActivityWithOptions(&activities.RepoActivities{
-			Store:  st,
-			Mirror: activities.NewMirror(st, cfg, logger),
-			Config: cfg,
-		}, activity.RegisterOptions{})
-		w.RegisterActivity(activities.NewSourceActivities(st, cfg, logger))
-		ws.workers = append(ws.workers, w)
+		repoActs := &activities.RepoActivities{Store: st, Mirror: activities.NewMirror(st, cfg, logger), Config: cfg}
+		sourceActs := activities.NewSourceActivities(st, cfg, logger)
+		w.RegisterActivityWithOptions(repoActs, activity.RegisterOptions{})
+		w.RegisterActivity(sourceActs)
+		// The control queue's own slots: a switch, freeze or bypass never
+		// waits behind the downloads above. Both queues take every store
+		// activity, as runs from before the control queue schedule their
+		// switches on the repo queue.
+		control := workflows.ControlQueue(cfg.Temporal.RepoTaskQueue)
+		cw := sdkworker.New(c, control, sdkworker.Options{
+			Identity:                           Identity(control),
+			WorkerStopTimeout:                  opts.StopTimeout,
+			MaxConcurrentActivityExecutionSize: 8,
+		})
+		cw.RegisterActivityWithOptions(repoActs, activity.RegisterOptions{})
+		cw.RegisterActivity(sourceActs)
+		ws.workers = append(ws.workers, w, cw)
 	}
 	return ws, nil
 }

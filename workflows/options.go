@@ -44,11 +44,28 @@ func shortRetry() *temporal.RetryPolicy {
 	}
 }
 
-// storeActivityCtx is for the store's metadata operations on the repo
-// queue (releases, switches, freezes, rollbacks, diffs): seconds of work,
-// a heartbeat so that a dead worker is noticed in seconds, and retries for
-// as long as the store host may take to come back.
+// ControlQueue is the task queue of the store's control operations
+// (releases, switches, freezes, rollbacks, bypasses, diffs), derived from
+// the repo queue's name. A repo worker serves it with slots of its own, so
+// that an emergency bypass never waits for a daily sync's downloads to
+// free one of the repo queue's.
+func ControlQueue(repoQueue string) string { return repoQueue + "-control" }
+
+// storeActivityCtx is for the store's control operations: seconds of
+// work, a heartbeat so that a dead worker is noticed in seconds, and
+// retries for as long as the store host may take to come back.
+//
+// Since versionStoreControlQueue they go to ControlQueue(queue); a run
+// that began before stays on the repo queue, which repo workers still
+// serve with every store activity. The SDK does not compare an activity's
+// task queue on replay (isCommandMatchEvent in go.temporal.io/sdk v1.51.0
+// internal/internal_task_handlers.go matches a ScheduleActivityTask by
+// activity ID and type only), so the version keeps each run on one queue
+// rather than keeping replay working.
 func storeActivityCtx(ctx workflow.Context, queue string) workflow.Context {
+	if workflow.GetVersion(ctx, versionStoreControlQueue, workflow.DefaultVersion, 1) >= 1 {
+		queue = ControlQueue(queue)
+	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              queue,
 		StartToCloseTimeout:    5 * time.Minute,
@@ -87,4 +104,37 @@ func fetchActivityCtx(ctx workflow.Context, queue string, timeout, heartbeat tim
 func runKey(ctx workflow.Context, step string) string {
 	info := workflow.GetInfo(ctx)
 	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + step
+}
+
+// taskActivityCtx runs one outage task within its configured time. Before
+// versionTaskReattach, one attempt: an outage task is not idempotent, so
+// a worker restarting mid-task failed the outage. Since, RunTask keys its
+// run by the activity and a retry attaches to the run instead of starting
+// it again, so an attempt that ends with its worker is retried; a task
+// that ran and failed is not (ErrTypeTaskFailed).
+//
+// The retry policy changes no command the SDK compares on replay (it
+// matches a ScheduleActivityTask by activity ID and type only:
+// isCommandMatchEvent in go.temporal.io/sdk v1.51.0
+// internal/internal_task_handlers.go), so the version only keeps a
+// workflow's old attempts and new ones under one policy.
+func taskActivityCtx(ctx workflow.Context, t activities.TaskPlan) workflow.Context {
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = 4 * t.Expected
+	}
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: timeout + time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	}
+	if workflow.GetVersion(ctx, versionTaskReattach, workflow.DefaultVersion, 1) >= 1 {
+		opts.RetryPolicy = &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			// Each worker restart or kill during the task takes one.
+			MaximumAttempts:        50,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeTaskFailed},
+		}
+	}
+	return workflow.WithActivityOptions(ctx, opts)
 }

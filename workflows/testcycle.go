@@ -641,20 +641,6 @@ func suiteActivityCtx(ctx workflow.Context, timeout time.Duration) workflow.Cont
 	})
 }
 
-// taskActivityCtx runs one outage task once, within its configured time:
-// an outage task is not assumed idempotent.
-func taskActivityCtx(ctx workflow.Context, t activities.TaskPlan) workflow.Context {
-	timeout := t.Timeout
-	if timeout <= 0 {
-		timeout = 4 * t.Expected
-	}
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: timeout + time.Minute,
-		HeartbeatTimeout:    time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-}
-
 // ticketActivityCtx retries tracker calls for a long time: a tracker
 // outage or a rate limit delays the round, it does not lose its results.
 func ticketActivityCtx(ctx workflow.Context) workflow.Context {

@@ -46,4 +46,10 @@ const (
 	// before adding theirs to the overlay: a failing vendor source no
 	// longer holds a security fix.
 	versionWatchBypassFirst = "overlaywatch-bypass-first"
+	// Outage tasks (Promotion, and TestCycle's rehearsal) are retried
+	// after their worker stops or dies: RunTask re-attaches to the run.
+	versionTaskReattach = "task-reattach"
+	// Store control operations go to the repo control queue, not the repo
+	// queue the downloads fill (ControlQueue).
+	versionStoreControlQueue = "store-control-queue"
 )
