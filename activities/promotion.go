@@ -280,6 +280,16 @@ func (a *PromotionActivities) FileTicket(ctx context.Context, in TicketInput) (T
 	return TicketRef{ID: t.ID, Title: t.Title, URL: t.URL}, nil
 }
 
+// CloseTicket closes a ticket with a comment; closing a closed ticket is
+// not an error, so a retry is harmless.
+func (a *PromotionActivities) CloseTicket(ctx context.Context, in CloseTicketInput) error {
+	defer a.keepAlive(ctx)()
+	if in.ID == "" {
+		return invalid("CloseTicket: no ticket ID")
+	}
+	return classifyFailure("close ticket "+in.ID, a.Tracker.Close(ctx, in.ID, redactor(a.Config)(in.Comment)))
+}
+
 func (a *PromotionActivities) gitRepo(name string) (*scm.Repo, config.GitRepo, error) {
 	for _, kind := range []struct {
 		kind  string

@@ -179,6 +179,12 @@ type TicketInput struct {
 	Labels []string
 }
 
+// CloseTicketInput closes a ticket osflow filed, with a comment.
+type CloseTicketInput struct {
+	ID      string
+	Comment string
+}
+
 // PromotionRecordInput records a promotion's switch in the release's
 // provenance.
 type PromotionRecordInput struct {

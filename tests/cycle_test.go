@@ -72,6 +72,8 @@ git:
 wiki:
   url: `+wikiRepo.URL()+`
   branch: master
+production:
+  approvers: [alice]
 `)
 	ctx := context.Background()
 

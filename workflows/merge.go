@@ -25,6 +25,7 @@ type merger struct {
 // workflow's purpose in the conflict ticket ("promotion", "merge-back").
 func (m *merger) merge(ctx workflow.Context, r activities.GitRepoPlan, from, into, message, what string) (activities.MergeRecord, error) {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	var conflict activities.TicketRef // the last conflict's ticket
 	for attempt := 1; ; attempt++ {
 		var rec activities.MergeRecord
 		err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.Merge, activities.MergeInput{
@@ -32,6 +33,9 @@ func (m *merger) merge(ctx workflow.Context, r activities.GitRepoPlan, from, int
 			Key: runKey(ctx, fmt.Sprintf("merge-%s-%s-%d", r.Name, into, attempt)),
 		}).Get(ctx, &rec)
 		if err != nil || len(rec.Conflicts) == 0 {
+			if err == nil && conflict.ID != "" {
+				m.closeConflict(ctx, conflict, r.Name, rec)
+			}
 			return rec, err
 		}
 		var t activities.TicketRef
@@ -46,6 +50,7 @@ func (m *merger) merge(ctx workflow.Context, r activities.GitRepoPlan, from, int
 		if err != nil {
 			return rec, stepError("file the merge conflict", err)
 		}
+		conflict = t
 		m.waiting = r.Name
 		delete(m.resolved, r.Name)
 		m.status(ctx, fmt.Sprintf("conflict-resolved for %s (ticket %s): osflow conflict-resolved %s %s --as NAME", r.Name, t.ID, id, r.Name))
@@ -54,6 +59,24 @@ func (m *merger) merge(ctx workflow.Context, r activities.GitRepoPlan, from, int
 		if err != nil {
 			return rec, err
 		}
+	}
+}
+
+// closeConflict closes the conflict ticket once the merge it waited for
+// got through, so that later reports do not count it as open.
+func (m *merger) closeConflict(ctx workflow.Context, t activities.TicketRef, repo string, rec activities.MergeRecord) {
+	if workflow.GetVersion(ctx, versionCloseConflictTicket, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	merged := "nothing left to merge"
+	if rec.Commit != "" {
+		merged = "merge commit " + rec.Commit
+	}
+	err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.CloseTicket, activities.CloseTicketInput{
+		ID: t.ID, Comment: fmt.Sprintf("Resolved by %s; the merge went through (%s).", m.resolved[repo], merged),
+	}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("could not close the conflict ticket", "ticket", t.ID, "error", err)
 	}
 }
 

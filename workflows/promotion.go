@@ -210,6 +210,11 @@ func (p *promotion) run(ctx workflow.Context) error {
 	if err := p.loadCandidate(ctx); err != nil {
 		return err
 	}
+	if p.trueState && len(p.plan.Approvers) == 0 {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no approvers are configured (production.approvers): nobody could approve "+
+			"this promotion; name them in the configuration, restart the workers, then run osflow promote --release %s", p.st.Release),
+			activities.ErrTypeInvalidInput, nil)
+	}
 	if p.trueState {
 		if err := p.notServedYet(ctx); err != nil {
 			return err

@@ -216,6 +216,43 @@ func TestPromotionAcceptsTheCandidateAnywhereInTheBypassChain(t *testing.T) {
 	require.Equal(t, 1, w.calls["SwitchChannel"])
 }
 
+// A merge conflict files a ticket and waits; once conflict-resolved comes
+// and the merge goes through, the ticket is closed, so that later reports
+// do not count it as open.
+func TestPromotionClosesAResolvedConflictTicket(t *testing.T) {
+	w := &world{production: "r1", testing: "r2", conflicts: map[string]int{"puppet": 1}}
+	env := newPromotionEnv(t, w)
+	var approved, early, resolved, firmware answer
+	sendUpdate[Approval](env, time.Minute, UpdateApproveOutage, window(env, time.Hour, 4*time.Hour), &approved)
+	var waiting PromotionStatus
+	env.RegisterDelayedCallback(func() { waiting = queryPromotion(t, env) }, time.Hour+5*time.Minute)
+	sendUpdate[ConflictResolved](env, 30*time.Minute, UpdateConflictResolved, ConflictResolved{Repo: "puppet", By: "carol"}, &early)
+	sendUpdate[ConflictResolved](env, time.Hour+10*time.Minute, UpdateConflictResolved, ConflictResolved{Repo: "puppet", By: "carol"}, &resolved)
+	sendUpdate[TaskDoneResult](env, time.Hour+30*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmware)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+	require.NoError(t, env.GetWorkflowError())
+	require.NoError(t, approved.refused)
+	require.ErrorContains(t, early.refused, `no merge conflict in "puppet" is awaited`)
+	require.Contains(t, waiting.WaitingFor, "conflict-resolved for puppet (ticket OSF-9)")
+	require.NoError(t, resolved.refused)
+	require.NoError(t, firmware.refused)
+	require.Equal(t, 1, w.calls["FileTicket merge/puppet/production"])
+	require.Equal(t, 2, w.calls["Merge puppet"])
+	require.Contains(t, w.closed, "OSF-9", "the conflict ticket is closed")
+	require.Equal(t, "Resolved by carol; the merge went through (merge commit c-puppet).", w.closed["OSF-9"])
+}
+
+// With no approvers configured, a promotion ends at once saying so,
+// rather than waiting for "one of :".
+func TestPromotionWithoutApproversEndsAtOnce(t *testing.T) {
+	w := &world{production: "r1", testing: "r2", noApprovers: true}
+	env := newPromotionEnv(t, w)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+	require.ErrorContains(t, env.GetWorkflowError(), "no approvers are configured (production.approvers)")
+	require.Zero(t, w.calls["PublishRisk"]+w.calls["SetFreeze"])
+}
+
 func hasNote(st PromotionStatus, text string) bool {
 	for _, n := range st.Comments {
 		if n.Text == text {

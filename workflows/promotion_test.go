@@ -64,6 +64,12 @@ type world struct {
 	// promotionFailed: production serves the candidate only because its
 	// first promotion failed with nothing to roll back to.
 	promotionFailed bool
+	// noApprovers: the plan names none.
+	noApprovers bool
+	// conflicts is how many merges of each repo conflict first.
+	conflicts map[string]int
+	// closed are the tickets closed, with their comments.
+	closed map[string]string
 }
 
 func (w *world) call(name string) error {
@@ -93,7 +99,11 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 				t.Error("the plan's gate was never opened")
 			}
 		}
-		return promotionPlan, nil
+		plan := promotionPlan
+		if w.noApprovers {
+			plan.Approvers = nil
+		}
+		return plan, nil
 	})
 	env.OnActivity(cycleActs.SupersedePromotions, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SupersedeInput) ([]string, error) {
@@ -188,6 +198,10 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 			if err := w.call("Merge " + in.Repo); err != nil {
 				return activities.MergeRecord{}, err
 			}
+			if w.conflicts[in.Repo] > 0 {
+				w.conflicts[in.Repo]--
+				return activities.MergeRecord{Repo: in.Repo, Into: in.Into, Conflicts: []string{"site.pp"}}, nil
+			}
 			w.merged = append(w.merged, in.Repo)
 			return activities.MergeRecord{Repo: in.Repo, Into: in.Into, Commit: "c-" + in.Repo}, nil
 		})
@@ -223,6 +237,14 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 		func(_ context.Context, in activities.TicketInput) (activities.TicketRef, error) {
 			w.calls["FileTicket "+in.Fingerprint]++
 			return activities.TicketRef{ID: "OSF-9", Title: in.Title}, nil
+		})
+	env.OnActivity(promotionActs.CloseTicket, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CloseTicketInput) error {
+			if w.closed == nil {
+				w.closed = map[string]string{}
+			}
+			w.closed[in.ID] = in.Comment
+			return nil
 		})
 	env.OnActivity(promotionActs.PublishOutcome, mock.Anything, mock.Anything).Return(activities.Published{Page: "Outage-r2"}, nil)
 	env.OnWorkflow(MergeBack, mock.Anything, mock.Anything).Return(

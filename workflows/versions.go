@@ -52,4 +52,7 @@ const (
 	// Store control operations go to the repo control queue, not the repo
 	// queue the downloads fill (ControlQueue).
 	versionStoreControlQueue = "store-control-queue"
+	// A merge conflict's ticket is closed once conflict-resolved and the
+	// merge went through (Promotion and MergeBack).
+	versionCloseConflictTicket = "close-conflict-ticket"
 )
