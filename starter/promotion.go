@@ -192,19 +192,21 @@ func (a *app) promotionCommands() []*cobra.Command {
 for an approver: osflow approve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
-				st, err := repo.Open(cfg.Store)
-				if err != nil {
-					return err
-				}
+			// The store's answers come first: a release that cannot be
+			// promoted is refused without Temporal.
+			err := a.withStore(func(cfg *config.Config, st *repo.Store) error {
 				if release == "" {
+					var err error
 					if release, err = st.Channel(cfg.Channels.Testing); err != nil || release == "" {
 						return UsageError{fmt.Errorf("no --release, and testing serves nothing to promote (%v)", err)}
 					}
 				}
-				if err := checkPromotable(st, cfg, release); err != nil {
-					return err
-				}
+				return checkPromotable(st, cfg, release)
+			})
+			if err != nil {
+				return err
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 				run, err := Promote(ctx, c, cfg, release)
 				if err != nil {
 					return err

@@ -29,15 +29,15 @@ on the host where the store is mounted. rollback goes through Temporal.`,
 	return cmd
 }
 
-// withStore loads the configuration and opens the store.
+// withStore loads the configuration and opens its existing store.
 func (a *app) withStore(fn func(*config.Config, *repo.Store) error) error {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return err
 	}
-	st, err := repo.Open(cfg.Store)
+	st, err := a.openStore(cfg)
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", cfg.Store, err)
+		return err
 	}
 	return fn(cfg, st)
 }

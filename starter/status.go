@@ -138,9 +138,9 @@ func (a *app) statusCommand() *cobra.Command {
 
 func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, error) {
 	st := Status{StoreRoot: cfg.Store}
-	store, err := repo.Open(cfg.Store)
+	store, err := a.openStore(cfg)
 	if err != nil {
-		return st, fmt.Errorf("open store: %w", err)
+		return st, err
 	}
 	channels, err := store.Channels()
 	if err != nil {
