@@ -218,6 +218,9 @@ current one. The switch is atomic and recorded in the channel's audit log.`,
 				return err
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				if err := needWorker(ctx, c, cfg, "osflow repo rollback", mainWorkflows(cfg), repoActivities(cfg)); err != nil {
+					return err
+				}
 				sw, err := Rollback(ctx, c, cfg, activities.RollbackInput{Channel: args[0], To: to, Actor: "cli/" + actor(), Reason: reason})
 				if err != nil {
 					return err
