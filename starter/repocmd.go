@@ -261,10 +261,13 @@ func Rollback(ctx context.Context, c client.Client, cfg *config.Config, in activ
 func (a *app) filesCommand() *cobra.Command {
 	var baseURL string
 	cmd := &cobra.Command{
-		Use:     "files CHANNEL",
-		Short:   "Print a .repo file that points a node's dnf at a channel",
-		Example: `  osflow repo files testing > /etc/yum.repos.d/osflow-testing.repo`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "files CHANNEL",
+		Short: "Print a .repo file that points a node's dnf at a channel",
+		Example: `  # a trial from the dev setup's project root (the README's quick start):
+  mkdir -p .osflow/try/testing && ./bin/osflow repo files testing > .osflow/try/testing/osflow.repo
+  # on a node whose dnf the channel updates:
+  osflow repo files production > /etc/yum.repos.d/osflow.repo`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
 			if err != nil {

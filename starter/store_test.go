@@ -68,3 +68,21 @@ func TestStatusInsideTheDevProject(t *testing.T) {
 	require.Equal(t, ExitOK, code, stderr)
 	require.Equal(t, "[]\n", out)
 }
+
+// TestDevSuggestsARepoFileInTheProject: the dev setup's log and banner
+// suggest writing testing's .repo file under its state directory, never
+// into the dev machine's /etc/yum.repos.d.
+func TestDevSuggestsARepoFileInTheProject(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("OSFLOW_CONFIG", "")
+	a := &app{}
+	cfg, err := a.loadConfig()
+	require.NoError(t, err)
+	require.Equal(t, "mkdir -p .osflow/try/testing && ./bin/osflow repo files testing > .osflow/try/testing/osflow.repo", tryRepoFile(cfg))
+	require.Equal(t, "osflow repo files testing > /etc/yum.repos.d/osflow.repo", nodeRepoFile(cfg))
+
+	t.Chdir(t.TempDir())
+	require.Equal(t, "mkdir -p "+filepath.Join(dir, ".osflow/try/testing")+" && ./bin/osflow repo files testing > "+filepath.Join(dir, ".osflow/try/testing/osflow.repo"),
+		tryRepoFile(cfg), "outside the project the path is absolute")
+}
