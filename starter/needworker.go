@@ -13,9 +13,10 @@ import (
 )
 
 // workerGrace is how long a command that needs a worker gives one to
-// show up before it refuses: a worker started a moment ago may not have
-// polled yet.
-const workerGrace = 5 * time.Second
+// show up before it refuses: a script may start a worker and at once the
+// command (the cluster test does), and a worker process on a loaded host
+// takes seconds to dial and poll.
+const workerGrace = 10 * time.Second
 
 // workerPoll is how often needWorker looks again within workerGrace.
 const workerPoll = 500 * time.Millisecond
