@@ -14,6 +14,7 @@ import (
 
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/starter"
+	"github.com/osflow/osflow/worker"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -114,4 +115,27 @@ func TestCommandsNeedingAWorkerSaySoWithinSeconds(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Running", d.GetWorkflowExecutionInfo().GetStatus().String())
 	require.Empty(t, s.channel("testing"))
+
+	// A worker that starts while `sync --wait` looks for one is in time:
+	// the command follows the waiting sync to its end, or, when the worker
+	// finished that one first, a sync of its own.
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out strings.Builder
+		err := starter.Execute([]string{"--config", s.cfg.Path, "sync", "--wait"}, &out, &out)
+		done <- result{out.String(), err}
+	}()
+	s.startWorker(worker.Options{Main: true, Repo: true})
+	select {
+	case r := <-done:
+		require.NoError(t, r.err, r.out)
+		require.Contains(t, r.out, "channel testing: ")
+	case <-time.After(2 * time.Minute):
+		t.Fatal("sync --wait did not end within 2 minutes of the worker's start")
+	}
+	require.NotEmpty(t, s.channel("testing"))
 }
