@@ -18,23 +18,30 @@ import (
 	"github.com/osflow/osflow/workflows"
 )
 
+// cliResult is what a CLI run printed and returned.
+type cliResult struct {
+	out string
+	err error
+}
+
+// osflowAsync runs the CLI in the background and delivers its result.
+func (s *site) osflowAsync(args ...string) <-chan cliResult {
+	done := make(chan cliResult, 1)
+	go func() {
+		var out strings.Builder
+		err := starter.Execute(append([]string{"--config", s.cfg.Path}, args...), &out, &out)
+		done <- cliResult{out.String(), err}
+	}()
+	return done
+}
+
 // osflowWithin runs the CLI and fails the test if it has not answered
 // within d: a command waiting for a worker that does not exist used to
 // print nothing until killed.
 func (s *site) osflowWithin(d time.Duration, args ...string) (string, error) {
 	s.t.Helper()
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var out strings.Builder
-		err := starter.Execute(append([]string{"--config", s.cfg.Path}, args...), &out, &out)
-		done <- result{out.String(), err}
-	}()
 	select {
-	case r := <-done:
+	case r := <-s.osflowAsync(args...):
 		return r.out, r.err
 	case <-time.After(d):
 		s.t.Fatalf("osflow %s did not answer within %s", strings.Join(args, " "), d)
@@ -119,16 +126,7 @@ func TestCommandsNeedingAWorkerSaySoWithinSeconds(t *testing.T) {
 	// A worker that starts while `sync --wait` looks for one is in time:
 	// the command follows the waiting sync to its end, or, when the worker
 	// finished that one first, a sync of its own.
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var out strings.Builder
-		err := starter.Execute([]string{"--config", s.cfg.Path, "sync", "--wait"}, &out, &out)
-		done <- result{out.String(), err}
-	}()
+	done := s.osflowAsync("sync", "--wait")
 	s.startWorker(worker.Options{Main: true, Repo: true})
 	select {
 	case r := <-done:
