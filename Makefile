@@ -18,7 +18,7 @@ HELM := $(BIN)/helm
 HELM_VERSION := v3.22.0
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: run test setup deps temporal helm build bench bench-scale vet clean cluster-test temporal-server
+.PHONY: run test setup deps temporal helm build install bench bench-scale vet clean cluster-test temporal-server
 
 run: setup build
 	$(BIN)/osflow dev
@@ -61,6 +61,12 @@ bench-scale: setup build
 
 build:
 	go build -o $(BIN)/osflow ./cmd/osflow
+
+# Puts osflow on PATH: `sudo make install`, or `make install PREFIX=$$HOME/.local`.
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/osflow $(DESTDIR)$(PREFIX)/bin/osflow
 
 setup: deps temporal
 

@@ -37,6 +37,8 @@ repos:
 ` + extra
 	p := filepath.Join(dir, "osflow.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(cfg), 0o644))
+	// The store as a worker leaves it at its start: commands never create one.
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "store"), 0o755))
 	return p
 }
 

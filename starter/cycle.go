@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -105,6 +106,9 @@ func TestNow(ctx context.Context, c client.Client, cfg *config.Config, by string
 // if it is not running, and waits for the answer: the result, or the
 // validator's refusal as a RefusedError.
 func updateCycle(ctx context.Context, c client.Client, cfg *config.Config, name string, arg, result any) error {
+	if err := needWorker(ctx, c, cfg, name, mainWorkflows(cfg)); err != nil {
+		return err
+	}
 	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       workflows.TestCycleWorkflowID,
 		TaskQueue:                cfg.Temporal.TaskQueue,
@@ -165,7 +169,8 @@ func (a *app) taskDoneCommand() *cobra.Command {
 		Long: `Reports a manual outage task as done: of the test cycle's rehearsal, or with
 --promotion of a promotion's outage. The workflow answers with what it
 recorded, or refuses (it does not wait for that task, or someone reported it
-already).`,
+already). Without --promotion a refusal names the promotion that waits for
+the task, if one does.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if as == "" {
@@ -179,9 +184,14 @@ already).`,
 				var res workflows.TaskDoneResult
 				var err error
 				if promotion != "" {
-					err = updateWorkflow(ctx, c, promotionID(promotion), workflows.UpdateTaskDone, d, &res)
+					err = updateWorkflow(ctx, c, cfg, promotionID(promotion), workflows.UpdateTaskDone, d, &res)
 				} else {
 					res, err = TaskDone(ctx, c, cfg, d)
+					var r RefusedError
+					if errors.As(err, &r) {
+						r.Reason += taskDoneHint(args[0], promotionsWaitingFor(ctx, c, args[0]))
+						err = r
+					}
 				}
 				if err != nil {
 					return a.refusal(err)
@@ -197,6 +207,37 @@ already).`,
 	cmd.Flags().StringVar(&as, "as", "", "who did it (default: your login)")
 	cmd.Flags().StringVar(&promotion, "promotion", "", "a promotion's outage task (promotion-<release> or the release); default: the rehearsal")
 	return cmd
+}
+
+// taskDoneHint completes the rehearsal's refusal of a task: the task
+// may be a promotion's outage task, reported with --promotion, and which
+// promotions wait for it.
+func taskDoneHint(task string, waiting []string) string {
+	hint := "; an outage task needs --promotion PROMOTION"
+	switch len(waiting) {
+	case 0:
+		return hint + " (no promotion waits for " + strconv.Quote(task) + " now; osflow status lists the promotions)"
+	case 1:
+		return hint + fmt.Sprintf(": %s waits for it: osflow task-done %s --promotion %s --as NAME", waiting[0], task, waiting[0])
+	}
+	return hint + ": " + strings.Join(waiting, ", ") + " wait for it"
+}
+
+// promotionsWaitingFor lists the running promotions whose outage waits for
+// the manual task; errors leave a promotion out, the hint being a courtesy.
+func promotionsWaitingFor(ctx context.Context, c client.Client, task string) []string {
+	running, err := listWorkflows(ctx, c, "WorkflowType = 'Promotion' AND ExecutionStatus = 'Running'", 50)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range running {
+		st, err := queryStatus[workflows.PromotionStatus](ctx, c, r.ID, "")
+		if err == nil && strings.HasPrefix(st.WaitingFor, "manual task "+task+":") {
+			out = append(out, r.ID)
+		}
+	}
+	return out
 }
 
 func (a *app) testCommand() *cobra.Command {

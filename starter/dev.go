@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -185,7 +186,7 @@ func firstSync(ctx context.Context, c client.Client, cfg *config.Config, store *
 		return nil
 	}
 	log.Infow("first DailySync done; testing is ready", "release", st.Release,
-		"try", fmt.Sprintf("go run ./cmd/osflow repo files testing > /etc/yum.repos.d/osflow.repo && dnf makecache"))
+		"try", tryRepoFile(cfg), "onANode", nodeRepoFile(cfg))
 	return nil
 }
 
@@ -213,11 +214,32 @@ osflow dev is running (Ctrl-C stops everything)
   local upstream    http://%s/
   metrics           %s
   state             %s
-next: osflow status | osflow sync --wait | osflow repo files %s > /etc/yum.repos.d/osflow.repo
+next (in a second terminal, from here):
+  ./bin/osflow status
+  %s
+  (on a real node: %s)
 
 `, cfg.Dev.UIPort, "osflow-daily-sync", cfg.Temporal.Address, cfg.Temporal.Namespace,
 		base, base, cfg.Channels.Testing, cfg.Repos[0].Name, cfg.Dev.UpstreamListen,
-		metricsURL(cfg.Metrics.Listen), cfg.Dev.StateDir, cfg.Channels.Testing)
+		metricsURL(cfg.Metrics.Listen), cfg.Dev.StateDir, tryRepoFile(cfg), nodeRepoFile(cfg))
+}
+
+// tryRepoFile is the command that writes a .repo file for testing into the
+// dev state directory, as the README's quick start does: the dev machine's
+// own /etc/yum.repos.d is no place for a trial channel.
+func tryRepoFile(cfg *config.Config) string {
+	dir := filepath.Join(cfg.Dev.StateDir, "try", cfg.Channels.Testing)
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(rel, "..") {
+			dir = rel
+		}
+	}
+	return fmt.Sprintf("mkdir -p %s && ./bin/osflow repo files %s > %s", dir, cfg.Channels.Testing, filepath.Join(dir, "osflow.repo"))
+}
+
+// nodeRepoFile is where the .repo file goes on a node that dnf updates.
+func nodeRepoFile(cfg *config.Config) string {
+	return fmt.Sprintf("osflow repo files %s > /etc/yum.repos.d/osflow.repo", cfg.Channels.Testing)
 }
 
 func metricsURL(listen string) string {

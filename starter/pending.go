@@ -35,11 +35,41 @@ const pollerFresh = 2 * time.Minute
 // once; errors are returned with what was found so far.
 func waitingActivities(ctx context.Context, c client.Client, cfg *config.Config, running []WorkflowStatus, now time.Time) ([]WaitingActivity, error) {
 	var out []WaitingActivity
-	reasons := map[string]string{} // task queue -> why nothing takes its tasks ("" when something does)
+	type key struct {
+		queue string
+		kind  enumspb.TaskQueueType
+	}
+	reasons := map[key]string{} // why nothing takes a queue's tasks ("" when something does)
+	reasonFor := func(queue string, kind enumspb.TaskQueueType) (string, error) {
+		k := key{queue, kind}
+		if r, seen := reasons[k]; seen {
+			return r, nil
+		}
+		r, err := queueReason(ctx, c, cfg, queue, kind, now)
+		if err == nil {
+			reasons[k] = r
+		}
+		return r, err
+	}
 	for _, wf := range running {
 		desc, err := c.DescribeWorkflowExecution(ctx, wf.ID, "")
 		if err != nil {
 			return out, fmt.Errorf("describe workflow %s: %w", wf.ID, err)
+		}
+		// A workflow task no worker takes: the workflow has not even
+		// started its first step (a sync started with no worker running).
+		if wt := desc.GetPendingWorkflowTask(); wt != nil && wt.GetState() == enumspb.PENDING_WORKFLOW_TASK_STATE_SCHEDULED {
+			queue := desc.GetExecutionConfig().GetTaskQueue().GetName()
+			reason, err := reasonFor(queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+			if err != nil {
+				return out, err
+			}
+			if reason != "" {
+				out = append(out, WaitingActivity{
+					WorkflowID: wf.ID, Activity: workflowTask, TaskQueue: queue,
+					Scheduled: wt.GetScheduledTime().AsTime(), Attempt: wt.GetAttempt(), Reason: reason,
+				})
+			}
 		}
 		for _, pa := range desc.GetPendingActivities() {
 			if pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
@@ -49,12 +79,9 @@ func waitingActivities(ctx context.Context, c client.Client, cfg *config.Config,
 			if queue == "" {
 				continue
 			}
-			reason, seen := reasons[queue]
-			if !seen {
-				if reason, err = queueReason(ctx, c, cfg, queue, now); err != nil {
-					return out, err
-				}
-				reasons[queue] = reason
+			reason, err := reasonFor(queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+			if err != nil {
+				return out, err
 			}
 			if reason == "" {
 				continue
@@ -68,10 +95,14 @@ func waitingActivities(ctx context.Context, c client.Client, cfg *config.Config,
 	return out, nil
 }
 
-// queueReason says why no worker takes activities from queue, or "" when
-// a worker polled it recently.
-func queueReason(ctx context.Context, c client.Client, cfg *config.Config, queue string, now time.Time) (string, error) {
-	resp, err := c.DescribeTaskQueue(ctx, queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+// workflowTask stands for the activity of a WaitingActivity that is a
+// workflow's own task.
+const workflowTask = "(workflow task)"
+
+// queueReason says why no worker takes kind's tasks (workflow or activity)
+// from queue, or "" when a worker polled it recently.
+func queueReason(ctx context.Context, c client.Client, cfg *config.Config, queue string, kind enumspb.TaskQueueType, now time.Time) (string, error) {
+	resp, err := c.DescribeTaskQueue(ctx, queue, kind)
 	if err != nil {
 		return "", fmt.Errorf("describe task queue %s: %w", queue, err)
 	}
@@ -91,11 +122,16 @@ func queueReason(ctx context.Context, c client.Client, cfg *config.Config, queue
 	case cfg.Temporal.TaskQueue:
 		fix = "start `osflow worker --role main` (or --role all)"
 	}
-	if last.IsZero() {
-		return fmt.Sprintf("no worker polls task queue %s in namespace %s: %s", queue, cfg.Temporal.Namespace, fix), nil
+	fix += ", or `osflow dev` for the development setup"
+	of := "activities"
+	if kind == enumspb.TASK_QUEUE_TYPE_WORKFLOW {
+		of = "workflows"
 	}
-	return fmt.Sprintf("no worker has polled task queue %s in namespace %s since %s: %s",
-		queue, cfg.Temporal.Namespace, last.Local().Format("2006-01-02 15:04:05"), fix), nil
+	if last.IsZero() {
+		return fmt.Sprintf("no worker polls task queue %s in namespace %s for %s: %s", queue, cfg.Temporal.Namespace, of, fix), nil
+	}
+	return fmt.Sprintf("no worker has polled task queue %s in namespace %s for %s since %s: %s",
+		queue, cfg.Temporal.Namespace, of, last.Local().Format("2006-01-02 15:04:05"), fix), nil
 }
 
 // printWaiting shows the waiting activities in `osflow status`.
@@ -105,7 +141,11 @@ func printWaiting(w io.Writer, waiting []WaitingActivity) {
 	}
 	fmt.Fprintln(w, "\nWAITING FOR A WORKER")
 	for _, wa := range waiting {
-		fmt.Fprintf(w, "  %s: activity %s (attempt %d) scheduled %s\n    %s\n",
-			wa.WorkflowID, wa.Activity, wa.Attempt, wa.Scheduled.Local().Format("2006-01-02 15:04:05"), wa.Reason)
+		what := "activity " + wa.Activity
+		if wa.Activity == workflowTask {
+			what = "its workflow task"
+		}
+		fmt.Fprintf(w, "  %s: %s (attempt %d) scheduled %s\n    %s\n",
+			wa.WorkflowID, what, wa.Attempt, wa.Scheduled.Local().Format("2006-01-02 15:04:05"), wa.Reason)
 	}
 }

@@ -75,7 +75,10 @@ func checkPromotable(st *repo.Store, cfg *config.Config, release string) error {
 
 // updateWorkflow sends an Update to a running workflow and waits for its
 // answer: the result, or the refusal as a RefusedError.
-func updateWorkflow(ctx context.Context, c client.Client, workflowID, name string, arg, result any) error {
+func updateWorkflow(ctx context.Context, c client.Client, cfg *config.Config, workflowID, name string, arg, result any) error {
+	if err := needWorker(ctx, c, cfg, name, mainWorkflows(cfg)); err != nil {
+		return err
+	}
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
@@ -144,30 +147,6 @@ func (a *app) followPromotion(ctx context.Context, c client.Client, id string) e
 	}
 }
 
-// windowTime reads a window time: RFC 3339, "now", "+2h" (from now), or
-// "2006-01-02 15:04" in the local time zone.
-func windowTime(s string, now time.Time) (time.Time, error) {
-	switch {
-	case s == "":
-		return time.Time{}, nil
-	case s == "now":
-		return now, nil
-	case strings.HasPrefix(s, "+"):
-		d, err := time.ParseDuration(s[1:])
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%q: %w", s, err)
-		}
-		return now.Add(d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02 15:04", s, time.Local); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-12-03T20:00:00+01:00), \"2026-12-03 20:00\", \"now\" or \"+2h\"", s)
-}
-
 // answer prints what a command applied: JSON with --json, a line otherwise.
 func (a *app) answer(v any, format string, args ...any) error {
 	if a.jsonOut {
@@ -199,17 +178,22 @@ func (a *app) promotionCommands() []*cobra.Command {
 for an approver: osflow approve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
-				st, err := repo.Open(cfg.Store)
-				if err != nil {
-					return err
-				}
+			// The store's answers come first: a release that cannot be
+			// promoted is refused without Temporal.
+			err := a.withStore(func(cfg *config.Config, st *repo.Store) error {
 				if release == "" {
+					var err error
 					if release, err = st.Channel(cfg.Channels.Testing); err != nil || release == "" {
 						return UsageError{fmt.Errorf("no --release, and testing serves nothing to promote (%v)", err)}
 					}
 				}
-				if err := checkPromotable(st, cfg, release); err != nil {
+				return checkPromotable(st, cfg, release)
+			})
+			if err != nil {
+				return err
+			}
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				if err := needWorker(ctx, c, cfg, "osflow promote", mainWorkflows(cfg), repoActivities(cfg)); err != nil {
 					return err
 				}
 				run, err := Promote(ctx, c, cfg, release)
@@ -229,9 +213,12 @@ for an approver: osflow approve.`,
 		Short: "Approve an outage window for a promotion (approvers only)",
 		Long: `PROMOTION is promotion-<release> or the release, or a bypass-... waiting
 for approval (no window: it applies at once); without it, the one
-promotion or bypass that waits for approval. The window start is RFC 3339,
-"2026-12-03 20:00" (local time), "now" or "+2h"; the end defaults to
-production.window or twice the estimated outage. With --wait, follows the
+promotion or bypass that waits for approval. The window start is RFC 3339
+with its offset (2026-12-03T20:00:00+01:00), "2026-12-03 20:00 ZONE" with an
+IANA zone or UTC ("2026-12-03 20:00 Europe/Berlin"), "2026-12-03 20:00" in
+this machine's local zone (TZ, else /etc/localtime), "now" or "+2h"; the end
+defaults to production.window or twice the estimated outage. The answer
+shows the window in UTC and in the local zone. With --wait, follows the
 promotion until it ends and exits 1 unless production then serves the release.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -243,11 +230,11 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 			if len(args) == 1 && strings.HasPrefix(args[0], workflows.BypassPrefix) && windowStart != "" {
 				return UsageError{errors.New("a bypass has no window: it applies once approved (drop --window-start)")}
 			}
-			start, err := windowTime(windowStart, now)
+			start, err := windowTime(windowStart, now, time.Local)
 			if err != nil {
 				return UsageError{fmt.Errorf("--window-start %w", err)}
 			}
-			end, err := windowTime(windowEnd, now)
+			end, err := windowTime(windowEnd, now, time.Local)
 			if err != nil {
 				return UsageError{fmt.Errorf("--window-end %w", err)}
 			}
@@ -257,7 +244,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 					return err
 				}
 				var res workflows.Approval
-				err = updateWorkflow(ctx, c, id, workflows.UpdateApproveOutage,
+				err = updateWorkflow(ctx, c, cfg, id, workflows.UpdateApproveOutage,
 					workflows.ApproveRequest{Approver: by, Comment: comment, WindowStart: start, WindowEnd: end}, &res)
 				if err != nil {
 					return a.refusal(err)
@@ -269,7 +256,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 					return a.waitBypass(ctx, c, cfg, c.GetWorkflow(ctx, id, ""))
 				}
 				if err := a.answer(res, "%s approved by %s: outage window %s to %s", id, res.By,
-					res.WindowStart.Local().Format(time.RFC1123), res.WindowEnd.Local().Format(time.RFC1123)); err != nil {
+					windowText(res.WindowStart, time.Local), windowText(res.WindowEnd, time.Local)); err != nil {
 					return err
 				}
 				if !wait {
@@ -281,7 +268,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 	}
 	asFlag(approve)
 	approve.Flags().StringVar(&comment, "comment", "", "why, for the record")
-	approve.Flags().StringVar(&windowStart, "window-start", "", "when the outage may begin (required)")
+	approve.Flags().StringVar(&windowStart, "window-start", "", "when the outage may begin (required): RFC 3339, \"2026-12-03 20:00 Europe/Berlin\", \"2026-12-03 20:00\" (local zone, TZ), now, +2h")
 	approve.Flags().StringVar(&windowEnd, "window-end", "", "when it must be over")
 	approve.Flags().BoolVar(&wait, "wait", false, "follow the promotion until it ends")
 
@@ -297,9 +284,9 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 			if strings.TrimSpace(comment) == "" {
 				return UsageError{errors.New("--comment is required: say why")}
 			}
-			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 				var res workflows.Approval
-				if err := updateWorkflow(ctx, c, promotionID(args[0]), workflows.UpdateRejectOutage,
+				if err := updateWorkflow(ctx, c, cfg, promotionID(args[0]), workflows.UpdateRejectOutage,
 					workflows.RejectRequest{Approver: by, Comment: comment}, &res); err != nil {
 					return a.refusal(err)
 				}
@@ -318,9 +305,9 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 				if err != nil {
 					return err
 				}
-				return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+				return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 					var res any
-					if err := updateWorkflow(ctx, c, promotionID(args[0]), name, mk(by, args[1]), &res); err != nil {
+					if err := updateWorkflow(ctx, c, cfg, promotionID(args[0]), name, mk(by, args[1]), &res); err != nil {
 						return a.refusal(err)
 					}
 					return a.answer(res, "%s: done", name)
@@ -342,9 +329,9 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 			if err != nil {
 				return err
 			}
-			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 				var res string
-				if err := updateWorkflow(ctx, c, promotionID(args[0]), workflows.UpdateEndOutage, workflows.EndOutageRequest{By: by}, &res); err != nil {
+				if err := updateWorkflow(ctx, c, cfg, promotionID(args[0]), workflows.UpdateEndOutage, workflows.EndOutageRequest{By: by}, &res); err != nil {
 					return a.refusal(err)
 				}
 				return a.answer(res, "%s", res)
@@ -362,9 +349,9 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 			if err != nil {
 				return err
 			}
-			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 				var res workflows.ProceedRequest
-				if err := updateWorkflow(ctx, c, promotionID(args[0]), workflows.UpdateProceed,
+				if err := updateWorkflow(ctx, c, cfg, promotionID(args[0]), workflows.UpdateProceed,
 					workflows.ProceedRequest{By: by, Proceed: !cancel, Comment: comment}, &res); err != nil {
 					return a.refusal(err)
 				}
@@ -392,9 +379,9 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 			if !strings.HasPrefix(id, workflows.MergeBackPrefix) {
 				id = promotionID(id)
 			}
-			return a.withClient(cmd.Context(), func(ctx context.Context, _ *config.Config, c client.Client) error {
+			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
 				var res workflows.ConflictResolved
-				if err := updateWorkflow(ctx, c, id, workflows.UpdateConflictResolved, workflows.ConflictResolved{Repo: args[1], By: by}, &res); err != nil {
+				if err := updateWorkflow(ctx, c, cfg, id, workflows.UpdateConflictResolved, workflows.ConflictResolved{Repo: args[1], By: by}, &res); err != nil {
 					return a.refusal(err)
 				}
 				return a.answer(res, "%s: the merge of %s runs again", id, res.Repo)

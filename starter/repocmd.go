@@ -29,15 +29,15 @@ on the host where the store is mounted. rollback goes through Temporal.`,
 	return cmd
 }
 
-// withStore loads the configuration and opens the store.
+// withStore loads the configuration and opens its existing store.
 func (a *app) withStore(fn func(*config.Config, *repo.Store) error) error {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return err
 	}
-	st, err := repo.Open(cfg.Store)
+	st, err := a.openStore(cfg)
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", cfg.Store, err)
+		return err
 	}
 	return fn(cfg, st)
 }
@@ -241,6 +241,9 @@ current one. The switch is atomic and recorded in the channel's audit log.`,
 				return err
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				if err := needWorker(ctx, c, cfg, "osflow repo rollback", mainWorkflows(cfg), repoActivities(cfg)); err != nil {
+					return err
+				}
 				sw, err := Rollback(ctx, c, cfg, activities.RollbackInput{Channel: args[0], To: to, Actor: "cli/" + actor(), Reason: reason})
 				if err != nil {
 					return err
@@ -281,10 +284,13 @@ func Rollback(ctx context.Context, c client.Client, cfg *config.Config, in activ
 func (a *app) filesCommand() *cobra.Command {
 	var baseURL string
 	cmd := &cobra.Command{
-		Use:     "files CHANNEL",
-		Short:   "Print a .repo file that points a node's dnf at a channel",
-		Example: `  osflow repo files testing > /etc/yum.repos.d/osflow-testing.repo`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "files CHANNEL",
+		Short: "Print a .repo file that points a node's dnf at a channel",
+		Example: `  # a trial from the dev setup's project root (the README's quick start):
+  mkdir -p .osflow/try/testing && ./bin/osflow repo files testing > .osflow/try/testing/osflow.repo
+  # on a node whose dnf the channel updates:
+  osflow repo files production > /etc/yum.repos.d/osflow.repo`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
 			if err != nil {

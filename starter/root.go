@@ -47,9 +47,13 @@ func ExitCode(err error) int {
 // app holds what every command shares; it is built per invocation, never global.
 type app struct {
 	configPath string
-	jsonOut    bool
-	stdout     io.Writer
-	stderr     io.Writer
+	// embedded is set when no configuration file was found and the
+	// embedded dev configuration applies (store.go refuses to read a
+	// store that configuration does not find).
+	embedded bool
+	jsonOut  bool
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // NewRootCommand builds the osflow command tree.
@@ -130,7 +134,8 @@ func (a *app) loadConfig() (*config.Config, error) {
 		cfg *config.Config
 		err error
 	)
-	if path == "" {
+	a.embedded = path == ""
+	if a.embedded {
 		cfg, err = config.Parse("dev.yaml", examples.DevConfig)
 	} else {
 		cfg, err = config.Load(path)

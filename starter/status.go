@@ -73,7 +73,8 @@ type PromotionView struct {
 	WaitingFor string   `json:"waitingFor"`
 	Approvers  []string `json:"approvers,omitempty"`
 	// Approve holds the command that approves it, in three forms: osflow,
-	// the Temporal CLI's Update, and tctl's Signal.
+	// the Temporal CLI's Update, and its Signal (what tctl, deprecated and
+	// not installed here, used to send).
 	Approve []string `json:"approve,omitempty"`
 	Error   string   `json:"error,omitempty"`
 	Refused []string `json:"refusedSignals,omitempty"`
@@ -89,7 +90,7 @@ func approveCommands(id string, window bool) []string {
 	return []string{
 		"osflow approve " + id + " --as NAME" + flags + " [--comment TEXT]",
 		"temporal workflow update execute --workflow-id " + id + " --name " + workflows.UpdateApproveOutage + " --input " + input,
-		"tctl workflow signal --workflow_id " + id + " --name " + workflows.SignalApproveOutage + " --input " + input,
+		"temporal workflow signal --workflow-id " + id + " --name " + workflows.SignalApproveOutage + " --input " + input,
 	}
 }
 
@@ -138,9 +139,9 @@ func (a *app) statusCommand() *cobra.Command {
 
 func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, error) {
 	st := Status{StoreRoot: cfg.Store}
-	store, err := repo.Open(cfg.Store)
+	store, err := a.openStore(cfg)
 	if err != nil {
-		return st, fmt.Errorf("open store: %w", err)
+		return st, err
 	}
 	channels, err := store.Channels()
 	if err != nil {

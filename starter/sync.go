@@ -54,6 +54,12 @@ is recorded in STORE/snapshots/REPO.accepted.log.`,
 				}
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				// Without --wait a sync may well start before its worker does.
+				if wait {
+					if err := needWorker(ctx, c, cfg, "osflow sync --wait", mainWorkflows(cfg), repoActivities(cfg)); err != nil {
+						return err
+					}
+				}
 				run, err := StartSyncInput(ctx, c, cfg, workflows.DailySyncInput{Actor: "cli/" + actor(), Reason: reason, AllowOlder: allowOlder})
 				if err != nil {
 					return err

@@ -140,7 +140,18 @@ wiki:
 	// A hotfix made directly on production during the outage.
 	puppet.Commit("production", "hotfix: raise nofile", map[string]string{"limits.conf": "nofile 65536\n"})
 
+	// Without --promotion the rehearsal refuses it, and the refusal names
+	// the promotion that waits; nothing is recorded.
 	var outb strings.Builder
+	err := starter.Execute([]string{"--config", s.cfg.Path, "task-done", "firmware", "--as", "carol"}, &outb, &outb)
+	require.Error(t, err, outb.String())
+	require.Contains(t, err.Error(), "an outage task needs --promotion PROMOTION: "+p1+" waits for it: osflow task-done firmware --promotion "+p1+" --as NAME")
+	st = s.promotionState(p1, func(workflows.PromotionStatus) bool { return true }, "its status")
+	require.True(t, strings.HasPrefix(st.WaitingFor, "manual task firmware"), st.WaitingFor)
+	for _, task := range st.Tasks {
+		require.NotEqual(t, "firmware", task.Task, "the refused report recorded the task")
+	}
+	outb.Reset()
 	require.NoError(t, starter.Execute([]string{"--config", s.cfg.Path, "task-done", "firmware", "--promotion", p1, "--as", "carol"}, &outb, &outb), outb.String())
 	st = s.promotionState(p1, func(st workflows.PromotionStatus) bool { return st.State == workflows.ApprovalDone }, "done")
 	require.Empty(t, activeSilences(t, am), "the silence is expired after the outage")
