@@ -152,6 +152,9 @@ func bypassOutcome(cfg *config.Config, id string, st workflows.BypassStatus) str
 
 // StartBypass starts the Bypass workflow.
 func StartBypass(ctx context.Context, c client.Client, cfg *config.Config, in workflows.BypassInput) (client.WorkflowRun, error) {
+	if err := needWorker(ctx, c, cfg, "osflow bypass", mainWorkflows(cfg), repoActivities(cfg)); err != nil {
+		return nil, err
+	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.BypassWorkflowID(in.Overlay, time.Now()), TaskQueue: cfg.Temporal.TaskQueue,
 	}, workflows.BypassWorkflowType, in)
