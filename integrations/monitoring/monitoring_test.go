@@ -18,7 +18,9 @@ func TestNew(t *testing.T) {
 	ids, err := s.Silence(context.Background(), "k", Window{Start: time.Now(), End: time.Now().Add(time.Hour)}, "x")
 	require.NoError(t, err)
 	require.Empty(t, ids)
-	require.NoError(t, s.Expire(context.Background(), "k"))
+	ended, err := s.Expire(context.Background(), "k")
+	require.NoError(t, err)
+	require.Equal(t, Expired{}, ended)
 	_, err = s.Silence(context.Background(), "k k", Window{}, "x")
 	require.ErrorIs(t, err, failure.ErrInvalid)
 
