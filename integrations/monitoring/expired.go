@@ -51,6 +51,9 @@ func (e Expired) Summary(made []string) string {
 		}
 	}
 	ended := len(all) - len(e.Remaining)
+	if len(all) == 0 {
+		return "no silences to end"
+	}
 	if len(e.Remaining) == 0 {
 		return fmt.Sprintf("%d of %d silences ended", ended, len(all))
 	}
