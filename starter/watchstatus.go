@@ -128,10 +128,7 @@ func watchViews(ctx context.Context, c client.Client, cfg *config.Config, st *re
 			continue
 		}
 		v := WatchView{Overlay: r.Name, Schedule: workflows.OverlayWatchScheduleID(r.Name)}
-		held, err := heldViews(ctx, c, st, r.Name)
-		if err != nil {
-			held = []HeldView{{Why: "unknown: " + err.Error()}}
-		}
+		held, heldErr := heldViews(ctx, c, st, r.Name)
 		v.Held = held
 		d, err := c.ScheduleClient().GetHandle(ctx, v.Schedule).Describe(ctx)
 		if err != nil {
@@ -152,6 +149,9 @@ func watchViews(ctx context.Context, c client.Client, cfg *config.Config, st *re
 				v.LastRun = run.WorkflowID
 				v.Outcome = watchOutcome(ctx, c, run.WorkflowID, run.FirstExecutionRunID)
 			}
+		}
+		if heldErr != nil {
+			v.Outcome += "; held builds unknown: " + heldErr.Error()
 		}
 		out = append(out, v)
 	}
