@@ -189,10 +189,26 @@ func (a *PromotionActivities) Silence(ctx context.Context, in SilenceInput) ([]s
 	return ids, classifyFailure("silence monitoring", err)
 }
 
-// Unsilence ends the silences of a key; ending none is not an error.
-func (a *PromotionActivities) Unsilence(ctx context.Context, in KeyInput) error {
+// UnsilenceResult is what ending a key's silences did.
+type UnsilenceResult = monitoring.Expired
+
+// ErrTypeSilencesRemain is Unsilence's error when the monitoring system
+// still holds silences of the key after Expire: retried, and its details
+// carry the UnsilenceResult, for the report when it persists.
+const ErrTypeSilencesRemain = "SilencesRemain"
+
+// Unsilence ends the silences of a key and says which it ended; ending
+// none is not an error, one still in force after Expire is (retried).
+func (a *PromotionActivities) Unsilence(ctx context.Context, in KeyInput) (UnsilenceResult, error) {
 	defer heartbeatEvery(ctx, 10*time.Second, nil)()
-	return classifyFailure("end silences", a.Silencer.Expire(ctx, in.Key))
+	res, err := a.Silencer.Expire(ctx, in.Key)
+	if err != nil {
+		return UnsilenceResult{}, classifyFailure("end silences", err)
+	}
+	if len(res.Remaining) > 0 {
+		return res, temporal.NewApplicationError("end silences: "+res.Summary(nil), ErrTypeSilencesRemain, res)
+	}
+	return res, nil
 }
 
 // RunBackup runs the configured backup job, or finds the one an earlier

@@ -121,7 +121,7 @@ type sourceFile struct {
 
 // journalIndex is what an overlay's source journal says of files.
 type journalIndex struct {
-	bySHA map[string]repo.SourceEntry // the last seen, bypass or bypass-failed entry per sha256
+	bySHA map[string]repo.SourceEntry // the last seen, bypass, bypass-failed or retry entry per sha256
 	byURL map[string]repo.SourceEntry // the last seen entry per file URL
 }
 
@@ -132,7 +132,7 @@ func indexJournal(log []repo.SourceEntry) journalIndex {
 		case repo.SourceSeen:
 			ix.bySHA[e.SHA256] = e
 			ix.byURL[e.URL] = e
-		case repo.SourceBypass, repo.SourceBypassFailed:
+		case repo.SourceBypass, repo.SourceBypassFailed, SourceRetry:
 			ix.bySHA[e.SHA256] = e
 		}
 	}

@@ -558,3 +558,54 @@ func TestCheckSourceRetriesOnlyWhatMayPass(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int32(maxCheckAttempts), plan.MaxAttempts, "a check's retries are bounded by the next watch, not sync.maxAttempts")
 }
+
+// Issue 16 #10: a watched build whose bypass failed or was rejected was
+// never offered again. The journal holds it once a bypass is started
+// with it; `osflow overlay retry` (RetryHeld) makes it new for the next
+// check, once, whatever how often it is asked.
+func TestRetryHeldOffersABuildAgain(t *testing.T) {
+	v := newVendorSite(t)
+	v.publish("dl", vspec("openssl", "3.0.8"))
+	v.writeSums("dl", nil)
+	listing := v.url("dl/")
+	a := sourceFixture(t, fmt.Sprintf("      - {url: '%s', kind: listing, include: ['openssl-*.rpm'], checksumURL: '%s', bypass: auto}\n", listing, v.url("dl/SHA256SUMS")))
+	ctx := t.Context()
+	journal := func() []repo.SourceEntry {
+		log, err := a.Store.SourceLog("site")
+		require.NoError(t, err)
+		return log
+	}
+
+	first := mustCheck(t, a, listing)
+	require.Equal(t, []string{"openssl-3.0.8-1.noarch"}, nevrasOf(first.New))
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	for i, id := range []string{"bypass-site-1", "bypass-site-2"} {
+		_, err := env.ExecuteActivity(a.RecordBypass, RecordBypassInput{Overlay: "site", Packages: first.New, Bypass: id, Key: "watch/run-" + id + "/bypass"})
+		require.NoError(t, err)
+		held, retried := HeldBuilds(journal())
+		require.Len(t, held, 1, "round %d", i)
+		require.Equal(t, HeldBuild{Source: listing, URL: v.url("dl/openssl-3.0.8-1.noarch.rpm"), SHA256: first.New[0].SHA256,
+			NEVRA: "openssl-3.0.8-1.noarch", Bypass: id, Since: held[0].Since}, held[0])
+		require.Empty(t, retried)
+		for _, name := range []string{"openssl-3.0.8-1.noarch", "openssl-3.0.8-1.noarch.rpm", held[0].URL} {
+			require.True(t, held[0].Matches(name), name)
+		}
+		require.False(t, held[0].Matches("openssl"))
+		skipped := mustCheck(t, a, listing)
+		require.Empty(t, skipped.New, "held: no second bypass for it")
+		require.Contains(t, skipped.Notes, "openssl-3.0.8-1.noarch.rpm: bypass "+id+" was started with it")
+
+		before := len(journal())
+		for range 2 {
+			require.NoError(t, RetryHeld(ctx, a.Store, "site", held))
+		}
+		require.Len(t, journal(), before+1, "a repeated retry records nothing twice")
+		held, retried = HeldBuilds(journal())
+		require.Empty(t, held)
+		require.Equal(t, []string{"openssl-3.0.8-1.noarch"}, []string{retried[0].NEVRA})
+		again := mustCheck(t, a, listing)
+		require.Equal(t, []string{"openssl-3.0.8-1.noarch"}, nevrasOf(again.New), "offered again at the next check")
+	}
+}

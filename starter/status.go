@@ -211,7 +211,7 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 			st.Promotions = append(st.Promotions, bypassView(ctx, c, cfg, r.ID))
 		}
 	}
-	st.Watches = watchViews(ctx, c, cfg)
+	st.Watches = watchViews(ctx, c, cfg, store)
 	if d, err := c.ScheduleClient().GetHandle(ctx, workflows.DailySyncScheduleID).Describe(ctx); err == nil && len(d.Info.NextActionTimes) > 0 {
 		next := d.Info.NextActionTimes[0]
 		st.NextSync = &next

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,6 +97,14 @@ monitoring:
 	require.Len(t, st.Merges[0].Reapplied, 1)
 	require.NoError(t, waitWorkflow(t, s, workflows.MergeBackWorkflowID(r1)))
 	require.Equal(t, "class slurm {}\n", puppet.Show("test", "slurm.pp"), "the merge-back kept the tested change on test")
+	// Issue 16 #11: the step says what Nagios shows ended, not how many
+	// downtimes were made.
+	i := slices.IndexFunc(st.Steps, func(s workflows.Step) bool { return s.Name == "end silences" })
+	require.GreaterOrEqual(t, i, 0, "%+v", st.Steps)
+	require.Equal(t, "done", st.Steps[i].Status)
+	require.Len(t, st.Silences, 5, "node1, node2, login1, and the services of compute: %v", st.Silences)
+	require.Equal(t, fmt.Sprintf("%d of %d silences ended", len(st.Silences), len(st.Silences)), st.Steps[i].Detail)
+	recordHistory(t, s.client, p, "", "promotion-v3-silences-ended")
 
 	// Nagios got every command osflow wrote: each outage's downtimes and
 	// their deletion.

@@ -202,30 +202,38 @@ func TestOverlayWatchToDnf(t *testing.T) {
 	require.True(t, errors.As(err, &nf), "%v", err)
 }
 
+// securityFeedSite is a site whose overlay watches a vendor's security
+// feed (`bypass: auto`) with bypass.allow allow; the overlay starts with
+// the vendor's openssl 3.0.1, which production serves (release r1).
+func securityFeedSite(t *testing.T, ns, allow string) (s *site, v *vendor, r1 string) {
+	t.Helper()
+	v = newVendor(t)
+	v.release(spec("openssl", "3.0.1"))
+	watched := fmt.Sprintf("  - name: site\n    overlay: true\n    bypass:\n      allow: ['%s']\n    sources:\n"+
+		"      - url: %s/dl/\n        kind: listing\n        include: ['openssl-*.rpm']\n        checksumURL: %s/dl/SHA256SUMS\n"+
+		"        bypass: auto\n    watch: ['0 0 1 1 *']\n", allow, v.srv.URL, v.srv.URL)
+	s = newSite(t, ns, map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}},
+		watched+"testing:\n  gate:\n    cleanRounds: 99\n")
+	ctx := context.Background()
+	_, err := starter.ApplyOverlaySchedules(ctx, s.client, s.cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.client.ScheduleClient().GetHandle(ctx, "osflow-overlay-site").Delete(ctx) })
+	_, err = s.store.OverlayAdd(ctx, "site", []string{filepath.Join(v.dir, "dl", "openssl-3.0.1-1.noarch.rpm")})
+	require.NoError(t, err)
+	r1 = s.sync().Release
+	_, err = s.store.Switch(ctx, repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
+	require.NoError(t, err)
+	return s, v, r1
+}
+
 // TestOverlayWatchBypassesASecurityFeed: a source marked `bypass: auto`
 // is a vendor's security feed. When the vendor publishes a fixed openssl
 // between two checks, the watch downloads it, verifies it and starts an
 // emergency bypass by itself: real dnf on production upgrades to it
 // without a daily sync. A third check starts no second bypass.
 func TestOverlayWatchBypassesASecurityFeed(t *testing.T) {
-	v := newVendor(t)
-	v.release(spec("openssl", "3.0.1"))
-	watched := fmt.Sprintf("  - name: site\n    overlay: true\n    bypass:\n      allow: ['openssl*']\n    sources:\n"+
-		"      - url: %s/dl/\n        kind: listing\n        include: ['openssl-*.rpm']\n        checksumURL: %s/dl/SHA256SUMS\n"+
-		"        bypass: auto\n    watch: ['0 0 1 1 *']\n", v.srv.URL, v.srv.URL)
-	s := newSite(t, "e2e-sources-auto", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}},
-		watched+"testing:\n  gate:\n    cleanRounds: 99\n")
+	s, v, r1 := securityFeedSite(t, "e2e-sources-auto", "openssl*")
 	ctx := context.Background()
-	_, err := starter.ApplyOverlaySchedules(ctx, s.client, s.cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.client.ScheduleClient().GetHandle(ctx, "osflow-overlay-site").Delete(ctx) })
-
-	// The overlay starts with the vendor's 3.0.1, which production serves.
-	_, err = s.store.OverlayAdd(ctx, "site", []string{filepath.Join(v.dir, "dl", "openssl-3.0.1-1.noarch.rpm")})
-	require.NoError(t, err)
-	r1 := s.sync().Release
-	_, err = s.store.Switch(ctx, repo.SwitchRequest{Channel: "production", Release: r1, Actor: "e2e", Reason: "first production", Key: "e2e-setup"})
-	require.NoError(t, err)
 	root := filepath.Join(s.dir, "node")
 	s.dnf(root, "production", "install", "openssl")
 	require.Equal(t, "openssl-3.0.1-1", installed(t, root, "openssl"))
@@ -263,4 +271,59 @@ func TestOverlayWatchBypassesASecurityFeed(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, bypasses, 1, "one bypass for one vendor release")
 	require.Equal(t, 1, v.count("/dl/openssl-3.0.2-1.noarch.rpm"), "the fix is downloaded once")
+}
+
+// Issue 16 #10: a watched build whose bypass failed, was rejected or
+// refused was never offered again. Here the overlay's bypass.allow does
+// not take openssl: the watch's bypass is refused; `osflow status` says
+// why the build is held and names the command; after `osflow overlay
+// retry` the next check offers it again and starts a new bypass.
+func TestOverlayRetryOffersAHeldBuildAgain(t *testing.T) {
+	s, v, _ := securityFeedSite(t, "e2e-sources-retry", "hpc*")
+	ctx := context.Background()
+	v.release(spec("openssl", "3.0.2"))
+	fired, _ := s.watch("site")
+	require.Equal(t, []string{"openssl-3.0.2-1.noarch"}, fired.BypassPackages, "%+v", fired)
+	ctx2, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	require.ErrorContains(t, s.client.GetWorkflow(ctx2, fired.Bypass, "").Get(ctx2, nil), "not allowed")
+
+	held := s.watchStatus().Held
+	require.Len(t, held, 1, "%+v", held)
+	require.Equal(t, "openssl-3.0.2-1.noarch", held[0].NEVRA)
+	require.Equal(t, fired.Bypass, held[0].Bypass)
+	require.Regexp(t, `^refused: .*package openssl is not allowed in overlay site \(bypass.allow: hpc\*\).* \(bypass `+fired.Bypass+`\)$`, held[0].Why)
+	require.Equal(t, "osflow overlay retry site openssl-3.0.2-1.noarch", held[0].Retry)
+	out, err := s.osflow("status")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "held openssl-3.0.2-1.noarch: refused: ")
+	require.Contains(t, out, "offer it again at the next check: osflow overlay retry site openssl-3.0.2-1.noarch")
+
+	quiet, _ := s.watch("site")
+	require.Empty(t, quiet.Bypass, "held: no check offers it by itself")
+
+	for args, want := range map[[2]string]string{
+		{"nosuch", ""}:                 `no overlay repo named "nosuch" with sources`,
+		{"site", "--source=http://x/"}: `overlay site has no source "http://x/"; its sources: ` + v.srv.URL + "/dl/",
+	} {
+		_, err = s.osflow("overlay", "retry", args[0], args[1])
+		require.ErrorContains(t, err, want)
+		require.Equal(t, 2, starter.ExitCode(err), "bad usage")
+	}
+	_, err = s.osflow("overlay", "retry", "site", "nosuch-1.0-1.noarch")
+	require.ErrorContains(t, err, `no build named "nosuch-1.0-1.noarch" is held by a failed, rejected or refused bypass (held: openssl-3.0.2-1.noarch`)
+	for range 2 {
+		out, err = s.osflow("overlay", "retry", "site", "openssl-3.0.2-1.noarch.rpm")
+		require.NoError(t, err, out)
+	}
+	require.Contains(t, out, "openssl-3.0.2-1.noarch from "+v.srv.URL+"/dl/: already offered again at the next check")
+	require.Empty(t, s.watchStatus().Held)
+
+	again, _ := s.watch("site")
+	require.Equal(t, []string{"openssl-3.0.2-1.noarch"}, again.BypassPackages, "offered again: %+v", again)
+	require.NotEmpty(t, again.Bypass)
+	require.NotEqual(t, fired.Bypass, again.Bypass, "a new bypass")
+	bypasses, err := s.store.Bypasses()
+	require.NoError(t, err)
+	require.Empty(t, bypasses, "refused bypasses moved no channel")
 }

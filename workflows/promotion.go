@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -653,6 +654,20 @@ func (p *promotion) endSilencesAtWindowEnd(ctx workflow.Context) {
 }
 
 func (p *promotion) endSilences(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, versionSilencesEnded, workflow.DefaultVersion, 1) >= 1 {
+		_ = p.step(ctx, "end silences", func() (string, error) {
+			var res activities.UnsilenceResult
+			err := workflow.ExecuteActivity(silenceCtx(ctx), promotionActs.Unsilence, activities.KeyInput{Key: runKey(ctx, "silence")}).Get(ctx, &res)
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) && app.Type() == activities.ErrTypeSilencesRemain && app.HasDetails() && app.Details(&res) == nil {
+				// Still in force after every retry: the step fails and says
+				// which, and how to end them.
+				err = errors.New(res.Summary(p.st.Silences))
+			}
+			return res.Summary(p.st.Silences), err
+		})
+		return
+	}
 	_ = p.step(ctx, "end silences", func() (string, error) {
 		err := workflow.ExecuteActivity(silenceCtx(ctx), promotionActs.Unsilence, activities.KeyInput{Key: runKey(ctx, "silence")}).Get(ctx, nil)
 		return fmt.Sprintf("%d silences ended", len(p.st.Silences)), err

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/integrations/monitoring"
 )
 
 var promotionPlan = activities.PromotionPlan{
@@ -70,6 +71,18 @@ type world struct {
 	conflicts map[string]int
 	// closed are the tickets closed, with their comments.
 	closed map[string]string
+	// silences are what Silence makes (default one); stillSilenced those
+	// that Unsilence leaves in force.
+	silences      []string
+	stillSilenced []monitoring.Remaining
+}
+
+// made are the silences Silence makes.
+func (w *world) made() []string {
+	if w.silences == nil {
+		return []string{"alertmanager:abc"}
+	}
+	return w.silences
 }
 
 func (w *world) call(name string) error {
@@ -167,13 +180,22 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 				return nil, err
 			}
 			w.silenced = true
-			return []string{"alertmanager:abc"}, nil
+			return w.made(), nil
 		})
 	env.OnActivity(promotionActs.Unsilence, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.KeyInput) error {
+		func(context.Context, activities.KeyInput) (activities.UnsilenceResult, error) {
 			w.calls["Unsilence"]++
+			res := activities.UnsilenceResult{Remaining: w.stillSilenced}
+			for _, id := range w.made() {
+				if !slices.Contains(res.RemainingIDs(), id) {
+					res.Ended = append(res.Ended, id)
+				}
+			}
+			if len(res.Remaining) > 0 {
+				return res, temporal.NewApplicationError("end silences: "+res.Summary(nil), activities.ErrTypeSilencesRemain, res)
+			}
 			w.silenced = false
-			return nil
+			return res, nil
 		})
 	env.OnActivity(promotionActs.RunBackup, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.KeyInput) (activities.BackupResult, error) {
@@ -412,6 +434,42 @@ func TestPromotionOutage(t *testing.T) {
 		require.Equal(t, 1, w.calls[step], "%s runs once", step)
 	}
 	require.Contains(t, w.notes, "osflow: production now serves release r2")
+}
+
+// Issue 16 #11: after a Nagios config change mid-outage "6 silences
+// ended" was reported while 5 downtimes remained. The step says what
+// Unsilence ended and what remains, retried, with how to end it by hand.
+func TestPromotionEndSilencesSaysWhatRemains(t *testing.T) {
+	made := []string{"nagios:host:1", "nagios:host:2", "nagios:host:3", "nagios:service:4", "nagios:service:5", "nagios:service:6"}
+	hand := "printf '[%s] DEL_SVC_DOWNTIME;6\\n' \"$(date +%s)\" > /var/lib/nagios4/rw/nagios.cmd"
+	for _, tt := range []struct {
+		name      string
+		remaining []monitoring.Remaining
+		status    string
+		detail    string
+		attempts  int
+	}{
+		{name: "all ended", status: "done", detail: "6 of 6 silences ended", attempts: 1},
+		{name: "one remains", remaining: []monitoring.Remaining{{ID: "nagios:service:6", EndByHand: hand}}, status: "failed",
+			detail: "5 of 6 silences ended; 1 remains: nagios:service:6 (end it by hand: " + hand + ")", attempts: 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &world{production: "r1", testing: "r2", silences: made, stillSilenced: tt.remaining}
+			env := newPromotionEnv(t, w)
+			sendUpdate[Approval](env, time.Hour, UpdateApproveOutage, window(env, 24*time.Hour, 4*time.Hour), &answer{})
+			sendUpdate[TaskDoneResult](env, 24*time.Hour+20*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &answer{})
+			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+			require.NoError(t, env.GetWorkflowError())
+			var st PromotionStatus
+			require.NoError(t, env.GetWorkflowResult(&st))
+			require.Equal(t, ApprovalDone, st.State, "the outage is done; what remains is reported")
+			i := slices.IndexFunc(st.Steps, func(s Step) bool { return s.Name == "end silences" })
+			require.GreaterOrEqual(t, i, 0, "%+v", st.Steps)
+			require.Equal(t, tt.status, st.Steps[i].Status)
+			require.Equal(t, tt.detail, st.Steps[i].Detail)
+			require.Equal(t, tt.attempts, w.calls["Unsilence"], "a silence that remains is retried")
+		})
+	}
 }
 
 // A failure at each outage step leaves production on its previous

@@ -55,4 +55,7 @@ const (
 	// A merge conflict's ticket is closed once conflict-resolved and the
 	// merge went through (Promotion and MergeBack).
 	versionCloseConflictTicket = "close-conflict-ticket"
+	// Promotion's end-silences step states what Unsilence ended and what
+	// remains (with how to end it by hand), not how many were made.
+	versionSilencesEnded = "promotion-silences-ended"
 )

@@ -104,14 +104,19 @@ func (a *Alertmanager) Silence(ctx context.Context, key string, w Window, commen
 	return []string{"alertmanager:" + created.SilenceID}, nil
 }
 
-// Expire expires every silence of key that has not expired yet.
-func (a *Alertmanager) Expire(ctx context.Context, key string) error {
+// Expire expires every silence of key that has not expired yet, then
+// reads them back: what Alertmanager still holds active or pending
+// remains.
+func (a *Alertmanager) Expire(ctx context.Context, key string) (Expired, error) {
 	if err := checkKey(key); err != nil {
-		return err
+		return Expired{}, err
 	}
 	existing, err := a.find(ctx, key)
 	if err != nil {
-		return err
+		return Expired{}, err
+	}
+	if len(existing) == 0 {
+		return Expired{}, nil
 	}
 	for _, s := range existing {
 		if s.expired() {
@@ -121,10 +126,24 @@ func (a *Alertmanager) Expire(ctx context.Context, key string) error {
 		// Alertmanager 0.25 answers 500 "silence not found" for an ID it
 		// no longer has (its retention ran out between our GET and DELETE).
 		if err != nil && !strings.Contains(err.Error(), "silence not found") {
-			return fmt.Errorf("expire silence %s of %s: %w", s.ID, key, err)
+			return Expired{}, fmt.Errorf("expire silence %s of %s: %w", s.ID, key, err)
 		}
 	}
-	return nil
+	after, err := a.find(ctx, key)
+	if err != nil {
+		return Expired{}, err
+	}
+	var res Expired
+	for _, s := range after {
+		id := "alertmanager:" + s.ID
+		if s.expired() {
+			res.Ended = append(res.Ended, id)
+			continue
+		}
+		res.Remaining = append(res.Remaining, Remaining{ID: id,
+			EndByHand: fmt.Sprintf("amtool silence expire --alertmanager.url=%s %s", a.base.Redacted(), s.ID)})
+	}
+	return res, nil
 }
 
 // find lists the silences made with key, oldest first.

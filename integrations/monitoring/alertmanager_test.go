@@ -58,8 +58,13 @@ func TestAlertmanagerSilenceAndExpire(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, ids, other)
 
-	require.NoError(t, am.Expire(ctx, "promotion-r1/silence"))
-	require.NoError(t, am.Expire(ctx, "promotion-r1/silence"), "expire is idempotent")
+	ended, err := am.Expire(ctx, "promotion-r1/silence")
+	require.NoError(t, err)
+	require.Equal(t, Expired{Ended: ids}, ended)
+	ended, err = am.Expire(ctx, "promotion-r1/silence")
+	require.NoError(t, err, "expire is idempotent")
+	require.Equal(t, Expired{Ended: ids}, ended, "a retry still reports it ended")
+	require.Equal(t, "1 of 1 silences ended", ended.Summary(ids))
 	states := map[string]string{}
 	for _, s := range amtest.Silences(t, base) {
 		states["alertmanager:"+s.ID] = s.Status.State
@@ -72,7 +77,9 @@ func TestAlertmanagerSilenceAndExpire(t *testing.T) {
 	require.Equal(t, ids, after)
 	require.Len(t, amtest.Silences(t, base), 2)
 
-	require.NoError(t, am.Expire(ctx, "never-silenced"), "expiring nothing is not an error")
+	none, err := am.Expire(ctx, "never-silenced")
+	require.NoError(t, err, "expiring nothing is not an error")
+	require.Equal(t, Expired{}, none)
 }
 
 func TestAlertmanagerPendingWindow(t *testing.T) {
@@ -85,7 +92,9 @@ func TestAlertmanagerPendingWindow(t *testing.T) {
 	ss := amtest.Silences(t, base)
 	require.Equal(t, "pending", ss[0].Status.State)
 	require.True(t, ss[0].StartsAt.Equal(start), "%s", ss[0].StartsAt)
-	require.NoError(t, am.Expire(context.Background(), "k"))
+	ended, err := am.Expire(context.Background(), "k")
+	require.NoError(t, err)
+	require.Equal(t, []string{"alertmanager:" + ss[0].ID}, ended.Ended)
 	require.Equal(t, "expired", amtest.Silences(t, base)[0].Status.State)
 }
 

@@ -37,8 +37,10 @@ type Silencer interface {
 	// "nagios:"). comment says why, for the people reading the
 	// monitoring system.
 	Silence(ctx context.Context, key string, w Window, comment string) ([]string, error)
-	// Expire ends every silence made with key. Ending none is not an error.
-	Expire(ctx context.Context, key string) error
+	// Expire ends every silence made with key and says which are ended
+	// and which remain. Ending none is not an error; a silence that
+	// remains is not one either: the caller decides (see Expired).
+	Expire(ctx context.Context, key string) (Expired, error)
 }
 
 // author is who silences are made by, in every system.
@@ -122,12 +124,15 @@ func (m Multi) Silence(ctx context.Context, key string, w Window, comment string
 }
 
 // Expire expires through every silencer, all of them even when one fails.
-func (m Multi) Expire(ctx context.Context, key string) error {
+func (m Multi) Expire(ctx context.Context, key string) (Expired, error) {
+	var all Expired
 	var errs []error
 	for _, s := range m {
-		errs = append(errs, s.Expire(ctx, key))
+		got, err := s.Expire(ctx, key)
+		all.add(got)
+		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return all, errors.Join(errs...)
 }
 
 // None only logs: the embedded default, for sites whose monitoring osflow
@@ -156,10 +161,10 @@ func (n *None) Silence(_ context.Context, key string, w Window, comment string) 
 }
 
 // Expire logs.
-func (n *None) Expire(_ context.Context, key string) error {
+func (n *None) Expire(_ context.Context, key string) (Expired, error) {
 	if err := checkKey(key); err != nil {
-		return err
+		return Expired{}, err
 	}
 	n.log.Info("monitoring not configured: nothing to expire", zap.String("key", key))
-	return nil
+	return Expired{}, nil
 }

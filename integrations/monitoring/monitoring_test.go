@@ -18,7 +18,10 @@ func TestNew(t *testing.T) {
 	ids, err := s.Silence(context.Background(), "k", Window{Start: time.Now(), End: time.Now().Add(time.Hour)}, "x")
 	require.NoError(t, err)
 	require.Empty(t, ids)
-	require.NoError(t, s.Expire(context.Background(), "k"))
+	ended, err := s.Expire(context.Background(), "k")
+	require.NoError(t, err)
+	require.Equal(t, Expired{}, ended)
+	require.Equal(t, "no silences to end", ended.Summary(ids))
 	_, err = s.Silence(context.Background(), "k k", Window{}, "x")
 	require.ErrorIs(t, err, failure.ErrInvalid)
 
@@ -41,5 +44,30 @@ func TestKeyedComment(t *testing.T) {
 	require.False(t, hasMarker("[osflow:k] edited afterwards", "k"))
 	for _, bad := range []string{"", "a b", "a]b", "a;b", "-lead"} {
 		require.ErrorIs(t, checkKey(bad), failure.ErrInvalid, bad)
+	}
+}
+
+// The summary counts every silence made that does not remain as ended:
+// a retried Expire no longer sees what Nagios deleted at the first try.
+func TestExpiredSummary(t *testing.T) {
+	made := []string{"nagios:host:1", "nagios:host:2", "nagios:service:3"}
+	hand := func(id string) Remaining { return Remaining{ID: id, EndByHand: "del " + id} }
+	for _, tc := range []struct {
+		name string
+		made []string
+		e    Expired
+		want string
+	}{
+		{name: "nothing made", want: "no silences to end"},
+		{name: "all ended", made: made, e: Expired{Ended: made}, want: "3 of 3 silences ended"},
+		{name: "retry saw none", made: made, want: "3 of 3 silences ended"},
+		{name: "one remains", made: made, e: Expired{Remaining: []Remaining{hand("nagios:service:3")}},
+			want: "2 of 3 silences ended; 1 remains: nagios:service:3 (end it by hand: del nagios:service:3)"},
+		{name: "one more than made remains", made: made, e: Expired{Ended: made[:1], Remaining: []Remaining{hand("nagios:host:2"), hand("nagios:host:9")}},
+			want: "2 of 4 silences ended; 2 remain: nagios:host:2 (end it by hand: del nagios:host:2), nagios:host:9 (end it by hand: del nagios:host:9)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, tc.e.Summary(tc.made))
+		})
 	}
 }

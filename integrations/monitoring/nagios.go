@@ -176,18 +176,18 @@ func clean(s string) string {
 }
 
 // Expire deletes every downtime of key and waits until the status file no
-// longer shows any.
-func (n *Nagios) Expire(ctx context.Context, key string) error {
+// longer shows any; what it still shows after ConfirmTimeout remains.
+func (n *Nagios) Expire(ctx context.Context, key string) (Expired, error) {
 	if err := checkKey(key); err != nil {
-		return err
+		return Expired{}, err
 	}
 	st, err := readStatus(n.cfg.StatusFile)
 	if err != nil {
-		return err
+		return Expired{}, err
 	}
 	mine := st.of(key, "")
 	if len(mine) == 0 {
-		return nil
+		return Expired{}, nil
 	}
 	// One command per host group and comment; the host group is in the
 	// comment, so a group since removed from the config is still covered.
@@ -203,20 +203,17 @@ func (n *Nagios) Expire(ctx context.Context, key string) error {
 	}
 	gone := func(st *status, _ int) bool { return len(st.of(key, "")) == 0 }
 	if err := n.write(ctx, lines); err != nil {
-		return err
+		return Expired{}, err
 	}
 	// Two status writes after ours: Nagios has handled the commands by
 	// then, and what is left was not in the groups.
-	st, err = n.await(ctx, st.created, 2, gone)
-	if err != nil {
-		return fmt.Errorf("nagios: expire downtime %s: %w", key, err)
-	}
-	if gone(st, 0) {
-		return nil
+	last, err := n.await(ctx, st.created, 2, gone)
+	if err != nil || gone(last, 0) {
+		return n.expired(ctx, key, mine, st, last)
 	}
 	// What is left belongs to hosts no longer in the group: by ID.
 	lines = lines[:0]
-	for _, d := range st.of(key, "") {
+	for _, d := range last.of(key, "") {
 		if d.Service {
 			lines = append(lines, "DEL_SVC_DOWNTIME;"+strconv.Itoa(d.ID))
 		} else {
@@ -224,12 +221,41 @@ func (n *Nagios) Expire(ctx context.Context, key string) error {
 		}
 	}
 	if err := n.write(ctx, lines); err != nil {
-		return err
+		return Expired{}, err
 	}
-	if _, err := n.await(ctx, st.created, 0, gone); err != nil {
-		return fmt.Errorf("nagios: expire downtime %s: still in %s: %w", key, n.cfg.StatusFile, err)
+	after, _ := n.await(ctx, last.created, 0, gone)
+	return n.expired(ctx, key, mine, last, after)
+}
+
+// expired says which of the downtimes of key found at first (mine) the
+// last status read still shows (before is the one read earlier, for when
+// Nagios wrote none since). A Nagios that did not show them gone within
+// ConfirmTimeout (stopped, or still busy) leaves them remaining; only the
+// caller's end is an error.
+func (n *Nagios) expired(ctx context.Context, key string, mine []downtime, before, last *status) (Expired, error) {
+	if ctx.Err() != nil {
+		return Expired{}, fmt.Errorf("nagios: expire downtime %s: %w", key, ctx.Err())
 	}
-	return nil
+	if last == nil {
+		last = before
+	}
+	var res Expired
+	left := map[string]bool{}
+	for _, d := range last.of(key, "") {
+		left[d.id()] = true
+		verb := "DEL_HOST_DOWNTIME"
+		if d.Service {
+			verb = "DEL_SVC_DOWNTIME"
+		}
+		res.Remaining = append(res.Remaining, Remaining{ID: d.id(),
+			EndByHand: fmt.Sprintf("printf '[%%s] %s;%d\\n' \"$(date +%%s)\" > %s", verb, d.ID, n.cfg.CommandFile)})
+	}
+	for _, d := range mine {
+		if !left[d.id()] {
+			res.Ended = append(res.Ended, d.id())
+		}
+	}
+	return res, nil
 }
 
 // groupOf reads the host group back from a comment written by Silence.

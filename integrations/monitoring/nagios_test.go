@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,13 +76,18 @@ func TestNagiosDowntime(t *testing.T) {
 	require.ElementsMatch(t, ids, again)
 	require.Len(t, r.Commands(t), before)
 
-	require.NoError(t, n.Expire(ctx, "promotion-r1/silence"))
+	ended, err := n.Expire(ctx, "promotion-r1/silence")
+	require.NoError(t, err)
+	require.ElementsMatch(t, ids, ended.Ended)
+	require.Empty(t, ended.Remaining)
 	st, err = readStatus(r.StatusFile)
 	require.NoError(t, err)
 	require.Empty(t, st.of("promotion-r1/silence", ""))
 	require.Contains(t, r.Commands(t), "DEL_DOWNTIME_BY_HOSTGROUP_NAME;compute;;;;outage of r1, approved by alice (host group compute, hosts) [osflow:promotion-r1/silence]")
 	before = len(r.Commands(t))
-	require.NoError(t, n.Expire(ctx, "promotion-r1/silence"), "expire is idempotent")
+	again2, err := n.Expire(ctx, "promotion-r1/silence")
+	require.NoError(t, err, "expire is idempotent")
+	require.Equal(t, Expired{}, again2)
 	require.Len(t, r.Commands(t), before, "nothing left to expire, nothing written")
 }
 
@@ -114,7 +120,10 @@ func TestNagiosServicesAndResume(t *testing.T) {
 		st, err := readStatus(r.StatusFile)
 		return err == nil && len(st.of("k1", "")) == 5
 	}, 20*time.Second, 50*time.Millisecond)
-	require.NoError(t, n.Expire(ctx, "k1"))
+	ended, err := n.Expire(ctx, "k1")
+	require.NoError(t, err)
+	require.Len(t, ended.Ended, 5, "the host that left the group included")
+	require.Empty(t, ended.Remaining)
 	st, err := readStatus(r.StatusFile)
 	require.NoError(t, err)
 	require.Empty(t, st.of("k1", ""))
@@ -160,9 +169,47 @@ func TestNagiosServicesPerHostgroup(t *testing.T) {
 			require.NoError(t, err)
 			require.ElementsMatch(t, ids, again)
 			require.Len(t, r.Commands(t), before)
-			require.NoError(t, n.Expire(t.Context(), key))
+			_, err = n.Expire(t.Context(), key)
+			require.NoError(t, err)
 		})
 	}
+}
+
+// Issue 16 #11: "6 silences ended" was reported while 5 downtimes
+// remained. Expire says what it ended and what Nagios still shows: here a
+// Nagios that holds its command FIFO open but acts on nothing (stopped)
+// until ConfirmTimeout; once it runs again, the next Expire finds them
+// gone.
+func TestNagiosExpireReportsWhatRemains(t *testing.T) {
+	r := nagiostest.Start(t)
+	n := silencer(r, "compute", "login")
+	ctx := context.Background()
+	start := time.Now().Truncate(time.Second)
+	ids, err := n.Silence(ctx, "k", Window{Start: start, End: start.Add(time.Hour)}, "outage")
+	require.NoError(t, err)
+	require.Len(t, ids, 5) // 3 hosts, 2 services
+
+	require.NoError(t, r.Process.Signal(syscall.SIGSTOP))
+	n.cfg.ConfirmTimeout.Duration = 2 * time.Second
+	got, err := n.Expire(ctx, "k")
+	require.NoError(t, err, "a downtime that remains is the caller's to report")
+	require.Empty(t, got.Ended)
+	require.ElementsMatch(t, ids, got.RemainingIDs())
+	for _, rem := range got.Remaining {
+		require.Regexp(t, `^printf '\[%s\] DEL_(HOST|SVC)_DOWNTIME;\d+\\n' "\$\(date \+%s\)" > `+regexp.QuoteMeta(r.CmdFile)+`$`, rem.EndByHand)
+	}
+	require.Contains(t, got.Summary(ids), "0 of 5 silences ended; 5 remain: nagios:")
+
+	require.NoError(t, r.Process.Signal(syscall.SIGCONT))
+	n.cfg.ConfirmTimeout.Duration = 20 * time.Second
+	require.Eventually(t, func() bool {
+		got, err = n.Expire(ctx, "k")
+		return err == nil && len(got.Remaining) == 0
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, "5 of 5 silences ended", got.Summary(ids))
+	st, err := readStatus(r.StatusFile)
+	require.NoError(t, err)
+	require.Empty(t, st.of("k", ""))
 }
 
 func TestNagiosUnknownHostgroup(t *testing.T) {

@@ -99,6 +99,9 @@ type Run struct {
 	CmdFile    string // its external command FIFO
 	StatusFile string
 	Log        string
+	// Process is the running nagios4: SIGSTOP makes a Nagios that holds
+	// its command FIFO open but acts on nothing.
+	Process *os.Process
 }
 
 // Start runs Debian's nagios4 in the foreground with a config in a
@@ -147,7 +150,9 @@ enable_notifications=0
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
+	r.Process = cmd.Process
 	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		out.Close()
