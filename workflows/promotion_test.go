@@ -70,6 +70,10 @@ type world struct {
 	conflicts map[string]int
 	// closed are the tickets closed, with their comments.
 	closed map[string]string
+	// keys and requireSigned: the approvers' SSH keys in the plan, and
+	// whether decisions must be signed.
+	keys          map[string]string
+	requireSigned bool
 }
 
 func (w *world) call(name string) error {
@@ -103,6 +107,7 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 		if w.noApprovers {
 			plan.Approvers = nil
 		}
+		plan.ApproverKeys, plan.RequireSigned = w.keys, w.requireSigned
 		return plan, nil
 	})
 	env.OnActivity(cycleActs.SupersedePromotions, mock.Anything, mock.Anything).Return(

@@ -2,9 +2,7 @@ package approvalsig
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +12,10 @@ import (
 	"github.com/osflow/osflow/internal/testtool"
 )
 
-// newKey makes a key pair with ssh-keygen and returns the private key's
-// file and the allowed_signers line naming it for name.
-func newKey(t *testing.T, name, typ string) (string, string) {
-	t.Helper()
-	testtool.Need(t, "ssh-keygen")
-	file := filepath.Join(t.TempDir(), "id")
-	out, err := exec.Command("ssh-keygen", "-q", "-t", typ, "-N", "", "-C", name+"@example", "-f", file).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	pub, err := os.ReadFile(file + ".pub")
-	require.NoError(t, err)
-	return file, name + " " + strings.TrimSpace(string(pub))
-}
-
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
-	aliceKey, aliceLine := newKey(t, "alice", "ed25519")
-	bobKey, bobLine := newKey(t, "bob", "ecdsa")
+	aliceKey, aliceLine := testtool.SSHKey(t, "alice", "ed25519")
+	bobKey, bobLine := testtool.SSHKey(t, "bob", "ecdsa")
 	keys := map[string]string{}
 	for _, l := range []string{aliceLine, bobLine} {
 		s, err := ParseSigner(l)
@@ -99,7 +84,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestParseSigner(t *testing.T) {
-	_, line := newKey(t, "alice", "ed25519")
+	_, line := testtool.SSHKey(t, "alice", "ed25519")
 	name, key, _ := strings.Cut(line, " ")
 	for _, tc := range []struct {
 		name, line, err string
