@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -18,10 +19,13 @@ import (
 
 // TestSignedApprovalToProduction: with production.requireSignedApprovals,
 // an unsigned approval (the Temporal CLI) and one signed with another
-// approver's key are refused and the promotion still waits; `osflow
-// approve --key` signs with ssh-keygen, the promotion reaches production,
-// and `osflow audit production --verify` verifies the approval again.
+// approver's key (`osflow approve --key`, which signs with ssh-keygen)
+// are refused and the promotion still waits; approved as the README shows
+// without osflow (ssh-keygen -Y sign by hand, the Temporal CLI), the
+// promotion reaches production, and `osflow audit production --verify`
+// verifies the approval again.
 func TestSignedApprovalToProduction(t *testing.T) {
+	testtool.Need(t, "jq")
 	aliceKey, alice := testtool.SSHKey(t, "alice", "ed25519")
 	bobKey, bob := testtool.SSHKey(t, "bob", "ecdsa")
 	s := newSite(t, "e2e-signed", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, fmt.Sprintf(`testing:
@@ -39,7 +43,8 @@ production:
 
 	r1 := s.sync().Release
 	p := s.promotionAwaitingApproval(r1)
-	start := time.Now().UTC().Format(time.RFC3339)
+	now := time.Now().UTC().Truncate(time.Second)
+	start := now.Format(time.RFC3339)
 
 	out, err := s.temporalCLIErr("workflow", "update", "execute", "--workflow-id", p, "--name", workflows.UpdateApproveOutage,
 		"--input", fmt.Sprintf(`{"Approver":"alice","Comment":"go","WindowStart":%q}`, start))
@@ -52,8 +57,19 @@ production:
 	require.Equal(t, workflows.ApprovalPending, st.Approval.State, "the refused approvals recorded nothing")
 	require.Empty(t, st.Approval.Proofs)
 
-	out, err = s.osflow("approve", p, "--as", "alice", "--key", aliceKey, "--window-start", start, "--comment", "go")
-	require.NoError(t, err, out)
+	// The approval as the README shows it without osflow: the statement
+	// signed by hand with ssh-keygen, sent with the Temporal CLI.
+	end := now.Add(2 * time.Hour).Format(time.RFC3339)
+	statement := filepath.Join(t.TempDir(), "statement")
+	require.NoError(t, os.WriteFile(statement, []byte(fmt.Sprintf("osflow decision v1\nworkflow: %s\nrelease: %s\ndecision: approve\n"+
+		"window-start: %s\nwindow-end: %s\ncomment: go\nnonce: 3f9c0a1e5b7d\n", p, r1, start, end)), 0o600))
+	sign := exec.Command("ssh-keygen", "-Y", "sign", "-f", aliceKey, "-n", "osflow-approval", statement)
+	signOut, err := sign.CombinedOutput()
+	require.NoError(t, err, "%s", signOut)
+	input, err := exec.Command("jq", "-n", "--rawfile", "st", statement, "--rawfile", "sig", statement+".sig", "--arg", "ws", start, "--arg", "we", end,
+		`{Approver: "alice", Comment: "go", WindowStart: $ws, WindowEnd: $we, Statement: $st, Signature: $sig}`).Output()
+	require.NoError(t, err)
+	s.temporalCLI("workflow", "update", "execute", "--workflow-id", p, "--name", workflows.UpdateApproveOutage, "--input", string(input))
 	st = s.promotionState(p, func(st workflows.PromotionStatus) bool { return st.State == workflows.ApprovalDone }, "done")
 	require.Equal(t, r1, s.channel("production"))
 	require.Len(t, st.Approval.Proofs, 1)
