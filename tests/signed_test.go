@@ -81,6 +81,7 @@ production:
 	require.Equal(t, "alice", proof.By)
 	require.Contains(t, proof.Statement, "release: "+r1+"\ndecision: approve\n")
 	require.NoError(t, waitWorkflow(t, s, p))
+	recordHistory(t, s.client, p, "", "promotion-v2-signed")
 
 	out, err = s.osflow("audit", "production", "--verify")
 	require.NoError(t, err, out)
