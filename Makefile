@@ -4,6 +4,8 @@ BIN := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
 TEMPORAL_CLI_VERSION := v1.5.1
 DEB_PACKAGES := rpm createrepo-c dnf dnf-plugins-core gnupg zstd bzip2
+# ssh-keygen signs approvals (osflow approve --key, and by hand in the tests, with jq building the Update's input).
+DEB_PACKAGES += openssh-client jq
 # The real monitoring and backup programs the integration tests drive.
 DEB_PACKAGES += prometheus-alertmanager nagios4-core sqlite3 \
 	bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console

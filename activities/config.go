@@ -65,6 +65,8 @@ func (a *ConfigActivities) PromotionPlan(ctx context.Context) (PromotionPlan, er
 	}
 	p := PromotionPlan{
 		Approvers:         c.Production.Approvers,
+		ApproverKeys:      c.Production.ApproverKeys,
+		RequireSigned:     c.Production.RequireSignedApprovals,
 		RemindEvery:       c.Production.RemindEvery.Duration,
 		Window:            c.Production.Window.Duration,
 		ProductionChannel: c.Channels.Production,

@@ -5,7 +5,11 @@ import "time"
 // PromotionPlan is what the worker's configuration says the production
 // phase does.
 type PromotionPlan struct {
-	Approvers         []string
+	Approvers []string
+	// ApproverKeys maps an approver to their SSH public key; with
+	// RequireSigned, each decision carries a statement signed with it.
+	ApproverKeys      map[string]string
+	RequireSigned     bool
 	RemindEvery       time.Duration
 	Window            time.Duration
 	ProductionChannel string

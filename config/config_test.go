@@ -672,3 +672,35 @@ func TestCheckCron(t *testing.T) {
 		require.ErrorContains(t, checkCron(expr), msg, expr)
 	}
 }
+
+func TestApproverKeys(t *testing.T) {
+	clearTemporalEnv(t)
+	const base = "store: s\nrepos:\n  - name: baseos\n    url: http://mirror/baseos/\nproduction:\n"
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM8hv5qnhacpLcWH0PeqKZisoa0YIYMrQwBqiLmJRLZI"
+	for _, tc := range []struct {
+		name      string
+		text      string
+		approvers []string
+		keys      map[string]string
+		err       string
+	}{
+		{"names only", "  approvers: [alice, Bob Smith]\n", []string{"alice", "Bob Smith"}, nil, ""},
+		{"allowed_signers line", "  approvers:\n    - alice " + key + " alice@example\n    - bob\n", []string{"alice", "bob"}, map[string]string{"alice": key}, ""},
+		{"required and given", "  requireSignedApprovals: true\n  approvers:\n    - alice namespaces=\"osflow-approval\" " + key + "\n", []string{"alice"}, map[string]string{"alice": key}, ""},
+		{"required, one without key", "  requireSignedApprovals: true\n  approvers:\n    - alice " + key + "\n    - bob\n", nil, nil,
+			`production.approvers[1]: "bob" has no key, and production.requireSignedApprovals is true`},
+		{"bad key", "  approvers:\n    - alice ssh-ed25519 AAAAbroken\n", nil, nil, `production.approvers[0]: the key of "alice"`},
+		{"duplicate", "  approvers:\n    - alice " + key + "\n    - alice\n", nil, nil, `production.approvers[1]: "alice" is also production.approvers[0]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(writeConfig(t, base+tc.text))
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.approvers, c.Production.Approvers)
+			require.Equal(t, tc.keys, c.Production.ApproverKeys)
+		})
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/osflow/osflow/internal/approvalsig"
 )
 
 // Production is the production phase: who approves an outage, what is
@@ -12,8 +14,19 @@ type Production struct {
 	// Approvers may approve or reject an outage (approve-outage,
 	// reject-outage); names as operators give them with --as. Required
 	// when the production key is given or a bypass requires approval:
-	// with none, a promotion waits for an approver nobody can be.
+	// with none, a promotion waits for an approver nobody can be. An
+	// entry may be an OpenSSH allowed_signers line, "NAME KEYTYPE KEY
+	// [COMMENT]": once loaded, Approvers holds its name and ApproverKeys
+	// its key.
 	Approvers []string `yaml:"approvers"`
+	// ApproverKeys maps an approver's name to their public key, in
+	// authorized_keys form, from the allowed_signers lines of approvers.
+	ApproverKeys map[string]string `yaml:"-"`
+	// RequireSignedApprovals makes an approval, a rejection and a proceed
+	// carry a statement signed with the approver's key
+	// (ssh-keygen -Y sign -n osflow-approval); every approver then needs
+	// a key.
+	RequireSignedApprovals bool `yaml:"requireSignedApprovals"`
 	// RemindEvery repeats the notification of a promotion waiting for its
 	// approval. Default 24h; 0s turns reminders off.
 	RemindEvery Duration `yaml:"remindEvery"`
@@ -106,6 +119,7 @@ func (d *decoder) checkProduction(c *Config) {
 			d.errorf(fmt.Sprintf("production.approvers[%d]", i), "%q: a name is one line without surrounding spaces", a)
 		}
 	}
+	d.approverKeys(&c.Production)
 	d.nonNegative("production.remindEvery", p.RemindEvery)
 	d.nonNegative("production.window", p.Window)
 	suites := map[string]bool{}
@@ -129,6 +143,40 @@ func (d *decoder) checkProduction(c *Config) {
 	}
 	d.checkInventory("production.inventory", p.Inventory)
 	d.checkInventory("testing.inventory", c.Testing.Inventory)
+}
+
+// approverKeys splits the allowed_signers lines among the approvers into
+// names and keys, and checks that every approver has a key when signed
+// approvals are required.
+func (d *decoder) approverKeys(p *Production) {
+	seen := map[string]int{}
+	for i, a := range p.Approvers {
+		path := fmt.Sprintf("production.approvers[%d]", i)
+		if approvalsig.LooksLikeSigner(a) {
+			s, err := approvalsig.ParseSigner(a)
+			if err != nil {
+				d.errorf(path, "%v", err)
+				continue
+			}
+			if p.ApproverKeys == nil {
+				p.ApproverKeys = map[string]string{}
+			}
+			p.Approvers[i], p.ApproverKeys[s.Name] = s.Name, s.Key
+		}
+		if j, dup := seen[p.Approvers[i]]; dup {
+			d.errorf(path, "%q is also production.approvers[%d]", p.Approvers[i], j)
+		}
+		seen[p.Approvers[i]] = i
+	}
+	if !p.RequireSignedApprovals {
+		return
+	}
+	for i, a := range p.Approvers {
+		if _, ok := p.ApproverKeys[a]; !ok {
+			d.errorf(fmt.Sprintf("production.approvers[%d]", i), "%q has no key, and production.requireSignedApprovals is true: "+
+				"give their allowed_signers line (%s ssh-ed25519 AAAA…)", a, a)
+		}
+	}
 }
 
 func (d *decoder) checkInventory(path string, items []InventoryItem) {

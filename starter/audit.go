@@ -1,12 +1,14 @@
 package starter
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
@@ -43,6 +45,9 @@ type AuditEntry struct {
 	Tested bool `json:"tested"`
 	// Verdict says it in words.
 	Verdict string `json:"verdict"`
+	// Approval is the promotion's signed approval verified again (audit
+	// --verify).
+	Approval *ApprovalCheck `json:"approval,omitempty"`
 }
 
 // Kinds of switch, as the audit names them.
@@ -219,7 +224,8 @@ func verdict(e AuditEntry, production, recordedBypass bool, before []AuditEntry)
 }
 
 func (a *app) auditCommand() *cobra.Command {
-	return &cobra.Command{
+	var verify bool
+	cmd := &cobra.Command{
 		Use:   "audit CHANNEL",
 		Short: "Prove what a channel served: each switch with its promotion, approver, window and gate",
 		Long: `Lists every switch of CHANNEL (production, say), oldest first, with what it was
@@ -230,9 +236,13 @@ testing served it, the bypass record. Marked WARN: a switch of production not
 backed by an approved promotion of a tested release, a recorded bypass or the
 rollback of a failed promotion; a manual switch or rollback of any channel; a
 release the channel serves that no completed switch in its log names. Reads
-the store. Exit status 1 when the channel's current release came by a WARN.`,
+the store. With --verify, also verifies each promotion's signed approval
+(production.requireSignedApprovals) against the keys in production.approvers,
+read from the promotion's history in Temporal: a switch whose approval is
+unsigned or does not verify is marked WARN. Exit status 1 when the channel's
+current release came by a WARN.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(func(cfg *config.Config, st *repo.Store) error {
 				if err := repo.CheckChannelName(args[0]); err != nil {
 					return UsageError{err}
@@ -240,6 +250,14 @@ the store. Exit status 1 when the channel's current release came by a WARN.`,
 				entries, err := Audit(st, cfg, args[0])
 				if err != nil {
 					return err
+				}
+				if verify {
+					err = a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+						return VerifyApprovals(ctx, c, cfg, entries)
+					})
+					if err != nil {
+						return err
+					}
 				}
 				if a.jsonOut {
 					if err := printJSON(a.stdout, entries); err != nil {
@@ -255,6 +273,8 @@ the store. Exit status 1 when the channel's current release came by a WARN.`,
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&verify, "verify", false, "verify each promotion's signed approval against production.approvers' keys (reads Temporal)")
+	return cmd
 }
 
 func (a *app) printAudit(channel string, entries []AuditEntry) {
@@ -275,6 +295,9 @@ func (a *app) printAudit(channel string, entries []AuditEntry) {
 		fmt.Fprintf(w, "%s %s  %s -> %s\n     %s\n", mark, when, orNone(e.Switch.From), e.Switch.To, e.Verdict)
 		if p := e.Promotion; p != nil {
 			fmt.Fprintf(w, "     window %s to %s; outcome %s\n", p.WindowStart.Local().Format(time.DateTime), p.WindowEnd.Local().Format(time.DateTime), orNone(e.Outcome))
+		}
+		if c := e.Approval; c != nil && c.Verified {
+			fmt.Fprintf(w, "     approval signed by %s, key %s: verified\n", e.Promotion.Approver, c.Fingerprint)
 		}
 		for _, g := range e.Gate {
 			fmt.Fprintf(w, "     gate %s\n", g)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/internal/approvalsig"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -158,8 +159,8 @@ func (a *app) answer(v any, format string, args ...any) error {
 
 func (a *app) promotionCommands() []*cobra.Command {
 	var (
-		release, as, comment, windowStart, windowEnd string
-		cancel                                       bool
+		release, as, comment, windowStart, windowEnd, keyFile string
+		cancel                                                bool
 	)
 	asFlag := func(cmd *cobra.Command) {
 		cmd.Flags().StringVar(&as, "as", "", "who (default: your login)")
@@ -243,9 +244,18 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 				if err != nil {
 					return err
 				}
+				if strings.HasPrefix(id, workflows.BypassPrefix) && keyFile != "" {
+					return UsageError{fmt.Errorf("%s: a bypass approval is not signed (drop --key)", id)}
+				}
+				d := decision{id: id, decision: approvalsig.DecisionApprove, comment: comment}
+				d.start, d.end = signedWindow(keyFile, start, end)
+				statement, sig, err := a.signDecision(ctx, c, cfg, keyFile, &d)
+				if err != nil {
+					return err
+				}
 				var res workflows.Approval
 				err = updateWorkflow(ctx, c, cfg, id, workflows.UpdateApproveOutage,
-					workflows.ApproveRequest{Approver: by, Comment: comment, WindowStart: start, WindowEnd: end}, &res)
+					workflows.ApproveRequest{Approver: by, Comment: comment, WindowStart: d.start, WindowEnd: d.end, Statement: statement, Signature: sig}, &res)
 				if err != nil {
 					return a.refusal(err)
 				}
@@ -267,6 +277,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 		},
 	}
 	asFlag(approve)
+	keyFlag(approve, &keyFile)
 	approve.Flags().StringVar(&comment, "comment", "", "why, for the record")
 	approve.Flags().StringVar(&windowStart, "window-start", "", "when the outage may begin (required): RFC 3339, \"2026-12-03 20:00 Europe/Berlin\", \"2026-12-03 20:00\" (local zone, TZ), now, +2h")
 	approve.Flags().StringVar(&windowEnd, "window-end", "", "when it must be over")
@@ -285,9 +296,14 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 				return UsageError{errors.New("--comment is required: say why")}
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				id := promotionID(args[0])
+				statement, sig, err := a.signDecision(ctx, c, cfg, keyFile, &decision{id: id, decision: approvalsig.DecisionReject, comment: comment})
+				if err != nil {
+					return err
+				}
 				var res workflows.Approval
-				if err := updateWorkflow(ctx, c, cfg, promotionID(args[0]), workflows.UpdateRejectOutage,
-					workflows.RejectRequest{Approver: by, Comment: comment}, &res); err != nil {
+				if err := updateWorkflow(ctx, c, cfg, id, workflows.UpdateRejectOutage,
+					workflows.RejectRequest{Approver: by, Comment: comment, Statement: statement, Signature: sig}, &res); err != nil {
 					return a.refusal(err)
 				}
 				return a.answer(res, "rejected by %s; the candidate stays available for `osflow promote --release RELEASE`", res.By)
@@ -295,6 +311,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 		},
 	}
 	asFlag(reject)
+	keyFlag(reject, &keyFile)
 	reject.Flags().StringVar(&comment, "comment", "", "why (required)")
 
 	text := func(use, short, name string, mk func(by, text string) any) *cobra.Command {
@@ -350,9 +367,18 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 				return err
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, cfg *config.Config, c client.Client) error {
+				id := promotionID(args[0])
+				d := decision{id: id, decision: approvalsig.DecisionProceed, comment: comment}
+				if cancel {
+					d.decision = approvalsig.DecisionCancel
+				}
+				statement, sig, err := a.signDecision(ctx, c, cfg, keyFile, &d)
+				if err != nil {
+					return err
+				}
 				var res workflows.ProceedRequest
-				if err := updateWorkflow(ctx, c, cfg, promotionID(args[0]), workflows.UpdateProceed,
-					workflows.ProceedRequest{By: by, Proceed: !cancel, Comment: comment}, &res); err != nil {
+				if err := updateWorkflow(ctx, c, cfg, id, workflows.UpdateProceed,
+					workflows.ProceedRequest{By: by, Proceed: !cancel, Comment: comment, Statement: statement, Signature: sig}, &res); err != nil {
 					return a.refusal(err)
 				}
 				if cancel {
@@ -363,6 +389,7 @@ promotion until it ends and exits 1 unless production then serves the release.`,
 		},
 	}
 	asFlag(proceed)
+	keyFlag(proceed, &keyFile)
 	proceed.Flags().BoolVar(&cancel, "cancel", false, "cancel the outage instead")
 	proceed.Flags().StringVar(&comment, "comment", "", "why, for the record")
 

@@ -81,8 +81,13 @@ type PromotionView struct {
 }
 
 // approveCommands are the three ways to approve a promotion or, without
-// a window, a bypass.
-func approveCommands(id string, window bool) []string {
+// a window, a bypass; when approvals must be signed, osflow's with --key.
+func approveCommands(id string, window, signed bool) []string {
+	if signed {
+		// A signed approval takes a statement the Temporal CLI forms do
+		// not show; the README shows them with ssh-keygen -Y sign.
+		return []string{"osflow approve " + id + " --as NAME --key FILE --window-start TIME [--window-end TIME] [--comment TEXT]"}
+	}
 	input, flags := `'{"Approver":"NAME","Comment":"TEXT","WindowStart":"2026-12-24T20:00:00Z"}'`, " --window-start TIME [--window-end TIME]"
 	if !window {
 		input, flags = `'{"Approver":"NAME","Comment":"TEXT"}'`, ""
@@ -228,7 +233,7 @@ func promotionView(ctx context.Context, c client.Client, cfg *config.Config, id 
 	}
 	v.Release, v.State, v.Phase, v.WaitingFor, v.Refused = ps.Release, ps.State, ps.Phase, ps.WaitingFor, ps.Refused
 	if ps.State == workflows.ApprovalPending {
-		v.Approve = approveCommands(id, true)
+		v.Approve = approveCommands(id, true, cfg.Production.RequireSignedApprovals)
 	}
 	return v
 }
@@ -246,7 +251,7 @@ func bypassView(ctx context.Context, c client.Client, cfg *config.Config, id str
 	v.WaitingFor = "the bypass to finish"
 	if bs.Approval.State == workflows.ApprovalPending {
 		v.WaitingFor = "approve-outage (no window: it applies at once)"
-		v.Approve = approveCommands(id, false)
+		v.Approve = approveCommands(id, false, false)
 	}
 	return v
 }

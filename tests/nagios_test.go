@@ -64,11 +64,7 @@ monitoring:
 	}
 
 	r1 := s.sync().Release
-	s.cycleState(func(st workflows.TestCycleState) bool { return st.Promoted == r1 }, "candidate "+r1)
-	p := workflows.PromotionWorkflowID(r1)
-	s.promotionState(p, func(st workflows.PromotionStatus) bool {
-		return st.State == workflows.ApprovalPending && st.Risk != nil
-	}, "the approval")
+	p := s.promotionAwaitingApproval(r1)
 
 	// The first outage fails at its task: the merge is reverted.
 	require.NoError(t, os.WriteFile(broken, nil, 0o644))

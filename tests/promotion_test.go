@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,12 +47,9 @@ func (s *site) promotionState(id string, cond func(workflows.PromotionStatus) bo
 // temporalCLI runs the pinned Temporal CLI against the site's namespace.
 func (s *site) temporalCLI(args ...string) string {
 	s.t.Helper()
-	cli, err := filepath.Abs("../bin/temporal")
-	require.NoError(s.t, err)
-	args = append(args, "--address", s.cfg.Temporal.Address, "--namespace", s.cfg.Temporal.Namespace)
-	out, err := exec.Command(cli, args...).CombinedOutput()
+	out, err := s.temporalCLIErr(args...)
 	require.NoError(s.t, err, "temporal %s: %s", strings.Join(args, " "), out)
-	return string(out)
+	return out
 }
 
 // candidateAfterRehearsal waits for the rehearsal's manual task, reports
@@ -65,6 +61,18 @@ func (s *site) candidateAfterRehearsal(release string) string {
 	require.NoError(s.t, err)
 	s.cycleState(func(st workflows.TestCycleState) bool { return st.Promoted == release }, "candidate "+release)
 	return workflows.PromotionWorkflowID(release)
+}
+
+// promotionAwaitingApproval waits for the cycle to make release a
+// candidate and its promotion to wait for approval with its risk report.
+func (s *site) promotionAwaitingApproval(release string) string {
+	s.t.Helper()
+	s.cycleState(func(st workflows.TestCycleState) bool { return st.Promoted == release }, "candidate "+release)
+	p := workflows.PromotionWorkflowID(release)
+	s.promotionState(p, func(st workflows.PromotionStatus) bool {
+		return st.State == workflows.ApprovalPending && st.Risk != nil
+	}, "the approval")
+	return p
 }
 
 // TestPromotionToProduction is the production phase end to end: a

@@ -75,6 +75,11 @@ type ProceedRequest struct {
 	By      string
 	Proceed bool
 	Comment string
+	// Statement and Signature prove who decided, as for approve-outage;
+	// the statement's decision is proceed or cancel, its window the
+	// approved one.
+	Statement string `json:",omitempty"`
+	Signature string `json:",omitempty"`
 }
 
 // ConflictResolved reports a merge conflict in Repo resolved by hand.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/osflow/osflow/internal/approvalsig"
 )
 
 // ApproveRequest approves an outage: who, why, and its window. A bypass
@@ -17,13 +19,20 @@ type ApproveRequest struct {
 	Comment     string
 	WindowStart time.Time
 	WindowEnd   time.Time
+	// Statement and Signature prove who approved: the canonical statement
+	// (approvalsig.Statement) and its armored SSH signature. Required
+	// with production.requireSignedApprovals.
+	Statement string `json:",omitempty"`
+	Signature string `json:",omitempty"`
 }
 
 // RejectRequest rejects an outage (or cancels an approved one before its
 // window starts); the comment is required.
 type RejectRequest struct {
-	Approver string
-	Comment  string
+	Approver  string
+	Comment   string
+	Statement string `json:",omitempty"`
+	Signature string `json:",omitempty"`
 }
 
 // Approval is the decision on an outage, as the status shows it.
@@ -34,6 +43,9 @@ type Approval struct {
 	At          time.Time
 	WindowStart time.Time
 	WindowEnd   time.Time
+	// Proofs are the signed decisions on this outage, in order: approve,
+	// reject, proceed or cancel.
+	Proofs []Proof `json:",omitempty"`
 }
 
 // windowSlack lets "now" as a window start pass validation: the request
@@ -61,12 +73,14 @@ type approval struct {
 	// validator checks only the request's form, and the handler waits
 	// for it and then checks the approver.
 	ready func() bool
+	// signing, when set, gives what signed decisions are checked against.
+	signing func() signing
 }
 
 func (a *approval) register(ctx workflow.Context) error {
 	return errors.Join(
-		operatorCommand(ctx, UpdateApproveOutage, func(r ApproveRequest) string { return r.Approver }, a.checkApprove, a.approve, a.refuse),
-		operatorCommand(ctx, UpdateRejectOutage, func(r RejectRequest) string { return r.Approver }, a.checkReject, a.reject, a.refuse),
+		operatorCommand(ctx, UpdateApproveOutage, func(r ApproveRequest) string { return r.Approver }, validator(a.checkApproveSigned), a.approve, a.refuse),
+		operatorCommand(ctx, UpdateRejectOutage, func(r RejectRequest) string { return r.Approver }, validator(a.checkRejectSigned), a.reject, a.refuse),
 	)
 }
 
@@ -107,8 +121,20 @@ func (a *approval) checkApprove(ctx workflow.Context, r ApproveRequest) error {
 		return fmt.Errorf("the window start %s is in the past (now %s)", r.WindowStart.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case !r.WindowEnd.IsZero() && !r.WindowEnd.After(r.WindowStart):
 		return fmt.Errorf("the window ends (%s) before it starts (%s)", r.WindowEnd.UTC().Format(time.RFC3339), r.WindowStart.UTC().Format(time.RFC3339))
+	case r.Signature != "" && r.WindowEnd.IsZero():
+		return errors.New("a signed approval states its window end (--window-end)")
+	case r.Signature != "" && (r.WindowStart.Nanosecond() != 0 || r.WindowEnd.Nanosecond() != 0):
+		return errors.New("a signed window is in whole seconds, as its statement states it")
 	}
 	return nil
+}
+
+func (a *approval) checkApproveSigned(ctx workflow.Context, r ApproveRequest) (*Proof, error) {
+	if err := a.checkApprove(ctx, r); err != nil {
+		return nil, err
+	}
+	return a.verify(ctx, signed{decision: approvalsig.DecisionApprove, by: r.Approver, comment: r.Comment,
+		start: r.WindowStart, end: r.WindowEnd, statement: r.Statement, signature: r.Signature})
 }
 
 // awaitReady waits for the approvers to be known.
@@ -123,14 +149,16 @@ func (a *approval) approve(ctx workflow.Context, r ApproveRequest) (Approval, er
 	if err := a.awaitReady(ctx); err != nil {
 		return Approval{}, err
 	}
-	if err := a.checkApprove(ctx, r); err != nil {
+	proof, err := a.checkApproveSigned(ctx, r)
+	if err != nil {
 		return Approval{}, err
 	}
 	if a.window && r.WindowEnd.IsZero() {
 		r.WindowEnd = r.WindowStart.Add(a.defaultWindow())
 	}
 	*a.state = Approval{State: ApprovalApproved, By: r.Approver, Comment: r.Comment, At: workflow.Now(ctx),
-		WindowStart: r.WindowStart, WindowEnd: r.WindowEnd}
+		WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Proofs: a.state.Proofs}
+	a.record(proof)
 	a.decided()
 	return *a.state, nil
 }
@@ -151,14 +179,26 @@ func (a *approval) checkReject(_ workflow.Context, r RejectRequest) error {
 	return nil
 }
 
+// checkRejectSigned checks a rejection and its signature, whose statement
+// names the window approved so far (none while pending).
+func (a *approval) checkRejectSigned(ctx workflow.Context, r RejectRequest) (*Proof, error) {
+	if err := a.checkReject(ctx, r); err != nil {
+		return nil, err
+	}
+	return a.verify(ctx, signed{decision: approvalsig.DecisionReject, by: r.Approver, comment: r.Comment,
+		start: a.state.WindowStart, end: a.state.WindowEnd, statement: r.Statement, signature: r.Signature})
+}
+
 func (a *approval) reject(ctx workflow.Context, r RejectRequest) (Approval, error) {
 	if err := a.awaitReady(ctx); err != nil {
 		return Approval{}, err
 	}
-	if err := a.checkReject(ctx, r); err != nil {
+	proof, err := a.checkRejectSigned(ctx, r)
+	if err != nil {
 		return Approval{}, err
 	}
-	*a.state = Approval{State: ApprovalRejected, By: r.Approver, Comment: r.Comment, At: workflow.Now(ctx)}
+	*a.state = Approval{State: ApprovalRejected, By: r.Approver, Comment: r.Comment, At: workflow.Now(ctx), Proofs: a.state.Proofs}
+	a.record(proof)
 	a.decided()
 	return *a.state, nil
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/internal/approvalsig"
 )
 
 // registerCommands sets up a promotion's operator commands besides the
@@ -17,11 +18,16 @@ import (
 // promotion's state, and Signals of the same names through the same
 // checks.
 func (p *promotion) registerCommands(ctx workflow.Context) error {
+	// Signed decisions are checked against the plan, read lazily: an
+	// approval may arrive before it is loaded (approval.ready).
+	p.appr.signing = func() signing {
+		return signing{keys: p.plan.ApproverKeys, required: p.plan.RequireSigned, release: p.st.Release}
+	}
 	return errors.Join(
 		operatorCommand(ctx, UpdateComment, func(r CommentRequest) string { return r.By }, p.checkComment, p.comment, p.refuse),
 		operatorCommand(ctx, UpdateOutageIssue, func(r OutageIssueRequest) string { return r.By }, p.checkOutageIssue, p.outageIssue, p.refuse),
 		operatorCommand(ctx, UpdateEndOutage, func(r EndOutageRequest) string { return r.By }, p.checkEndOutage, p.endOutage, p.refuse),
-		operatorCommand(ctx, UpdateProceed, func(r ProceedRequest) string { return r.By }, p.checkProceed, p.proceed, p.refuse),
+		operatorCommand(ctx, UpdateProceed, func(r ProceedRequest) string { return r.By }, validator(p.checkProceedSigned), p.proceed, p.refuse),
 		operatorCommand(ctx, UpdateConflictResolved, func(r ConflictResolved) string { return r.By }, p.merger.checkResolved, p.merger.resolve, p.refuse),
 		operatorCommand(ctx, UpdateTaskDone, func(r TaskDone) string { return r.By }, p.checkTaskDone, p.taskDoneBy, p.refuse),
 	)
@@ -106,7 +112,34 @@ func (p *promotion) checkProceed(ctx workflow.Context, r ProceedRequest) error {
 	return nil
 }
 
-func (p *promotion) proceed(_ workflow.Context, r ProceedRequest) (ProceedRequest, error) {
+// checkProceedSigned checks a proceed (or cancel) and its signature, whose
+// statement names the approved window.
+func (p *promotion) checkProceedSigned(ctx workflow.Context, r ProceedRequest) (*Proof, error) {
+	if err := p.checkProceed(ctx, r); err != nil {
+		return nil, err
+	}
+	return p.proceedProof(ctx, r)
+}
+
+// proceedProof verifies a proceed's signature.
+func (p *promotion) proceedProof(ctx workflow.Context, r ProceedRequest) (*Proof, error) {
+	decision := approvalsig.DecisionProceed
+	if !r.Proceed {
+		decision = approvalsig.DecisionCancel
+	}
+	a := p.st.Approval
+	return p.appr.verify(ctx, signed{decision: decision, by: r.By, comment: r.Comment,
+		start: a.WindowStart, end: a.WindowEnd, statement: r.Statement, signature: r.Signature})
+}
+
+func (p *promotion) proceed(ctx workflow.Context, r ProceedRequest) (ProceedRequest, error) {
+	// The validator accepted it against this state; the proof is recorded
+	// with the approval.
+	proof, err := p.proceedProof(ctx, r)
+	if err != nil {
+		return r, err
+	}
+	p.appr.record(proof)
 	p.decision = &r
 	return r, nil
 }

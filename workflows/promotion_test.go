@@ -75,6 +75,10 @@ type world struct {
 	// that Unsilence leaves in force.
 	silences      []string
 	stillSilenced []monitoring.Remaining
+	// keys and requireSigned: the approvers' SSH keys in the plan, and
+	// whether decisions must be signed.
+	keys          map[string]string
+	requireSigned bool
 }
 
 // made are the silences Silence makes.
@@ -116,6 +120,7 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 		if w.noApprovers {
 			plan.Approvers = nil
 		}
+		plan.ApproverKeys, plan.RequireSigned = w.keys, w.requireSigned
 		return plan, nil
 	})
 	env.OnActivity(cycleActs.SupersedePromotions, mock.Anything, mock.Anything).Return(
