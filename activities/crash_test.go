@@ -225,11 +225,7 @@ func TestGitCrashPoints(t *testing.T) {
 	// if nth is 0), retries, and returns the result and the remotes'
 	// branches, hashes replaced by what they name.
 	run := func(t *testing.T, tc gitCrashCase, nth int, mode crashMode) (any, map[string]string, []string) {
-		remote := scmtest.NewRemote(t)
-		remote.Commit("production", "initial", map[string]string{"site.pp": "node default {}\n"})
-		remote.Branch("test", "production")
-		remote.Commit("test", "add slurm.pp", map[string]string{"slurm.pp": "class slurm {}\n"})
-		cfg := &config.Config{Git: config.Git{Config: []config.GitRepo{{Name: "puppet", URL: remote.URL(), TestBranch: "test", ProductionBranch: "production"}}}}
+		remote, cfg := puppetRemote(t)
 		a := &PromotionActivities{Config: cfg, CacheDir: t.TempDir()}
 		prep := tc.setup(t, a, remote)
 		remotes := []*scmtest.Remote{remote}
