@@ -14,11 +14,7 @@ import (
 // report of the next one said "No changes to merge", its merge found
 // nothing to do, and the merge-back took the revert into test.
 func TestPromotionMergesTheTestedStateAfterARevert(t *testing.T) {
-	remote := scmtest.NewRemote(t)
-	remote.Commit("production", "initial", map[string]string{"site.pp": "node default {}\n"})
-	remote.Branch("test", "production")
-	remote.Commit("test", "add slurm.pp", map[string]string{"slurm.pp": "class slurm {}\n"})
-	cfg := &config.Config{Git: config.Git{Config: []config.GitRepo{{Name: "puppet", URL: remote.URL(), TestBranch: "test", ProductionBranch: "production"}}}}
+	remote, cfg := puppetRemote(t)
 	a := &PromotionActivities{Config: cfg, CacheDir: t.TempDir()}
 	ctx := t.Context()
 	promote := func(key string) MergeRecord {
@@ -64,4 +60,15 @@ func TestPromotionMergesTheTestedStateAfterARevert(t *testing.T) {
 	require.Equal(t, "class slurm {}\n", remote2.Show("test", "slurm.pp"))
 	promote("promotion-r2/2/merge")
 	require.Equal(t, "class slurm {}\n", remote2.Show("production", "slurm.pp"))
+}
+
+// puppetRemote is a config repo "puppet" whose test branch adds slurm.pp
+// to production, and a configuration naming it.
+func puppetRemote(t *testing.T) (*scmtest.Remote, *config.Config) {
+	t.Helper()
+	remote := scmtest.NewRemote(t)
+	remote.Commit("production", "initial", map[string]string{"site.pp": "node default {}\n"})
+	remote.Branch("test", "production")
+	remote.Commit("test", "add slurm.pp", map[string]string{"slurm.pp": "class slurm {}\n"})
+	return remote, &config.Config{Git: config.Git{Config: []config.GitRepo{{Name: "puppet", URL: remote.URL(), TestBranch: "test", ProductionBranch: "production"}}}}
 }

@@ -42,6 +42,10 @@ type PromotionActivities struct {
 	// HeartbeatEvery is how often a git, wiki, tracker or inventory call
 	// heartbeats while it works; zero: every 10s.
 	HeartbeatEvery time.Duration
+
+	// gitCrash is set by the crash-point tests only: the hook of every git
+	// repo these activities push to (scm.Repo.Crash).
+	gitCrash func(point string) error
 }
 
 // keepAlive heartbeats for a call that may outlast its heartbeat timeout
@@ -167,7 +171,9 @@ func (a *PromotionActivities) publish(ctx context.Context, title, page, message 
 	if a.Config.Wiki.URL == "" {
 		return Published{}, nil
 	}
-	w := &wiki.Wiki{Repo: gitRepo(a.CacheDir, "wiki", a.Config.Wiki.URL), Branch: a.Config.Wiki.Branch, BaseURL: a.Config.Wiki.PageURL}
+	repo := gitRepo(a.CacheDir, "wiki", a.Config.Wiki.URL)
+	repo.Crash = a.gitCrash
+	w := &wiki.Wiki{Repo: repo, Branch: a.Config.Wiki.Branch, BaseURL: a.Config.Wiki.PageURL}
 	pub, err := w.Publish(ctx, title, page, message)
 	if err != nil {
 		return Published{}, classifyGit("publish wiki page "+title, err)
@@ -253,8 +259,11 @@ func (a *PromotionActivities) Merge(ctx context.Context, in MergeInput) (MergeRe
 		rec.Commit, rec.Reapplied = res.Commit, commitLines(res.Reapplied, "")
 		return rec, nil
 	}
-	// Already merged: by this operation's first attempt, or before it.
-	rec.Commit, err = r.FindCommit(ctx, in.Into, opMarker(in.Key))
+	// Already merged: by this operation's first attempt, or before it. The
+	// first attempt's answer, the reverts it reapplied included, is in the
+	// message of the merge it pushed.
+	found, err := r.FindMerge(ctx, in.Into, opMarker(in.Key))
+	rec.Commit, rec.Reapplied = found.Commit, commitLines(found.Reapplied, "")
 	return rec, classifyGit("find the merge of "+in.Key, err)
 }
 
@@ -313,7 +322,9 @@ func (a *PromotionActivities) gitRepo(name string) (*scm.Repo, config.GitRepo, e
 	}{{"config", a.Config.Git.Config}, {"monitoring", a.Config.Git.Monitoring}} {
 		for _, r := range kind.repos {
 			if r.Name == name {
-				return gitRepo(a.CacheDir, kind.kind+"-"+r.Name, r.URL), r, nil
+				repo := gitRepo(a.CacheDir, kind.kind+"-"+r.Name, r.URL)
+				repo.Crash = a.gitCrash
+				return repo, r, nil
 			}
 		}
 	}

@@ -155,7 +155,9 @@ func (ws *Workers) Run(ctx context.Context) error {
 // promotionActivities builds the production phase's integrations from the
 // configuration.
 func promotionActivities(cfg *config.Config, tracker tickets.Tracker, cacheDir string, logger *zap.Logger) (*activities.PromotionActivities, error) {
-	n, err := notify.New(cfg.Notify, logger)
+	// The journal sits beside the git clones so that a restarted worker
+	// does not resend what a channel already took.
+	n, err := notify.NewJournaled(cfg.Notify, filepath.Join(filepath.Dir(cacheDir), "notify.journal"), logger)
 	if err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}

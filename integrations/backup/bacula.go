@@ -28,7 +28,14 @@ type Bacula struct {
 	sleep func(context.Context, time.Duration) error
 	// console runs one bconsole command and returns what it printed.
 	console func(ctx context.Context, command string) (string, error)
+	// crash, set by tests only, is called after each durable step (the
+	// job started: atStarted); an error it returns fails Run there.
+	crash func(point string) error
 }
+
+// atStarted is the crash point right after the Director queued the job:
+// it runs whatever happens to this worker.
+const atStarted = "backup/started"
 
 // NewBacula returns a runner of cfg.Job.
 func NewBacula(cfg config.Bacula) *Bacula {
@@ -72,6 +79,11 @@ func (b *Bacula) Run(ctx context.Context, key string, progress Progress) (Job, e
 			return Job{}, fmt.Errorf("run Bacula job %s: %w", b.cfg.Job, err)
 		}
 		job = Job{ID: id, Name: b.cfg.Job, Status: "C", Comment: comment(key)}
+		if b.crash != nil {
+			if err := b.crash(atStarted); err != nil {
+				return Job{}, err
+			}
+		}
 	}
 	return b.wait(ctx, job, progress)
 }

@@ -326,6 +326,8 @@ func TestBaculaRealDaemons(t *testing.T) {
 		require.Equal(t, 1, r.jobsOf(t, "ok"))
 	})
 
+	t.Run("crash points", func(t *testing.T) { testBaculaCrashPoints(t, r) })
+
 	t.Run("running, queued behind it, then both done", func(t *testing.T) {
 		gated, queued := r.runner(t, "gated", tr), r.runner(t, "ok", tr)
 		var mu sync.Mutex

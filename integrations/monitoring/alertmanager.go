@@ -25,6 +25,7 @@ type Alertmanager struct {
 	base   *url.URL
 	client *http.Client
 	now    func() time.Time
+	crash  crashHook // tests only (crashpoint.go)
 }
 
 // NewAlertmanager returns a silencer for the Alertmanager at cfg.URL.
@@ -101,6 +102,9 @@ func (a *Alertmanager) Silence(ctx context.Context, key string, w Window, commen
 	if created.SilenceID == "" {
 		return nil, fmt.Errorf("create silence %s: alertmanager at %s answered without a silenceID", key, a.base.Host)
 	}
+	if err := a.crash.reached(atAMCreate); err != nil {
+		return nil, err
+	}
 	return []string{"alertmanager:" + created.SilenceID}, nil
 }
 
@@ -127,6 +131,9 @@ func (a *Alertmanager) Expire(ctx context.Context, key string) (Expired, error) 
 		// no longer has (its retention ran out between our GET and DELETE).
 		if err != nil && !strings.Contains(err.Error(), "silence not found") {
 			return Expired{}, fmt.Errorf("expire silence %s of %s: %w", s.ID, key, err)
+		}
+		if err := a.crash.reached(atAMExpire); err != nil {
+			return Expired{}, err
 		}
 	}
 	after, err := a.find(ctx, key)

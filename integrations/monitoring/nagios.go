@@ -35,9 +35,10 @@ import (
 // write(2) of at most PIPE_BUF bytes, which POSIX makes atomic: lines of
 // concurrent writers never interleave.
 type Nagios struct {
-	cfg  config.Nagios
-	now  func() time.Time
-	poll time.Duration
+	cfg   config.Nagios
+	now   func() time.Time
+	poll  time.Duration
+	crash crashHook // tests only (crashpoint.go)
 }
 
 // pipeBuf is PIPE_BUF on Linux: the largest atomic write to a FIFO.
@@ -93,26 +94,48 @@ func (n *Nagios) Silence(ctx context.Context, key string, w Window, comment stri
 		group, scope, line string
 		services           bool
 	}
-	var todo []command
-	for _, g := range n.cfg.Hostgroups {
-		for _, svc := range n.kinds(g) {
-			sc := scope(g, svc)
-			if len(st.of(key, sc)) > 0 {
-				continue // done by an earlier attempt
+	plan := func(st *status) []command {
+		var todo []command
+		for _, g := range n.cfg.Hostgroups {
+			for _, svc := range n.kinds(g) {
+				sc := scope(g, svc)
+				if len(st.of(key, sc)) > 0 {
+					continue // done by an earlier attempt
+				}
+				if hosts := st.of(key, scope(g, false)); svc && len(hosts) > 0 && !st.servicesOn(hosts) {
+					continue // the group's hosts have no service to silence
+				}
+				verb := "SCHEDULE_HOSTGROUP_HOST_DOWNTIME"
+				if svc {
+					verb = "SCHEDULE_HOSTGROUP_SVC_DOWNTIME"
+				}
+				todo = append(todo, command{group: g, scope: sc, services: svc})
+				todo[len(todo)-1].line = strings.Join([]string{verb, g,
+					strconv.FormatInt(w.Start.Unix(), 10), strconv.FormatInt(w.End.Unix(), 10), "1", "0",
+					strconv.FormatInt(int64(w.End.Sub(w.Start)/time.Second), 10),
+					clean(n.cfg.Author), clean(keyedComment(comment+" "+sc, key))}, ";")
 			}
-			if hosts := st.of(key, scope(g, false)); svc && len(hosts) > 0 && !st.servicesOn(hosts) {
-				continue // the group's hosts have no service to silence
-			}
-			verb := "SCHEDULE_HOSTGROUP_HOST_DOWNTIME"
-			if svc {
-				verb = "SCHEDULE_HOSTGROUP_SVC_DOWNTIME"
-			}
-			todo = append(todo, command{group: g, scope: sc, services: svc})
-			todo[len(todo)-1].line = strings.Join([]string{verb, g,
-				strconv.FormatInt(w.Start.Unix(), 10), strconv.FormatInt(w.End.Unix(), 10), "1", "0",
-				strconv.FormatInt(int64(w.End.Sub(w.Start)/time.Second), 10),
-				clean(n.cfg.Author), clean(keyedComment(comment+" "+sc, key))}, ";")
 		}
+		return todo
+	}
+	todo := plan(st)
+	if len(todo) > 0 {
+		if err := w.check(n.now()); err != nil {
+			return nil, err
+		}
+		// Writing nothing opens the FIFO: a stopped Nagios or a wrong
+		// path fails now, not after the wait.
+		if err := n.write(ctx, nil); err != nil {
+			return nil, err
+		}
+		// Commands an earlier attempt wrote just before it died may not
+		// show in status.dat yet (Nagios writes it every
+		// status_update_interval): two writes after the one read, they
+		// have been handled and show, and are not scheduled twice.
+		if st, err = n.await(ctx, st.created, 2, func(*status, int) bool { return false }); err != nil {
+			return nil, fmt.Errorf("nagios downtime %s: %s not rewritten: %w", key, n.cfg.StatusFile, err)
+		}
+		todo = plan(st)
 	}
 	if len(todo) > 0 {
 		if err := w.check(n.now()); err != nil {
@@ -123,6 +146,9 @@ func (n *Nagios) Silence(ctx context.Context, key string, w Window, comment stri
 			lines[i] = c.line
 		}
 		if err := n.write(ctx, lines); err != nil {
+			return nil, err
+		}
+		if err := n.crash.reached(atNagiosWritten); err != nil {
 			return nil, err
 		}
 		// A group whose hosts have no service gets no service downtime:
@@ -205,6 +231,9 @@ func (n *Nagios) Expire(ctx context.Context, key string) (Expired, error) {
 	if err := n.write(ctx, lines); err != nil {
 		return Expired{}, err
 	}
+	if err := n.crash.reached(atNagiosDeleted); err != nil {
+		return Expired{}, err
+	}
 	// Two status writes after ours: Nagios has handled the commands by
 	// then, and what is left was not in the groups.
 	last, err := n.await(ctx, st.created, 2, gone)
@@ -221,6 +250,9 @@ func (n *Nagios) Expire(ctx context.Context, key string) (Expired, error) {
 		}
 	}
 	if err := n.write(ctx, lines); err != nil {
+		return Expired{}, err
+	}
+	if err := n.crash.reached(atNagiosDeleted); err != nil {
 		return Expired{}, err
 	}
 	after, _ := n.await(ctx, last.created, 0, gone)

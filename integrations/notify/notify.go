@@ -3,10 +3,12 @@
 // Mattermost webhook and SMTP mail are added by the configuration.
 //
 // Delivery is at least once. Message.Key names one notification: a Multi
-// does not resend to a channel that already took the key (within one
-// process), and mail carries a Message-ID derived from it, so a retried
-// send that did reach the server is shown once by mail clients that
-// de-duplicate by Message-ID.
+// does not resend to a channel that already took the key, across worker
+// restarts when it keeps a journal (see NewJournaled), and mail carries a
+// Message-ID derived from it, so a retried send that did reach the server
+// is shown once by mail clients that de-duplicate by Message-ID. The one
+// window left is a process death between a channel's acceptance and the
+// journal line: the retry sends that channel the message again.
 //
 // Errors are classified with package failure.
 package notify
@@ -54,7 +56,14 @@ func (m Message) check() error {
 // SMTP when they are configured. Secrets are read at each Send, so a
 // rotated one is picked up without a restart.
 func New(cfg config.Notify, log *zap.Logger) (Notifier, error) {
-	m := &Multi{}
+	return NewJournaled(cfg, "", log)
+}
+
+// NewJournaled is New with the deliveries recorded in the file journal
+// (none if ""), so that a restarted worker does not resend a message a
+// channel already took.
+func NewJournaled(cfg config.Notify, journal string, log *zap.Logger) (Notifier, error) {
+	m := &Multi{Journal: journal}
 	m.Add("log", NewLog(log))
 	if cfg.Webhook != nil {
 		m.Add("webhook", NewWebhook(*cfg.Webhook))
@@ -73,12 +82,20 @@ func New(cfg config.Notify, log *zap.Logger) (Notifier, error) {
 // most recent keys, which notifiers took a message, so that a retry after
 // one of them failed does not send the message again through the others.
 type Multi struct {
+	// Journal, when set, is the file the deliveries are appended to and
+	// remembered from after a restart.
+	Journal string
+
 	names []string
 	ns    []Notifier
+	// crash, set by tests only, is called after each durable step (see
+	// crashpoint.go); an error it returns fails Send there.
+	crash func(point string) error
 
-	mu   sync.Mutex
-	sent map[string]map[string]bool // key -> notifier name -> delivered
-	keys []string                   // in the order first seen, to forget the oldest
+	mu     sync.Mutex
+	sent   map[string]map[string]bool // key -> notifier name -> delivered
+	keys   []string                   // in the order first seen, to forget the oldest
+	loaded bool                       // the journal has been read
 }
 
 // multiMemory is how many keys a Multi remembers.
@@ -98,6 +115,9 @@ func (m *Multi) Send(ctx context.Context, msg Message) error {
 	if err := msg.check(); err != nil {
 		return err
 	}
+	if err := m.load(); err != nil {
+		return err
+	}
 	var errs []error
 	for i, n := range m.ns {
 		if m.delivered(msg.Key, m.names[i]) {
@@ -107,7 +127,19 @@ func (m *Multi) Send(ctx context.Context, msg Message) error {
 			errs = append(errs, fmt.Errorf("notify %s: %w", m.names[i], err))
 			continue
 		}
-		m.remember(msg.Key, m.names[i])
+		m.note(msg.Key, m.names[i])
+		if err := m.reached(pointSent(m.names[i])); err != nil {
+			return err
+		}
+		if err := m.journal(msg.Key, m.names[i]); err != nil {
+			// Sent but not recorded: a retry may send it again, which
+			// at-least-once allows; failing here would only hide that the
+			// message went out.
+			errs = append(errs, fmt.Errorf("notify %s: sent, but %w", m.names[i], err))
+		}
+		if err := m.reached(pointRecorded(m.names[i])); err != nil {
+			return err
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -118,9 +150,26 @@ func (m *Multi) delivered(key, name string) bool {
 	return m.sent[key][name]
 }
 
-func (m *Multi) remember(key, name string) {
+// note remembers the delivery in this process.
+func (m *Multi) note(key, name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.remember(key, name)
+}
+
+// journal records the delivery for a restarted worker, when there is a
+// journal.
+func (m *Multi) journal(key, name string) error {
+	if m.Journal == "" {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return appendJournal(m.Journal, key, name)
+}
+
+// remember notes the delivery in memory; m.mu is held.
+func (m *Multi) remember(key, name string) {
 	if m.sent == nil {
 		m.sent = map[string]map[string]bool{}
 	}

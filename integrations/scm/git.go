@@ -82,7 +82,8 @@ func gitEnv(extra []string, name, email string) []string {
 type git struct {
 	dir        string // -C
 	env        []string
-	beforePush func() // Repo.beforePush
+	beforePush func()                   // Repo.beforePush
+	crash      func(point string) error // Repo.Crash
 }
 
 // call is one git command line and where its streams go.

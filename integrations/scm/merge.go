@@ -176,6 +176,44 @@ func (g *git) merge(ctx context.Context, from, into, tested, message string) (Me
 	return res, dst, err
 }
 
+// FindMerge returns the newest merge on the remote's branch whose message
+// contains text (an operation marker), with the reverts it reapplied as
+// its message names them: what the Merge that pushed it returned, found
+// by a retry (Commit "" if there is none).
+func (r *Repo) FindMerge(ctx context.Context, branch, text string) (MergeResult, error) {
+	hash, err := r.FindCommit(ctx, branch, text)
+	if err != nil || hash == "" {
+		return MergeResult{}, err
+	}
+	res := MergeResult{Commit: hash}
+	err = r.do(ctx, "read merge "+hash, func(g *git) error {
+		body, err := g.run(ctx, "log", "-n", "1", "--format=%B", hash)
+		if err != nil {
+			return err
+		}
+		res.Reapplied = reappliedIn(body)
+		return nil
+	})
+	return res, err
+}
+
+// reapplied matches one revert the message of a Merge names: its short
+// hash and subject, then git's revert line with the full hash.
+var reapplied = regexp.MustCompile(`(?m)^[0-9a-f]{10} (.*)\nThis reverts commit ([0-9a-f]{40})\.$`)
+
+// reappliedIn reads the reverts a Merge's message says it reapplied.
+func reappliedIn(body string) []Commit {
+	_, list, ok := strings.Cut(body, "\nReapplies the tested changes that these reverts undid:\n")
+	if !ok {
+		return nil
+	}
+	var out []Commit
+	for _, m := range reapplied.FindAllStringSubmatch(list, -1) {
+		out = append(out, Commit{Hash: m[2], Subject: m[1]})
+	}
+	return out
+}
+
 // revertMarker is the line git's revert writes, and Revert too.
 var revertMarker = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
 
@@ -420,5 +458,8 @@ func (g *git) push(ctx context.Context, commit, branch, old string) error {
 	}
 	_, err := g.run(ctx, "push", "--quiet", "--force-with-lease=refs/heads/"+branch+":"+old,
 		"origin", commit+":refs/heads/"+branch)
+	if err == nil && g.crash != nil {
+		err = g.crash(AtPush)
+	}
 	return err
 }

@@ -57,7 +57,14 @@ type Repo struct {
 	Author string // "Name <email>" of commits and merges; DefaultAuthor if empty
 
 	beforePush func() // tests: runs just before each push
+	// Crash is a test hook called after each durable step (AtPush); an
+	// error it returns fails the operation as a failed push would.
+	Crash func(point string) error
 }
+
+// AtPush is the crash point right after a push the remote took: a merge,
+// a revert or a commit is then on the remote, whatever happens next.
+const AtPush = "git/push"
 
 // Commit is one commit of a log.
 type Commit struct {
@@ -245,7 +252,7 @@ func (r *Repo) locked(ctx context.Context, fn func(*git) error) error {
 	} else if err != nil {
 		return err
 	}
-	g := &git{dir: clone, env: env, beforePush: r.beforePush}
+	g := &git{dir: clone, env: env, beforePush: r.beforePush, crash: r.Crash}
 	if err := removeStaleLocks(filepath.Join(clone, ".git")); err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ const DefaultPrefix = "OSF"
 type FileTracker struct {
 	Dir    string
 	Prefix string
+	// Crash is a test hook called after each durable step (crashpoint.go).
+	Crash CrashHook
 
 	now func() time.Time // tests pin the clock; nil means time.Now
 }
@@ -93,7 +95,7 @@ func (f *FileTracker) Comment(ctx context.Context, id, body string) error {
 // first close time is kept when a closed ticket is closed again.
 func (f *FileTracker) Close(ctx context.Context, id, comment string) error {
 	return f.locked(ctx, func() error {
-		return f.modify(id, func(d *ticketDoc, now time.Time) {
+		err := f.modify(id, func(d *ticketDoc, now time.Time) {
 			if strings.TrimSpace(comment) != "" {
 				d.addComment(now, comment)
 			}
@@ -101,6 +103,10 @@ func (f *FileTracker) Close(ctx context.Context, id, comment string) error {
 				d.meta.State, d.meta.Closed = StateClosed, &now
 			}
 		})
+		if err != nil {
+			return err
+		}
+		return f.Crash.reached(AtClose)
 	})
 }
 
@@ -135,7 +141,10 @@ func (f *FileTracker) comment(_ context.Context, id, body string) error {
 	if err := validateComment(body); err != nil {
 		return err
 	}
-	return f.modify(id, func(d *ticketDoc, now time.Time) { d.addComment(now, body) })
+	if err := f.modify(id, func(d *ticketDoc, now time.Time) { d.addComment(now, body) }); err != nil {
+		return err
+	}
+	return f.Crash.reached(AtComment)
 }
 
 // create writes a new ticket with the next free ID. Callers hold the lock.
@@ -158,6 +167,9 @@ func (f *FileTracker) create(ctx context.Context, t NewTicket) (Ticket, error) {
 		Created:     f.clock(),
 	}, t.Title, t.Body)
 	if err := f.write(d); err != nil {
+		return Ticket{}, err
+	}
+	if err := f.Crash.reached(AtCreate); err != nil {
 		return Ticket{}, err
 	}
 	return f.ticket(d), nil

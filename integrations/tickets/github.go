@@ -53,6 +53,8 @@ type GitHub struct {
 	perPage     int
 	now         func() time.Time
 	filing      chan struct{} // holds one token while a Create or FileOrComment runs
+	// Crash is a test hook called after each durable step (crashpoint.go).
+	Crash CrashHook
 }
 
 var _ Tracker = (*GitHub)(nil)
@@ -174,7 +176,7 @@ func (g *GitHub) Comment(ctx context.Context, id, body string) error {
 	if _, _, err := g.client.Issues.CreateComment(ctx, g.owner, g.repo, n, &github.IssueComment{Body: &body}); err != nil {
 		return g.classify(err, "comment on issue", n)
 	}
-	return nil
+	return g.Crash.reached(AtComment)
 }
 
 // Close comments (unless comment is empty), then closes issue id as
@@ -194,7 +196,7 @@ func (g *GitHub) Close(ctx context.Context, id, comment string) error {
 	if _, _, err := g.client.Issues.Edit(ctx, g.owner, g.repo, n, req); err != nil {
 		return g.classify(err, "close issue", n)
 	}
-	return nil
+	return g.Crash.reached(AtClose)
 }
 
 // HasMarker reports whether issue id's body or one of its comments
@@ -264,6 +266,9 @@ func (g *GitHub) create(ctx context.Context, t NewTicket) (Ticket, error) {
 	is, _, err := g.client.Issues.Create(ctx, g.owner, g.repo, &github.IssueRequest{Title: &t.Title, Body: &body, Labels: &labels})
 	if err != nil {
 		return Ticket{}, g.classify(err, "create issue "+strconv.Quote(t.Fingerprint)+" in", 0)
+	}
+	if err := g.Crash.reached(AtCreate); err != nil {
+		return Ticket{}, err
 	}
 	// GitHub silently drops the labels of a new issue when the token may
 	// not set them. Without them FindOpen never finds the issue again and
