@@ -79,10 +79,13 @@ type PromotionStatus struct {
 	// WaitingFor says what the promotion waits for and who may act.
 	WaitingFor string
 	Comments   []Note
-	Users      []activities.TicketRef
-	Risk       *activities.RiskReport
-	RiskPage   string
-	Steps      []Step
+	// CommentsDropped counts the oldest comments let go to keep the
+	// newest maxComments.
+	CommentsDropped int `json:",omitempty"`
+	Users           []activities.TicketRef
+	Risk            *activities.RiskReport
+	RiskPage        string
+	Steps           []Step
 	// Previous is what production served before this promotion switched
 	// it: where a rollback goes.
 	Previous string
@@ -717,9 +720,29 @@ func (p *promotion) notify(ctx workflow.Context, step, subject, text string) {
 	}
 }
 
+// A promotion keeps its newest maxComments notes, each at most
+// maxCommentLen bytes: the status is the workflow's result and its query
+// answer, and Temporal refuses a payload over 2 MiB (1,000 comments of
+// 4,000 characters were 4 MB). Bounding the list changes no command.
+const (
+	maxComments   = 100
+	maxCommentLen = 4000
+)
+
+// addNote adds a note to the status, within the bounds.
+func (p *promotion) addNote(n Note) {
+	if len(n.Text) > maxCommentLen {
+		n.Text = strings.ToValidUTF8(n.Text[:maxCommentLen], "") + "…"
+	}
+	if len(p.st.Comments) >= maxComments {
+		p.st.CommentsDropped++
+	}
+	p.st.Comments = appendBounded(p.st.Comments, n, maxComments)
+}
+
 // note records something an operator must know in the status.
 func (p *promotion) note(ctx workflow.Context, text string) {
-	p.st.Comments = append(p.st.Comments, Note{By: "osflow", Text: text, At: workflow.Now(ctx)})
+	p.addNote(Note{By: "osflow", Text: text, At: workflow.Now(ctx)})
 	workflow.GetLogger(ctx).Warn(text)
 }
 

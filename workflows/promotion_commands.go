@@ -40,15 +40,15 @@ func (p *promotion) checkComment(_ workflow.Context, r CommentRequest) error {
 	if strings.TrimSpace(r.Text) == "" {
 		return errors.New("the comment is empty")
 	}
-	if len(r.Text) > 4000 {
-		return errors.New("the comment is longer than 4000 characters: put it in a ticket and link it")
+	if len(r.Text) > maxCommentLen {
+		return fmt.Errorf("the comment is longer than %d characters: put it in a ticket and link it", maxCommentLen)
 	}
 	return nil
 }
 
 func (p *promotion) comment(ctx workflow.Context, r CommentRequest) (Note, error) {
 	n := Note{By: r.By, Text: r.Text, At: workflow.Now(ctx)}
-	p.st.Comments = append(p.st.Comments, n)
+	p.addNote(n)
 	return n, nil
 }
 
@@ -94,7 +94,7 @@ func (p *promotion) checkEndOutage(_ workflow.Context, r EndOutageRequest) error
 
 func (p *promotion) endOutage(ctx workflow.Context, r EndOutageRequest) (string, error) {
 	p.outageEnded = true
-	p.st.Comments = append(p.st.Comments, Note{By: r.By, Text: "ended the outage", At: workflow.Now(ctx)})
+	p.addNote(Note{By: r.By, Text: "ended the outage", At: workflow.Now(ctx)})
 	return "silences end now", nil
 }
 
