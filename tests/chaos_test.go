@@ -1,0 +1,220 @@
+package tests
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/integrations/repo/upstream"
+)
+
+// `make chaos SEED=n STEPS=n` runs TestChaos long; `make test` runs the
+// defaults. Seeds that found bugs (see the chaos notes in README.md's
+// reliability section) are listed at chaosDefaultSeed.
+var (
+	chaosSeed  = flag.Uint64("chaos.seed", chaosDefaultSeed, "seed of the chaos test's generator: a seed replays the same sequence of actions and kill moments")
+	chaosSteps = flag.Int("chaos.steps", chaosDefaultSteps, "number of steps the chaos test takes")
+)
+
+// The short run in `make test`. Seeds that found osflow bugs, kept out
+// of the default run until they are fixed (each reported with its step
+// and evidence): none recorded in this file yet.
+const (
+	chaosDefaultSeed  = 1
+	chaosDefaultSteps = 12
+)
+
+// The chaos test's namespace is registered with the shared dev server
+// like every other e2e test's.
+func init() { namespaces = append(namespaces, "e2e-chaos") }
+
+// Bounds the invariants hold the system to.
+const (
+	// settleBound: after a step (and its kill), every workflow finishes or
+	// waits for a person within it. Store activities heartbeat every few
+	// seconds, the sync's heartbeat timeout is 30 s: twice the longest
+	// heartbeat timeout plus the step's own work.
+	settleBound = 3 * time.Minute
+	// actionBound is how long one operator action may take.
+	actionBound = 5 * time.Minute
+	// maxHistoryEvents and maxHistoryBytes bound one run's history;
+	// maxEventBytes bounds one event (and so every payload in it).
+	maxHistoryEvents = 10_000
+	maxHistoryBytes  = 4 << 20
+	maxEventBytes    = 512 << 10
+)
+
+// chaosConfig is the site the generator drives: an upstream repo, an
+// overlay that may be bypassed for openssl*, a suite and an outage task
+// that fail while their marker files exist, one clean round to pass the
+// gate, and an approver.
+func chaosConfig(suiteMarker, outageMarker string) string {
+	smoke := fmt.Sprintf(`status=''; if [ -e %s ]; then status='<failure message="chaos: broken round"/>'; fi; `+
+		`printf '<testsuite name="smoke" tests="1"><testcase classname="smoke" name="login">%%s</testcase></testsuite>' "$status" > "$OSFLOW_JUNIT"`, suiteMarker)
+	drain := fmt.Sprintf(`if [ "$OSFLOW_CHANNEL" = production ] && [ -e %s ]; then echo "chaos: drain failed" >&2; exit 1; fi; echo draining $OSFLOW_CHANNEL`, outageMarker)
+	return `  - name: site
+    overlay: true
+    bypass:
+      allow: ["openssl*"]
+testing:
+  suites:
+    - name: smoke
+      command: ["sh", "-c", ` + fmt.Sprintf("%q", smoke) + `]
+  gate:
+    cleanRounds: 1
+  roundInterval: 24h
+outage:
+  tasks:
+    - name: drain
+      command: ["sh", "-c", ` + fmt.Sprintf("%q", drain) + `]
+      expected: 1m
+production:
+  approvers: [alice]
+`
+}
+
+// TestChaos drives the real system (dev server, `osflow worker`
+// processes, store, channel server, file tracker, real dnf) through a
+// seeded random sequence of operator and upstream events, SIGKILLs the
+// worker at random moments, and checks the invariants after every step
+// (chaos_invariants_test.go). It records every violation, prints the
+// table of steps, and fails if there was any.
+//
+// The server is not killed: the package shares one dev server
+// (main_test.go), so only the worker dies here.
+func TestChaos(t *testing.T) {
+	seed, steps := *chaosSeed, *chaosSteps
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	markers := t.TempDir()
+	c := &chaos{
+		rng:          rng,
+		suiteMarker:  filepath.Join(markers, "fail-round"),
+		outageMarker: filepath.Join(markers, "fail-outage"),
+		served:       map[string][]string{},
+		scanned:      map[string]bool{},
+	}
+	c.s = newBareSite(t, "e2e-chaos", map[string][]upstream.Spec{
+		"baseos": {spec("hpc-base", "1.0"), spec("openssl", "3.0.1")},
+	}, chaosConfig(c.suiteMarker, c.outageMarker))
+	c.s.workerProcess()
+	start := time.Now()
+
+	// Step 0 is the first sync, so that every channel has something to serve.
+	c.step(0, actionByName("upstream+sync"), false, 0)
+	for i := 1; i <= steps; i++ {
+		a := c.pick()
+		kill := rng.IntN(100) < 35 || a.name == "kill"
+		delay := time.Duration(rng.IntN(3000)) * time.Millisecond
+		c.step(i, a, kill, delay)
+	}
+	c.printTable(t, seed, time.Since(start))
+	var all []string
+	for _, r := range c.rows {
+		for _, v := range r.violations {
+			all = append(all, fmt.Sprintf("step %d (%s): %s", r.n, r.action, v))
+		}
+	}
+	require.Empty(t, all, "chaos seed %d found violations", seed)
+}
+
+// row is one line of the table.
+type row struct {
+	n          int
+	action     string
+	outcome    string
+	kills      int
+	took       time.Duration
+	violations []string
+}
+
+func (c *chaos) printTable(t *testing.T, seed uint64, took time.Duration) {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "step\taction\tkills\tviolations\ttook\toutcome")
+	violations := 0
+	for _, r := range c.rows {
+		violations += len(r.violations)
+		fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%s\t%s\n", r.n, r.action, r.kills, len(r.violations), r.took.Round(100*time.Millisecond), oneLine(r.outcome, 90))
+	}
+	_ = w.Flush()
+	fmt.Fprintf(&b, "seed %d: %d steps, %d worker kills, 0 server kills, %d violations, %s\n", seed, len(c.rows)-1, c.kills, violations, took.Round(time.Second))
+	t.Log("\n" + b.String())
+	if path := os.Getenv("OSFLOW_CHAOS_TABLE"); path != "" {
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	}
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// step runs one action, with a SIGKILL of the worker delay after it
+// starts when kill is set, waits for the system to settle and checks
+// the invariants.
+func (c *chaos) step(n int, a action, kill bool, delay time.Duration) {
+	t := c.s.t
+	started := time.Now()
+	run := a.prepare(c)
+	ctx, cancel := context.WithTimeout(context.Background(), actionBound)
+	defer cancel()
+	done := make(chan string, 1)
+	go func() {
+		out, err := run(ctx)
+		if err != nil {
+			out = strings.TrimSpace(out + " error: " + err.Error())
+		}
+		done <- out
+	}()
+	var outcome string
+	if kill {
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case outcome = <-done:
+			// The action ended first; the kill still comes at its moment,
+			// while whatever the action set off runs on.
+			<-timer.C
+		}
+		c.killWorker()
+	}
+	if outcome == "" {
+		outcome = <-done
+	}
+	r := row{n: n, action: a.name, outcome: outcome}
+	if kill {
+		r.action += " +kill@" + delay.Round(100*time.Millisecond).String()
+	}
+	r.violations = c.check(ctx)
+	r.kills, r.took = c.kills, time.Since(started)
+	c.rows = append(c.rows, r)
+	t.Logf("step %d %s: %s; %d violations", n, r.action, oneLine(outcome, 200), len(r.violations))
+	for _, v := range r.violations {
+		t.Logf("  violation: %s", v)
+	}
+}
+
+// killWorker SIGKILLs every worker process of the site and starts a new one.
+func (c *chaos) killWorker() {
+	for _, w := range c.s.workers {
+		if w.ProcessState == nil {
+			require.NoError(c.s.t, w.Process.Kill())
+			_ = w.Wait()
+		}
+	}
+	c.kills++
+	c.lastKill = time.Now()
+	c.s.workerProcess()
+}
