@@ -23,6 +23,7 @@ import (
 // invariants know what to expect.
 type chaos struct {
 	s                         *site
+	server                    *chaosServer
 	rng                       *rand.Rand
 	suiteMarker, outageMarker string
 	// versions count the packages built so far, per name.
@@ -33,10 +34,10 @@ type chaos struct {
 	// served is what each channel was seen serving, in order.
 	served map[string][]string
 	// scanned holds the closed runs whose histories were checked.
-	scanned  map[string]bool
-	kills    int
-	lastKill time.Time
-	rows     []row
+	scanned            map[string]bool
+	kills, serverKills int
+	lastKill           time.Time
+	rows               []row
 }
 
 // An action prepares in the test goroutine (builds, writes, may fail the
