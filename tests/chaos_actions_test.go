@@ -129,39 +129,60 @@ func (c *chaos) overlayAdd() func(context.Context) (string, error) {
 	}
 }
 
-// failingRound runs a round with the suite failing, then one with it
-// passing, each asked for with `osflow test now`.
+// failingRound syncs a new upstream release with the suite failing, so
+// that testing's round fails (unless testing is held), then asks with
+// `osflow test now` for a round with the suite passing.
 func (c *chaos) failingRound() func(context.Context) (string, error) {
 	require.NoError(c.s.t, os.WriteFile(c.suiteMarker, nil, 0o644))
+	sync := c.upstreamSync()
 	return func(ctx context.Context) (string, error) {
 		defer os.Remove(c.suiteMarker)
 		var outcome []string
-		for _, failing := range []bool{true, false} {
-			if !failing {
-				if err := os.Remove(c.suiteMarker); err != nil {
-					return strings.Join(outcome, "; "), err
-				}
-			}
-			before, err := starter.CycleStatus(ctx, c.s.client)
-			if err != nil {
-				return strings.Join(outcome, "; "), err
-			}
-			out, err := c.s.osflow("test", "now")
-			if err != nil {
-				return strings.Join(append(outcome, "test now: "+out), "; "), err
-			}
-			var st workflows.TestCycleState
-			err = poll(ctx, settleBound, func() (bool, error) {
-				st, err = starter.CycleStatus(ctx, c.s.client)
-				return err == nil && st.RoundsRun > before.RoundsRun && st.InRound == nil, nil
-			})
-			outcome = append(outcome, fmt.Sprintf("round %d failing=%v: streak %d, %d open tickets", st.RoundsRun, failing, st.CleanStreak, st.OpenTickets))
-			if err != nil {
-				return strings.Join(outcome, "; "), fmt.Errorf("the round did not end: %w", err)
-			}
+		say := func(format string, args ...any) string {
+			outcome = append(outcome, fmt.Sprintf(format, args...))
+			return strings.Join(outcome, "; ")
 		}
-		return strings.Join(outcome, "; "), nil
+		before, err := starter.CycleStatus(ctx, c.s.client)
+		if err != nil {
+			return "", err
+		}
+		out, err := sync(ctx)
+		if err != nil {
+			return say("%s", out), err
+		}
+		say("failing: %s", out)
+		if testing, err := c.s.store.Channel(c.s.cfg.Channels.Testing); err != nil || testing == before.Current {
+			return say("testing held at %s", before.Current), err
+		}
+		st, err := c.roundAfter(ctx, before.RoundsRun)
+		if err != nil {
+			return say("round: %v", err), err
+		}
+		say("round %d: streak %d, %d open tickets", st.RoundsRun, st.CleanStreak, st.OpenTickets)
+		if err := os.Remove(c.suiteMarker); err != nil {
+			return say("remove the marker"), err
+		}
+		if out, err := c.s.osflow("test", "now"); err != nil {
+			return say("test now: %s", out), err
+		}
+		st, err = c.roundAfter(ctx, st.RoundsRun)
+		if err != nil {
+			return say("round: %v", err), err
+		}
+		return say("passing round %d: streak %d, %d open tickets", st.RoundsRun, st.CleanStreak, st.OpenTickets), nil
 	}
+}
+
+// roundAfter waits for the test cycle to finish a round after the
+// rounds-th.
+func (c *chaos) roundAfter(ctx context.Context, rounds int) (workflows.TestCycleState, error) {
+	var st workflows.TestCycleState
+	err := poll(ctx, settleBound, func() (bool, error) {
+		var err error
+		st, err = starter.CycleStatus(ctx, c.s.client)
+		return err == nil && st.RoundsRun > rounds && st.InRound == nil, nil
+	})
+	return st, err
 }
 
 // promoteApprove approves the promotion waiting for approval, or starts
@@ -171,6 +192,11 @@ func (c *chaos) failingRound() func(context.Context) (string, error) {
 func (c *chaos) promoteApprove(failing bool) func(context.Context) (string, error) {
 	if failing {
 		require.NoError(c.s.t, os.WriteFile(c.outageMarker, nil, 0o644))
+	}
+	// When testing moved on before the window, an approver decides.
+	decide := []string{"proceed", "", "--as", "alice"}
+	if c.rng.IntN(2) == 0 {
+		decide = append(decide, "--cancel")
 	}
 	return func(ctx context.Context) (string, error) {
 		defer os.Remove(c.outageMarker)
@@ -203,12 +229,25 @@ func (c *chaos) promoteApprove(failing bool) func(context.Context) (string, erro
 		}
 		outcome = append(outcome, "approved "+id)
 		var st workflows.PromotionStatus
-		err = poll(ctx, settleBound, func() (bool, error) {
-			var err error
-			st, err = c.promotion(ctx, id)
-			return err == nil && (st.State == workflows.ApprovalDone || st.State == workflows.ApprovalRolledBack ||
-				st.State == workflows.ApprovalCanceled || st.State == workflows.ApprovalRejected), nil
-		})
+		ended := func() error {
+			return poll(ctx, settleBound, func() (bool, error) {
+				var err error
+				st, err = c.promotion(ctx, id)
+				return err == nil && (st.State == workflows.ApprovalDone || st.State == workflows.ApprovalRolledBack ||
+					st.State == workflows.ApprovalCanceled || st.State == workflows.ApprovalRejected ||
+					st.Phase == workflows.PhaseAwaitingDecision), nil
+			})
+		}
+		err = ended()
+		if err == nil && st.Phase == workflows.PhaseAwaitingDecision {
+			decide[1] = id
+			out, err := c.s.osflow(decide...)
+			if err != nil {
+				return strings.Join(append(outcome, "testing moved; proceed: "+out), "; "), err
+			}
+			outcome = append(outcome, "testing moved; "+strings.Join(decide, " "))
+			err = ended()
+		}
 		outcome = append(outcome, fmt.Sprintf("%s %s: %s", st.State, st.Phase, st.Error))
 		if err != nil {
 			return strings.Join(outcome, "; "), fmt.Errorf("%s did not end its outage: %w", id, err)

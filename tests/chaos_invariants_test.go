@@ -207,6 +207,8 @@ func (c *chaos) busy(ctx context.Context, typ, id string) string {
 			return "status: " + err.Error()
 		case st.InRound != nil || st.Phase == workflows.PhaseTesting || st.Phase == workflows.PhaseRehearsal:
 			return "phase " + st.Phase
+		case st.Wake || st.TestNow:
+			return "woken, not yet read testing"
 		}
 		return ""
 	case "Promotion":

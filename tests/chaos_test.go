@@ -24,6 +24,7 @@ import (
 var (
 	chaosSeed  = flag.Uint64("chaos.seed", chaosDefaultSeed, "seed of the chaos test's generator: a seed replays the same sequence of actions and kill moments")
 	chaosSteps = flag.Int("chaos.steps", chaosDefaultSteps, "number of steps the chaos test takes")
+	chaosSetup = flag.Bool("chaos.setup", true, "promote the first release before the random steps; false replays the runs before that setup")
 )
 
 // The short run in `make test`. Seeds that found osflow bugs, kept out
@@ -119,11 +120,9 @@ func TestChaos(t *testing.T) {
 	// (Without it, seed 1 found a bypass that production's dnf check
 	// retries for 15 minutes when production serves nothing yet.)
 	first := c.step(0, actionByName("upstream+sync"), noKill, 0)
-	c.s.promotionState(workflows.PromotionWorkflowID(first), func(st workflows.PromotionStatus) bool {
-		return st.Phase == workflows.PhaseAwaitingApproval
-	}, "the first candidate waits for approval")
-	c.step(0, actionByName("promote+approve"), noKill, 0)
-	require.NotEmpty(t, c.s.channel(c.s.cfg.Channels.Production), "the setup promotion reached production")
+	if *chaosSetup {
+		c.setupProduction(first)
+	}
 	for i := 1; i <= steps; i++ {
 		a := c.pick()
 		k := noKill
@@ -161,13 +160,16 @@ func (c *chaos) printTable(t *testing.T, seed uint64, took time.Duration) {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "step\taction\tworker kills\tserver kills\tviolations\ttook\toutcome")
-	violations := 0
+	violations, steps := 0, 0
 	for _, r := range c.rows {
 		violations += len(r.violations)
+		if r.n > 0 {
+			steps++
+		}
 		fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%s\t%s\n", r.n, r.action, r.kills, r.serverKills, len(r.violations), r.took.Round(100*time.Millisecond), oneLine(r.outcome, 90))
 	}
 	_ = w.Flush()
-	fmt.Fprintf(&b, "seed %d: %d steps, %d worker kills, %d server kills, %d violations, %s\n", seed, len(c.rows)-2, c.kills, c.serverKills, violations, took.Round(time.Second))
+	fmt.Fprintf(&b, "seed %d: %d steps, %d worker kills, %d server kills, %d violations, %s\n", seed, steps, c.kills, c.serverKills, violations, took.Round(time.Second))
 	t.Log("\n" + b.String())
 	if path := os.Getenv("OSFLOW_CHAOS_TABLE"); path != "" {
 		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
@@ -266,4 +268,15 @@ func (c *chaos) kill(v victim) {
 	c.kills++
 	c.lastKill = time.Now()
 	c.s.workerProcess()
+}
+
+// setupProduction promotes the first release, so that production serves
+// something before the random steps.
+func (c *chaos) setupProduction(first string) {
+	t := c.s.t
+	c.s.promotionState(workflows.PromotionWorkflowID(first), func(st workflows.PromotionStatus) bool {
+		return st.Phase == workflows.PhaseAwaitingApproval
+	}, "the first candidate waits for approval")
+	c.step(0, actionByName("promote+approve"), noKill, 0)
+	require.NotEmpty(t, c.s.channel(c.s.cfg.Channels.Production), "the setup promotion reached production")
 }
