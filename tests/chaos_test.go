@@ -32,7 +32,7 @@ var (
 // and evidence): none recorded in this file yet.
 const (
 	chaosDefaultSeed  = 1
-	chaosDefaultSteps = 12
+	chaosDefaultSteps = 15
 )
 
 // The chaos test's namespace is registered with the shared dev server
