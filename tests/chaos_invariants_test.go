@@ -181,7 +181,7 @@ func (c *chaos) settle(ctx context.Context) []string {
 		for _, e := range open {
 			id := e.GetExecution().GetWorkflowId()
 			if why := c.busy(ctx, e.GetType().GetName(), id); why != "" {
-				pending = append(pending, id+": "+why)
+				pending = append(pending, id+": "+why+c.pendingActivities(ctx, id))
 			}
 		}
 		return len(pending) == 0, nil
@@ -191,7 +191,7 @@ func (c *chaos) settle(ctx context.Context) []string {
 	}
 	var v []string
 	for _, p := range pending {
-		v = append(v, fmt.Sprintf("inv4 not settled %s after the step (last kill %s ago): %s", settleBound, timeSince(c.lastKill), p))
+		v = append(v, fmt.Sprintf("inv4 not settled %s after the step (last kill: %s): %s", settleBound, timeSince(c.lastKill), p))
 	}
 	return v
 }
@@ -269,5 +269,21 @@ func timeSince(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return time.Since(t).Round(time.Second).String()
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// pendingActivities describes a workflow's pending activities, the
+// evidence of a violation of invariant 4.
+func (c *chaos) pendingActivities(ctx context.Context, id string) string {
+	desc, err := c.s.client.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return "; describe: " + err.Error()
+	}
+	var b strings.Builder
+	for _, pa := range desc.GetPendingActivities() {
+		fmt.Fprintf(&b, "; pending %s %s attempt %d, last heartbeat %s, last failure %q",
+			pa.GetActivityType().GetName(), pa.GetState(), pa.GetAttempt(),
+			pa.GetLastHeartbeatTime().AsTime().Format(time.RFC3339), oneLine(pa.GetLastFailure().GetMessage(), 200))
+	}
+	return b.String()
 }
