@@ -20,7 +20,7 @@ HELM := $(BIN)/helm
 HELM_VERSION := v3.22.0
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: run test setup deps temporal helm build install bench bench-scale vet clean cluster-test temporal-server
+.PHONY: run test setup deps temporal helm build install bench bench-scale vet clean cluster-test temporal-server chaos
 
 run: setup build
 	$(BIN)/osflow dev
@@ -39,6 +39,13 @@ cluster-test: setup build temporal-server
 	go vet -tags cluster ./deploy/temporal/...
 	OSFLOW_REQUIRE_TOOLS=1 TEMPORAL_SERVER=$(TEMPORAL_SERVER)/server TEMPORAL_SQL_TOOL=$(TEMPORAL_SERVER)/sql OSFLOW_BIN=$(BIN)/osflow \
 		go test -tags cluster -count=1 -timeout 30m -v -run TestCluster ./deploy/temporal/localcluster/
+
+# The randomized process test (tests/chaos_test.go) at length: a seed
+# replays the same actions and kill moments. `make test` runs a short one.
+SEED ?= 1
+STEPS ?= 60
+chaos: setup
+	OSFLOW_REQUIRE_TOOLS=1 go test -count=1 -timeout 60m -v -run TestChaos ./tests/ -args -chaos.seed=$(SEED) -chaos.steps=$(STEPS)
 
 temporal-server: $(TEMPORAL_SERVER)/server
 

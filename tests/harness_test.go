@@ -133,6 +133,15 @@ func (s *site) publish(name string, specs ...upstream.Spec) {
 // dnf runs real dnf against an install root, reading only osflow's channel.
 func (s *site) dnf(root, channel string, args ...string) string {
 	s.t.Helper()
+	out, err := s.tryDnf(root, channel, args...)
+	require.NoError(s.t, err, "dnf %s: %s", strings.Join(args, " "), out)
+	return out
+}
+
+// tryDnf is dnf returning its error, for a caller that records a failure
+// and goes on (the chaos test's invariants).
+func (s *site) tryDnf(root, channel string, args ...string) (string, error) {
+	s.t.Helper()
 	reposd := filepath.Join(s.dir, "repos.d-"+channel)
 	require.NoError(s.t, os.MkdirAll(reposd, 0o755))
 	f, err := os.Create(filepath.Join(reposd, "osflow.repo"))
@@ -145,8 +154,7 @@ func (s *site) dnf(root, channel string, args ...string) string {
 		"--setopt=install_weak_deps=False", "--nogpgcheck", "--assumeyes", "--noplugins",
 	}, args...)
 	out, err := exec.Command("dnf", full...).CombinedOutput()
-	require.NoError(s.t, err, "dnf %s: %s", strings.Join(args, " "), out)
-	return string(out)
+	return string(out), err
 }
 
 // installed returns the NEVRA rpm reports for a package in an install root.
