@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 )
 
 // CycleActivities talks to other workflows through the Temporal client; a
@@ -55,9 +56,14 @@ func (a *CycleActivities) AnnounceBypass(ctx context.Context, in BypassAnnouncem
 	return n, nil
 }
 
-// SignalSuperseded tells a promotion waiting for approval that a newer one
-// took its place, just before it is cancelled: the reason its status and
-// the Web UI show.
+// UpdateSupersede asks a promotion waiting for approval to give way to a
+// newer one. Its validator refuses once the promotion was decided, so an
+// approval that got there first is never lost (the search attribute the
+// promotions are listed by may lag behind it).
+const UpdateSupersede = "supersede"
+
+// SignalSuperseded told a promotion it was superseded, just before it was
+// cancelled; promotions that began so still read it when cancelled.
 const SignalSuperseded = "superseded"
 
 // SupersedeInput names the promotion that takes the place of the others
@@ -79,12 +85,13 @@ type Superseded struct {
 	Release string
 }
 
-// SupersedePromotions cancels every promotion still waiting for approval
-// that started before in.Promotion, telling each which promotion took its
-// place. Only the newest candidate waits for an approver, so a stale one
-// cannot be approved by mistake. Cancelling a workflow again is harmless,
-// and a promotion that was approved meanwhile is no longer listed, so a
-// retry is too.
+// SupersedePromotions asks every promotion still waiting for approval
+// that started before in.Promotion to give way to it (UpdateSupersede):
+// only the newest candidate waits for an approver, so a stale one cannot
+// be approved by mistake. A promotion decided meanwhile refuses and goes
+// on, and so does one that began before promotions could be superseded.
+// The update ID is the superseding promotion's, so a retry supersedes
+// nothing twice.
 func (a *CycleActivities) SupersedePromotions(ctx context.Context, in SupersedeInput) ([]string, error) {
 	resp, err := a.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: in.Query, PageSize: 100})
 	if err != nil {
@@ -96,14 +103,21 @@ func (a *CycleActivities) SupersedePromotions(ctx context.Context, in SupersedeI
 		if id == in.Promotion || !e.GetStartTime().AsTime().Before(in.Started) {
 			continue
 		}
-		if err := a.Client.SignalWorkflow(ctx, id, "", SignalSuperseded, Superseded{By: in.Promotion, Release: in.Release}); err != nil {
-			if isNotFound(err) {
-				continue // it ended meanwhile
-			}
-			return done, fmt.Errorf("tell %s it is superseded by %s: %w", id, in.Promotion, err)
+		h, err := a.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: id, UpdateName: UpdateSupersede, UpdateID: in.Promotion + "/supersede",
+			Args: []any{Superseded{By: in.Promotion, Release: in.Release}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if isNotFound(err) {
+			continue // it ended meanwhile
 		}
-		if err := a.Client.CancelWorkflow(ctx, id, ""); err != nil && !isNotFound(err) {
-			return done, fmt.Errorf("cancel %s, superseded by %s: %w", id, in.Promotion, err)
+		if err != nil {
+			return done, fmt.Errorf("ask %s to give way to %s: %w", id, in.Promotion, err)
+		}
+		var refused *temporal.ApplicationError
+		if err := h.Get(ctx, nil); errors.As(err, &refused) {
+			continue // decided meanwhile, or older than superseding
+		} else if err != nil {
+			return done, fmt.Errorf("ask %s to give way to %s: %w", id, in.Promotion, err)
 		}
 		done = append(done, id)
 	}

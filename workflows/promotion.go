@@ -158,6 +158,8 @@ type promotion struct {
 	superseded workflow.ReceiveChannel
 	// holdKey is the operation that froze testing for this promotion.
 	holdKey string
+	// supersededBy is the promotion this one gave way to.
+	supersededBy *activities.Superseded
 }
 
 func (p *promotion) setup(ctx workflow.Context) error {
@@ -185,6 +187,10 @@ func (p *promotion) setup(ctx workflow.Context) error {
 		// waits for the plan instead of being refused.
 		p.appr.ready = func() bool { return p.planLoaded }
 		p.superseded = workflow.GetSignalChannel(ctx, activities.SignalSuperseded)
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.UpdateSupersede, p.supersede,
+			workflow.UpdateHandlerOptions{Validator: p.checkSupersede}); err != nil {
+			return err
+		}
 	}
 	if err := p.appr.register(ctx); err != nil {
 		return err
@@ -232,6 +238,9 @@ func (p *promotion) run(ctx workflow.Context) error {
 	p.gatherInput(ctx)
 	if err := p.awaitApproval(ctx); err != nil {
 		return err
+	}
+	if p.supersededBy != nil {
+		return p.endSuperseded(ctx)
 	}
 	if p.st.Approval.State == ApprovalRejected {
 		return p.rejected(ctx)

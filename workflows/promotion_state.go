@@ -70,6 +70,40 @@ func (p *promotion) supersedeOthers(ctx workflow.Context) {
 	}
 }
 
+// checkSupersede lets a newer promotion take this one's place only while
+// it waits for approval: an approval that came first stands.
+func (p *promotion) checkSupersede(_ workflow.Context, r activities.Superseded) error {
+	if err := singleLine("superseding promotion", r.By, true); err != nil {
+		return err
+	}
+	if a := p.st.Approval; a.State != ApprovalPending {
+		return fmt.Errorf("already %s by %s: it does not give way to %s", a.State, a.By, r.By)
+	}
+	return nil
+}
+
+// supersede decides the promotion: canceled, superseded by r.By. The
+// approval's state makes a later approve or reject refused with that.
+func (p *promotion) supersede(ctx workflow.Context, r activities.Superseded) (Approval, error) {
+	if err := p.checkSupersede(ctx, r); err != nil {
+		return Approval{}, err
+	}
+	p.supersededBy = &r
+	p.st.Approval = Approval{State: ApprovalCanceled, By: r.By, At: workflow.Now(ctx),
+		Comment: "superseded by " + r.By + " (release " + r.Release + ")"}
+	return p.st.Approval, nil
+}
+
+// endSuperseded ends a promotion that gave way to a newer one.
+func (p *promotion) endSuperseded(ctx workflow.Context) error {
+	by := p.supersededBy
+	p.setState(ctx, ApprovalCanceled)
+	p.setPhase(ctx, PhaseSuperseded)
+	p.note(ctx, fmt.Sprintf("superseded by %s (release %s)", by.By, by.Release))
+	p.setWaiting(ctx, fmt.Sprintf("nothing: superseded by %s, the promotion of release %s", by.By, by.Release))
+	return nil
+}
+
 // canceled ends a promotion that was cancelled before its outage began:
 // by an operator, or superseded by a newer candidate. An outage that was
 // cancelled has already compensated and keeps its state.

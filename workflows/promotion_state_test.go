@@ -67,8 +67,52 @@ func TestPromotionSupersedesOlderWaitingPromotions(t *testing.T) {
 	require.True(t, hasNote(st, "superseded promotion-r0, which waited for approval"), "%v", st.Comments)
 }
 
-// A promotion superseded while it waits for approval ends canceled, says
-// by which, and moves nothing.
+// A promotion asked to give way while it waits for approval ends, canceled
+// and superseded, says by which, and moves nothing; an approval after it
+// is refused. An approved promotion refuses to give way: the approval
+// that came first stands.
+func TestPromotionGivesWayOnlyWhileWaiting(t *testing.T) {
+	t.Run("waiting", func(t *testing.T) {
+		w := &world{production: "r1", testing: "r2"}
+		env := newPromotionEnv(t, w)
+		var gave, late answer
+		sendUpdate[Approval](env, time.Hour, activities.UpdateSupersede, activities.Superseded{By: "promotion-r3", Release: "r3"}, &gave)
+		sendUpdate[Approval](env, time.Hour+time.Minute, UpdateApproveOutage, window(env, 2*time.Hour, time.Hour), &late)
+		env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+		require.NoError(t, env.GetWorkflowError())
+		require.NoError(t, gave.refused)
+		var st PromotionStatus
+		require.NoError(t, env.GetWorkflowResult(&st))
+		require.Equal(t, ApprovalCanceled, st.State)
+		require.Equal(t, PhaseSuperseded, st.Phase)
+		require.Contains(t, st.WaitingFor, "superseded by promotion-r3, the promotion of release r3")
+		require.Zero(t, w.calls["Silence"]+w.calls["SwitchChannel"])
+		require.Empty(t, w.heldBy, "testing let go")
+		if late.refused == nil && late.result == nil {
+			return // the workflow had ended before the approval came
+		}
+		require.ErrorContains(t, late.refused, "already canceled by promotion-r3")
+	})
+	t.Run("approved", func(t *testing.T) {
+		w := &world{production: "r1", testing: "r2"}
+		env := newPromotionEnv(t, w)
+		var approved, gave, firmware answer
+		sendUpdate[Approval](env, time.Hour, UpdateApproveOutage, window(env, 3*time.Hour, 2*time.Hour), &approved)
+		sendUpdate[Approval](env, time.Hour+time.Minute, activities.UpdateSupersede, activities.Superseded{By: "promotion-r3", Release: "r3"}, &gave)
+		sendUpdate[TaskDoneResult](env, 3*time.Hour+30*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &firmware)
+		env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+		require.NoError(t, env.GetWorkflowError())
+		require.NoError(t, approved.refused)
+		require.ErrorContains(t, gave.refused, "already approved by alice: it does not give way to promotion-r3")
+		var st PromotionStatus
+		require.NoError(t, env.GetWorkflowResult(&st))
+		require.Equal(t, ApprovalDone, st.State)
+	})
+}
+
+// A promotion superseded the way the first builds of superseding did (a
+// signal, then a cancel request) ends canceled, says by which, and moves
+// nothing.
 func TestPromotionSupersededEndsCanceled(t *testing.T) {
 	w := &world{production: "r1", testing: "r2"}
 	env := newPromotionEnv(t, w)
