@@ -118,7 +118,7 @@ func TestBypassReachesProductionAndStays(t *testing.T) {
 			Channel: "production", To: r1, Actor: "cli/e2e", Reason: "back to r1",
 		})
 		require.NoError(t, err)
-		recordLatest(t, s.client, "ChannelRollback", "rollback-v1")
+		recordLatest(t, s.client, "ChannelRollback", "rollback-v3")
 		rel, err := s.store.Release(sw.To)
 		require.NoError(t, err)
 		require.Equal(t, st.Snapshot, rel.Repos["site"], "the rollback target carries the bypass")
@@ -152,7 +152,7 @@ func TestBypassReachesProductionAndStays(t *testing.T) {
 	bypasses, err := s.store.Bypasses()
 	require.NoError(t, err)
 	require.Len(t, bypasses, 1)
-	recordHistory(t, s.client, bypasses[0].Bypass, "", "bypass-v2")
+	recordHistory(t, s.client, bypasses[0].Bypass, "", "bypass-v3")
 }
 
 // TestBypassTakesOnlyTheNamedPackages: a package added to the overlay and

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ type bypassWorld struct {
 	applied  activities.ApplyBypassInput
 	tickets  []activities.TicketInput
 	woken    []activities.SignalWithStartInput
+	// noProduction: production serves nothing yet, so the store switches
+	// testing only.
+	noProduction bool
 }
 
 func newBypassEnv(t *testing.T, w *bypassWorld) *testsuite.TestWorkflowEnvironment {
@@ -54,10 +58,14 @@ func newBypassEnv(t *testing.T, w *bypassWorld) *testsuite.TestWorkflowEnvironme
 		func(_ context.Context, in activities.ApplyBypassInput) (activities.BypassResult, error) {
 			w.calls["ApplyBypass"]++
 			w.applied = in
-			return activities.BypassResult{Snapshot: "site/2026-12-01T0900", Switches: []activities.ChannelSwitch{
+			res := activities.BypassResult{Snapshot: "site/2026-12-01T0900", Switches: []activities.ChannelSwitch{
 				{Channel: "testing", From: "r7", To: "r7+b1", Changed: true},
 				{Channel: "production", From: "r6", To: "r6+b1", Changed: true},
-			}}, nil
+			}}
+			if w.noProduction {
+				res.Switches = res.Switches[:1]
+			}
+			return res, nil
 		})
 	env.OnActivity(testActs.Visible, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.VisibleInput) error {
@@ -117,6 +125,22 @@ func TestBypassGoesStraightToBothChannelsAndFoldsBack(t *testing.T) {
 	require.Equal(t, []string{"read the bypass policy", "check the packages", "add, snapshot and switch testing and production",
 		"dnf sees it on testing and production", "wake the test cycle", "tell running promotions",
 		"file the tracking ticket", "notify"}, names)
+}
+
+// Production serving nothing yet is not switched (it gets the fix with its
+// first release), and so it is not checked with dnf, which would fail on
+// it until then.
+func TestBypassChecksOnlyTheChannelsItSwitched(t *testing.T) {
+	w := &bypassWorld{plan: bypassPlan, noProduction: true}
+	env := newBypassEnv(t, w)
+	env.ExecuteWorkflow(Bypass, bypassInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 1, w.calls["Visible testing"])
+	require.Zero(t, w.calls["Visible production"])
+	var st BypassStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, PhaseDone, st.Phase)
+	require.True(t, slices.ContainsFunc(st.Steps, func(s Step) bool { return s.Name == "dnf sees it on testing" }), "%+v", st.Steps)
 }
 
 func TestBypassRefusals(t *testing.T) {

@@ -55,6 +55,9 @@ const (
 	// A merge conflict's ticket is closed once conflict-resolved and the
 	// merge went through (Promotion and MergeBack).
 	versionCloseConflictTicket = "close-conflict-ticket"
+	// Bypass checks with dnf only the channels it switched, not one that
+	// served nothing yet.
+	versionBypassCheckSwitched = "bypass-check-switched"
 	// Promotion's end-silences step states what Unsilence ended and what
 	// remains (with how to end it by hand), not how many were made.
 	versionSilencesEnded = "promotion-silences-ended"
