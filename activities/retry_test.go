@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -41,28 +40,16 @@ func (j journal) String() string {
 // It returns both results for comparison.
 func runTwice(t *testing.T, j journal, acts any, fn any, args ...any) (first, retry converter.EncodedValue) {
 	t.Helper()
-	var s testsuite.WorkflowTestSuite
-	var beats []json.RawMessage
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
-	env.SetOnActivityHeartbeatListener(func(_ *activity.Info, d converter.EncodedValues) {
-		var raw json.RawMessage
-		if d.HasValues() && d.Get(&raw) == nil {
-			beats = append(beats, raw)
-		}
-	})
-	first, err := env.ExecuteActivity(fn, args...)
+	first, err, beats := runAttempt(t, acts, nil, fn, args...)
 	require.NoError(t, err, "first attempt")
-
-	again := s.NewTestActivityEnvironment()
-	again.RegisterActivity(acts)
+	var kept *json.RawMessage
 	switch {
 	case j == firstHeartbeat && len(beats) > 0:
-		again.SetHeartbeatDetails(beats[0])
+		kept = &beats[0]
 	case j == lastHeartbeat && len(beats) > 0:
-		again.SetHeartbeatDetails(beats[len(beats)-1])
+		kept = &beats[len(beats)-1]
 	}
-	retry, err = again.ExecuteActivity(fn, args...)
+	retry, err, _ = runAttempt(t, acts, kept, fn, args...)
 	require.NoError(t, err, "retry %s", j)
 	return first, retry
 }

@@ -53,10 +53,7 @@ func (a *app) signDecision(ctx context.Context, c client.Client, cfg *config.Con
 // only its start, as the promotion computes it: production.window, else
 // twice the candidate's estimate, an hour at least.
 func defaultWindow(cfg *config.Config, ps workflows.PromotionStatus) time.Duration {
-	if cfg.Production.Window.Duration > 0 {
-		return cfg.Production.Window.Duration
-	}
-	return max(2*ps.Candidate.TotalEstimate, time.Hour)
+	return workflows.DefaultWindow(cfg.Production.Window.Duration, ps.Candidate.TotalEstimate)
 }
 
 // signedWindow gives a window the precision a statement states it in.

@@ -162,6 +162,16 @@ type promotion struct {
 	supersededBy *activities.Superseded
 }
 
+// DefaultWindow is an outage window's length when an approval gives only
+// its start: production.window, or twice the candidate's estimated outage
+// (an hour at least). The CLI signs the same end the workflow will use.
+func DefaultWindow(configured, estimate time.Duration) time.Duration {
+	if configured > 0 {
+		return configured
+	}
+	return max(2*estimate, time.Hour)
+}
+
 func (p *promotion) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PromotionStatus, error) { return p.st, nil }); err != nil {
 		return err
@@ -171,16 +181,11 @@ func (p *promotion) setup(ctx workflow.Context) error {
 		window: true,
 		// The plan's window, or twice the estimate of the candidate (known
 		// once it is loaded; an hour at least).
-		defaultWindow: func() time.Duration {
-			if p.plan.Window > 0 {
-				return p.plan.Window
-			}
-			return max(2*p.st.Candidate.TotalEstimate, time.Hour)
-		},
-		started: func() bool { return p.windowOpen },
-		state:   &p.st.Approval,
-		refuse:  p.refuse,
-		decided: func() {},
+		defaultWindow: func() time.Duration { return DefaultWindow(p.plan.Window, p.st.Candidate.TotalEstimate) },
+		started:       func() bool { return p.windowOpen },
+		state:         &p.st.Approval,
+		refuse:        p.refuse,
+		decided:       func() {},
 	}
 	if p.trueState {
 		// An approval may arrive before the plan names the approvers: it
