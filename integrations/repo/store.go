@@ -157,6 +157,8 @@ type Snapshot struct {
 	Repomd   string `json:"repomd"`
 	Packages int    `json:"packages"`
 	Bytes    int64  `json:"bytes"`
+	// Tree is set for a distribution tree, whose Repomd is empty.
+	Tree *Tree `json:"tree,omitempty"`
 }
 
 // Release is an immutable set {repo → snapshot ID}.

@@ -105,7 +105,15 @@ type upstream struct {
 
 // newUpstream publishes a repo holding the given packages ("name-version").
 func newUpstream(t *testing.T, pkgs ...string) *upstream {
-	u := &upstream{t: t, Dir: t.TempDir()}
+	u := serveDir(t, t.TempDir())
+	u.add(pkgs...)
+	u.publish()
+	return u
+}
+
+// serveDir serves dir as it is.
+func serveDir(t *testing.T, dir string) *upstream {
+	u := &upstream{t: t, Dir: dir}
 	files := http.FileServer(http.Dir(u.Dir))
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
@@ -118,8 +126,6 @@ func newUpstream(t *testing.T, pkgs ...string) *upstream {
 		files.ServeHTTP(w, r)
 	}))
 	t.Cleanup(u.srv.Close)
-	u.add(pkgs...)
-	u.publish()
 	return u
 }
 

@@ -52,6 +52,8 @@ type Source struct {
 	// AllowRedirectHosts are hosts ("host" or "host:port") besides the
 	// repo's own that an HTTP redirect may lead to: CDNs the site trusts.
 	AllowRedirectHosts []string
+	// Kind is KindRPMMD (""), KindTree or KindAuto.
+	Kind string
 	// MaxAge refuses metadata whose newest timestamp is older than this (a
 	// frozen mirror), as apt's Valid-Until does; 0: no limit.
 	MaxAge time.Duration
@@ -184,6 +186,20 @@ func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) 
 }
 
 func (r *syncRun) sync(ctx context.Context) (Result, error) {
+	switch r.src.Kind {
+	case "", KindRPMMD:
+	case KindTree, KindAuto:
+		r.prog.stage(StageRepomd, 1, 0)
+		raw, found, err := r.fetchTreeinfo(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		if found {
+			return r.syncTree(ctx, raw)
+		}
+	default:
+		return Result{}, fmt.Errorf("%w: kind %q: must be %s, %s or %s", repo.ErrInvalid, r.src.Kind, KindRPMMD, KindTree, KindAuto)
+	}
 	// 1. the index, and whether it moves forward
 	r.prog.stage(StageRepomd, 1, 0)
 	ix, err := r.fetchIndex(ctx)
@@ -194,16 +210,8 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	id := repo.SnapshotID(ix.SHA256)
-	switch snap, err := r.m.Store.Snapshot(r.src.Repo, id); {
-	case err == nil:
-		if err := r.accept(ix, id); err != nil {
-			return Result{}, err
-		}
-		r.log.Info("upstream unchanged", zap.String("snapshot", id))
-		r.prog.stage(StageDone, 0, 0)
-		return Result{Snapshot: snap, Counts: r.prog.counts()}, nil
-	case !errors.Is(err, repo.ErrNotFound):
-		return Result{}, err
+	if res, found, err := r.unchanged(id, ix.Repomd.Revision, ix.newest()); err != nil || found {
+		return res, err
 	}
 	if ix.Signature == nil && r.src.Keyring != nil {
 		r.log.Warn("upstream repomd.xml is not signed")
@@ -250,6 +258,25 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	r.log.Info("snapshot committed", zap.String("snapshot", res.Snapshot.ID), zap.Int("downloaded", res.Downloaded),
 		zap.Int64("bytes", res.DownloadedBytes), zap.Int("reused", res.Reused), zap.Int("retries", res.Retries))
 	return res, nil
+}
+
+// unchanged finds snapshot id, which an unchanged upstream has already,
+// and records the index (revision rev, newest timestamp newest) as
+// accepted; found is false if there is no such snapshot.
+func (r *syncRun) unchanged(id, rev string, newest int64) (res Result, found bool, err error) {
+	snap, err := r.m.Store.Snapshot(r.src.Repo, id)
+	if errors.Is(err, repo.ErrNotFound) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, err
+	}
+	if err := r.acceptAt(rev, newest, id); err != nil {
+		return Result{}, false, err
+	}
+	r.log.Info("upstream unchanged", zap.String("snapshot", id))
+	r.prog.stage(StageDone, 0, 0)
+	return Result{Snapshot: snap, Counts: r.prog.counts()}, true, nil
 }
 
 // fetchStage plans items against the pool and fetches what it lacks as
@@ -310,36 +337,44 @@ func packageItem(p repo.Package) Item {
 // files and packages at their hrefs, repomd.xml (and its signature) in
 // repodata/.
 func (r *syncRun) commit(ix index, meta []Item, pkgs []repo.Package) (repo.Snapshot, error) {
-	files := ix.Files()
-	if err := r.m.addToPool(files[0].Checksum, ix.Raw); err != nil {
+	if err := r.storeIndex(ix); err != nil {
 		return repo.Snapshot{}, err
 	}
-	if ix.Signature != nil {
-		if err := r.m.addToPool(files[1].Checksum, ix.Signature); err != nil {
-			return repo.Snapshot{}, err
-		}
+	return r.commitFiles(repo.Snapshot{ID: repo.SnapshotID(ix.SHA256), Repomd: ix.SHA256}, snapshotFiles(ix, meta, pkgs), pkgs)
+}
+
+// storeIndex adds repomd.xml and its signature to the pool.
+func (r *syncRun) storeIndex(ix index) error {
+	files := ix.Files()
+	if err := r.m.addToPool(files[0].Checksum, ix.Raw); err != nil {
+		return err
 	}
+	if ix.Signature != nil {
+		return r.m.addToPool(files[1].Checksum, ix.Signature)
+	}
+	return nil
+}
+
+// snapshotFiles are the files of a repository's snapshot tree.
+func snapshotFiles(ix index, meta []Item, pkgs []repo.Package) []repo.File {
+	files := ix.Files()
 	for _, it := range meta {
 		files = append(files, repo.File{Path: it.Path, Checksum: it.Checksum, Size: it.Size})
 	}
 	for _, p := range pkgs {
 		files = append(files, repo.File{Path: p.Href, Checksum: p.Checksum, Size: p.Size})
 	}
-	var bytes int64
-	for _, f := range files {
-		bytes += f.Size
-	}
+	return files
+}
+
+// commitFiles commits snap (its ID and what it records of its index) with
+// files and pkgs, all in the pool.
+func (r *syncRun) commitFiles(snap repo.Snapshot, files []repo.File, pkgs []repo.Package) (repo.Snapshot, error) {
+	snap.Repo, snap.Source, snap.CreatedAt = r.src.Repo, redactURL(r.src.URL), r.m.clock()().UTC()
 	// CommitSnapshot flushes the store before the snapshot becomes
-	// visible, so no snapshot names bytes a crash could lose.
-	snap, err := r.m.Store.CommitSnapshot(repo.Snapshot{
-		Repo:      r.src.Repo,
-		ID:        repo.SnapshotID(ix.SHA256),
-		Source:    redactURL(r.src.URL),
-		CreatedAt: r.m.clock()().UTC(),
-		Repomd:    ix.SHA256,
-		Packages:  len(pkgs),
-		Bytes:     bytes,
-	}, files, pkgs)
+	// visible, so no snapshot names bytes a crash could lose. It fills
+	// in the counts.
+	snap, err := r.m.Store.CommitSnapshot(snap, files, pkgs)
 	// The tree's paths were checked as they came; should the file system
 	// still refuse one, the same names will fail the same way again.
 	for _, errno := range []error{unix.ENAMETOOLONG, unix.ENOTDIR, unix.EEXIST} {

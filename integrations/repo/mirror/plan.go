@@ -8,8 +8,12 @@ import (
 type Item struct {
 	Path     string // href relative to the repo root
 	Checksum repo.Checksum
-	Size     int64 // as declared by the metadata
+	Size     int64 // as declared by the metadata, or unknownSize
 }
+
+// unknownSize is the Size of an item whose metadata declares none: a
+// distribution tree's image, of which .treeinfo gives only a checksum.
+const unknownSize = -1
 
 // Reasons a Step gives.
 const (
@@ -35,7 +39,7 @@ type Plan struct {
 func (p Plan) Bytes() int64 {
 	var n int64
 	for _, s := range p.Fetch {
-		n += s.Size
+		n += max(s.Size, 0)
 	}
 	return n
 }
@@ -94,7 +98,8 @@ func (pl *planner) step(it Item) (s Step, fetch bool) {
 	var has, other bool // the pool has it, the pool has another size of it
 	if ps, ok := pl.pool.(poolSizer); ok {
 		size, found := ps.PoolSize(it.Checksum)
-		has, other = found && size == it.Size, found && size != it.Size
+		known := it.Size != unknownSize
+		has, other = found && (size == it.Size || !known), found && size != it.Size && known
 	} else {
 		has = pl.pool.PoolHas(it.Checksum, it.Size)
 		other = !has && pl.pool.PoolHas(it.Checksum, -1)

@@ -119,11 +119,15 @@ func (ix index) newest() int64 {
 // would move the channels back), or whose newest data is older than
 // src.MaxAge, unless src.AllowOlder or the metadata is osflow's own.
 func (r *syncRun) checkFresh(ix index) error {
+	return r.checkFreshAt(r.f.url(repomdPath), ix.Repomd.Revision, ix.newest())
+}
+
+// checkFreshAt is checkFresh of the index at where, with revision rev and
+// newest data timestamp newest.
+func (r *syncRun) checkFreshAt(where, rev string, newest int64) error {
 	if r.src.AllowOlder || r.src.Generated {
 		return nil
 	}
-	where := r.f.url(repomdPath)
-	newest := ix.newest()
 	if r.src.MaxAge > 0 {
 		if newest == 0 {
 			return badContentf(where, "no <timestamp> in repomd.xml, so its age cannot be checked against the repo's maxAge of %s", r.src.MaxAge)
@@ -137,7 +141,7 @@ func (r *syncRun) checkFresh(ix index) error {
 	if err != nil || !found {
 		return err
 	}
-	if why := older(ix.Repomd.Revision, newest, last); why != "" {
+	if why := older(rev, newest, last); why != "" {
 		return badContentf(where, "older than the repomd.xml accepted on %s (snapshot %s): %s. The upstream moved backwards (a replayed or "+
 			"out-of-date mirror); if that is intended, run `osflow sync --allow-older %s`",
 			last.Time.Format(time.RFC3339), last.Snapshot, why, r.src.Repo)
@@ -165,6 +169,9 @@ func (r *syncRun) lastAccepted() (repo.Accepted, bool, error) {
 		return last, false, err
 	}
 	newest := snaps[0]
+	if t := newest.Tree; t != nil {
+		return repo.Accepted{Time: newest.CreatedAt, Snapshot: newest.ID, Timestamp: t.Newest}, true, nil
+	}
 	raw, err := os.ReadFile(r.m.Store.PoolPath(repo.Checksum{Algo: "sha256", Hex: newest.Repomd}))
 	if err != nil {
 		return last, false, fmt.Errorf("repomd.xml of snapshot %s: %w", newest.ID, err)
@@ -221,7 +228,13 @@ func orNone(s string) string {
 // accept records ix, which snapshot id holds, as the repo's last accepted
 // index, unless it is already.
 func (r *syncRun) accept(ix index, id string) error {
-	a := repo.Accepted{Snapshot: id, Revision: ix.Repomd.Revision, Timestamp: ix.newest(), Time: r.m.clock()()}
+	return r.acceptAt(ix.Repomd.Revision, ix.newest(), id)
+}
+
+// acceptAt is accept of an index with revision rev and newest data
+// timestamp newest.
+func (r *syncRun) acceptAt(rev string, newest int64, id string) error {
+	a := repo.Accepted{Snapshot: id, Revision: rev, Timestamp: newest, Time: r.m.clock()()}
 	logged, err := r.m.Store.LastAccepted(r.src.Repo)
 	if err == nil && logged.Snapshot == id && logged.Revision == a.Revision && logged.Timestamp == a.Timestamp {
 		return nil

@@ -141,14 +141,16 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return
 // when size and checksum are what the metadata declares. It reads no more
 // than the declared size: one byte more is bad content at once. The whole
 // transfer must end within the minimum speed's deadline for its size. It
-// returns the number of bytes stored.
+// returns the number of bytes stored. An item of unknownSize (a tree's
+// image) is held to the size the source announces, and to the limit on
+// one package.
 func (r *syncRun) fetchToPool(ctx context.Context, it Item) (int64, error) {
 	where := r.f.url(it.Path)
 	h, err := rpmmd.NewHash(it.Checksum.Algo)
 	if err != nil {
 		return 0, badContent(where, err)
 	}
-	if d := r.f.speed.deadline(it.Size); d > 0 {
+	if d := r.f.speed.deadline(it.Size); d > 0 && it.Size != unknownSize {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, d, errDeadline)
 		defer cancel()
@@ -158,8 +160,15 @@ func (r *syncRun) fetchToPool(ctx context.Context, it Item) (int64, error) {
 		return 0, err
 	}
 	defer body.Close()
-	if announced >= 0 && announced != it.Size {
-		return 0, badContentf(where, "size is %d bytes, metadata says %d", announced, it.Size)
+	size, max := it.Size, it.Size
+	if it.Size == unknownSize {
+		size, max = announced, r.lim.PackageBytes
+		if announced > max {
+			return 0, badContentf(where, "size is %d bytes, more than the limit of %d on one file", announced, max)
+		}
+	}
+	if announced >= 0 && announced != size {
+		return 0, badContentf(where, "size is %d bytes, metadata says %d", announced, size)
 	}
 
 	w, err := r.m.Store.PoolCreate(it.Checksum)
@@ -174,8 +183,8 @@ func (r *syncRun) fetchToPool(ctx context.Context, it Item) (int64, error) {
 	for {
 		k, rerr := body.Read(buf)
 		if k > 0 {
-			if n+int64(k) > it.Size {
-				return 0, badContentf(where, "more than the %d bytes the metadata declares", it.Size)
+			if n+int64(k) > max {
+				return 0, badContentf(where, "more than the %d bytes the metadata declares", max)
 			}
 			h.Write(buf[:k])
 			if _, err := w.Write(buf[:k]); err != nil {
@@ -191,10 +200,10 @@ func (r *syncRun) fetchToPool(ctx context.Context, it Item) (int64, error) {
 			return 0, readError(ctx, where, rerr)
 		}
 	}
-	if n < it.Size {
+	if n < size {
 		// The source ended cleanly before the declared size: retried, as
 		// a body cut short; a connection reset is a transport error.
-		return 0, badContent(where, fmt.Errorf("%w: %d of %d bytes the metadata declares", errTruncated, n, it.Size))
+		return 0, badContent(where, fmt.Errorf("%w: %d of %d bytes the metadata declares", errTruncated, n, size))
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != it.Checksum.Hex {
 		return 0, badContentf(where, "%s checksum mismatch: got %s, metadata says %s", it.Checksum.Algo, got, it.Checksum.Hex)
