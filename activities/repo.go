@@ -163,7 +163,7 @@ func NewMirror(st *repo.Store, cfg *config.Config, logger *zap.Logger) *mirror.M
 // source resolves a configured repo to what the mirror reads: an overlay is
 // first indexed with createrepo_c and then mirrored from disk like any repo.
 func (a *RepoActivities) source(rc config.Repo, overlayDir string) (mirror.Source, error) {
-	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature(),
+	src := mirror.Source{Repo: rc.Name, URL: rc.URL, Kind: rc.Kind, RequireSignature: rc.RequiresSignature(),
 		AllowRedirectHosts: rc.AllowRedirectHosts, MaxAge: rc.MaxAge.Duration}
 	if rc.Overlay {
 		// An overlay's metadata is made here and unsigned; its gpgKey is

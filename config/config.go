@@ -149,6 +149,11 @@ type Repo struct {
 	URL string `yaml:"url"`
 	// Overlay marks the site overlay kept in STORE/overlays/<name>.
 	Overlay bool `yaml:"overlay"`
+	// Kind is what the URL holds: "rpm-md" (the default), a repository
+	// with repodata/; "tree", a distribution tree with a .treeinfo, its
+	// boot images and variant repositories; "auto", a tree when the URL
+	// has a .treeinfo, else a repository.
+	Kind string `yaml:"kind"`
 	// GPGKey is an OpenPGP public key file that signs repomd.xml; for an
 	// overlay, the key its RPMs must be signed with.
 	GPGKey string `yaml:"gpgKey"`
@@ -344,6 +349,13 @@ func (c *Config) Repo(name string) (Repo, bool) {
 	}
 	return Repo{}, false
 }
+
+// Kinds of repo (Repo.Kind).
+const (
+	RepoKindRPMMD = "rpm-md"
+	RepoKindTree  = "tree"
+	RepoKindAuto  = "auto"
+)
 
 // RequiresSignature reports whether repomd.xml must carry a valid detached
 // signature by GPGKey.

@@ -70,6 +70,7 @@ repos:
     url: https://mirror.example.org/rocky/9/BaseOS/x86_64/os
     gpgKey: RPM-GPG-KEY-test
     description: Rocky BaseOS
+    kind: auto
     allowRedirectHosts: [cdn.example.org, "10.0.0.5:8080", "[2001:db8::1]:443"]
     maxAge: 72h
   - name: epel
@@ -180,7 +181,7 @@ func TestLoadFullConfig(t *testing.T) {
 		Channels: Channels{Daily: "nightly", Testing: "test", Production: "prod"},
 		Repos: []Repo{
 			{Name: "baseos", URL: "https://mirror.example.org/rocky/9/BaseOS/x86_64/os/", GPGKey: key, RequireSignature: &yes, Description: "Rocky BaseOS",
-				AllowRedirectHosts: []string{"cdn.example.org", "10.0.0.5:8080", "[2001:db8::1]:443"}, MaxAge: Duration{72 * time.Hour}},
+				AllowRedirectHosts: []string{"cdn.example.org", "10.0.0.5:8080", "[2001:db8::1]:443"}, MaxAge: Duration{72 * time.Hour}, Kind: RepoKindAuto},
 			{Name: "epel", URL: "file:///srv/epel/", GPGKey: key, RequireSignature: &no},
 			{Name: "site", Overlay: true},
 		},
@@ -486,6 +487,8 @@ func TestErrors(t *testing.T) {
 		{"redirect host with bad port", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    allowRedirectHosts: ['cdn:http']\n", 5, "repos[0].allowRedirectHosts[0]", `port "http"`},
 		{"redirect hosts of an overlay", "store: s\nrepos:\n  - name: site\n    overlay: true\n    allowRedirectHosts: [cdn]\n", 5, "repos[0].allowRedirectHosts", "an overlay is read from disk"},
 		{"negative maxAge", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    maxAge: -1h\n", 5, "repos[0].maxAge", "-1h0m0s must not be negative"},
+		{"unknown repo kind", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    kind: iso\n", 5, "repos[0].kind", `"iso" is not a repo kind: rpm-md (the default), tree or auto`},
+		{"overlay as a tree", "store: s\nrepos:\n  - name: site\n    overlay: true\n    kind: tree\n", 5, "repos[0].kind", "an overlay is a repository osflow indexes itself"},
 		{"yaml syntax", "store: s\nrepos: [\n", 2, "", "did not find expected node content"},
 		{"two documents", "store: s\n" + repos + "---\nstore: t\n", 5, "", "one YAML document"},
 	}

@@ -380,6 +380,15 @@ func (d *decoder) checkRepos(repos []Repo) {
 		case !r.Overlay:
 			d.normURL(p+".url", &r.URL, "http", "https", "file")
 		}
+		switch r.Kind {
+		case "", RepoKindRPMMD, RepoKindAuto:
+		case RepoKindTree:
+			if r.Overlay {
+				d.errorf(p+".kind", "an overlay is a repository osflow indexes itself, never a distribution tree")
+			}
+		default:
+			d.errorf(p+".kind", "%q is not a repo kind: %s (the default), %s or %s", r.Kind, RepoKindRPMMD, RepoKindTree, RepoKindAuto)
+		}
 		if r.GPGKey != "" {
 			d.readable(p+".gpgKey", r.GPGKey)
 		} else if r.RequireSignature != nil && *r.RequireSignature {

@@ -148,9 +148,15 @@ func (s *site) tryDnf(root, channel string, args ...string) (string, error) {
 	require.NoError(s.t, err)
 	require.NoError(s.t, starter.WriteRepoFile(f, s.cfg, channel, s.channels.URL+"/"))
 	require.NoError(s.t, f.Close())
+	return s.runDnf(root, reposd, "dnf-cache", args...)
+}
+
+// runDnf runs dnf against an install root with the repos of reposd only,
+// caching in the site's directory cache.
+func (s *site) runDnf(root, reposd, cache string, args ...string) (string, error) {
 	full := append([]string{
 		"--installroot=" + root, "--releasever=9", "--setopt=reposdir=" + reposd,
-		"--setopt=cachedir=" + filepath.Join(s.dir, "dnf-cache"), "--refresh",
+		"--setopt=cachedir=" + filepath.Join(s.dir, cache), "--refresh",
 		"--setopt=install_weak_deps=False", "--nogpgcheck", "--assumeyes", "--noplugins",
 	}, args...)
 	out, err := exec.Command("dnf", full...).CombinedOutput()

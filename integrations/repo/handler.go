@@ -39,9 +39,11 @@ func Handler(s *Store) http.Handler {
 		// and browsers may not guess another.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
-		if base := path.Base(r.URL.Path); base == "repomd.xml" || base == "repomd.xml.asc" {
+		switch base := path.Base(r.URL.Path); {
+		case base == "repomd.xml" || base == "repomd.xml.asc" || base == ".treeinfo":
 			// Clients must see a switch at once; the files repomd.xml names
-			// have unique names and may be cached.
+			// have unique names and may be cached. A tree's .treeinfo is
+			// its index, read first by Anaconda and virt-install.
 			w.Header().Set("Cache-Control", "no-cache")
 			// After a rollback the current repomd.xml is older than the one
 			// a client holds, so a date-based revalidation would wrongly
@@ -50,6 +52,15 @@ func Handler(s *Store) http.Handler {
 			for _, h := range []string{"If-Modified-Since", "If-Unmodified-Since", "If-None-Match", "If-Match", "If-Range", "Range"} {
 				r.Header.Del(h)
 			}
+		case !strings.HasSuffix(r.URL.Path, "/") && !namedByContent(r.URL.Path):
+			// A tree's images (vmlinuz, install.img) keep their names
+			// from release to release: revalidated on every use, never by
+			// date, which a rollback turns back. Ranges stay, so that a
+			// large image can resume.
+			w.Header().Set("Cache-Control", "no-cache")
+			r = r.Clone(r.Context())
+			r.Header.Del("If-Modified-Since")
+			r.Header.Del("If-Unmodified-Since")
 		}
 		cfs := channelFS{store: root.FS(), history: s.History}
 		if serveFile(w, r, cfs) {
@@ -83,6 +94,13 @@ func serveFile(w http.ResponseWriter, r *http.Request, cfs channelFS) bool {
 	w.Header().Set("Content-Type", contentType(name))
 	http.ServeContent(w, r, path.Base(name), st.ModTime(), content)
 	return true
+}
+
+// namedByContent reports whether a file of a channel has a name that
+// changes with its content, so that caches may keep it: a package (its
+// NEVRA) or the metadata repomd.xml names (its checksum).
+func namedByContent(p string) bool {
+	return strings.HasSuffix(p, ".rpm") || strings.Contains(p, "/repodata/")
 }
 
 // noIndexFS hides every index.html, which http.FileServer would serve as

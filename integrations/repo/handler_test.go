@@ -170,11 +170,7 @@ func TestHandlerServesNothingABrowserRuns(t *testing.T) {
 		"Packages/evil.svg":         `<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`,
 		"Packages/a-1-1.x86_64.rpm": "rpm",
 	}
-	snap := commit(t, s, "base", t0, files)
-	rel := release(t, s, t0, map[string]string{"base": snap.ID})
-	_, err := s.Switch(context.Background(), SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "ci", Reason: "first"})
-	require.NoError(t, err)
-	h := Handler(s)
+	h := serveOne(t, s, "testing", "base", files)
 	for p, want := range map[string]string{
 		"repodata/repomd.xml":       "text/plain; charset=utf-8",
 		"repodata/a-primary.xml":    "text/plain; charset=utf-8",
@@ -200,4 +196,41 @@ func TestHandlerServesNothingABrowserRuns(t *testing.T) {
 		require.NotContains(t, rec.Body.String(), "<script>")
 	}
 	require.Contains(t, get(t, h, "GET", "/testing/base/").Body.String(), `<a href="index.html">index.html</a>`)
+}
+
+// A tree's .treeinfo is its index and its images keep their names from
+// release to release: neither is cached, so that a switch moves installers
+// to the new tree at once. Files named by their content may be cached.
+func TestHandlerServesTreeUncachedIndex(t *testing.T) {
+	s := newStore(t)
+	h := serveOne(t, s, "production", "dist", map[string]string{
+		".treeinfo":                        "[header]\nversion = 1.2\n",
+		"images/pxeboot/vmlinuz":           "kernel",
+		"BaseOS/repodata/repomd.xml":       "repomd",
+		"repodata/repomd.xml":              "root variant repomd",
+		"BaseOS/repodata/x-primary.xml.gz": "primary",
+		"BaseOS/Packages/a-1-1.noarch.rpm": "rpm",
+	})
+	for target, cache := range map[string]string{
+		"/production/dist/.treeinfo":                        "no-cache",
+		"/production/dist/BaseOS/repodata/repomd.xml":       "no-cache",
+		"/production/dist/images/pxeboot/vmlinuz":           "no-cache",
+		"/production/dist/BaseOS/repodata/x-primary.xml.gz": "",
+		"/production/dist/BaseOS/Packages/a-1-1.noarch.rpm": "",
+	} {
+		rec := get(t, h, "GET", target)
+		require.Equal(t, http.StatusOK, rec.Code, target)
+		require.Equal(t, cache, rec.Header().Get("Cache-Control"), target)
+	}
+}
+
+// serveOne commits files as a snapshot of repo, points channel at a
+// release of it, and returns the handler serving the store.
+func serveOne(t *testing.T, s *Store, channel, repo string, files map[string]string) http.Handler {
+	t.Helper()
+	snap := commit(t, s, repo, t0, files)
+	rel := release(t, s, t0, map[string]string{repo: snap.ID})
+	_, err := s.Switch(context.Background(), SwitchRequest{Channel: channel, Release: rel.ID, Actor: "ci", Reason: "first"})
+	require.NoError(t, err)
+	return Handler(s)
 }
