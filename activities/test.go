@@ -52,6 +52,9 @@ func (a *TestActivities) RunSuite(ctx context.Context, in RunSuiteInput) (SuiteR
 	for _, r := range a.Config.Repos {
 		target.Repos = append(target.Repos, r.Name)
 	}
+	if err := expandTrees(ctx, &target, a.Config.Repos); err != nil {
+		return SuiteResult{}, err
+	}
 	if sc.Jenkins == nil {
 		// A Jenkins suite heartbeats its build progress itself; an empty
 		// heartbeat would overwrite what a retry resumes from.

@@ -78,10 +78,19 @@ type Target struct {
 	Release string
 	BaseURL string   // http://host:port/<channel>/ (ends with /)
 	Repos   []string // repo names; repo URL = BaseURL + name + "/"
+	// Paths maps a repo that is not at BaseURL + name, a variant of a
+	// distribution tree ("dist-BaseOS"), to its path below BaseURL
+	// ("dist/BaseOS").
+	Paths map[string]string
 }
 
 // RepoURL returns the URL of one of the channel's repos.
-func (t Target) RepoURL(repo string) string { return t.BaseURL + repo + "/" }
+func (t Target) RepoURL(repo string) string {
+	if p, ok := t.Paths[repo]; ok {
+		return t.BaseURL + p + "/"
+	}
+	return t.BaseURL + repo + "/"
+}
 
 // repoName is what a repo name may look like here: it becomes a dnf repo id
 // ("name,url" in --repofrompath) and an element of the comma-separated
@@ -112,11 +121,16 @@ func (t Target) validate() error {
 
 // env returns the OSFLOW_* variables that tell a suite what to test.
 func (t Target) env() map[string]string {
+	urls := make([]string, len(t.Repos))
+	for i, r := range t.Repos {
+		urls[i] = t.RepoURL(r)
+	}
 	return map[string]string{
 		"OSFLOW_CHANNEL":     t.Channel,
 		"OSFLOW_RELEASE":     t.Release,
 		"OSFLOW_CHANNEL_URL": t.BaseURL,
 		"OSFLOW_REPOS":       strings.Join(t.Repos, ","),
+		"OSFLOW_REPO_URLS":   strings.Join(urls, ","),
 	}
 }
 

@@ -60,6 +60,7 @@ func TestJenkinsUnstableWithFailingCases(t *testing.T) {
 		"OSFLOW_RELEASE":     "r-20260101",
 		"OSFLOW_CHANNEL_URL": "http://repo.example/testing/",
 		"OSFLOW_REPOS":       "baseos,overlay",
+		"OSFLOW_REPO_URLS":   "http://repo.example/testing/baseos/,http://repo.example/testing/overlay/",
 	}}, f.params)
 
 	// Saved: the queue item as soon as it exists, then while waiting (the
