@@ -158,8 +158,8 @@ func (r *syncRun) treeVariants(ctx context.Context, ti rpmmd.Treeinfo) ([]treeVa
 		if err != nil {
 			return out, err
 		}
-		v := treeVariant{TreeVariant: repo.TreeVariant{UID: tv.UID, Name: tv.Name, Path: tv.Repository}, run: sub}
-		out = append(out, v)
+		out = append(out, treeVariant{TreeVariant: repo.TreeVariant{UID: tv.UID, Name: tv.Name, Path: tv.Repository}, run: sub})
+		v := &out[len(out)-1]
 		r.prog.stage(StageRepomd, 1, 0)
 		if v.ix, err = sub.fetchIndex(ctx); err != nil {
 			return out, fmt.Errorf("variant %s: %w", tv.UID, err)
@@ -167,8 +167,7 @@ func (r *syncRun) treeVariants(ctx context.Context, ti rpmmd.Treeinfo) ([]treeVa
 		if want, ok := ti.Checksums[path.Join(tv.Repository, repomdPath)]; ok && want.Hex != v.ix.SHA256 {
 			return out, badContentf(sub.f.url(repomdPath), "sha256 is %s, .treeinfo says %s", v.ix.SHA256, want.Hex)
 		}
-		out[len(out)-1].ix = v.ix
-		out[len(out)-1].Repomd = v.ix.SHA256
+		v.Repomd = v.ix.SHA256
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,8 +87,8 @@ func TestSyncTree(t *testing.T) {
 func TestSyncTreeRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
-		kind    string
 		breakIt func(u *upstream)
+		limit   int64 // on one file, if not the default
 		want    []string
 	}{{
 		name: "tampered image",
@@ -114,6 +115,15 @@ func TestSyncTreeRefuses(t *testing.T) {
 		},
 		want: []string{"mirror baseos:", "/BaseOS/repodata/repomd.xml", ".treeinfo says"},
 	}, {
+		name: "image past the limit on one file",
+		breakIt: func(u *upstream) {
+			u.write("images/efiboot.img", bytes.Repeat([]byte{0}, 1<<20+1))
+			_, err := up.WriteTreeinfo(testTree, u.Dir)
+			require.NoError(t, err)
+		},
+		limit: 1 << 20,
+		want:  []string{"mirror baseos:", "/images/efiboot.img", "size is 1048577 bytes, more than the limit of 1048576 on one file"},
+	}, {
 		name:    "no .treeinfo",
 		breakIt: func(u *upstream) { require.NoError(t, os.Remove(u.path(".treeinfo"))) },
 		want:    []string{"mirror baseos:", "/.treeinfo", "not found: the repo is configured as a distribution tree"},
@@ -123,6 +133,9 @@ func TestSyncTreeRefuses(t *testing.T) {
 			u := newTreeUpstream(t)
 			tc.breakIt(u)
 			m, st := newTestMirror(t)
+			if tc.limit > 0 {
+				m.Limits.PackageBytes = tc.limit
+			}
 			src := source(u)
 			src.Kind = KindTree
 			_, err := m.Sync(t.Context(), src, nil)
