@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path"
 
@@ -48,12 +50,20 @@ func (r *syncRun) fetchTreeinfo(ctx context.Context) (raw []byte, found bool, er
 	switch {
 	case err == nil:
 		return raw, true, nil
-	case isNotFound(err) && r.src.Kind == KindAuto:
+	case r.src.Kind == KindAuto && (isNotFound(err) || isRefused(err)):
+		// Object stores behind some mirrors answer 403 for a missing
+		// file; a tree behind one would fail on repomd.xml next anyway.
 		return nil, false, nil
 	case isNotFound(err):
 		return nil, false, badContentf(r.f.url(rpmmd.TreeinfoPath), "not found: the repo is configured as a distribution tree (kind: %s), which has a .treeinfo at its root", KindTree)
 	}
 	return nil, false, err
+}
+
+// isRefused reports whether err is an HTTP 401 or 403.
+func isRefused(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden)
 }
 
 // syncTree mirrors the tree whose .treeinfo is raw.

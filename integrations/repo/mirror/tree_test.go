@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,13 @@ func TestSyncTree(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, snap.ID, auto.Snapshot.ID)
 	plain := newUpstream(t, "alpha-1.0")
+	plain.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/.treeinfo" {
+			http.Error(w, "AccessDenied", http.StatusForbidden) // as S3 answers for a missing key
+			return true
+		}
+		return false
+	})
 	psrc := source(plain)
 	psrc.Repo, psrc.Kind = "plain", KindAuto
 	pres, err := m.Sync(t.Context(), psrc, nil)
