@@ -73,11 +73,14 @@ func (a *PromotionActivities) UserTickets(ctx context.Context) ([]TicketRef, err
 	if tr == nil {
 		tr, labels = a.Tracker, []string{u.Label}
 	}
-	open, err := tr.ListOpen(ctx, labels...)
+	open, unreadable, err := tickets.ListOpenReadable(ctx, tr, labels...)
 	if err != nil {
 		return nil, classifyFailure("list production users' tickets", err)
 	}
 	var out []TicketRef
+	for _, e := range unreadable {
+		out = append(out, TicketRef{Title: "skipped, does not parse: " + e})
+	}
 	for _, t := range open {
 		if len(out) == maxUserTickets {
 			out = append(out, TicketRef{Title: fmt.Sprintf("... and %d more", len(open)-maxUserTickets)})
