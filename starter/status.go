@@ -32,6 +32,8 @@ type Status struct {
 	// Bypasses are the emergency bypasses since production's last
 	// promotion: fixes that reached production without a test cycle.
 	Bypasses []repo.BypassRecord `json:"bypassesSincePromotion,omitempty"`
+	// Users are production users' open reports (osflow report).
+	Users *UsersView `json:"productionUsers,omitempty"`
 	// Watches are the overlays' watches of their vendor sources.
 	Watches   []WatchView `json:"watchedSources,omitempty"`
 	Temporal  string      `json:"temporalError,omitempty"`
@@ -175,6 +177,8 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 	if st.Bypasses, err = store.BypassesSincePromotion(cfg.Channels.Production); err != nil {
 		return st, err
 	}
+
+	st.Users = usersView(ctx, cfg)
 
 	logger, err := a.logger(cfg)
 	if err != nil {
@@ -349,6 +353,7 @@ func (a *app) printStatus(st Status) {
 				b.Overlay, b.Actor, b.Reason, b.Bypass)
 		}
 	}
+	printUsers(w, st.Users)
 	if st.Temporal != "" {
 		fmt.Fprintf(w, "\nTemporal unreachable: %s\n", st.Temporal)
 		return
