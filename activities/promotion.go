@@ -157,8 +157,11 @@ func (a *PromotionActivities) PublishRisk(ctx context.Context, in PublishRiskInp
 		return pub, err
 	}
 	text := RenderRiskSummary(in.Risk, in.Promotion)
-	if pub.URL != "" {
+	switch {
+	case pub.URL != "":
 		text += "\nFull report: " + pub.URL + "\n"
+	case pub.Page != "":
+		text += "\nFull report: the wiki page " + pub.Page + " (" + a.Config.Wiki.URL + ")\n"
 	}
 	err = a.Notify(ctx, NotifyInput{Key: in.Key, Subject: fmt.Sprintf("osflow: release %s is ready for production (risk report)", in.Candidate.Release), Text: text})
 	return pub, err
