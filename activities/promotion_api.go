@@ -107,6 +107,15 @@ type PublishRiskInput struct {
 	Risk      RiskReport
 	Promotion string
 	Key       string
+	// Comments are the people's comments on the promotion so far.
+	Comments []Comment `json:",omitempty"`
+}
+
+// Comment is a person's note on a promotion, as its page lists it.
+type Comment struct {
+	By   string
+	Text string
+	At   time.Time
 }
 
 // Published is a wiki page.

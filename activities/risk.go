@@ -178,3 +178,25 @@ func orNothing(s string) string {
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
+
+// RenderComments lists the people's comments on a promotion under
+// heading; nothing when there are none.
+func RenderComments(comments []Comment, heading string) string {
+	if len(comments) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	if heading == "" {
+		heading = "\nComments:\n"
+	}
+	b.WriteString(heading)
+	for _, c := range comments {
+		fmt.Fprintf(&b, "- %s, %s: %s\n", c.By, c.At.UTC().Format("2006-01-02 15:04 UTC"), indentAfterFirst(c.Text))
+	}
+	return b.String()
+}
+
+// indentAfterFirst keeps a multi-line comment inside its list item.
+func indentAfterFirst(s string) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
