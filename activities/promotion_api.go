@@ -173,6 +173,14 @@ type MergeRecord struct {
 	Reapplied []string
 }
 
+// Outcome says what the merge pushed, for a person.
+func (m MergeRecord) Outcome() string {
+	if m.Commit == "" {
+		return "nothing to merge"
+	}
+	return "merge commit " + m.Commit
+}
+
 // RevertInput reverts a merge with a new commit (never a force-push).
 type RevertInput struct {
 	Repo    string

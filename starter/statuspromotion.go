@@ -50,11 +50,7 @@ func mergeBackView(ctx context.Context, c client.Client, id string) PromotionVie
 	}
 	v.Release, v.WaitingFor, v.Refused = ms.Release, ms.WaitingFor, ms.Refused
 	for _, m := range ms.Merges {
-		what := "nothing to merge"
-		if m.Commit != "" {
-			what = "merge commit " + m.Commit
-		}
-		v.Steps = append(v.Steps, StepView{Name: "merge " + m.Repo + " into " + m.Into, Status: "done", Detail: what})
+		v.Steps = append(v.Steps, StepView{Name: "merge " + m.Repo + " into " + m.Into, Status: "done", Detail: m.Outcome()})
 	}
 	return v
 }

@@ -159,11 +159,7 @@ func notifyMergeBack(ctx workflow.Context, on bool, st MergeBackStatus, cause er
 	}
 	var b strings.Builder
 	for _, m := range st.Merges {
-		what := "nothing to merge"
-		if m.Commit != "" {
-			what = "merge commit " + m.Commit
-		}
-		fmt.Fprintf(&b, "- %s into %s: %s\n", m.Repo, m.Into, what)
+		fmt.Fprintf(&b, "- %s into %s: %s\n", m.Repo, m.Into, m.Outcome())
 	}
 	subject := fmt.Sprintf("osflow: hotfixes of release %s merged back to test", st.Release)
 	if cause != nil {
