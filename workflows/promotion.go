@@ -328,9 +328,7 @@ func (p *promotion) gatherInput(ctx workflow.Context) {
 	risk.Production = prod.Release
 	p.st.Risk = &risk
 	var pub activities.Published
-	err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishRisk, activities.PublishRiskInput{
-		Candidate: p.st.Candidate, Risk: risk, Promotion: workflow.GetInfo(ctx).WorkflowExecution.ID, Key: runKey(ctx, "risk-report"),
-	}).Get(ctx, &pub)
+	err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishRisk, p.riskInput(ctx, "risk-report")).Get(ctx, &pub)
 	if err != nil {
 		p.note(ctx, "could not publish the risk report: "+rootMessage(err))
 	}
