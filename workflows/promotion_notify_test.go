@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/osflow/osflow/activities"
 )
@@ -59,4 +61,41 @@ func TestPromotionNotifiesEveryTurn(t *testing.T) {
 	require.Len(t, pages, 1, "the comment after the risk report republishes the page")
 	require.Equal(t, "dave", pages[0].Comments[0].By)
 	require.Contains(t, pages[0].Comments[0].Text, "deadline job")
+}
+
+// The merge-back's result reached no one.
+func TestMergeBackNotifiesItsResult(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fail    bool
+		subject string
+		text    string
+	}{
+		{"merged", false, "osflow: hotfixes of release r2 merged back to test", "- puppet into test: merge commit c-puppet\n"},
+		{"failed", true, "osflow: merge-back of release r2 FAILED", "Stopped: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflow(MergeBack)
+			env.RegisterActivity(&activities.PromotionActivities{})
+			env.OnActivity(promotionActs.Merge, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in activities.MergeInput) (activities.MergeRecord, error) {
+					if tc.fail {
+						return activities.MergeRecord{}, temporal.NewNonRetryableApplicationError("auth refused", activities.ErrTypeInvalidInput, nil)
+					}
+					return activities.MergeRecord{Repo: in.Repo, Into: in.Into, Commit: "c-" + in.Repo}, nil
+				})
+			var sent []activities.NotifyInput
+			env.OnActivity(promotionActs.Notify, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in activities.NotifyInput) error { sent = append(sent, in); return nil })
+			env.ExecuteWorkflow(MergeBack, MergeBackInput{Release: "r2", Promotion: "promotion-r2",
+				Repos: []activities.GitRepoPlan{{Name: "puppet", Test: "test", Production: "production"}}})
+			require.Equal(t, tc.fail, env.GetWorkflowError() != nil)
+			require.Len(t, sent, 1)
+			require.Equal(t, tc.subject, sent[0].Subject)
+			require.Contains(t, sent[0].Text, tc.text)
+			require.True(t, strings.HasSuffix(sent[0].Key, "/notify-merge-back"), sent[0].Key)
+		})
+	}
 }
