@@ -412,8 +412,11 @@ type Candidate struct {
 	Config        []GitChange
 	Monitoring    []GitChange
 	OpenTickets   []TicketRef
-	WikiPage      string
-	WikiURL       string
+	// UnreadableTickets are the ticket files skipped because they do not
+	// parse, each error naming its file: a person fixes them.
+	UnreadableTickets []string `json:",omitempty"`
+	WikiPage          string
+	WikiURL           string
 	// Rounds and Gate say how the release passed the test cycle.
 	Rounds int
 	Gate   []string

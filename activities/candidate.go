@@ -44,10 +44,13 @@ func (a *CandidateActivities) Assemble(ctx context.Context, in CandidateInput) (
 	}
 	c.Config = gitChanges(ctx, a.CacheDir, "config", a.Config.Git.Config)
 	c.Monitoring = gitChanges(ctx, a.CacheDir, "monitoring", a.Config.Git.Monitoring)
-	open, err := a.Tracker.ListOpen(ctx)
+	// A ticket file broken by hand is named on the page, not a reason to
+	// hold the candidate.
+	open, unreadable, err := tickets.ListOpenReadable(ctx, a.Tracker)
 	if err != nil {
 		return c, classifyFailure("list open tickets", err)
 	}
+	c.UnreadableTickets = unreadable
 	for _, t := range open {
 		c.OpenTickets = append(c.OpenTickets, TicketRef{ID: t.ID, Title: t.Title, URL: t.URL})
 	}
@@ -147,6 +150,7 @@ func RenderCandidate(c Candidate) string {
 			fmt.Fprintf(&b, "- %s %s\n", t.ID, t.Title)
 		}
 	}
+	renderUnreadable(&b, c.UnreadableTickets)
 	return b.String()
 }
 
@@ -218,5 +222,17 @@ func renderGit(b *strings.Builder, title string, changes []GitChange) {
 			}
 		}
 		b.WriteString("\n")
+	}
+}
+
+// renderUnreadable names the ticket files skipped because they do not
+// parse, so that someone fixes them.
+func renderUnreadable(b *strings.Builder, errs []string) {
+	if len(errs) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n**%d ticket files could not be read and were skipped** (fix them by hand):\n\n", len(errs))
+	for _, e := range errs {
+		fmt.Fprintf(b, "- `%s`\n", e)
 	}
 }

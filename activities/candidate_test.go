@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -85,4 +87,22 @@ func TestAssembleClassifiesWikiErrors(t *testing.T) {
 			require.Equal(t, tt.nonRetryable, errors.As(err, &app) && app.NonRetryable(), "%v", err)
 		})
 	}
+}
+
+// Issue 17 #4: one ticket file broken by hand failed the candidate's
+// assembly with every retry; it is named on the page and skipped.
+func TestAssembleSkipsUnreadableTicketFiles(t *testing.T) {
+	dir := t.TempDir()
+	tr := &tickets.FileTracker{Dir: dir}
+	good, err := tr.Create(t.Context(), tickets.NewTicket{Fingerprint: "suite/case", Title: "case fails"})
+	require.NoError(t, err)
+	broken := filepath.Join(dir, "OSF-2.md")
+	require.NoError(t, os.WriteFile(broken, []byte("# written by hand, no front matter\n"), 0o644))
+	a := &CandidateActivities{Config: &config.Config{}, Tracker: tr, CacheDir: t.TempDir()}
+	c, err := a.Assemble(t.Context(), CandidateInput{Release: "r1", Production: "production"})
+	require.NoError(t, err)
+	require.Equal(t, []TicketRef{{ID: good.ID, Title: good.Title, URL: good.URL}}, c.OpenTickets)
+	require.Len(t, c.UnreadableTickets, 1)
+	require.Contains(t, c.UnreadableTickets[0], broken)
+	require.Contains(t, RenderCandidate(c), broken)
 }

@@ -73,11 +73,14 @@ func (a *PromotionActivities) UserTickets(ctx context.Context) ([]TicketRef, err
 	if tr == nil {
 		tr, labels = a.Tracker, []string{u.Label}
 	}
-	open, err := tr.ListOpen(ctx, labels...)
+	open, unreadable, err := tickets.ListOpenReadable(ctx, tr, labels...)
 	if err != nil {
 		return nil, classifyFailure("list production users' tickets", err)
 	}
 	var out []TicketRef
+	for _, e := range unreadable {
+		out = append(out, TicketRef{Title: "skipped, does not parse: " + e})
+	}
 	for _, t := range open {
 		if len(out) == maxUserTickets {
 			out = append(out, TicketRef{Title: fmt.Sprintf("... and %d more", len(open)-maxUserTickets)})
@@ -148,17 +151,28 @@ func (a *PromotionActivities) GitChanges(ctx context.Context) ([][]GitChange, er
 // the notification goes once per key.
 func (a *PromotionActivities) PublishRisk(ctx context.Context, in PublishRiskInput) (Published, error) {
 	defer a.keepAlive(ctx)()
-	page := RenderCandidate(in.Candidate) + RenderRisk(in.Risk)
-	pub, err := a.publish(ctx, "Release "+in.Candidate.Release, page, "osflow: risk report of "+in.Candidate.Release)
+	pub, err := a.PublishCandidatePage(ctx, in)
 	if err != nil {
 		return pub, err
 	}
-	text := RenderRiskSummary(in.Risk, in.Promotion)
-	if pub.URL != "" {
+	text := RenderRiskSummary(in.Risk, in.Promotion) + RenderComments(in.Comments, "")
+	switch {
+	case pub.URL != "":
 		text += "\nFull report: " + pub.URL + "\n"
+	case pub.Page != "":
+		text += "\nFull report: the wiki page " + pub.Page + " (" + a.Config.Wiki.URL + ")\n"
 	}
 	err = a.Notify(ctx, NotifyInput{Key: in.Key, Subject: fmt.Sprintf("osflow: release %s is ready for production (risk report)", in.Candidate.Release), Text: text})
 	return pub, err
+}
+
+// PublishCandidatePage publishes the candidate page with its risk section
+// and the comments so far, without a notification: publishing the same
+// page again changes nothing.
+func (a *PromotionActivities) PublishCandidatePage(ctx context.Context, in PublishRiskInput) (Published, error) {
+	defer a.keepAlive(ctx)()
+	page := RenderCandidate(in.Candidate) + RenderRisk(in.Risk) + RenderComments(in.Comments, "\n## Comments\n\n")
+	return a.publish(ctx, "Release "+in.Candidate.Release, page, "osflow: risk report of "+in.Candidate.Release)
 }
 
 // PublishOutcome publishes the outage report page.

@@ -107,6 +107,15 @@ type PublishRiskInput struct {
 	Risk      RiskReport
 	Promotion string
 	Key       string
+	// Comments are the people's comments on the promotion so far.
+	Comments []Comment `json:",omitempty"`
+}
+
+// Comment is a person's note on a promotion, as its page lists it.
+type Comment struct {
+	By   string
+	Text string
+	At   time.Time
 }
 
 // Published is a wiki page.
@@ -162,6 +171,14 @@ type MergeRecord struct {
 	// Reapplied are the reverts of tested changes the merge undid, as
 	// "hash subject" (a failed promotion's rollback, see scm.Merge).
 	Reapplied []string
+}
+
+// Outcome says what the merge pushed, for a person.
+func (m MergeRecord) Outcome() string {
+	if m.Commit == "" {
+		return "nothing to merge"
+	}
+	return "merge commit " + m.Commit
 }
 
 // RevertInput reverts a merge with a new commit (never a force-push).

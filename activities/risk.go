@@ -89,8 +89,83 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 	}
 	fmt.Fprintf(&b, "Test and production differ in %d of %d inventory items.\n", differs, len(r.Inventory))
 	fmt.Fprintf(&b, "Open tickets: %d; production users' tickets: %d.\n", len(r.Tickets), len(r.Users))
+	summaryAdvisories(&b, r.Packages)
+	summaryGit(&b, "Configuration-management changes", r.Config)
+	summaryGit(&b, "Monitoring changes", r.Monitoring)
+	if len(r.Users) > 0 {
+		b.WriteString("\nProduction users' input:\n")
+		for i, t := range r.Users {
+			if i == maxSummaryLines {
+				fmt.Fprintf(&b, "- ... and %d more\n", len(r.Users)-i)
+				break
+			}
+			fmt.Fprintf(&b, "- %s %s %s\n", t.ID, t.Title, t.URL)
+		}
+	}
 	fmt.Fprintf(&b, "\nApprove: osflow approve %s --as NAME --window-start TIME\nReject:  osflow reject %s --as NAME --comment TEXT\n", promotion, promotion)
 	return b.String()
+}
+
+// maxSummaryLines bounds each list in the notification: the wiki page
+// has them all.
+const maxSummaryLines = 20
+
+// summaryAdvisories names the advisories, security first as they come.
+func summaryAdvisories(b *strings.Builder, p PackageRisk) {
+	if len(p.Advisories) == 0 {
+		return
+	}
+	b.WriteString("\nAdvisories:\n")
+	for i, a := range p.Advisories {
+		if i == maxSummaryLines {
+			fmt.Fprintf(b, "- ... and %d more\n", len(p.Advisories)-i+p.MoreAdvisories)
+			return
+		}
+		sev := a.Severity
+		if sev == "" {
+			sev = "unrated"
+		}
+		fmt.Fprintf(b, "- %s (%s, %s) %s", a.ID, a.Type, sev, a.Title)
+		if len(a.CVEs) > 0 {
+			fmt.Fprintf(b, " [%s]", strings.Join(a.CVEs, ", "))
+		}
+		b.WriteString("\n")
+	}
+	if p.MoreAdvisories > 0 {
+		fmt.Fprintf(b, "- ... and %d more\n", p.MoreAdvisories)
+	}
+}
+
+// summaryGit lists, per repo, the commits the outage merges.
+func summaryGit(b *strings.Builder, title string, changes []GitChange) {
+	if len(changes) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s (test -> production):\n", title)
+	for _, ch := range changes {
+		switch {
+		case ch.FetchError != "":
+			fmt.Fprintf(b, "- %s: could not read the repository: %s\n", ch.Repo, ch.FetchError)
+			continue
+		case len(ch.Commits) == 0 && len(ch.Reapplied) == 0:
+			fmt.Fprintf(b, "- %s: nothing to merge\n", ch.Repo)
+			continue
+		}
+		fmt.Fprintf(b, "- %s (%s -> %s):\n", ch.Repo, ch.Head, ch.Base)
+		for i, c := range ch.Commits {
+			if i == maxSummaryLines {
+				fmt.Fprintf(b, "  - ... and %d more\n", len(ch.Commits)-i)
+				break
+			}
+			fmt.Fprintf(b, "  - %s\n", c)
+		}
+		for _, c := range ch.Reapplied {
+			fmt.Fprintf(b, "  - reapplied: revert %s\n", c)
+		}
+		if len(ch.Conflicts) > 0 {
+			fmt.Fprintf(b, "  - CONFLICTS in %s: the outage waits for a merge by hand\n", strings.Join(ch.Conflicts, ", "))
+		}
+	}
 }
 
 func orNothing(s string) string {
@@ -102,4 +177,26 @@ func orNothing(s string) string {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// RenderComments lists the people's comments on a promotion under
+// heading; nothing when there are none.
+func RenderComments(comments []Comment, heading string) string {
+	if len(comments) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	if heading == "" {
+		heading = "\nComments:\n"
+	}
+	b.WriteString(heading)
+	for _, c := range comments {
+		fmt.Fprintf(&b, "- %s, %s: %s\n", c.By, c.At.UTC().Format("2006-01-02 15:04 UTC"), indentAfterFirst(c.Text))
+	}
+	return b.String()
+}
+
+// indentAfterFirst keeps a multi-line comment inside its list item.
+func indentAfterFirst(s string) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
 }

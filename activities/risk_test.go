@@ -45,3 +45,26 @@ func TestRenderRiskSummaryCountsShadows(t *testing.T) {
 		})
 	}
 }
+
+// Issue 17 #5: the risk report notification had counts only.
+func TestRenderRiskSummaryNamesAdvisoriesGitChangesAndUsers(t *testing.T) {
+	r := RiskReport{Release: "r2", Production: "r1",
+		Packages: PackageRisk{Advisories: []Advisory{
+			{ID: "RLSA-2026:1234", Type: "security", Severity: "Important", Title: "openssl security update", CVEs: []string{"CVE-2026-1"}},
+			{ID: "RLBA-2026:7", Type: "bugfix", Title: "tzdata update"},
+		}, MoreAdvisories: 3},
+		Config: []GitChange{{Repo: "puppet", Base: "production", Head: "test", Commits: []string{"abc1234567 raise nofile (carol)"}, Conflicts: []string{"site.pp"}},
+			{Repo: "ansible", FetchError: "auth refused"}},
+		Monitoring: []GitChange{{Repo: "nagios"}},
+		Users:      []TicketRef{{ID: "OSF-7", Title: "openmpi: mpirun hangs", URL: "file:///t/OSF-7.md"}},
+	}
+	requirePage(t, RenderRiskSummary(r, "promotion-r2"), []string{
+		"- RLSA-2026:1234 (security, Important) openssl security update [CVE-2026-1]\n",
+		"- RLBA-2026:7 (bugfix, unrated) tzdata update\n",
+		"- ... and 3 more\n",
+		"Configuration-management changes (test -> production):\n- puppet (test -> production):\n  - abc1234567 raise nofile (carol)\n  - CONFLICTS in site.pp",
+		"- ansible: could not read the repository: auth refused\n",
+		"Monitoring changes (test -> production):\n- nagios: nothing to merge\n",
+		"Production users' input:\n- OSF-7 openmpi: mpirun hangs file:///t/OSF-7.md\n",
+	}, nil)
+}

@@ -93,6 +93,7 @@ Exit codes: 0 success; 1 the operation failed; 2 bad usage or configuration.`,
 	root.AddCommand(a.promotionCommands()...)
 	root.AddCommand(a.auditCommand())
 	root.AddCommand(a.bypassCommand())
+	root.AddCommand(a.reportCommand())
 	return root
 }
 

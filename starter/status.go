@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/workflows"
@@ -32,6 +33,8 @@ type Status struct {
 	// Bypasses are the emergency bypasses since production's last
 	// promotion: fixes that reached production without a test cycle.
 	Bypasses []repo.BypassRecord `json:"bypassesSincePromotion,omitempty"`
+	// Users are production users' open reports (osflow report).
+	Users *UsersView `json:"productionUsers,omitempty"`
 	// Watches are the overlays' watches of their vendor sources.
 	Watches   []WatchView `json:"watchedSources,omitempty"`
 	Temporal  string      `json:"temporalError,omitempty"`
@@ -62,6 +65,9 @@ type CycleView struct {
 	// Stuck lists the cycle's activities that are failing and retrying.
 	Stuck   []string `json:"stuck,omitempty"`
 	Refused []string `json:"refusedSignals,omitempty"`
+	// Candidate is the last candidate, with the gate it passed: the
+	// cycle's own gate starts over once it is made.
+	Candidate *CandidateGate `json:"lastCandidate,omitempty"`
 }
 
 // PromotionView is a running promotion as `osflow status` shows it.
@@ -78,6 +84,10 @@ type PromotionView struct {
 	Approve []string `json:"approve,omitempty"`
 	Error   string   `json:"error,omitempty"`
 	Refused []string `json:"refusedSignals,omitempty"`
+	// Steps are the outage's steps with their times (statuspromotion.go).
+	Steps    []StepView             `json:"steps,omitempty"`
+	Comments []workflows.Note       `json:"comments,omitempty"`
+	Users    []activities.TicketRef `json:"productionUsers,omitempty"`
 }
 
 // approveCommands are the three ways to approve a promotion or, without
@@ -176,6 +186,8 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 		return st, err
 	}
 
+	st.Users = usersView(ctx, cfg)
+
 	logger, err := a.logger(cfg)
 	if err != nil {
 		return st, err
@@ -203,6 +215,7 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 			Rounds: cs.RoundsRun, CleanStreak: cs.CleanStreak, OpenTickets: cs.OpenTickets, Blockers: cs.Blockers,
 			Gate: cs.Gate.Reasons, GatePassed: cs.Gate.Passed, WaitingFor: cs.WaitingFor, LastError: cs.LastError, Promoted: cs.Promoted,
 			InRound: cs.InRound, Refused: cs.Refused, Stuck: retrying(ctx, c, workflows.TestCycleWorkflowID),
+			Candidate: candidateGate(cs.Candidate),
 		}
 		if cs.Frozen {
 			st.Cycle.FrozenBy = fmt.Sprintf("%s at %s (%s)", cs.FrozenBy, cs.FrozenAt, cs.FrozenReason)
@@ -214,6 +227,8 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 			st.Promotions = append(st.Promotions, promotionView(ctx, c, cfg, r.ID))
 		case workflows.BypassWorkflowType:
 			st.Promotions = append(st.Promotions, bypassView(ctx, c, cfg, r.ID))
+		case "MergeBack":
+			st.Promotions = append(st.Promotions, mergeBackView(ctx, c, r.ID))
 		}
 	}
 	st.Watches = watchViews(ctx, c, cfg, store)
@@ -232,6 +247,7 @@ func promotionView(ctx context.Context, c client.Client, cfg *config.Config, id 
 		return v
 	}
 	v.Release, v.State, v.Phase, v.WaitingFor, v.Refused = ps.Release, ps.State, ps.Phase, ps.WaitingFor, ps.Refused
+	promotionDetails(&v, ps)
 	if ps.State == workflows.ApprovalPending {
 		v.Approve = approveCommands(id, true, cfg.Production.RequireSignedApprovals)
 	}
@@ -349,6 +365,7 @@ func (a *app) printStatus(st Status) {
 				b.Overlay, b.Actor, b.Reason, b.Bypass)
 		}
 	}
+	printUsers(w, st.Users)
 	if st.Temporal != "" {
 		fmt.Fprintf(w, "\nTemporal unreachable: %s\n", st.Temporal)
 		return
@@ -374,8 +391,11 @@ func (a *app) printStatus(st Status) {
 	printWatches(w, st.Watches)
 	for _, p := range st.Promotions {
 		kind := "PROMOTION"
-		if strings.HasPrefix(p.ID, workflows.BypassPrefix) {
+		switch {
+		case strings.HasPrefix(p.ID, workflows.BypassPrefix):
 			kind = "BYPASS"
+		case p.Phase == "merge-back":
+			kind = "MERGE-BACK"
 		}
 		fmt.Fprintf(w, "\n%s %s  release=%s state=%s phase=%s\n  waiting for %s\n", kind, p.ID, orNone(p.Release), orNone(p.State), p.Phase, p.WaitingFor)
 		if len(p.Approve) > 0 {
@@ -384,6 +404,7 @@ func (a *app) printStatus(st Status) {
 				fmt.Fprintf(w, "    %s\n", c)
 			}
 		}
+		printPromotionDetails(w, p)
 		for _, r := range p.Refused {
 			fmt.Fprintf(w, "  %s\n", r)
 		}
@@ -399,6 +420,9 @@ func (a *app) printStatus(st Status) {
 		}
 		for _, r := range cy.Gate {
 			fmt.Fprintf(w, "  gate %s\n", r)
+		}
+		if len(cy.Gate) == 0 {
+			printCandidateGate(w, cy.Candidate)
 		}
 		if r := cy.InRound; r != nil {
 			fmt.Fprintf(w, "  round on %s running since %s: suite %s since %s\n", r.Release,

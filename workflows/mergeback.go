@@ -44,16 +44,20 @@ func MergeBack(ctx workflow.Context, in MergeBackInput) (MergeBackStatus, error)
 		m.checkResolved, m.resolve, refuse); err != nil {
 		return st, err
 	}
+	notify := workflow.GetVersion(ctx, versionNotifyTurns, workflow.DefaultVersion, 1) == 1
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrRelease.ValueSet(in.Release), AttrPhase.ValueSet("merge-back"))
 	for _, r := range in.Repos {
 		st.WaitingFor = "the merge of " + r.Name
 		rec, err := m.merge(ctx, r, r.Production, r.Test,
 			fmt.Sprintf("osflow: merge production hotfixes back to %s after release %s (%s)", r.Test, in.Release, in.Promotion), "merge-back")
 		if err != nil {
-			return st, stepError("merge "+r.Production+" back into "+r.Test+" in "+r.Name, err)
+			err = stepError("merge "+r.Production+" back into "+r.Test+" in "+r.Name, err)
+			notifyMergeBack(ctx, notify, st, err)
+			return st, err
 		}
 		st.Merges = append(st.Merges, rec)
 	}
+	notifyMergeBack(ctx, notify, st, nil)
 	st.WaitingFor = "nothing: done"
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(PhaseDone))
 	return st, nil

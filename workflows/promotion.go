@@ -119,6 +119,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (PromotionStatus, error)
 	p := &promotion{in: in, taskDone: map[string]string{}}
 	p.trueState = workflow.GetVersion(ctx, versionPromotionTrueState, workflow.DefaultVersion, 1) == 1
 	p.merger = &merger{resolved: map[string]string{}, status: p.setWaiting}
+	p.notifyTurnsOn(ctx)
 	if err := p.setup(ctx); err != nil {
 		return p.st, err
 	}
@@ -160,6 +161,7 @@ type promotion struct {
 	holdKey string
 	// supersededBy is the promotion this one gave way to.
 	supersededBy *activities.Superseded
+	notifyState
 }
 
 // DefaultWindow is an outage window's length when an approval gives only
@@ -251,9 +253,11 @@ func (p *promotion) run(ctx workflow.Context) error {
 		return p.rejected(ctx)
 	}
 	p.setState(ctx, ApprovalApproved)
+	p.notifyApproved(ctx)
 	if err := p.awaitWindow(ctx); err != nil || p.st.State != ApprovalApproved {
 		return err
 	}
+	p.notifyWindowStart(ctx)
 	if ok, err := p.testingStillMatches(ctx); err != nil || !ok {
 		return err
 	}
@@ -324,9 +328,7 @@ func (p *promotion) gatherInput(ctx workflow.Context) {
 	risk.Production = prod.Release
 	p.st.Risk = &risk
 	var pub activities.Published
-	err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishRisk, activities.PublishRiskInput{
-		Candidate: p.st.Candidate, Risk: risk, Promotion: workflow.GetInfo(ctx).WorkflowExecution.ID, Key: runKey(ctx, "risk-report"),
-	}).Get(ctx, &pub)
+	err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishRisk, p.riskInput(ctx, "risk-report")).Get(ctx, &pub)
 	if err != nil {
 		p.note(ctx, "could not publish the risk report: "+rootMessage(err))
 	}
@@ -481,7 +483,9 @@ func (p *promotion) outage(ctx workflow.Context) error {
 }
 
 func (p *promotion) step(ctx workflow.Context, name string, fn func() (string, error)) error {
-	return runStep(ctx, &p.st.Steps, name, fn)
+	err := runStep(ctx, &p.st.Steps, name, fn)
+	p.notifyStep(ctx)
+	return err
 }
 
 // runStep runs one step of a promotion or a bypass and records it, timed,

@@ -79,6 +79,8 @@ type world struct {
 	// whether decisions must be signed.
 	keys          map[string]string
 	requireSigned bool
+	// sent are the notifications, with their keys and texts.
+	sent []activities.NotifyInput
 }
 
 // made are the silences Silence makes.
@@ -177,6 +179,7 @@ func newPromotionEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment 
 	env.OnActivity(promotionActs.Notify, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.NotifyInput) error {
 			w.notes = append(w.notes, in.Subject)
+			w.sent = append(w.sent, in)
 			return nil
 		})
 	env.OnActivity(promotionActs.Silence, mock.Anything, mock.Anything).Return(

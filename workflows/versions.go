@@ -61,4 +61,9 @@ const (
 	// Promotion's end-silences step states what Unsilence ended and what
 	// remains (with how to end it by hand), not how many were made.
 	versionSilencesEnded = "promotion-silences-ended"
+	// Promotion notifies at every turn: the approval (who, window), the
+	// window's start, each outage step's result, and each comment, which
+	// it also publishes on the candidate's page; MergeBack notifies its
+	// result.
+	versionNotifyTurns = "notify-every-turn"
 )

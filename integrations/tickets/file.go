@@ -64,20 +64,11 @@ func (f *FileTracker) FindOpen(ctx context.Context, fingerprint string) (*Ticket
 
 // ListOpen lists the open tickets that have all of labels, oldest first.
 func (f *FileTracker) ListOpen(ctx context.Context, labels ...string) ([]Ticket, error) {
-	if err := validateLabels(labels); err != nil {
-		return nil, err
+	out, bad, err := f.listReadable(ctx, labels)
+	if err == nil && len(bad) > 0 {
+		return nil, bad[0]
 	}
-	docs, err := f.load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []Ticket
-	for _, d := range docs {
-		if d.meta.State == StateOpen && hasLabels(d.meta.Labels, labels) {
-			out = append(out, f.ticket(d))
-		}
-	}
-	return out, nil
+	return out, err
 }
 
 // Create files t, or returns the open ticket that already carries its
@@ -213,36 +204,66 @@ func (f *FileTracker) locked(ctx context.Context, fn func() error) error {
 // holds no tickets. A file that does not parse is an error naming it rather
 // than skipped: skipping it could file a duplicate of the ticket it holds.
 func (f *FileTracker) load(ctx context.Context) ([]ticketDoc, error) {
+	docs, bad, err := f.loadAll(ctx)
+	if err == nil && len(bad) > 0 {
+		err = bad[0]
+	}
+	return docs, err
+}
+
+// loadAll is load that goes on past the files that do not parse and
+// returns their errors, each naming its file.
+func (f *FileTracker) loadAll(ctx context.Context) ([]ticketDoc, []error, error) {
 	if err := f.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	entries, err := os.ReadDir(f.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ticket directory: %w", err)
+		return nil, nil, fmt.Errorf("ticket directory: %w", err)
 	}
 	var docs []ticketDoc
+	var bad []error
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".md")
 		if !ok || f.number(id) == 0 {
 			continue // README.md, .lock, temporary files
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		d, err := readTicketDoc(filepath.Join(f.Dir, e.Name()))
-		if err != nil {
-			return nil, err
+		if err == nil && d.meta.ID != id {
+			err = fmt.Errorf("ticket file %s: front matter says id %q", filepath.Join(f.Dir, e.Name()), d.meta.ID)
 		}
-		if d.meta.ID != id {
-			return nil, fmt.Errorf("ticket file %s: front matter says id %q", filepath.Join(f.Dir, e.Name()), d.meta.ID)
+		if err != nil {
+			bad = append(bad, err)
+			continue
 		}
 		docs = append(docs, d)
 	}
 	slices.SortFunc(docs, func(a, b ticketDoc) int { return f.number(a.meta.ID) - f.number(b.meta.ID) })
-	return docs, nil
+	return docs, bad, nil
+}
+
+// listReadable is ListOpen past the files that do not parse (readable.go).
+func (f *FileTracker) listReadable(ctx context.Context, labels []string) ([]Ticket, []error, error) {
+	if err := validateLabels(labels); err != nil {
+		return nil, nil, err
+	}
+	docs, bad, err := f.loadAll(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []Ticket
+	for _, d := range docs {
+		if d.meta.State == StateOpen && hasLabels(d.meta.Labels, labels) {
+			out = append(out, f.ticket(d))
+		}
+	}
+	return out, bad, nil
 }
 
 func readTicketDoc(p string) (ticketDoc, error) {
