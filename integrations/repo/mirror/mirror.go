@@ -45,8 +45,22 @@ const DefaultConcurrency = 16
 
 // Source is one upstream repo to mirror.
 type Source struct {
-	Repo             string             // repo name
-	URL              string             // base URL (the directory holding repodata/): http://, https:// or file://
+	Repo string // repo name
+	// URL is the base URL (the directory holding repodata/): http://,
+	// https:// or file://. With a Mirrorlist or Metalink it is optional,
+	// and tried before the mirrors they list.
+	URL string
+	// Mirrorlist is a URL listing base URLs one a line, tried in order.
+	Mirrorlist string
+	// Metalink is a MirrorManager metalink URL: its mirrors are tried by
+	// preference, and the repomd.xml read must be the one it describes.
+	// Mirrorlist and Metalink are alternatives.
+	Metalink string
+	// TLS is the repo's client certificate and CA, as files.
+	TLS TLSFiles
+	// Proxy is an http(s) forward proxy URL for every request of the repo;
+	// it may hold credentials, and is never shown with its password.
+	Proxy            string
 	Keyring          openpgp.EntityList // nil: no signature check
 	RequireSignature bool               // refuse an unsigned repomd.xml (needs Keyring)
 	// AllowRedirectHosts are hosts ("host" or "host:port") besides the
@@ -90,6 +104,10 @@ type Result struct {
 	Counts
 	// Reused counts the files the pool already held.
 	Reused int
+	// Mirror is the base URL read (without a password); Refused are the
+	// mirrors tried before it, and why each was refused.
+	Mirror  string
+	Refused []Refusal
 }
 
 // Mirror syncs upstream repos into a store. One Mirror may run many syncs
@@ -128,9 +146,19 @@ func New(store *repo.Store, concurrency int, logger *zap.Logger) *Mirror {
 func (m *Mirror) Sync(ctx context.Context, src Source, progress func(Progress)) (Result, error) {
 	res, err := m.sync(ctx, src, progress)
 	if err != nil {
-		return Result{}, &SyncError{Repo: src.Repo, URL: redactURL(src.URL), Err: err}
+		return Result{}, &SyncError{Repo: src.Repo, URL: redactURL(src.where()), Err: err}
 	}
 	return res, nil
+}
+
+// where is the URL that names src: its base URL, else its list's.
+func (src Source) where() string {
+	for _, u := range []string{src.URL, src.Metalink, src.Mirrorlist} {
+		if u != "" {
+			return u
+		}
+	}
+	return ""
 }
 
 // SyncError is how a Sync fails: the repo, its URL (without a password),
@@ -153,6 +181,8 @@ type syncRun struct {
 	prog   *reporter
 	retry  RetryPolicy
 	budget *budget
+	// refused are the mirrors tried before the one f reads.
+	refused []Refusal
 }
 
 func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) (Result, error) {
@@ -162,37 +192,50 @@ func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) 
 	if src.RequireSignature && src.Keyring == nil {
 		return Result{}, fmt.Errorf("%w: signature required but no keyring configured", repo.ErrInvalid)
 	}
-	f, err := newFetcher(m.Client, src.URL)
+	if src.Mirrorlist != "" && src.Metalink != "" {
+		return Result{}, fmt.Errorf("%w: mirrorlist and metalink are alternatives", repo.ErrInvalid)
+	}
+	client, done, err := m.client(src)
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.Close()
+	defer done()
+	log := m.logger().With(zap.String("repo", src.Repo), zap.String("url", redactURL(src.where())))
+	if src.Proxy != "" {
+		log = log.With(zap.String("proxy", redactURL(src.Proxy)))
+	}
 	r := &syncRun{
-		m: m, src: src, f: f, lim: m.limits(),
-		log:   m.logger().With(zap.String("repo", src.Repo), zap.String("url", redactURL(src.URL))),
+		m: m, src: src, lim: m.limits(), log: log,
 		prog:  newReporter(src.Repo, progress, m.clock()),
 		retry: m.Retry.withDefaults(),
 	}
 	r.budget = newBudget(r.retry.Budget, src.Prior.Retries)
 	r.prog.resume(src.Prior)
-	f.speed, f.redirectHosts, f.log = m.minSpeed(), src.AllowRedirectHosts, r.log
-	res, err := r.sync(ctx)
+	defer func() {
+		if r.f != nil {
+			r.f.Close()
+		}
+	}()
+	res, err := r.sync(ctx, client)
 	if err != nil {
 		r.prog.flush()
 	}
 	return res, err
 }
 
-func (r *syncRun) sync(ctx context.Context) (Result, error) {
-	// 1. the index, and whether it moves forward
+func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error) {
+	// 1. the index, from the first mirror whose index passes, and whether
+	// it moves forward
 	r.prog.stage(StageRepomd, 1, 0)
-	ix, err := r.fetchIndex(ctx)
+	cands, err := r.candidates(ctx, client)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := r.checkFresh(ix); err != nil {
+	ix, err := r.pickMirror(ctx, client, cands)
+	if err != nil {
 		return Result{}, err
 	}
+	mirror := r.f.base.Redacted()
 	id := repo.SnapshotID(ix.SHA256)
 	switch snap, err := r.m.Store.Snapshot(r.src.Repo, id); {
 	case err == nil:
@@ -201,7 +244,7 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 		}
 		r.log.Info("upstream unchanged", zap.String("snapshot", id))
 		r.prog.stage(StageDone, 0, 0)
-		return Result{Snapshot: snap, Counts: r.prog.counts()}, nil
+		return Result{Snapshot: snap, Counts: r.prog.counts(), Mirror: mirror, Refused: r.refused}, nil
 	case !errors.Is(err, repo.ErrNotFound):
 		return Result{}, err
 	}
@@ -225,7 +268,7 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 			return Result{}, badContent(where, err)
 		}
 	}
-	res := Result{Changed: true}
+	res := Result{Changed: true, Mirror: mirror, Refused: r.refused}
 	if res.Reused, err = r.fetchStage(ctx, StageMetadata, meta); err != nil {
 		return Result{}, err
 	}
@@ -334,7 +377,7 @@ func (r *syncRun) commit(ix index, meta []Item, pkgs []repo.Package) (repo.Snaps
 	snap, err := r.m.Store.CommitSnapshot(repo.Snapshot{
 		Repo:      r.src.Repo,
 		ID:        repo.SnapshotID(ix.SHA256),
-		Source:    redactURL(r.src.URL),
+		Source:    r.f.base.Redacted(),
 		CreatedAt: r.m.clock()().UTC(),
 		Repomd:    ix.SHA256,
 		Packages:  len(pkgs),
@@ -344,7 +387,7 @@ func (r *syncRun) commit(ix index, meta []Item, pkgs []repo.Package) (repo.Snaps
 	// still refuse one, the same names will fail the same way again.
 	for _, errno := range []error{unix.ENAMETOOLONG, unix.ENOTDIR, unix.EEXIST} {
 		if errors.Is(err, errno) {
-			return repo.Snapshot{}, badContent(redactURL(r.src.URL), err)
+			return repo.Snapshot{}, badContent(r.f.base.Redacted(), err)
 		}
 	}
 	return snap, err
