@@ -15,6 +15,7 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/mirror"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
 )
@@ -100,4 +101,20 @@ func TestSyncRepoNamesTheRootCauseOnce(t *testing.T) {
 	require.Equal(t, ErrTypeBadContent, f.Kind)
 	require.Contains(t, f.Cause, "checksum mismatch")
 	require.NotContains(t, f.Cause, "mirror baseos")
+}
+
+// TestSourceCarriesTheNetwork: a repo's mirrorlist, metalink, proxy and
+// TLS files reach the mirror as given, the key as a path only.
+func TestSourceCarriesTheNetwork(t *testing.T) {
+	rc := config.Repo{Name: "rhel", URL: "https://cdn.example/rhel/", Metalink: "https://mm.example/metalink?repo=r",
+		Proxy: "http://u:pw@proxy.example:3128", TLS: &config.RepoTLS{ClientCert: "/e/1.pem", ClientKey: "/e/1-key.pem", CACert: "/ca.pem"}}
+	src, err := (&RepoActivities{}).source(rc, "")
+	require.NoError(t, err)
+	require.Equal(t, mirror.Source{Repo: "rhel", URL: rc.URL, Metalink: rc.Metalink, Proxy: rc.Proxy,
+		TLS: mirror.TLSFiles{ClientCert: "/e/1.pem", ClientKey: "/e/1-key.pem", CACert: "/ca.pem"}}, src)
+
+	rc = config.Repo{Name: "rocky", Mirrorlist: "https://ml.example/mirrorlist?repo=BaseOS-9"}
+	src, err = (&RepoActivities{}).source(rc, "")
+	require.NoError(t, err)
+	require.Equal(t, mirror.Source{Repo: "rocky", Mirrorlist: rc.Mirrorlist}, src)
 }

@@ -59,7 +59,7 @@ func (m *Mirror) client(src Source) (c *http.Client, done func(), err error) {
 		}
 		c.Transport, done = t, t.CloseIdleConnections
 	}
-	c.Transport = tlsErrors{c.Transport}
+	c.Transport = configErrors{c.Transport, src.Proxy != ""}
 	return c, done, nil
 }
 
@@ -158,24 +158,31 @@ func readPEM(name string) ([]byte, error) {
 	return data, nil
 }
 
-// tlsErrors marks TLS failures that the same request will meet again
-// until the configuration changes as repo.ErrInvalid, with what to change:
-// a server certificate that does not verify, and a server that refuses our
-// client certificate (or our lack of one).
-type tlsErrors struct{ http.RoundTripper }
+// configErrors marks transport failures that the same request will meet
+// again until the configuration changes as repo.ErrInvalid, with what to
+// change: a server certificate that does not verify, a server that refuses
+// our client certificate (or our lack of one), and a proxy that refuses
+// its credentials for a CONNECT (the transport reports only the status
+// text; over http the proxy's 407 is a response, a StatusError).
+type configErrors struct {
+	http.RoundTripper
+	proxied bool
+}
 
-func (t tlsErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t configErrors) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.RoundTripper.RoundTrip(req)
 	if err != nil {
-		err = classifyTLS(err)
+		err = classifyConfig(err, t.proxied)
 	}
 	return resp, err
 }
 
-func classifyTLS(err error) error {
+func classifyConfig(err error, proxied bool) error {
 	var verr *tls.CertificateVerificationError
 	var op *net.OpError
 	switch {
+	case proxied && err.Error() == http.StatusText(http.StatusProxyAuthRequired):
+		return fmt.Errorf("%w: the proxy wants other credentials (the user and password in the repo's proxy URL): CONNECT: %w", repo.ErrInvalid, err)
 	case errors.As(err, &verr):
 		return fmt.Errorf("%w: the server's certificate is not trusted (the repo's tls.caCert names the CA to trust): %w", repo.ErrInvalid, err)
 	case errors.As(err, &op) && op.Op == "remote error" && strings.Contains(op.Err.Error(), "certificate"):

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -92,7 +93,7 @@ func tlsUpstream(t *testing.T, u *upstream, p *pki) (*httptest.Server, *atomic.I
 		http.FileServer(http.Dir(u.Dir)).ServeHTTP(w, r)
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.Server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.Pool}
-	srv.Config.ErrorLog = nil
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, &served
@@ -155,7 +156,7 @@ func TestSyncWithClientCertificate(t *testing.T) {
 			if tt.mention == "" {
 				require.NoError(t, err)
 				require.Equal(t, 1, res.Snapshot.Packages)
-				require.Equal(t, srv.URL+"/", res.Mirror)
+				require.Equal(t, srv.URL+"/", res.Snapshot.Source)
 				require.Positive(t, served.Load())
 				return
 			}
@@ -272,6 +273,20 @@ func TestSyncThroughProxy(t *testing.T) {
 		require.Equal(t, 1, res.Snapshot.Packages)
 		require.Positive(t, served.Load())
 		require.Greater(t, p.Tunnels.Load(), tunnels)
+	})
+
+	t.Run("wrong credentials over https", func(t *testing.T) {
+		pk := newPKI(t)
+		srv, served := tlsUpstream(t, u, pk)
+		m, st := newTestMirror(t)
+		_, err := m.Sync(t.Context(), Source{Repo: testRepo, URL: srv.URL + "/", Proxy: p.url(user, "wr0ng-s3cret"),
+			TLS: TLSFiles{ClientCert: pk.ClientCert, ClientKey: pk.ClientKey, CACert: pk.CAFile}}, nil)
+		require.ErrorIs(t, err, repo.ErrInvalid)
+		require.False(t, IsRetryable(err))
+		require.ErrorContains(t, err, "the proxy wants other credentials")
+		require.NotContains(t, err.Error(), "wr0ng-s3cret")
+		require.Zero(t, served.Load())
+		requireNoSnapshot(t, st)
 	})
 
 	t.Run("wrong credentials", func(t *testing.T) {

@@ -104,8 +104,9 @@ type Result struct {
 	Counts
 	// Reused counts the files the pool already held.
 	Reused int
-	// Mirror is the base URL read (without a password); Refused are the
-	// mirrors tried before it, and why each was refused.
+	// Mirror is the base URL read (without a password) when it was chosen
+	// from a mirrorlist or metalink; Refused are the mirrors tried before
+	// it, and why each was refused.
 	Mirror  string
 	Refused []Refusal
 }
@@ -235,7 +236,10 @@ func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	mirror := r.f.base.Redacted()
+	var mirror string
+	if cands.from != "" {
+		mirror = r.f.base.Redacted()
+	}
 	id := repo.SnapshotID(ix.SHA256)
 	switch snap, err := r.m.Store.Snapshot(r.src.Repo, id); {
 	case err == nil:
