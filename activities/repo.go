@@ -106,9 +106,17 @@ func (a *RepoActivities) syncRepo(ctx context.Context, in SyncRepoInput, rc conf
 	}, nil
 }
 
+// refusedShown bounds the refused mirrors a result carries into history;
+// the worker's log has them all.
+const refusedShown = 10
+
 func refusedMirrors(refused []mirror.Refusal) []RefusedMirror {
 	var out []RefusedMirror
-	for _, r := range refused {
+	for i, r := range refused {
+		if i == refusedShown {
+			out = append(out, RefusedMirror{Mirror: fmt.Sprintf("and %d more", len(refused)-i), Reason: "see the worker's log (mirror refused)"})
+			break
+		}
 		out = append(out, RefusedMirror{Mirror: r.Mirror, Reason: r.Err.Error()})
 	}
 	return out

@@ -165,3 +165,15 @@ func TestSyncRepoFromMetalink(t *testing.T) {
 	require.Equal(t, down.URL+"/", res.Refused[0].Mirror)
 	require.Contains(t, res.Refused[0].Reason, "connection refused")
 }
+
+func TestRefusedMirrorsAreBounded(t *testing.T) {
+	var refused []mirror.Refusal
+	for i := range refusedShown + 3 {
+		refused = append(refused, mirror.Refusal{Mirror: fmt.Sprintf("http://m%d/", i), Err: errors.New("down")})
+	}
+	got := refusedMirrors(refused)
+	require.Len(t, got, refusedShown+1)
+	require.Equal(t, RefusedMirror{Mirror: "http://m0/", Reason: "down"}, got[0])
+	require.Equal(t, RefusedMirror{Mirror: "and 3 more", Reason: "see the worker's log (mirror refused)"}, got[refusedShown])
+	require.Empty(t, refusedMirrors(nil))
+}

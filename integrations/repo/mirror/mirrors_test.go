@@ -326,3 +326,35 @@ func TestBadMirrorURL(t *testing.T) {
 func regexpReplace(s, re, repl string) string {
 	return regexp.MustCompile(re).ReplaceAllString(s, repl)
 }
+
+// TestSyncMirrorlistSkipsAnOlderMirror: without a metalink, a mirror whose
+// repomd.xml is older than the one last accepted is refused as such, and
+// the next mirror read.
+func TestSyncMirrorlistSkipsAnOlderMirror(t *testing.T) {
+	ms := newMirrorSet(t)
+	var body atomic.Value
+	list, _ := serveText(t, &body)
+	body.Store(ms.good.URL() + "\n")
+	m, _ := newTestMirror(t)
+	src := Source{Repo: testRepo, Mirrorlist: list}
+	first, err := m.Sync(t.Context(), src, nil)
+	require.NoError(t, err)
+
+	body.Store(ms.stale.URL() + "\n" + ms.good.URL() + "\n")
+	again, err := m.Sync(t.Context(), src, nil)
+	require.NoError(t, err)
+	require.Equal(t, first.Snapshot.ID, again.Snapshot.ID)
+	require.Equal(t, ms.good.URL(), again.Mirror)
+	require.Len(t, again.Refused, 1)
+	require.Equal(t, ms.stale.URL(), again.Refused[0].Mirror)
+	require.ErrorContains(t, again.Refused[0].Err, "revision 1700000000 is older than revision 1700086400")
+
+	// Only the older mirror left: refused, not retried, nothing moves back.
+	body.Store(ms.stale.URL() + "\n")
+	_, err = m.Sync(t.Context(), src, nil)
+	require.ErrorIs(t, err, repo.ErrBadContent)
+	require.False(t, IsRetryable(err))
+	last, err := m.Store.LastAccepted(testRepo)
+	require.NoError(t, err)
+	require.Equal(t, first.Snapshot.ID, last.Snapshot)
+}
