@@ -182,8 +182,10 @@ type syncRun struct {
 	prog   *reporter
 	retry  RetryPolicy
 	budget *budget
-	// refused are the mirrors tried before the one f reads.
+	// refused are the mirrors tried before the one f reads; spare are
+	// those after it.
 	refused []Refusal
+	spare   spareMirrors
 }
 
 func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) (Result, error) {
@@ -256,7 +258,7 @@ func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error)
 		r.log.Warn("upstream repomd.xml is not signed")
 	}
 
-	// 2. the metadata files
+	// 2.–5. the metadata files, the package list and the packages
 	where := r.f.url(repomdPath)
 	meta, err := metadataItems(ix.Repomd, r.lim, where)
 	if err != nil {
@@ -266,22 +268,19 @@ func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error)
 	if !ok {
 		return Result{}, badContentf(where, "%w: no primary metadata", rpmmd.ErrMalformed)
 	}
-	tree := newTreePaths(repomdPath, signaturePath)
-	for _, it := range meta {
-		if err := tree.add(it.Path); err != nil {
-			return Result{}, badContent(where, err)
-		}
+	res := Result{Changed: true, Mirror: mirror}
+	pkgs, reused, err := r.fetchFiles(ctx, meta, primary)
+	// A mirror that fails to serve a file gives way to the next one that
+	// serves the same repomd.xml; what reached the pool stays.
+	for err != nil && r.fallBack(ctx, ix, err) {
+		pkgs, reused, err = r.fetchFiles(ctx, meta, primary)
 	}
-	res := Result{Changed: true, Mirror: mirror, Refused: r.refused}
-	if res.Reused, err = r.fetchStage(ctx, StageMetadata, meta); err != nil {
-		return Result{}, err
-	}
-
-	// 3.–5. the package list, planned and fetched while it is read
-	pkgs, reused, err := r.packagesStage(ctx, primary, tree)
-	res.Reused += reused
 	if err != nil {
 		return Result{}, err
+	}
+	res.Reused, res.Refused = reused, r.refused
+	if mirror != "" {
+		res.Mirror = r.f.base.Redacted()
 	}
 
 	// 6. the snapshot
@@ -297,6 +296,25 @@ func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error)
 	r.log.Info("snapshot committed", zap.String("snapshot", res.Snapshot.ID), zap.Int("downloaded", res.Downloaded),
 		zap.Int64("bytes", res.DownloadedBytes), zap.Int("reused", res.Reused), zap.Int("retries", res.Retries))
 	return res, nil
+}
+
+// fetchFiles fetches the metadata files (2.), then the package list and
+// the packages it names (3.–5.), into the pool. It returns the packages and
+// how many files the pool held already.
+func (r *syncRun) fetchFiles(ctx context.Context, meta []Item, primary rpmmd.Data) ([]repo.Package, int, error) {
+	tree := newTreePaths(repomdPath, signaturePath)
+	for _, it := range meta {
+		if err := tree.add(it.Path); err != nil {
+			return nil, 0, badContent(r.f.url(repomdPath), err)
+		}
+	}
+	reused, err := r.fetchStage(ctx, StageMetadata, meta)
+	if err != nil {
+		return nil, 0, err
+	}
+	// 3.–5. the package list, planned and fetched while it is read
+	pkgs, more, err := r.packagesStage(ctx, primary, tree)
+	return pkgs, reused + more, err
 }
 
 // fetchStage plans items against the pool and fetches what it lacks as

@@ -245,10 +245,11 @@ func (r *syncRun) pickMirror(ctx context.Context, client *http.Client, c candida
 	defer func() { r.retry = retry }()
 	allowed := append(append([]string(nil), r.src.AllowRedirectHosts...), c.hosts()...)
 	var refused []Refusal
-	for _, base := range c.bases {
+	for i, base := range c.bases {
 		ix, err := r.tryMirror(ctx, client, base, c.metalink, allowed)
 		if err == nil {
 			r.refused = refused
+			r.spare = spareMirrors{client: client, bases: c.bases[i+1:], allowed: allowed}
 			if c.from != "" {
 				r.log.Info("mirror chosen", zap.String("mirror", redactURL(base)), zap.Int("refused", len(refused)))
 			}
@@ -284,4 +285,45 @@ func (r *syncRun) tryMirror(ctx context.Context, client *http.Client, base strin
 		}
 	}
 	return ix, r.checkFresh(ix)
+}
+
+// spareMirrors are the candidates after the one chosen, for fallBack.
+type spareMirrors struct {
+	client  *http.Client
+	bases   []string
+	allowed []string
+}
+
+// fallBack points r.f at the next spare mirror that serves exactly ix,
+// after the current one failed with err in a way another mirror may not:
+// a file missing or failing there. It reports whether it found one; each
+// mirror it passes over, and the one that failed, join r.refused.
+func (r *syncRun) fallBack(ctx context.Context, ix index, err error) bool {
+	if !IsRetryable(err) || ctx.Err() != nil || len(r.spare.bases) == 0 {
+		return false
+	}
+	failed := r.f.base.Redacted()
+	r.log.Warn("mirror failed; falling back to the next", zap.String("mirror", failed), zap.Error(err))
+	r.refused = append(r.refused, Refusal{Mirror: failed, Err: err})
+	retry := r.retry
+	r.retry.Attempts = 1
+	defer func() { r.retry = retry }()
+	for len(r.spare.bases) > 0 {
+		base := r.spare.bases[0]
+		r.spare.bases = r.spare.bases[1:]
+		next, err := r.tryMirror(ctx, r.spare.client, base, nil, r.spare.allowed)
+		if err == nil && next.SHA256 != ix.SHA256 {
+			err = badContentf(r.f.url(repomdPath), "serves another repomd.xml (sha256 %s) than the mirror chosen (sha256 %s)", next.SHA256, ix.SHA256)
+		}
+		if err == nil {
+			r.log.Info("mirror chosen", zap.String("mirror", redactURL(base)), zap.Int("refused", len(r.refused)))
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.log.Warn("mirror refused", zap.String("mirror", redactURL(base)), zap.Error(err))
+		r.refused = append(r.refused, Refusal{Mirror: redactURL(base), Err: err})
+	}
+	return false
 }

@@ -358,3 +358,45 @@ func TestSyncMirrorlistSkipsAnOlderMirror(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, first.Snapshot.ID, last.Snapshot)
 }
+
+// TestSyncFallsBackOnFailedFiles: the mirror chosen serves the current
+// repomd.xml but not its packages; the sync goes on from the next mirror
+// that serves the very same repomd.xml, passing over one that serves
+// another, and names both.
+func TestSyncFallsBackOnFailedFiles(t *testing.T) {
+	ms := newMirrorSet(t)
+	ms.good.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, "/Packages/beta") {
+			http.NotFound(w, r)
+			return true
+		}
+		return false
+	})
+	second := httptest.NewServer(http.FileServer(http.Dir(ms.good.Dir)))
+	t.Cleanup(second.Close)
+	var body atomic.Value
+	list, _ := serveText(t, &body)
+	body.Store(ms.good.URL() + "\n" + ms.stale.URL() + "\n" + second.URL + "/\n")
+
+	m, _ := newTestMirror(t)
+	logs := observed(m)
+	res, err := m.Sync(t.Context(), Source{Repo: testRepo, Mirrorlist: list}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Snapshot.Packages)
+	require.Equal(t, second.URL+"/", res.Mirror)
+	require.Len(t, res.Refused, 2)
+	require.Equal(t, ms.good.URL(), res.Refused[0].Mirror)
+	require.ErrorContains(t, res.Refused[0].Err, "could not fetch 1 file: GET "+ms.good.URL()+"Packages/beta-2.1-1.noarch.rpm: HTTP 404")
+	require.Equal(t, ms.stale.URL(), res.Refused[1].Mirror)
+	require.ErrorContains(t, res.Refused[1].Err, "serves another repomd.xml")
+	require.Len(t, logs.FilterMessage("mirror failed; falling back to the next").All(), 1)
+
+	// With no mirror left to fall back to, the file's failure is the sync's.
+	body.Store(ms.good.URL() + "\n")
+	m, st := newTestMirror(t)
+	_, err = m.Sync(t.Context(), Source{Repo: testRepo, Mirrorlist: list}, nil)
+	var fe *FilesError
+	require.ErrorAs(t, err, &fe)
+	require.True(t, IsRetryable(err))
+	requireNoSnapshot(t, st)
+}
