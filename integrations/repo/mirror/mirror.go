@@ -3,10 +3,13 @@
 //
 // A sync runs in stages, each a function testable alone:
 //
-//  1. fetchIndex: repomd.xml, its detached signature when a keyring is
-//     configured, verified; checkFresh: refused if older than the index
-//     last accepted for the repo (or than its MaxAge). An upstream whose
-//     repomd.xml already has a snapshot ends the sync here.
+//  1. pickMirror: from the URL, or the first mirror of a mirrorlist or
+//     metalink (mirrors.go) that passes, fetchIndex: repomd.xml, its
+//     detached signature when a keyring is configured, verified, and with
+//     a metalink the very repomd.xml it describes; checkFresh: refused if
+//     older than the index last accepted for the repo (or than its
+//     MaxAge). An upstream whose repomd.xml already has a snapshot ends
+//     the sync here.
 //  2. the files repomd.xml names, planned and fetched into the pool;
 //  3. readPrimary: the package list, streamed from primary's pool object,
 //     decompressed no further than its declared open size;
@@ -14,7 +17,9 @@
 //     file, made for each package as soon as it is read;
 //  5. download: parallel downloads, fed while primary is still being read,
 //     each hashed and size-checked while it streams into a new pool object,
-//     and retried on its own through a flapping upstream (retrying);
+//     and retried on its own through a flapping upstream (retrying); a
+//     mirror that still fails gives way to the next one serving the same
+//     repomd.xml (fallBack);
 //  6. commit: flush the store, then commit the snapshot tree, and record
 //     the index as accepted.
 //
