@@ -155,6 +155,15 @@ type RepoSync struct {
 	DownloadedBytes int64
 	// Retries counts single-file retries through a flapping upstream.
 	Retries int
+	// Mirror is the base URL read, when the repo has a mirrorlist or
+	// metalink; Refused are the mirrors tried before it, and why.
+	Mirror  string          `json:",omitempty"`
+	Refused []RefusedMirror `json:",omitempty"`
+}
+
+// RefusedMirror is a mirror a sync did not read from.
+type RefusedMirror struct {
+	Mirror, Reason string
 }
 
 // TestingUpdated is the payload of SignalTestingUpdated.

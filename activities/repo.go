@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,25 @@ func (a *RepoActivities) syncRepo(ctx context.Context, in SyncRepoInput, rc conf
 		Downloaded:      res.Downloaded,
 		DownloadedBytes: res.DownloadedBytes,
 		Retries:         res.Retries,
+		Mirror:          res.Mirror,
+		Refused:         refusedMirrors(res.Refused),
 	}, nil
+}
+
+// refusedShown bounds the refused mirrors a result carries into history;
+// the worker's log has them all.
+const refusedShown = 10
+
+func refusedMirrors(refused []mirror.Refusal) []RefusedMirror {
+	var out []RefusedMirror
+	for i, r := range refused {
+		if i == refusedShown {
+			out = append(out, RefusedMirror{Mirror: fmt.Sprintf("and %d more", len(refused)-i), Reason: "see the worker's log (mirror refused)"})
+			break
+		}
+		out = append(out, RefusedMirror{Mirror: r.Mirror, Reason: r.Err.Error()})
+	}
+	return out
 }
 
 func syncProgress(p mirror.Progress) SyncProgress {
@@ -122,7 +141,7 @@ func (a *RepoActivities) syncError(rc config.Repo, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	f := SyncFailure{Repo: rc.Name, URL: rc.URL, Cause: err.Error()}
+	f := SyncFailure{Repo: rc.Name, URL: cmp.Or(rc.URL, rc.Metalink, rc.Mirrorlist), Cause: err.Error()}
 	var se *mirror.SyncError
 	if errors.As(err, &se) {
 		f.URL, f.Cause = se.URL, se.Err.Error()
@@ -164,7 +183,12 @@ func NewMirror(st *repo.Store, cfg *config.Config, logger *zap.Logger) *mirror.M
 // first indexed with createrepo_c and then mirrored from disk like any repo.
 func (a *RepoActivities) source(rc config.Repo, overlayDir string) (mirror.Source, error) {
 	src := mirror.Source{Repo: rc.Name, URL: rc.URL, Kind: rc.Kind, RequireSignature: rc.RequiresSignature(),
-		AllowRedirectHosts: rc.AllowRedirectHosts, MaxAge: rc.MaxAge.Duration}
+		AllowRedirectHosts: rc.AllowRedirectHosts, MaxAge: rc.MaxAge.Duration,
+		Mirrorlist: rc.Mirrorlist, Metalink: rc.Metalink, Proxy: rc.Proxy}
+	if t := rc.TLS; t != nil {
+		// Paths only: the key is read by the transport, at each sync.
+		src.TLS = mirror.TLSFiles{ClientCert: t.ClientCert, ClientKey: t.ClientKey, CACert: t.CACert}
+	}
 	if rc.Overlay {
 		// An overlay's metadata is made here and unsigned; its gpgKey is
 		// the key of its RPMs, checked when a bypass adds them.

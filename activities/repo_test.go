@@ -1,7 +1,10 @@
 package activities
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/mirror"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
 )
@@ -100,4 +104,76 @@ func TestSyncRepoNamesTheRootCauseOnce(t *testing.T) {
 	require.Equal(t, ErrTypeBadContent, f.Kind)
 	require.Contains(t, f.Cause, "checksum mismatch")
 	require.NotContains(t, f.Cause, "mirror baseos")
+}
+
+// TestSourceCarriesTheNetwork: a repo's mirrorlist, metalink, proxy and
+// TLS files reach the mirror as given, the key as a path only.
+func TestSourceCarriesTheNetwork(t *testing.T) {
+	rc := config.Repo{Name: "rhel", URL: "https://cdn.example/rhel/", Metalink: "https://mm.example/metalink?repo=r",
+		Proxy: "http://u:pw@proxy.example:3128", TLS: &config.RepoTLS{ClientCert: "/e/1.pem", ClientKey: "/e/1-key.pem", CACert: "/ca.pem"}}
+	src, err := (&RepoActivities{}).source(rc, "")
+	require.NoError(t, err)
+	require.Equal(t, mirror.Source{Repo: "rhel", URL: rc.URL, Metalink: rc.Metalink, Proxy: rc.Proxy,
+		TLS: mirror.TLSFiles{ClientCert: "/e/1.pem", ClientKey: "/e/1-key.pem", CACert: "/ca.pem"}}, src)
+
+	rc = config.Repo{Name: "rocky", Mirrorlist: "https://ml.example/mirrorlist?repo=BaseOS-9"}
+	src, err = (&RepoActivities{}).source(rc, "")
+	require.NoError(t, err)
+	require.Equal(t, mirror.Source{Repo: "rocky", Mirrorlist: rc.Mirrorlist}, src)
+}
+
+// TestSyncRepoFromMetalink: a repo configured with only a metalink is
+// read from the mirror whose repomd.xml the metalink describes, and the
+// result names it and the mirror refused before it.
+func TestSyncRepoFromMetalink(t *testing.T) {
+	testtool.Need(t, "rpmbuild", "createrepo_c")
+	dir := t.TempDir()
+	up := filepath.Join(dir, "upstream")
+	_, err := upstream.BuildSpecs(t.Context(), []upstream.Spec{{Name: "alpha"}}, up)
+	require.NoError(t, err)
+	require.NoError(t, upstream.Createrepo(t.Context(), up))
+	good := httptest.NewServer(http.FileServer(http.Dir(up)))
+	t.Cleanup(good.Close)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	raw, err := os.ReadFile(filepath.Join(up, "repodata", "repomd.xml"))
+	require.NoError(t, err)
+	sum := sha256.Sum256(raw)
+	metalink := fmt.Sprintf(`<metalink xmlns="http://www.metalinker.org/" xmlns:mm0="http://fedorahosted.org/mirrormanager"><files><file name="repomd.xml">
+<size>%d</size><verification><hash type="sha256">%x</hash></verification>
+<resources><url protocol="http" preference="100">%s/repodata/repomd.xml</url><url protocol="http" preference="90">%s/repodata/repomd.xml</url></resources>
+</file></files></metalink>`, len(raw), sum, down.URL, good.URL)
+	mm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, metalink) }))
+	t.Cleanup(mm.Close)
+
+	cfg, err := config.Parse(filepath.Join(dir, "osflow.yaml"),
+		[]byte("store: store\nrepos:\n  - name: epel\n    metalink: "+mm.URL+"/metalink?repo=epel-9&arch=x86_64\n"))
+	require.NoError(t, err)
+	st, err := repo.Open(cfg.Store)
+	require.NoError(t, err)
+	acts := &RepoActivities{Store: st, Mirror: NewMirror(st, cfg, nil), Config: cfg}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	val, err := env.ExecuteActivity(acts.SyncRepo, SyncRepoInput{Repo: "epel"})
+	require.NoError(t, err)
+	var res RepoSync
+	require.NoError(t, val.Get(&res))
+	require.Equal(t, 1, res.Packages)
+	require.Equal(t, good.URL+"/", res.Mirror)
+	require.Len(t, res.Refused, 1)
+	require.Equal(t, down.URL+"/", res.Refused[0].Mirror)
+	require.Contains(t, res.Refused[0].Reason, "connection refused")
+}
+
+func TestRefusedMirrorsAreBounded(t *testing.T) {
+	var refused []mirror.Refusal
+	for i := range refusedShown + 3 {
+		refused = append(refused, mirror.Refusal{Mirror: fmt.Sprintf("http://m%d/", i), Err: errors.New("down")})
+	}
+	got := refusedMirrors(refused)
+	require.Len(t, got, refusedShown+1)
+	require.Equal(t, RefusedMirror{Mirror: "http://m0/", Reason: "down"}, got[0])
+	require.Equal(t, RefusedMirror{Mirror: "and 3 more", Reason: "see the worker's log (mirror refused)"}, got[refusedShown])
+	require.Empty(t, refusedMirrors(nil))
 }

@@ -171,6 +171,19 @@ type Repo struct {
 	// than this (a frozen mirror), like apt's Valid-Until. 0 (the
 	// default): no limit.
 	MaxAge Duration `yaml:"maxAge"`
+	// Mirrorlist is a URL listing the repo's mirrors (base URLs, one a
+	// line), tried in order after URL when that is set too.
+	Mirrorlist string `yaml:"mirrorlist"`
+	// Metalink is a MirrorManager metalink URL (Fedora, EPEL, Rocky): its
+	// mirrors are tried by preference, and a mirror's repomd.xml must be
+	// the one the metalink describes. An alternative to Mirrorlist.
+	Metalink string `yaml:"metalink"`
+	// TLS is the repo's client certificate (a Red Hat entitlement
+	// certificate) and the CA its server's certificate must chain to.
+	TLS *RepoTLS `yaml:"tls"`
+	// Proxy is an http or https forward proxy every request of the repo
+	// goes through. Its password, if it has one, is never shown.
+	Proxy string `yaml:"proxy"`
 	// Bypass is an overlay's emergency-bypass policy; a bypass of an
 	// overlay without one is refused.
 	Bypass *Bypass `yaml:"bypass"`
@@ -181,6 +194,14 @@ type Repo struct {
 	Watch []string `yaml:"watch"`
 	// WatchTimeZone is Watch's time zone; default schedule.timeZone.
 	WatchTimeZone string `yaml:"watchTimeZone"`
+}
+
+// RepoTLS are the PEM files of a repo's TLS client identity and trust,
+// read at every sync.
+type RepoTLS struct {
+	ClientCert string `yaml:"clientCert"`              // with ClientKey
+	ClientKey  string `yaml:"clientKey" secret:"file"` // the private key
+	CACert     string `yaml:"caCert"`                  // replaces the system's CAs for the repo
 }
 
 // Bypass is what an emergency bypass of an overlay may do.

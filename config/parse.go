@@ -236,7 +236,13 @@ func (d *decoder) resolve(c *Config, dir string) {
 	}
 	abs(&c.Temporal.APIKeyFile, "temporal.apiKeyFile")
 	for i := range c.Repos {
-		abs(&c.Repos[i].GPGKey, fmt.Sprintf("repos[%d].gpgKey", i))
+		r, p := &c.Repos[i], fmt.Sprintf("repos[%d]", i)
+		abs(&r.GPGKey, p+".gpgKey")
+		if t := r.TLS; t != nil {
+			abs(&t.ClientCert, p+".tls.clientCert")
+			abs(&t.ClientKey, p+".tls.clientKey")
+			abs(&t.CACert, p+".tls.caCert")
+		}
 	}
 	for i := range c.Testing.Suites {
 		s := &c.Testing.Suites[i]
@@ -375,16 +381,19 @@ func (d *decoder) checkRepos(repos []Repo) {
 		switch {
 		case r.Overlay && r.URL != "":
 			d.errorf(p+".url", "an overlay has no url: its packages live in STORE/overlays/%s", r.Name)
-		case !r.Overlay && r.URL == "":
-			d.errorf(p+".url", "required for a mirror (or set overlay: true)")
+		case !r.Overlay && r.URL == "" && r.Mirrorlist == "" && r.Metalink == "":
+			d.errorf(p+".url", "required for a mirror, unless mirrorlist or metalink is set (or set overlay: true)")
 		case !r.Overlay:
 			d.normURL(p+".url", &r.URL, "http", "https", "file")
 		}
 		switch r.Kind {
-		case "", RepoKindRPMMD, RepoKindAuto:
-		case RepoKindTree:
-			if r.Overlay {
+		case "", RepoKindRPMMD:
+		case RepoKindTree, RepoKindAuto:
+			if r.Overlay && r.Kind == RepoKindTree {
 				d.errorf(p+".kind", "an overlay is a repository osflow indexes itself, never a distribution tree")
+			}
+			if r.URL == "" && (r.Mirrorlist != "" || r.Metalink != "") {
+				d.errorf(p+".kind", "%s: a distribution tree is read from its url; mirrorlist and metalink list repositories", r.Kind)
 			}
 		default:
 			d.errorf(p+".kind", "%q is not a repo kind: %s (the default), %s or %s", r.Kind, RepoKindRPMMD, RepoKindTree, RepoKindAuto)
@@ -401,6 +410,7 @@ func (d *decoder) checkRepos(repos []Repo) {
 			d.checkRedirectHost(fmt.Sprintf("%s.allowRedirectHosts[%d]", p, j), h)
 		}
 		d.nonNegative(p+".maxAge", r.MaxAge)
+		d.checkRepoNetwork(p, r)
 		if strings.ContainsFunc(r.Description, unicode.IsControl) {
 			d.errorf(p+".description", "must be one line of text: it becomes the name= of the repo in `osflow repo files`")
 		}

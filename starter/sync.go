@@ -231,6 +231,7 @@ func printSyncSummary(w io.Writer, st workflows.DailySyncStatus) {
 			state = fmt.Sprintf("new snapshot, %d files (%s) downloaded", r.Downloaded, humanBytes(r.DownloadedBytes))
 		}
 		fmt.Fprintf(w, "%-12s snapshot %s, %d packages: %s\n", r.Repo, r.Snapshot, r.Packages, state)
+		printMirror(w, r)
 	}
 	if st.Release != "" {
 		fmt.Fprintf(w, "release %s\n", st.Release)
@@ -244,6 +245,17 @@ func printSyncSummary(w io.Writer, st workflows.DailySyncStatus) {
 	}
 	if st.Phase == workflows.PhaseDone {
 		fmt.Fprintln(w, "next: the test cycle runs on the new testing release; see `osflow status`")
+	}
+}
+
+// printMirror says which of a repo's mirrors was read, and which were
+// refused and why.
+func printMirror(w io.Writer, r activities.RepoSync) {
+	if r.Mirror != "" {
+		fmt.Fprintf(w, "%-12s read from %s\n", "", r.Mirror)
+	}
+	for _, m := range r.Refused {
+		fmt.Fprintf(w, "%-12s refused %s: %s\n", "", m.Mirror, m.Reason)
 	}
 }
 

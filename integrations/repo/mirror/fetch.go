@@ -112,10 +112,19 @@ func (f *fetcher) Close() error {
 // url is where href (already checked by rpmmd.CheckHref) lives, for
 // requests and messages. href is a literal path, escaped here.
 func (f *fetcher) url(href string) string {
-	u := *f.base
-	u.Path = path.Join("/", u.Path, href)
-	u.RawPath = ""
+	u := f.at(href)
 	return u.Redacted()
+}
+
+// at is the URL of href; "" is the base itself, as given (a mirrorlist's
+// or metalink's URL, query and all).
+func (f *fetcher) at(href string) url.URL {
+	u := *f.base
+	if href != "" {
+		u.Path = path.Join("/", u.Path, href)
+		u.RawPath = ""
+	}
+	return u
 }
 
 // errRedirect marks a redirect refused by the repo's redirect policy.
@@ -264,9 +273,7 @@ func (f *fetcher) get(ctx context.Context, href string) (io.ReadCloser, int64, e
 
 // rawURL is url(href) with the user info kept, for the request itself.
 func (f *fetcher) rawURL(href string) string {
-	u := *f.base
-	u.Path = path.Join("/", u.Path, href)
-	u.RawPath = ""
+	u := f.at(href)
 	return u.String()
 }
 

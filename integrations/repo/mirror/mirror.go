@@ -3,10 +3,13 @@
 //
 // A sync runs in stages, each a function testable alone:
 //
-//  1. fetchIndex: repomd.xml, its detached signature when a keyring is
-//     configured, verified; checkFresh: refused if older than the index
-//     last accepted for the repo (or than its MaxAge). An upstream whose
-//     repomd.xml already has a snapshot ends the sync here.
+//  1. pickMirror: from the URL, or the first mirror of a mirrorlist or
+//     metalink (mirrors.go) that passes, fetchIndex: repomd.xml, its
+//     detached signature when a keyring is configured, verified, and with
+//     a metalink the very repomd.xml it describes; checkFresh: refused if
+//     older than the index last accepted for the repo (or than its
+//     MaxAge). An upstream whose repomd.xml already has a snapshot ends
+//     the sync here.
 //  2. the files repomd.xml names, planned and fetched into the pool;
 //  3. readPrimary: the package list, streamed from primary's pool object,
 //     decompressed no further than its declared open size;
@@ -14,7 +17,9 @@
 //     file, made for each package as soon as it is read;
 //  5. download: parallel downloads, fed while primary is still being read,
 //     each hashed and size-checked while it streams into a new pool object,
-//     and retried on its own through a flapping upstream (retrying);
+//     and retried on its own through a flapping upstream (retrying); a
+//     mirror that still fails gives way to the next one serving the same
+//     repomd.xml (fallBack);
 //  6. commit: flush the store, then commit the snapshot tree, and record
 //     the index as accepted.
 //
@@ -45,8 +50,22 @@ const DefaultConcurrency = 16
 
 // Source is one upstream repo to mirror.
 type Source struct {
-	Repo             string             // repo name
-	URL              string             // base URL (the directory holding repodata/): http://, https:// or file://
+	Repo string // repo name
+	// URL is the base URL (the directory holding repodata/): http://,
+	// https:// or file://. With a Mirrorlist or Metalink it is optional,
+	// and tried before the mirrors they list.
+	URL string
+	// Mirrorlist is a URL listing base URLs one a line, tried in order.
+	Mirrorlist string
+	// Metalink is a MirrorManager metalink URL: its mirrors are tried by
+	// preference, and the repomd.xml read must be the one it describes.
+	// Mirrorlist and Metalink are alternatives.
+	Metalink string
+	// TLS is the repo's client certificate and CA, as files.
+	TLS TLSFiles
+	// Proxy is an http(s) forward proxy URL for every request of the repo;
+	// it may hold credentials, and is never shown with its password.
+	Proxy            string
 	Keyring          openpgp.EntityList // nil: no signature check
 	RequireSignature bool               // refuse an unsigned repomd.xml (needs Keyring)
 	// AllowRedirectHosts are hosts ("host" or "host:port") besides the
@@ -92,6 +111,11 @@ type Result struct {
 	Counts
 	// Reused counts the files the pool already held.
 	Reused int
+	// Mirror is the base URL read (without a password) when it was chosen
+	// from a mirrorlist or metalink; Refused are the mirrors tried before
+	// it, and why each was refused.
+	Mirror  string
+	Refused []Refusal
 }
 
 // Mirror syncs upstream repos into a store. One Mirror may run many syncs
@@ -130,9 +154,19 @@ func New(store *repo.Store, concurrency int, logger *zap.Logger) *Mirror {
 func (m *Mirror) Sync(ctx context.Context, src Source, progress func(Progress)) (Result, error) {
 	res, err := m.sync(ctx, src, progress)
 	if err != nil {
-		return Result{}, &SyncError{Repo: src.Repo, URL: redactURL(src.URL), Err: err}
+		return Result{}, &SyncError{Repo: src.Repo, URL: redactURL(src.where()), Err: err}
 	}
 	return res, nil
+}
+
+// where is the URL that names src: its base URL, else its list's.
+func (src Source) where() string {
+	for _, u := range []string{src.URL, src.Metalink, src.Mirrorlist} {
+		if u != "" {
+			return u
+		}
+	}
+	return ""
 }
 
 // SyncError is how a Sync fails: the repo, its URL (without a password),
@@ -155,6 +189,10 @@ type syncRun struct {
 	prog   *reporter
 	retry  RetryPolicy
 	budget *budget
+	// refused are the mirrors tried before the one f reads; spare are
+	// those after it.
+	refused []Refusal
+	spare   spareMirrors
 }
 
 func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) (Result, error) {
@@ -164,31 +202,47 @@ func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) 
 	if src.RequireSignature && src.Keyring == nil {
 		return Result{}, fmt.Errorf("%w: signature required but no keyring configured", repo.ErrInvalid)
 	}
-	f, err := newFetcher(m.Client, src.URL)
+	if src.Mirrorlist != "" && src.Metalink != "" {
+		return Result{}, fmt.Errorf("%w: mirrorlist and metalink are alternatives", repo.ErrInvalid)
+	}
+	client, done, err := m.client(src)
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.Close()
+	defer done()
+	log := m.logger().With(zap.String("repo", src.Repo), zap.String("url", redactURL(src.where())))
+	if src.Proxy != "" {
+		log = log.With(zap.String("proxy", redactURL(src.Proxy)))
+	}
 	r := &syncRun{
-		m: m, src: src, f: f, lim: m.limits(),
-		log:   m.logger().With(zap.String("repo", src.Repo), zap.String("url", redactURL(src.URL))),
+		m: m, src: src, lim: m.limits(), log: log,
 		prog:  newReporter(src.Repo, progress, m.clock()),
 		retry: m.Retry.withDefaults(),
 	}
 	r.budget = newBudget(r.retry.Budget, src.Prior.Retries)
 	r.prog.resume(src.Prior)
-	f.speed, f.redirectHosts, f.log = m.minSpeed(), src.AllowRedirectHosts, r.log
-	res, err := r.sync(ctx)
+	defer func() {
+		if r.f != nil {
+			r.f.Close()
+		}
+	}()
+	res, err := r.sync(ctx, client)
 	if err != nil {
 		r.prog.flush()
 	}
 	return res, err
 }
 
-func (r *syncRun) sync(ctx context.Context) (Result, error) {
+func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error) {
 	switch r.src.Kind {
 	case "", KindRPMMD:
 	case KindTree, KindAuto:
+		if r.src.URL == "" {
+			return Result{}, fmt.Errorf("%w: a distribution tree is read from its url, not from a mirrorlist or metalink", repo.ErrInvalid)
+		}
+		if err := r.useBase(client, r.src.URL, r.src.AllowRedirectHosts); err != nil {
+			return Result{}, err
+		}
 		r.prog.stage(StageRepomd, 1, 0)
 		raw, found, err := r.fetchTreeinfo(ctx)
 		if err != nil {
@@ -200,24 +254,31 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	default:
 		return Result{}, fmt.Errorf("%w: kind %q: must be %s, %s or %s", repo.ErrInvalid, r.src.Kind, KindRPMMD, KindTree, KindAuto)
 	}
-	// 1. the index, and whether it moves forward
+	// 1. the index, from the first mirror whose index passes, and whether
+	// it moves forward
 	r.prog.stage(StageRepomd, 1, 0)
-	ix, err := r.fetchIndex(ctx)
+	cands, err := r.candidates(ctx, client)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := r.checkFresh(ix); err != nil {
+	ix, err := r.pickMirror(ctx, client, cands)
+	if err != nil {
 		return Result{}, err
+	}
+	var mirror string
+	if cands.from != "" {
+		mirror = r.f.base.Redacted()
 	}
 	id := repo.SnapshotID(ix.SHA256)
 	if res, found, err := r.unchanged(id, ix.Repomd.Revision, ix.newest()); err != nil || found {
+		res.Mirror, res.Refused = mirror, r.refused
 		return res, err
 	}
 	if ix.Signature == nil && r.src.Keyring != nil {
 		r.log.Warn("upstream repomd.xml is not signed")
 	}
 
-	// 2. the metadata files
+	// 2.–5. the metadata files, the package list and the packages
 	where := r.f.url(repomdPath)
 	meta, err := metadataItems(ix.Repomd, r.lim, where)
 	if err != nil {
@@ -227,22 +288,19 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	if !ok {
 		return Result{}, badContentf(where, "%w: no primary metadata", rpmmd.ErrMalformed)
 	}
-	tree := newTreePaths(repomdPath, signaturePath)
-	for _, it := range meta {
-		if err := tree.add(it.Path); err != nil {
-			return Result{}, badContent(where, err)
-		}
+	res := Result{Changed: true, Mirror: mirror}
+	pkgs, reused, err := r.fetchFiles(ctx, meta, primary)
+	// A mirror that fails to serve a file gives way to the next one that
+	// serves the same repomd.xml; what reached the pool stays.
+	for err != nil && r.fallBack(ctx, ix, err) {
+		pkgs, reused, err = r.fetchFiles(ctx, meta, primary)
 	}
-	res := Result{Changed: true}
-	if res.Reused, err = r.fetchStage(ctx, StageMetadata, meta); err != nil {
-		return Result{}, err
-	}
-
-	// 3.–5. the package list, planned and fetched while it is read
-	pkgs, reused, err := r.packagesStage(ctx, primary, tree)
-	res.Reused += reused
 	if err != nil {
 		return Result{}, err
+	}
+	res.Reused, res.Refused = reused, r.refused
+	if mirror != "" {
+		res.Mirror = r.f.base.Redacted()
 	}
 
 	// 6. the snapshot
@@ -277,6 +335,25 @@ func (r *syncRun) unchanged(id, rev string, newest int64) (res Result, found boo
 	r.log.Info("upstream unchanged", zap.String("snapshot", id))
 	r.prog.stage(StageDone, 0, 0)
 	return Result{Snapshot: snap, Counts: r.prog.counts()}, true, nil
+}
+
+// fetchFiles fetches the metadata files (2.), then the package list and
+// the packages it names (3.–5.), into the pool. It returns the packages and
+// how many files the pool held already.
+func (r *syncRun) fetchFiles(ctx context.Context, meta []Item, primary rpmmd.Data) ([]repo.Package, int, error) {
+	tree := newTreePaths(repomdPath, signaturePath)
+	for _, it := range meta {
+		if err := tree.add(it.Path); err != nil {
+			return nil, 0, badContent(r.f.url(repomdPath), err)
+		}
+	}
+	reused, err := r.fetchStage(ctx, StageMetadata, meta)
+	if err != nil {
+		return nil, 0, err
+	}
+	// 3.–5. the package list, planned and fetched while it is read
+	pkgs, more, err := r.packagesStage(ctx, primary, tree)
+	return pkgs, reused + more, err
 }
 
 // fetchStage plans items against the pool and fetches what it lacks as
@@ -370,7 +447,7 @@ func snapshotFiles(ix index, meta []Item, pkgs []repo.Package) []repo.File {
 // commitFiles commits snap (its ID and what it records of its index) with
 // files and pkgs, all in the pool.
 func (r *syncRun) commitFiles(snap repo.Snapshot, files []repo.File, pkgs []repo.Package) (repo.Snapshot, error) {
-	snap.Repo, snap.Source, snap.CreatedAt = r.src.Repo, redactURL(r.src.URL), r.m.clock()().UTC()
+	snap.Repo, snap.Source, snap.CreatedAt = r.src.Repo, r.f.base.Redacted(), r.m.clock()().UTC()
 	// CommitSnapshot flushes the store before the snapshot becomes
 	// visible, so no snapshot names bytes a crash could lose. It fills
 	// in the counts.
@@ -379,7 +456,7 @@ func (r *syncRun) commitFiles(snap repo.Snapshot, files []repo.File, pkgs []repo
 	// still refuse one, the same names will fail the same way again.
 	for _, errno := range []error{unix.ENAMETOOLONG, unix.ENOTDIR, unix.EEXIST} {
 		if errors.Is(err, errno) {
-			return repo.Snapshot{}, badContent(redactURL(r.src.URL), err)
+			return repo.Snapshot{}, badContent(r.f.base.Redacted(), err)
 		}
 	}
 	return snap, err

@@ -38,17 +38,7 @@ func (e *FilesError) Error() string {
 	if len(e.Failed) > 1 {
 		b.WriteString("s")
 	}
-	for i, f := range e.Failed {
-		if i == filesShown {
-			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-filesShown)
-			break
-		}
-		sep := ": "
-		if i > 0 {
-			sep = "; "
-		}
-		fmt.Fprintf(&b, "%s%v", sep, f.Err)
-	}
+	writeShown(&b, len(e.Failed), func(i int) string { return e.Failed[i].Err.Error() })
 	return b.String()
 }
 
