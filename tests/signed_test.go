@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
@@ -85,19 +86,39 @@ production:
 
 	out, err = s.osflow("audit", "production", "--verify")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "approval signed by alice, key "+proof.Fingerprint+": verified", out)
+	require.Contains(t, out, "approval signed by alice, key "+proof.Fingerprint+": verified (from promotions.log)", out)
+
+	// promotions.log keeps the signature: with the history out of reach
+	// (another namespace), the audit verifies it from there.
+	elsewhere, err := client.Dial(client.Options{HostPort: s.cfg.Temporal.Address, Namespace: "default"})
+	require.NoError(t, err)
+	defer elsewhere.Close()
+	entries, err := starter.Audit(s.store, s.cfg, "production")
+	require.NoError(t, err)
+	require.NoError(t, starter.VerifyApprovals(context.Background(), elsewhere, s.cfg, entries))
+	require.Len(t, entries, 1)
+	require.True(t, entries[0].Approval.Verified, "%+v", entries[0].Approval)
+	require.Equal(t, proof.Signature, entries[0].Promotion.Signed.Signature)
 
 	// Once alice's key is replaced in the configuration, the recorded
 	// approval no longer verifies: the audit marks the switch.
 	cfg := *s.cfg
 	cfg.Production.ApproverKeys = map[string]string{"alice": s.cfg.Production.ApproverKeys["bob"], "bob": s.cfg.Production.ApproverKeys["bob"]}
-	entries, err := starter.Audit(s.store, &cfg, "production")
+	entries, err = starter.Audit(s.store, &cfg, "production")
 	require.NoError(t, err)
 	require.NoError(t, starter.VerifyApprovals(context.Background(), s.client, &cfg, entries))
 	require.Len(t, entries, 1)
 	require.True(t, entries[0].Warn)
 	require.False(t, entries[0].Approval.Verified)
 	require.Contains(t, entries[0].Approval.Problem, "the signature of alice does not verify: signed with key "+proof.Fingerprint)
+
+	// A record edited to widen the window does not verify either.
+	tamper(t, filepath.Join(s.cfg.Store, "provenance", r1, "promotions.log"), fmt.Sprintf(`"windowEnd":%q`, end), fmt.Sprintf(`"windowEnd":%q`, now.Add(9*time.Hour).Format(time.RFC3339)))
+	entries, err = starter.Audit(s.store, s.cfg, "production")
+	require.NoError(t, err)
+	require.NoError(t, starter.VerifyApprovals(context.Background(), elsewhere, s.cfg, entries))
+	require.True(t, entries[0].Warn)
+	require.Contains(t, entries[0].Approval.Problem, "promotions.log: the statement is for window-end "+fmt.Sprintf("%q", end))
 }
 
 // temporalCLIErr runs the pinned Temporal CLI and returns its output and
