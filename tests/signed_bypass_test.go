@@ -92,6 +92,7 @@ production:
 	out, err = s.osflow("approve", id, "--as", "alice", "--key", aliceKey, "--comment", "go", "--wait")
 	require.NoError(t, err, out)
 	require.NotEqual(t, r1, s.channel("production"))
+	recordHistory(t, s.client, id, "", "bypass-v4-signed")
 	bypasses, err := s.store.Bypasses()
 	require.NoError(t, err)
 	require.Len(t, bypasses, 1)

@@ -24,7 +24,8 @@ import (
 // are refused and the promotion still waits; approved as the README shows
 // without osflow (ssh-keygen -Y sign by hand, the Temporal CLI), the
 // promotion reaches production, and `osflow audit production --verify`
-// verifies the approval again.
+// verifies the approval again. Update and Signal payloads with a field
+// that is not the request's are refused, naming it.
 func TestSignedApprovalToProduction(t *testing.T) {
 	testtool.Need(t, "jq")
 	aliceKey, alice := testtool.SSHKey(t, "alice", "ed25519")
@@ -58,6 +59,19 @@ production:
 	require.Error(t, err, out)
 	require.Contains(t, err.Error(), "signed with the key of alice")
 	require.Contains(t, out, "decision: reject\nwindow-start: -\nwindow-end: -\ncomment: not now\n", "the statement is printed")
+	// Payloads decode strictly: an unknown field in an Update is refused
+	// to the caller, naming it; a Signal with a misspelt field is refused
+	// and listed in osflow status.
+	out, err = s.temporalCLIErr("workflow", "update", "execute", "--workflow-id", p, "--name", workflows.UpdateApproveOutage,
+		"--input", fmt.Sprintf(`{"Approver":"alice","Comment":"go","WindowStart":%q,"Window":"4h"}`, start))
+	require.Error(t, err, out)
+	require.Contains(t, out, `unknown field "Window": the fields are Approver, Comment, WindowStart, WindowEnd, Statement, Signature`)
+	s.temporalCLI("workflow", "signal", "--workflow-id", p, "--name", workflows.SignalApproveOutage,
+		"--input", fmt.Sprintf(`{"approver":"alice","WindowStart":%q}`, start))
+	s.promotionState(p, func(st workflows.PromotionStatus) bool { return len(st.Refused) > 0 }, "the signal refused")
+	out, err = s.osflow("status")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `approve-outage from "alice" refused: unknown field "approver": field names are case-sensitive, did you mean "Approver"?`)
 	st := s.promotionState(p, func(workflows.PromotionStatus) bool { return true }, "its status")
 	require.Equal(t, workflows.ApprovalPending, st.Approval.State, "the refused approvals recorded nothing")
 	require.Empty(t, st.Approval.Proofs)
@@ -82,7 +96,7 @@ production:
 	require.Equal(t, "alice", proof.By)
 	require.Contains(t, proof.Statement, "release: "+r1+"\ndecision: approve\n")
 	require.NoError(t, waitWorkflow(t, s, p))
-	recordHistory(t, s.client, p, "", "promotion-v2-signed")
+	recordHistory(t, s.client, p, "", "promotion-v4-strict-signed")
 
 	out, err = s.osflow("audit", "production", "--verify")
 	require.NoError(t, err, out)

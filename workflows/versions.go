@@ -61,4 +61,9 @@ const (
 	// Promotion's end-silences step states what Unsilence ended and what
 	// remains (with how to end it by hand), not how many were made.
 	versionSilencesEnded = "promotion-silences-ended"
+	// Operator signals decode strictly (exact field names, no unknown
+	// fields, right types); one that does not is refused and listed in
+	// the status, no longer dropped or taken loosely (Promotion, Bypass,
+	// MergeBack, TestCycle).
+	versionStrictPayloads = "strict-payloads"
 )
