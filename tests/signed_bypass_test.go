@@ -56,9 +56,9 @@ production:
 
 	out, err := s.osflow("--json", "bypass", "site", pick(t, rpms, "openssl-3.0.2"), "--reason", "CVE-2026-1234", "--as", "carol")
 	require.NoError(t, err, out)
-	var started struct{ WorkflowID string }
+	var started struct{ Result struct{ WorkflowID string } }
 	require.NoError(t, json.Unmarshal([]byte(out), &started), out)
-	id := started.WorkflowID
+	id := started.Result.WorkflowID
 	waiting := s.bypassState(id, func(st workflows.BypassStatus) bool { return st.Phase == workflows.PhaseAwaitingApproval }, "waiting for approval")
 	require.Equal(t, []string{"openssl-3.0.2-1.noarch"}, nevras(waiting.Packages))
 
@@ -83,7 +83,7 @@ production:
 	require.NoError(t, err)
 	out, err = s.temporalCLIErr("workflow", "update", "execute", "--workflow-id", id, "--name", workflows.UpdateApproveOutage, "--input", string(input))
 	require.Error(t, err, out)
-	require.Contains(t, out, `the statement is for workflow "bypass-other", this request is for "`+id+`"`)
+	require.Contains(t, unquote(out), `the statement is for workflow "bypass-other", this request is for "`+id+`"`)
 	st := s.bypassState(id, func(workflows.BypassStatus) bool { return true }, "its status")
 	require.Equal(t, workflows.ApprovalPending, st.Approval.State, "the refused approvals recorded nothing")
 	require.Empty(t, st.Approval.Proofs)
@@ -140,3 +140,6 @@ func tamper(t *testing.T, path, old, new string) {
 	require.Contains(t, string(b), old)
 	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644))
 }
+
+// unquote undoes the Temporal CLI's escaping of quotes in an error.
+func unquote(out string) string { return strings.ReplaceAll(out, `\"`, `"`) }

@@ -65,7 +65,7 @@ production:
 	out, err = s.temporalCLIErr("workflow", "update", "execute", "--workflow-id", p, "--name", workflows.UpdateApproveOutage,
 		"--input", fmt.Sprintf(`{"Approver":"alice","Comment":"go","WindowStart":%q,"Window":"4h"}`, start))
 	require.Error(t, err, out)
-	require.Contains(t, out, `unknown field "Window": the fields are Approver, Comment, WindowStart, WindowEnd, Statement, Signature`)
+	require.Contains(t, unquote(out), `unknown field "Window": the fields are Approver, Comment, WindowStart, WindowEnd, Statement, Signature`)
 	s.temporalCLI("workflow", "signal", "--workflow-id", p, "--name", workflows.SignalApproveOutage,
 		"--input", fmt.Sprintf(`{"approver":"alice","WindowStart":%q}`, start))
 	s.promotionState(p, func(st workflows.PromotionStatus) bool { return len(st.Refused) > 0 }, "the signal refused")
