@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/osflow/osflow/activities"
 )
 
 // Operator payloads decode strictly: each refusal names the field.
@@ -63,4 +66,29 @@ func TestPromotionRefusesLoosePayloads(t *testing.T) {
 	require.Len(t, st.Refused, 2, "%q", st.Refused)
 	require.Contains(t, st.Refused[0], `approve-outage from "alice" refused: unknown field "window": the fields are Approver, Comment`)
 	require.Contains(t, st.Refused[1], `comment from "carol" refused: field "Text": want string`)
+}
+
+// The test cycle's commands read their payloads as strictly: a freeze
+// Update with a misspelt field is refused to its caller, a task-done
+// Signal with one is listed as refused, and testing stays unfrozen.
+func TestCycleRefusesLoosePayloads(t *testing.T) {
+	env, tc := newCycleEnv(t, cyclePlan)
+	env.OnActivity(testActs.RunSuite, mock.Anything, mock.Anything).Return(passingSuite)
+	env.OnActivity(ticketActs.ProcessResults, mock.Anything, mock.Anything).Return(activities.TicketSummary{New: []string{"OSF-1"}}, nil)
+	tc.serve(env, time.Minute, "r1")
+	var freeze answer
+	sendUpdate[FreezeResult](env, 10*time.Minute, UpdateFreeze, json.RawMessage(`{"frozen":true,"Actor":"alice","Reason":"hold"}`), &freeze)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalTaskDone, json.RawMessage(`{"Task":"firmware","By":"alice","Done":true}`))
+	}, 11*time.Minute)
+	var st TestCycleState
+	env.RegisterDelayedCallback(func() { st = queryCycle(t, env) }, 20*time.Minute)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 30*time.Minute)
+
+	env.ExecuteWorkflow(TestCycleWorkflowType, TestCycleState{})
+
+	require.ErrorContains(t, freeze.refused, `unknown field "frozen": field names are case-sensitive, did you mean "Frozen"?`)
+	require.False(t, st.Frozen)
+	require.Len(t, st.Refused, 1)
+	require.Contains(t, st.Refused[0], `task-done from "alice" refused: unknown field "Done": the fields are Task, By`)
 }
