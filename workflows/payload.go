@@ -33,9 +33,6 @@ func (r *request[T]) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MarshalJSON sends the request as its fields.
-func (r request[T]) MarshalJSON() ([]byte, error) { return json.Marshal(r.v) }
-
 // strict checks the raw payload: a JSON object whose keys are T's field
 // names, exactly, each holding a value of its field's type. A payload
 // with no JSON (binary/null) is the zero request, as before.
