@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
@@ -107,18 +108,11 @@ production:
 
 	// With the history out of reach (another namespace), the record alone
 	// verifies; edited to name another package, it does not.
-	elsewhere, err := client.Dial(client.Options{HostPort: s.cfg.Temporal.Address, Namespace: "default"})
-	require.NoError(t, err)
-	defer elsewhere.Close()
-	entries, err := starter.Audit(s.store, s.cfg, "production")
-	require.NoError(t, err)
-	require.NoError(t, starter.VerifyApprovals(ctx, elsewhere, s.cfg, entries))
+	entries := s.auditVerified(s.cfg, s.elsewhere())
 	last := entries[len(entries)-1]
 	require.True(t, last.Approval.Verified, "%+v", last.Approval)
 	tamper(t, filepath.Join(s.cfg.Store, "bypasses.log"), `"packages":["openssl-3.0.2-1.noarch"]`, `"packages":["openssl-3.0.3-1.noarch"]`)
-	entries, err = starter.Audit(s.store, s.cfg, "production")
-	require.NoError(t, err)
-	require.NoError(t, starter.VerifyApprovals(ctx, elsewhere, s.cfg, entries))
+	entries = s.auditVerified(s.cfg, s.elsewhere())
 	last = entries[len(entries)-1]
 	require.False(t, last.Approval.Verified)
 	require.True(t, last.Warn)
@@ -143,3 +137,23 @@ func tamper(t *testing.T, path, old, new string) {
 
 // unquote undoes the Temporal CLI's escaping of quotes in an error.
 func unquote(out string) string { return strings.ReplaceAll(out, `\"`, `"`) }
+
+// elsewhere is a client of the site's Temporal server in another namespace,
+// where the site's workflows are not: as if their histories were gone.
+func (s *site) elsewhere() client.Client {
+	s.t.Helper()
+	c, err := client.Dial(client.Options{HostPort: s.cfg.Temporal.Address, Namespace: "default"})
+	require.NoError(s.t, err)
+	s.t.Cleanup(c.Close)
+	return c
+}
+
+// auditVerified is production's audit with its approvals verified
+// (osflow audit production --verify) against cfg's keys, through c.
+func (s *site) auditVerified(cfg *config.Config, c client.Client) []starter.AuditEntry {
+	s.t.Helper()
+	entries, err := starter.Audit(s.store, cfg, "production")
+	require.NoError(s.t, err)
+	require.NoError(s.t, starter.VerifyApprovals(context.Background(), c, cfg, entries))
+	return entries
+}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,11 +9,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
-	"github.com/osflow/osflow/starter"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -104,12 +101,8 @@ production:
 
 	// promotions.log keeps the signature: with the history out of reach
 	// (another namespace), the audit verifies it from there.
-	elsewhere, err := client.Dial(client.Options{HostPort: s.cfg.Temporal.Address, Namespace: "default"})
-	require.NoError(t, err)
-	defer elsewhere.Close()
-	entries, err := starter.Audit(s.store, s.cfg, "production")
-	require.NoError(t, err)
-	require.NoError(t, starter.VerifyApprovals(context.Background(), elsewhere, s.cfg, entries))
+	elsewhere := s.elsewhere()
+	entries := s.auditVerified(s.cfg, elsewhere)
 	require.Len(t, entries, 1)
 	require.True(t, entries[0].Approval.Verified, "%+v", entries[0].Approval)
 	require.Equal(t, proof.Signature, entries[0].Promotion.Signed.Signature)
@@ -118,9 +111,7 @@ production:
 	// approval no longer verifies: the audit marks the switch.
 	cfg := *s.cfg
 	cfg.Production.ApproverKeys = map[string]string{"alice": s.cfg.Production.ApproverKeys["bob"], "bob": s.cfg.Production.ApproverKeys["bob"]}
-	entries, err = starter.Audit(s.store, &cfg, "production")
-	require.NoError(t, err)
-	require.NoError(t, starter.VerifyApprovals(context.Background(), s.client, &cfg, entries))
+	entries = s.auditVerified(&cfg, s.client)
 	require.Len(t, entries, 1)
 	require.True(t, entries[0].Warn)
 	require.False(t, entries[0].Approval.Verified)
@@ -128,9 +119,7 @@ production:
 
 	// A record edited to widen the window does not verify either.
 	tamper(t, filepath.Join(s.cfg.Store, "provenance", r1, "promotions.log"), fmt.Sprintf(`"windowEnd":%q`, end), fmt.Sprintf(`"windowEnd":%q`, now.Add(9*time.Hour).Format(time.RFC3339)))
-	entries, err = starter.Audit(s.store, s.cfg, "production")
-	require.NoError(t, err)
-	require.NoError(t, starter.VerifyApprovals(context.Background(), elsewhere, s.cfg, entries))
+	entries = s.auditVerified(s.cfg, elsewhere)
 	require.True(t, entries[0].Warn)
 	require.Contains(t, entries[0].Approval.Problem, "promotions.log: the statement is for window-end "+fmt.Sprintf("%q", end))
 }
