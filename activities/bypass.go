@@ -23,6 +23,7 @@ import (
 	"github.com/osflow/osflow/integrations/ci"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/rpmmd"
+	"github.com/osflow/osflow/internal/approvalsig"
 )
 
 // BypassPlan is an overlay's bypass policy as the worker's configuration
@@ -31,8 +32,12 @@ type BypassPlan struct {
 	Overlay         string
 	RequireApproval bool
 	Approvers       []string
-	Channels        []string // testing, then production
-	RepoTaskQueue   string
+	// ApproverKeys and RequireSigned are production's: a bypass approval
+	// is signed like a promotion's.
+	ApproverKeys  map[string]string `json:",omitempty"`
+	RequireSigned bool              `json:",omitempty"`
+	Channels      []string          // testing, then production
+	RepoTaskQueue string
 }
 
 // OverlayInput names an overlay repo.
@@ -86,6 +91,8 @@ type ApplyBypassInput struct {
 	Key      string
 	Actor    string
 	Reason   string
+	// Signed is the bypass's signed approval, for bypasses.log.
+	Signed *approvalsig.Signed `json:",omitempty"`
 }
 
 // BypassResult is what a bypass did to the store.
@@ -123,6 +130,7 @@ func (a *ConfigActivities) BypassPlan(_ context.Context, in OverlayInput) (Bypas
 	}
 	return BypassPlan{
 		Overlay: rc.Name, RequireApproval: rc.Bypass.RequireApproval, Approvers: c.Production.Approvers,
+		ApproverKeys: c.Production.ApproverKeys, RequireSigned: c.Production.RequireSignedApprovals,
 		Channels: []string{c.Channels.Testing, c.Channels.Production}, RepoTaskQueue: c.Temporal.RepoTaskQueue,
 	}, nil
 }
@@ -435,7 +443,7 @@ func (a *RepoActivities) ApplyBypass(ctx context.Context, in ApplyBypassInput) (
 	}
 	rec, err := a.Store.ApplyBypass(ctx, repo.BypassRequest{
 		Overlay: in.Overlay, Snapshot: snap.Snapshot, Channels: in.Channels, Bypass: in.Bypass,
-		Key: opKey(ctx, in.Key), Actor: in.Actor, Reason: in.Reason, Packages: nevras,
+		Key: opKey(ctx, in.Key), Actor: in.Actor, Reason: in.Reason, Packages: nevras, Signed: in.Signed,
 	})
 	if err != nil {
 		return BypassResult{}, classify(err)

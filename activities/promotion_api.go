@@ -1,6 +1,10 @@
 package activities
 
-import "time"
+import (
+	"time"
+
+	"github.com/osflow/osflow/internal/approvalsig"
+)
 
 // PromotionPlan is what the worker's configuration says the production
 // phase does.
@@ -219,6 +223,8 @@ type PromotionRecordInput struct {
 	WindowStart time.Time
 	WindowEnd   time.Time
 	Outcome     string
+	// Signed is the approval's signed statement, recorded with the switch.
+	Signed *approvalsig.Signed `json:",omitempty"`
 }
 
 // OutcomeInput publishes how an outage went.

@@ -570,6 +570,6 @@ func (a *RepoActivities) RecordPromotion(ctx context.Context, in PromotionRecord
 	defer a.keepAlive(ctx)()
 	return classify(a.Store.RecordPromotion(ctx, in.Release, repo.PromotionRecord{
 		Key: in.Key, Promotion: in.Promotion, Run: in.Run, Channel: in.Channel, Approver: in.Approver, Comment: in.Comment,
-		WindowStart: in.WindowStart, WindowEnd: in.WindowEnd, Time: time.Now().UTC(), Outcome: in.Outcome,
+		WindowStart: in.WindowStart, WindowEnd: in.WindowEnd, Time: time.Now().UTC(), Outcome: in.Outcome, Signed: in.Signed,
 	}))
 }

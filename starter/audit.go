@@ -29,6 +29,8 @@ type AuditEntry struct {
 	Warn bool `json:"warn"`
 	// Promotion is the promotion that made the switch, if one did.
 	Promotion *repo.PromotionRecord `json:"promotion,omitempty"`
+	// Bypass is the finished bypass that made the switch, if one did.
+	Bypass *repo.BypassRecord `json:"bypass,omitempty"`
 	// Outcome is the promotion's outcome: done, rolled-back, or "" while
 	// it runs.
 	Outcome string `json:"outcome,omitempty"`
@@ -146,7 +148,8 @@ func Audit(st *repo.Store, cfg *config.Config, channel string) ([]AuditEntry, er
 		}
 		gatePassed := len(e.Gate) > 0 && !slices.ContainsFunc(e.Gate, func(r string) bool { return !strings.HasPrefix(r, "ok:") })
 		e.Tested = (e.ServedByTesting || served(base)) && gatePassed
-		e.Verdict, e.Warn = verdict(e, production, bypassRecorded(bypasses, sw), out)
+		e.Bypass = bypassRecord(bypasses, sw)
+		e.Verdict, e.Warn = verdict(e, production, e.Bypass != nil, out)
 		out = append(out, e)
 	}
 	cur, err := st.Channel(channel)
@@ -171,11 +174,15 @@ func lastTo(entries []AuditEntry) string {
 	return entries[len(entries)-1].Switch.To
 }
 
-// bypassRecorded reports whether a finished bypass made the switch.
-func bypassRecorded(bypasses []repo.BypassRecord, sw repo.Switch) bool {
-	return slices.ContainsFunc(bypasses, func(b repo.BypassRecord) bool {
+// bypassRecord is the finished bypass that made the switch, nil if none.
+func bypassRecord(bypasses []repo.BypassRecord, sw repo.Switch) *repo.BypassRecord {
+	i := slices.IndexFunc(bypasses, func(b repo.BypassRecord) bool {
 		return slices.ContainsFunc(b.Switches, func(s repo.Switch) bool { return s.Key == sw.Key && s.To == sw.To })
 	})
+	if i < 0 {
+		return nil
+	}
+	return &bypasses[i]
 }
 
 // verdict says in words what backs the switch e, and whether nothing
@@ -236,11 +243,13 @@ testing served it, the bypass record. Marked WARN: a switch of production not
 backed by an approved promotion of a tested release, a recorded bypass or the
 rollback of a failed promotion; a manual switch or rollback of any channel; a
 release the channel serves that no completed switch in its log names. Reads
-the store. With --verify, also verifies each promotion's signed approval
-(production.requireSignedApprovals) against the keys in production.approvers,
-read from the promotion's history in Temporal: a switch whose approval is
-unsigned or does not verify is marked WARN. Exit status 1 when the channel's
-current release came by a WARN.`,
+the store. With --verify, also verifies each promotion's and bypass's signed
+approval (production.requireSignedApprovals) against the keys in
+production.approvers, read from the switch's record (promotions.log,
+bypasses.log), or from the workflow's history in Temporal for a switch
+recorded without it: a switch whose approval is unsigned or does not verify
+is marked WARN. Exit status 1 when the channel's current release came by a
+WARN.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(func(cfg *config.Config, st *repo.Store) error {
@@ -273,7 +282,7 @@ current release came by a WARN.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&verify, "verify", false, "verify each promotion's signed approval against production.approvers' keys (reads Temporal)")
+	cmd.Flags().BoolVar(&verify, "verify", false, "verify each promotion's and bypass's signed approval against production.approvers' keys")
 	return cmd
 }
 
@@ -297,7 +306,7 @@ func (a *app) printAudit(channel string, entries []AuditEntry) {
 			fmt.Fprintf(w, "     window %s to %s; outcome %s\n", p.WindowStart.Local().Format(time.DateTime), p.WindowEnd.Local().Format(time.DateTime), orNone(e.Outcome))
 		}
 		if c := e.Approval; c != nil && c.Verified {
-			fmt.Fprintf(w, "     approval signed by %s, key %s: verified\n", e.Promotion.Approver, c.Fingerprint)
+			fmt.Fprintf(w, "     approval signed by %s, key %s: verified (from %s)\n", c.By, c.Fingerprint, c.Source)
 		}
 		for _, g := range e.Gate {
 			fmt.Fprintf(w, "     gate %s\n", g)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -16,37 +17,48 @@ import (
 	"github.com/osflow/osflow/workflows"
 )
 
-// ApprovalCheck is the audit's verification, again, of a promotion's
-// signed approval against the keys configured now.
+// ApprovalCheck is the audit's verification, again, of the signed
+// approval of a promotion's or a bypass's switch against the keys
+// configured now.
 type ApprovalCheck struct {
 	Verified    bool   `json:"verified"`
+	By          string `json:"by,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Source is where the signature was read: the switch's record
+	// (promotions.log, bypasses.log) or the workflow's history.
+	Source string `json:"source,omitempty"`
 	// Problem says why the approval does not verify.
 	Problem string `json:"problem,omitempty"`
 }
 
+// Where a verified signature was read.
+const (
+	sourcePromotionsLog = "promotions.log"
+	sourceBypassesLog   = "bypasses.log"
+	sourceHistory       = "workflow history"
+)
+
 // VerifyApprovals verifies the signed approval of every promotion switch
-// in entries against production.approvers' keys, reading the approval
-// from the promotion's history (the provenance log records the approver,
-// not the signature). A switch whose approval does not verify, or was
-// not signed, is marked WARN.
+// and every approved bypass in entries against production.approvers' keys.
+// The signature is read from the switch's record, which outlives the
+// workflow; a switch recorded without one (unsigned, or recorded before
+// records carried signatures) is looked up in the workflow's history. A
+// switch whose approval does not verify, or was not signed, is marked
+// WARN; a bypass that needed no approval has nothing to verify.
 func VerifyApprovals(ctx context.Context, c client.Client, cfg *config.Config, entries []AuditEntry) error {
 	for i := range entries {
 		e := &entries[i]
-		if e.Kind != SwitchPromotion || e.Promotion == nil {
-			continue
-		}
-		reqs, err := approveRequests(ctx, c, e.Promotion.Promotion, e.Promotion.Run)
-		var nf *serviceerror.NotFound
+		var err error
 		switch {
-		case errors.As(err, &nf):
-			e.Approval = &ApprovalCheck{Problem: fmt.Sprintf("the history of %s is gone (namespace retention): nothing to verify", e.Promotion.Promotion)}
-		case err != nil:
-			return fmt.Errorf("verify the approval of %s: %w", e.Promotion.Promotion, err)
-		default:
-			e.Approval = verifyApproval(cfg, e, reqs)
+		case e.Kind == SwitchPromotion && e.Promotion != nil:
+			err = verifyPromotionApproval(ctx, c, cfg, e)
+		case e.Kind == SwitchBypass && e.Bypass != nil:
+			err = verifyBypassApproval(ctx, c, cfg, e)
 		}
-		if !e.Approval.Verified {
+		if err != nil {
+			return err
+		}
+		if e.Approval != nil && !e.Approval.Verified {
 			e.Warn = true
 			e.Verdict += "; its approval does not verify: " + e.Approval.Problem
 		}
@@ -54,32 +66,123 @@ func VerifyApprovals(ctx context.Context, c client.Client, cfg *config.Config, e
 	return nil
 }
 
-// verifyApproval finds, among the approval requests a promotion received,
-// the signed one its record names, and verifies it.
-func verifyApproval(cfg *config.Config, e *AuditEntry, reqs []workflows.ApproveRequest) *ApprovalCheck {
+func verifyPromotionApproval(ctx context.Context, c client.Client, cfg *config.Config, e *AuditEntry) error {
 	rec := e.Promotion
-	problem := fmt.Sprintf("%s's approval was not signed", rec.Approver)
+	if rec.Signed != nil {
+		e.Approval = verifySigned(cfg, *rec.Signed, rec.Approver, sourcePromotionsLog, func(got approvalsig.Statement) approvalsig.Statement {
+			return promotionWant(e, got)
+		})
+		return nil
+	}
+	reqs, err := approveRequests(ctx, c, rec.Promotion, rec.Run)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		e.Approval = &ApprovalCheck{Problem: fmt.Sprintf("promotions.log has no signature for it and the history of %s is gone (namespace retention): nothing to verify", rec.Promotion)}
+	case err != nil:
+		return fmt.Errorf("verify the approval of %s: %w", rec.Promotion, err)
+	default:
+		e.Approval = verifyRequests(cfg, reqs, rec.Approver, func(got approvalsig.Statement) approvalsig.Statement { return promotionWant(e, got) })
+	}
+	return nil
+}
+
+// promotionWant is the statement a promotion switch's approval must make.
+// The statement names the candidate; the switch may carry a bypass on top
+// of it (e.Base).
+func promotionWant(e *AuditEntry, got approvalsig.Statement) approvalsig.Statement {
+	rec := e.Promotion
+	release := e.Switch.To
+	if got.Release == e.Base {
+		release = e.Base
+	}
+	return approvalsig.Statement{Workflow: rec.Promotion, Release: release, Decision: approvalsig.DecisionApprove,
+		WindowStart: rec.WindowStart, WindowEnd: rec.WindowEnd, Comment: rec.Comment}
+}
+
+// verifyBypassApproval verifies a bypass's approval. Its record keeps the
+// overlay and packages, not the approval's comment: the statement's is
+// taken as it is (the signature covers it).
+func verifyBypassApproval(ctx context.Context, c client.Client, cfg *config.Config, e *AuditEntry) error {
+	rec := e.Bypass
+	want := func(got approvalsig.Statement) approvalsig.Statement {
+		w := approvalsig.Statement{Workflow: rec.Bypass, Overlay: rec.Overlay, Packages: rec.Packages,
+			Decision: approvalsig.DecisionApprove, Comment: got.Comment}
+		if slices.Equal(sorted(got.Packages), sorted(rec.Packages)) {
+			w.Packages = got.Packages // the bypass's order, the same packages
+		}
+		return w
+	}
+	if rec.Signed != nil {
+		e.Approval = verifySigned(cfg, *rec.Signed, rec.Signed.By, sourceBypassesLog, want)
+		return nil
+	}
+	reqs, err := approveRequests(ctx, c, rec.Bypass, "")
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return nil // history gone, and nothing says the bypass needed an approval
+	case err != nil:
+		return fmt.Errorf("verify the approval of %s: %w", rec.Bypass, err)
+	case len(reqs) == 0:
+		return nil // applied without an approval (bypass.requireApproval is off)
+	}
+	e.Approval = verifyRequests(cfg, reqs, reqs[len(reqs)-1].Approver, want)
+	return nil
+}
+
+func sorted(s []string) []string {
+	return slices.Sorted(slices.Values(s))
+}
+
+// verifySigned verifies a signed approval read from a switch's record,
+// made by approver, whose statement must state want(the statement read).
+func verifySigned(cfg *config.Config, s approvalsig.Signed, approver, source string, want func(approvalsig.Statement) approvalsig.Statement) *ApprovalCheck {
+	check := &ApprovalCheck{By: s.By, Source: source}
+	got, err := approvalsig.Parse(s.Statement)
+	if err != nil {
+		check.Problem = fmt.Sprintf("%s: %v", source, err)
+		return check
+	}
+	if s.By != approver {
+		check.Problem = fmt.Sprintf("%s: the signature is by %q, the approver recorded is %q", source, s.By, approver)
+		return check
+	}
+	v, err := approvalsig.Check(cfg.Production.ApproverKeys, approvalsig.Decision{By: s.By, Statement: s.Statement, Signature: s.Signature},
+		want(got), func(string) bool { return false })
+	switch {
+	case err != nil:
+		check.Problem = fmt.Sprintf("%s: %v", source, err)
+	case v.Fingerprint != s.Fingerprint:
+		check.Problem = fmt.Sprintf("%s: it records key %s, the signature verifies with %s", source, s.Fingerprint, v.Fingerprint)
+	default:
+		check.Verified, check.Fingerprint = true, v.Fingerprint
+	}
+	return check
+}
+
+// verifyRequests finds, among the approval requests a workflow received,
+// the last signed one by approver that verifies.
+func verifyRequests(cfg *config.Config, reqs []workflows.ApproveRequest, approver string, want func(approvalsig.Statement) approvalsig.Statement) *ApprovalCheck {
+	problem := fmt.Sprintf("%s's approval was not signed", approver)
 	for i := len(reqs) - 1; i >= 0; i-- {
 		r := reqs[i]
-		if r.Approver != rec.Approver || r.Signature == "" {
+		if r.Approver != approver || r.Signature == "" {
 			continue
 		}
-		// The statement names the candidate; the switch may carry a
-		// bypass on top of it (e.Base).
-		release := e.Switch.To
-		if s, err := approvalsig.Parse(r.Statement); err == nil && s.Release == e.Base {
-			release = e.Base
+		got, err := approvalsig.Parse(r.Statement)
+		if err != nil {
+			problem = err.Error()
+			continue
 		}
-		want := approvalsig.Statement{Workflow: rec.Promotion, Release: release, Decision: approvalsig.DecisionApprove,
-			WindowStart: rec.WindowStart, WindowEnd: rec.WindowEnd, Comment: rec.Comment}
 		v, err := approvalsig.Check(cfg.Production.ApproverKeys, approvalsig.Decision{By: r.Approver, Statement: r.Statement, Signature: r.Signature},
-			want, func(string) bool { return false })
+			want(got), func(string) bool { return false })
 		if err == nil {
-			return &ApprovalCheck{Verified: true, Fingerprint: v.Fingerprint}
+			return &ApprovalCheck{Verified: true, By: approver, Fingerprint: v.Fingerprint, Source: sourceHistory}
 		}
 		problem = err.Error()
 	}
-	return &ApprovalCheck{Problem: problem}
+	return &ApprovalCheck{By: approver, Problem: problem}
 }
 
 // approveRequests are the approve-outage requests in a run's history,

@@ -3,6 +3,7 @@ package starter
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +22,7 @@ type decision struct {
 	start, end            time.Time
 }
 
-// signDecision makes the statement of a decision on a promotion, prints
+// signDecision makes the statement of a decision on a promotion or a bypass, prints
 // it, and signs it with the private key in keyFile (ssh-keygen -Y sign);
 // without a key file it returns nothing to sign with. An approval's
 // window end defaults as the promotion would default it, and is set in d:
@@ -30,9 +31,27 @@ func (a *app) signDecision(ctx context.Context, c client.Client, cfg *config.Con
 	if keyFile == "" {
 		return "", "", nil
 	}
+	var s approvalsig.Statement
+	if strings.HasPrefix(d.id, workflows.BypassPrefix) {
+		s, err = bypassStatement(ctx, c, d)
+	} else {
+		s, err = promotionStatement(ctx, c, cfg, d)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	text := s.Text()
+	fmt.Fprintf(a.stderr, "signing with %s (ssh-keygen -Y sign -n %s):\n%s", keyFile, approvalsig.Namespace, text)
+	sig, err := approvalsig.Sign(ctx, keyFile, text)
+	return text, sig, err
+}
+
+// promotionStatement states a decision on a promotion: its release and
+// window.
+func promotionStatement(ctx context.Context, c client.Client, cfg *config.Config, d *decision) (approvalsig.Statement, error) {
 	ps, err := queryStatus[workflows.PromotionStatus](ctx, c, d.id, "")
 	if err != nil {
-		return "", "", fmt.Errorf("read %s to sign the decision: %w", d.id, err)
+		return approvalsig.Statement{}, fmt.Errorf("read %s to sign the decision: %w", d.id, err)
 	}
 	s := approvalsig.Statement{Workflow: d.id, Release: ps.Release, Decision: d.decision, Comment: d.comment,
 		WindowStart: ps.Approval.WindowStart, WindowEnd: ps.Approval.WindowEnd, Nonce: approvalsig.NewNonce()}
@@ -43,10 +62,21 @@ func (a *app) signDecision(ctx context.Context, c client.Client, cfg *config.Con
 		}
 		d.end = s.WindowEnd
 	}
-	text := s.Text()
-	fmt.Fprintf(a.stderr, "signing with %s (ssh-keygen -Y sign -n %s):\n%s", keyFile, approvalsig.Namespace, text)
-	sig, err := approvalsig.Sign(ctx, keyFile, text)
-	return text, sig, err
+	return s, nil
+}
+
+// bypassStatement states a decision on a bypass: its overlay and the
+// packages it checked, which it must have checked already.
+func bypassStatement(ctx context.Context, c client.Client, d *decision) (approvalsig.Statement, error) {
+	bs, err := queryStatus[workflows.BypassStatus](ctx, c, d.id, "")
+	if err != nil {
+		return approvalsig.Statement{}, fmt.Errorf("read %s to sign the decision: %w", d.id, err)
+	}
+	if len(bs.Packages) == 0 {
+		return approvalsig.Statement{}, fmt.Errorf("%s is still checking its packages (phase %s): sign once `osflow status` lists them", d.id, bs.Phase)
+	}
+	return approvalsig.Statement{Workflow: d.id, Overlay: bs.Overlay, Packages: nevrasOf(bs), Decision: d.decision,
+		Comment: d.comment, Nonce: approvalsig.NewNonce()}, nil
 }
 
 // defaultWindow is the length of an outage window when the approver gives

@@ -17,6 +17,8 @@ func TestApproveCommandsWhenSigned(t *testing.T) {
 	require.Len(t, approveCommands("promotion-r1", true, false), 3)
 	require.Equal(t, []string{"osflow approve promotion-r1 --as NAME --key FILE --window-start TIME [--window-end TIME] [--comment TEXT]"},
 		approveCommands("promotion-r1", true, true))
+	require.Equal(t, []string{"osflow approve bypass-1 --as NAME --key FILE [--comment TEXT]"}, approveCommands("bypass-1", false, true),
+		"a bypass has no window")
 }
 
 // A signed approval states its window end: the default the promotion

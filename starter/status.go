@@ -96,6 +96,9 @@ func approveCommands(id string, window, signed bool) []string {
 	if signed {
 		// A signed approval takes a statement the Temporal CLI forms do
 		// not show; the README shows them with ssh-keygen -Y sign.
+		if !window {
+			return []string{"osflow approve " + id + " --as NAME --key FILE [--comment TEXT]"}
+		}
 		return []string{"osflow approve " + id + " --as NAME --key FILE --window-start TIME [--window-end TIME] [--comment TEXT]"}
 	}
 	input, flags := `'{"Approver":"NAME","Comment":"TEXT","WindowStart":"2026-12-24T20:00:00Z"}'`, " --window-start TIME [--window-end TIME]"
@@ -267,7 +270,7 @@ func bypassView(ctx context.Context, c client.Client, cfg *config.Config, id str
 	v.WaitingFor = "the bypass to finish"
 	if bs.Approval.State == workflows.ApprovalPending {
 		v.WaitingFor = "approve-outage (no window: it applies at once)"
-		v.Approve = approveCommands(id, false, false)
+		v.Approve = approveCommands(id, false, cfg.Production.RequireSignedApprovals)
 	}
 	return v
 }

@@ -27,7 +27,14 @@ import (
 // promotionState polls a promotion until cond holds.
 func (s *site) promotionState(id string, cond func(workflows.PromotionStatus) bool, what string) workflows.PromotionStatus {
 	s.t.Helper()
-	var st workflows.PromotionStatus
+	return workflowState(s, "promotion", id, cond, what)
+}
+
+// workflowState polls a workflow's status query until cond holds; it
+// shows the history when it never does.
+func workflowState[T any](s *site, kind, id string, cond func(T) bool, what string) T {
+	s.t.Helper()
+	var st T
 	var lastErr error
 	ok := assert.Eventually(s.t, func() bool {
 		q, err := s.client.QueryWorkflow(context.Background(), id, "", workflows.QueryStatus)
@@ -36,10 +43,10 @@ func (s *site) promotionState(id string, cond func(workflows.PromotionStatus) bo
 		}
 		lastErr = err
 		return err == nil && cond(st)
-	}, 3*time.Minute, 100*time.Millisecond, "promotion %s reaches %s", id, what)
+	}, 3*time.Minute, 100*time.Millisecond, "%s %s reaches %s", kind, id, what)
 	if !ok {
 		s.t.Logf("history of %s:\n%s", id, s.temporalCLI("workflow", "show", "--workflow-id", id))
-		s.t.Fatalf("promotion %s never reached: %s (last error %v, last state: %+v)", id, what, lastErr, st)
+		s.t.Fatalf("%s %s never reached: %s (last error %v, last state: %+v)", kind, id, what, lastErr, st)
 	}
 	return st
 }

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
-	"github.com/osflow/osflow/starter"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -23,7 +21,8 @@ import (
 // are refused and the promotion still waits; approved as the README shows
 // without osflow (ssh-keygen -Y sign by hand, the Temporal CLI), the
 // promotion reaches production, and `osflow audit production --verify`
-// verifies the approval again.
+// verifies the approval again. Update and Signal payloads with a field
+// that is not the request's are refused, naming it.
 func TestSignedApprovalToProduction(t *testing.T) {
 	testtool.Need(t, "jq")
 	aliceKey, alice := testtool.SSHKey(t, "alice", "ed25519")
@@ -57,6 +56,19 @@ production:
 	require.Error(t, err, out)
 	require.Contains(t, err.Error(), "signed with the key of alice")
 	require.Contains(t, out, "decision: reject\nwindow-start: -\nwindow-end: -\ncomment: not now\n", "the statement is printed")
+	// Payloads decode strictly: an unknown field in an Update is refused
+	// to the caller, naming it; a Signal with a misspelt field is refused
+	// and listed in osflow status.
+	out, err = s.temporalCLIErr("workflow", "update", "execute", "--workflow-id", p, "--name", workflows.UpdateApproveOutage,
+		"--input", fmt.Sprintf(`{"Approver":"alice","Comment":"go","WindowStart":%q,"Window":"4h"}`, start))
+	require.Error(t, err, out)
+	require.Contains(t, unquote(out), `unknown field "Window": the fields are Approver, Comment, WindowStart, WindowEnd, Statement, Signature`)
+	s.temporalCLI("workflow", "signal", "--workflow-id", p, "--name", workflows.SignalApproveOutage,
+		"--input", fmt.Sprintf(`{"approver":"alice","WindowStart":%q}`, start))
+	s.promotionState(p, func(st workflows.PromotionStatus) bool { return len(st.Refused) > 0 }, "the signal refused")
+	out, err = s.osflow("status")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `approve-outage from "alice" refused: unknown field "approver": field names are case-sensitive, did you mean "Approver"?`)
 	st := s.promotionState(p, func(workflows.PromotionStatus) bool { return true }, "its status")
 	require.Equal(t, workflows.ApprovalPending, st.Approval.State, "the refused approvals recorded nothing")
 	require.Empty(t, st.Approval.Proofs)
@@ -81,23 +93,35 @@ production:
 	require.Equal(t, "alice", proof.By)
 	require.Contains(t, proof.Statement, "release: "+r1+"\ndecision: approve\n")
 	require.NoError(t, waitWorkflow(t, s, p))
-	recordHistory(t, s.client, p, "", "promotion-v2-signed")
+	recordHistory(t, s.client, p, "", "promotion-v4-strict-signed")
 
 	out, err = s.osflow("audit", "production", "--verify")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "approval signed by alice, key "+proof.Fingerprint+": verified", out)
+	require.Contains(t, out, "approval signed by alice, key "+proof.Fingerprint+": verified (from promotions.log)", out)
+
+	// promotions.log keeps the signature: with the history out of reach
+	// (another namespace), the audit verifies it from there.
+	elsewhere := s.elsewhere()
+	entries := s.auditVerified(s.cfg, elsewhere)
+	require.Len(t, entries, 1)
+	require.True(t, entries[0].Approval.Verified, "%+v", entries[0].Approval)
+	require.Equal(t, proof.Signature, entries[0].Promotion.Signed.Signature)
 
 	// Once alice's key is replaced in the configuration, the recorded
 	// approval no longer verifies: the audit marks the switch.
 	cfg := *s.cfg
 	cfg.Production.ApproverKeys = map[string]string{"alice": s.cfg.Production.ApproverKeys["bob"], "bob": s.cfg.Production.ApproverKeys["bob"]}
-	entries, err := starter.Audit(s.store, &cfg, "production")
-	require.NoError(t, err)
-	require.NoError(t, starter.VerifyApprovals(context.Background(), s.client, &cfg, entries))
+	entries = s.auditVerified(&cfg, s.client)
 	require.Len(t, entries, 1)
 	require.True(t, entries[0].Warn)
 	require.False(t, entries[0].Approval.Verified)
 	require.Contains(t, entries[0].Approval.Problem, "the signature of alice does not verify: signed with key "+proof.Fingerprint)
+
+	// A record edited to widen the window does not verify either.
+	tamper(t, filepath.Join(s.cfg.Store, "provenance", r1, "promotions.log"), fmt.Sprintf(`"windowEnd":%q`, end), fmt.Sprintf(`"windowEnd":%q`, now.Add(9*time.Hour).Format(time.RFC3339)))
+	entries = s.auditVerified(s.cfg, elsewhere)
+	require.True(t, entries[0].Warn)
+	require.Contains(t, entries[0].Approval.Problem, "promotions.log: the statement is for window-end "+fmt.Sprintf("%q", end))
 }
 
 // temporalCLIErr runs the pinned Temporal CLI and returns its output and

@@ -95,6 +95,7 @@ func (b *bypass) run(ctx workflow.Context) error {
 					workflow.Now(ctx).UTC().Format(time.RFC3339), name, by, err), maxRefusals)
 			},
 			decided: func() {},
+			signing: b.signing,
 		}
 		if err := appr.register(ctx); err != nil {
 			return err
@@ -138,7 +139,7 @@ func (b *bypass) run(ctx workflow.Context) error {
 	if err := b.step(ctx, "add, snapshot and switch "+strings.Join(b.plan.Channels, " and "), func() (string, error) {
 		err := workflow.ExecuteActivity(store, repoActs.ApplyBypass, activities.ApplyBypassInput{
 			Overlay: b.in.Overlay, Files: b.st.Packages, Channels: b.plan.Channels, Bypass: id,
-			Key: runKey(ctx, "apply"), Actor: b.in.Actor, Reason: b.in.Reason,
+			Key: runKey(ctx, "apply"), Actor: b.in.Actor, Reason: b.in.Reason, Signed: lastApproval(b.st.Approval.Proofs),
 		}).Get(ctx, &res)
 		var moved []string
 		for _, sw := range res.Switches {

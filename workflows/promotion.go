@@ -526,6 +526,7 @@ func (p *promotion) switchProduction(ctx workflow.Context) (string, error) {
 	err = workflow.ExecuteActivity(storeActivityCtx(ctx, p.plan.RepoTaskQueue), repoActs.RecordPromotion, activities.PromotionRecordInput{
 		Release: sw.To, Key: key, Promotion: id, Run: workflow.GetInfo(ctx).WorkflowExecution.RunID,
 		Channel: p.plan.ProductionChannel, Approver: a.By, Comment: a.Comment, WindowStart: a.WindowStart, WindowEnd: a.WindowEnd,
+		Signed: lastApproval(a.Proofs),
 	}).Get(ctx, nil)
 	if err != nil {
 		return "", stepError("record the promotion in the release's provenance", err)

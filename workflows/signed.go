@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -21,12 +22,19 @@ type Proof struct {
 }
 
 // signing is what an approval's validators need to check signatures: the
-// approvers' keys, whether a signature is required, and the release
-// decided. Read once the plan is loaded.
+// approvers' keys, whether a signature is required, and what is decided:
+// a promotion's release, or a bypass's overlay and packages. Read once
+// the plan is loaded.
 type signing struct {
 	keys     map[string]string
 	required bool
 	release  string
+	overlay  string
+	packages []string
+	// unready, when set, says why nothing can be signed yet (a bypass
+	// whose packages are still being checked): a signed or required
+	// decision is refused with it.
+	unready string
 }
 
 // signed is a decision's signature as a request carries it.
@@ -48,7 +56,11 @@ func (a *approval) verify(ctx workflow.Context, s signed) (*Proof, error) {
 	if !sg.required && s.statement == "" && s.signature == "" {
 		return nil, nil
 	}
+	if sg.unready != "" {
+		return nil, errors.New(sg.unready)
+	}
 	want := approvalsig.Statement{Workflow: workflow.GetInfo(ctx).WorkflowExecution.ID, Release: sg.release,
+		Overlay: sg.overlay, Packages: sg.packages,
 		Decision: s.decision, WindowStart: s.start, WindowEnd: s.end, Comment: s.comment}
 	v, err := approvalsig.Check(sg.keys, approvalsig.Decision{By: s.by, Statement: s.statement, Signature: s.signature}, want,
 		func(nonce string) bool {
@@ -74,4 +86,26 @@ func validator[T any](check func(workflow.Context, T) (*Proof, error)) func(work
 		_, err := check(ctx, r)
 		return err
 	}
+}
+
+// lastApproval is the proof of the last signed approval, as the switch
+// records it (nil when the approval was not signed).
+func lastApproval(proofs []Proof) *approvalsig.Signed {
+	for i := len(proofs) - 1; i >= 0; i-- {
+		if p := proofs[i]; p.Decision == approvalsig.DecisionApprove {
+			return &approvalsig.Signed{By: p.By, Statement: p.Statement, Signature: p.Signature, Fingerprint: p.Fingerprint}
+		}
+	}
+	return nil
+}
+
+// signing is what a bypass's approval is signed over: its overlay and the
+// packages checked, with production's keys. Until the packages are
+// checked there is nothing to sign.
+func (b *bypass) signing() signing {
+	sg := signing{keys: b.plan.ApproverKeys, required: b.plan.RequireSigned, overlay: b.in.Overlay, packages: b.nevras()}
+	if len(b.st.Packages) == 0 {
+		sg.unready = "the bypass's packages are still being checked: sign its approval once `osflow status` lists them"
+	}
+	return sg
 }

@@ -18,12 +18,7 @@ import (
 func TestPromotionSignedDecisions(t *testing.T) {
 	aliceKey, aliceLine := testtool.SSHKey(t, "alice", "ed25519")
 	bobKey, bobLine := testtool.SSHKey(t, "bob", "rsa")
-	w := &world{production: "r1", testing: "r2", requireSigned: true, keys: map[string]string{}}
-	for _, l := range []string{aliceLine, bobLine} {
-		s, err := approvalsig.ParseSigner(l)
-		require.NoError(t, err)
-		w.keys[s.Name] = s.Key
-	}
+	w := &world{production: "r1", testing: "r2", requireSigned: true, keys: approverKeys(t, aliceLine, bobLine)}
 	env := newPromotionEnv(t, w)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "promotion-r2"})
 	start := env.Now().Add(2 * time.Hour).Truncate(time.Second)

@@ -16,35 +16,31 @@ import (
 // through the same checks: a refused signal is logged and listed in the
 // status.
 func (c *testCycle) registerCommands(ctx workflow.Context) error {
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateFreeze,
-		func(ctx workflow.Context, req FreezeRequest) (FreezeResult, error) {
-			return c.freeze(ctx, req, updateKey(ctx))
-		},
-		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req FreezeRequest) error { return c.checkFreezeUpdate(req) }},
-	); err != nil {
+	freeze, opts := updateHandler(func(ctx workflow.Context, req FreezeRequest) (FreezeResult, error) {
+		return c.freeze(ctx, req, updateKey(ctx))
+	}, func(_ workflow.Context, req FreezeRequest) error { return c.checkFreezeUpdate(req) })
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateFreeze, freeze, opts); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateTaskDone,
-		func(_ workflow.Context, d TaskDone) (TaskDoneResult, error) { return c.taskDoneBy(d) },
-		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, d TaskDone) error { return c.checkTaskDone(d) }},
-	); err != nil {
+	taskDone, opts := updateHandler(func(_ workflow.Context, d TaskDone) (TaskDoneResult, error) { return c.taskDoneBy(d) },
+		func(_ workflow.Context, d TaskDone) error { return c.checkTaskDone(d) })
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateTaskDone, taskDone, opts); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateTestNow,
-		func(_ workflow.Context, req TestNowRequest) (TestNowResult, error) { return c.testNow(req) },
-		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req TestNowRequest) error { return c.checkTestNow(req) }},
-	); err != nil {
+	testNow, opts := updateHandler(func(_ workflow.Context, req TestNowRequest) (TestNowResult, error) { return c.testNow(req) },
+		func(_ workflow.Context, req TestNowRequest) error { return c.checkTestNow(req) })
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateTestNow, testNow, opts); err != nil {
 		return err
 	}
 
+	strict := strictSignals(ctx)
 	freezes := workflow.GetSignalChannel(ctx, SignalFreeze)
 	tasks := workflow.GetSignalChannel(ctx, SignalTaskDone)
 	c.signals = []workflow.ReceiveChannel{freezes, tasks}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var req FreezeRequest
-			freezes.Receive(ctx, &req)
-			c.operatorSignal(ctx, SignalFreeze, req.Actor, func() error { return c.checkFreeze(req) }, func(key string) error {
+			req, bad := receive[FreezeRequest](ctx, freezes, strict)
+			c.operatorSignal(ctx, SignalFreeze, req.Actor, orRefused(bad, func() error { return c.checkFreeze(req) }), func(key string) error {
 				_, err := c.freeze(ctx, req, key)
 				return err
 			})
@@ -52,9 +48,8 @@ func (c *testCycle) registerCommands(ctx workflow.Context) error {
 	})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var d TaskDone
-			tasks.Receive(ctx, &d)
-			c.operatorSignal(ctx, SignalTaskDone, d.By, func() error { return c.checkTaskDone(d) }, func(string) error {
+			d, bad := receive[TaskDone](ctx, tasks, strict)
+			c.operatorSignal(ctx, SignalTaskDone, d.By, orRefused(bad, func() error { return c.checkTaskDone(d) }), func(string) error {
 				_, err := c.taskDoneBy(d)
 				return err
 			})

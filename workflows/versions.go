@@ -66,4 +66,9 @@ const (
 	// it also publishes on the candidate's page; MergeBack notifies its
 	// result.
 	versionNotifyTurns = "notify-every-turn"
+	// Operator signals decode strictly (exact field names, no unknown
+	// fields, right types); one that does not is refused and listed in
+	// the status, no longer dropped or taken loosely (Promotion, Bypass,
+	// MergeBack, TestCycle).
+	versionStrictPayloads = "strict-payloads"
 )

@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/osflow/osflow/internal/approvalsig"
 )
 
 // An emergency bypass puts named packages of an overlay on testing and
@@ -38,6 +40,8 @@ type BypassRequest struct {
 	Actor    string
 	Reason   string
 	Packages []string // NEVRAs of the packages, as Snapshot's manifest has them
+	// Signed is the bypass's signed approval, recorded with it.
+	Signed *approvalsig.Signed
 	// Crash, set by tests only, is called after each durable step with
 	// its name (intent, carry, switch <channel>, record); an error stops
 	// the bypass there, as a killed worker would.
@@ -59,6 +63,8 @@ type BypassRecord struct {
 	// Carried are the packages every later switch carries.
 	Carried  []Package `json:"carried,omitempty"`
 	Switches []Switch  `json:"switches"`
+	// Signed is the bypass's signed approval, when it was signed.
+	Signed *approvalsig.Signed `json:"signed,omitempty"`
 }
 
 // bypassIntent is a planned bypass, written before its first switch.
@@ -139,7 +145,7 @@ func (s *Store) ApplyBypass(ctx context.Context, req BypassRequest) (BypassRecor
 		return fail(err)
 	}
 	rec := BypassRecord{Time: time.Now().UTC(), Overlay: req.Overlay, Bypass: req.Bypass,
-		Key: req.Key, Actor: req.Actor, Reason: req.Reason, Carried: plan.Packages}
+		Key: req.Key, Actor: req.Actor, Reason: req.Reason, Carried: plan.Packages, Signed: req.Signed}
 	for _, p := range plan.Packages {
 		rec.Packages = append(rec.Packages, p.NEVRA())
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/osflow/osflow/internal/approvalsig"
 )
 
 // Provenance is why a release may be served by production: the candidate
@@ -30,6 +32,9 @@ type PromotionRecord struct {
 	// Outcome is filled in by a later record with the same key: done,
 	// rolled-back.
 	Outcome string `json:"outcome,omitempty"`
+	// Signed is the approval's signed statement, when it was signed
+	// (production.requireSignedApprovals).
+	Signed *approvalsig.Signed `json:"signed,omitempty"`
 }
 
 func (s *Store) provenanceDir(release string) string { return s.path("provenance", release) }

@@ -14,14 +14,7 @@ import (
 
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
-	aliceKey, aliceLine := testtool.SSHKey(t, "alice", "ed25519")
-	bobKey, bobLine := testtool.SSHKey(t, "bob", "ecdsa")
-	keys := map[string]string{}
-	for _, l := range []string{aliceLine, bobLine} {
-		s, err := ParseSigner(l)
-		require.NoError(t, err)
-		keys[s.Name] = s.Key
-	}
+	aliceKey, bobKey, keys := aliceAndBob(t, "ecdsa")
 	start := time.Date(2026, 12, 8, 20, 0, 0, 0, time.FixedZone("CET", 3600))
 	want := Statement{Workflow: "promotion-r1", Release: "r1", Decision: DecisionApprove,
 		WindowStart: start, WindowEnd: start.Add(4 * time.Hour), Comment: "go"}
@@ -117,4 +110,74 @@ func TestStatementRoundTrip(t *testing.T) {
 	got, err := Parse(s.Text())
 	require.NoError(t, err)
 	require.Equal(t, s, got)
+}
+
+// TestCheckBypass: a bypass's statement names its overlay and packages,
+// and is refused for another bypass, another set of packages, or as a
+// promotion's statement.
+func TestCheckBypass(t *testing.T) {
+	ctx := context.Background()
+	aliceKey, bobKey, keys := aliceAndBob(t, "ed25519")
+	want := Statement{Workflow: "bypass-1", Overlay: "site", Packages: []string{"openssl-3.0.2-1.x86_64", "openssl-libs-3.0.2-1.x86_64"},
+		Decision: DecisionApprove, Comment: "CVE"}
+	with := func(f func(*Statement)) Statement {
+		s := want
+		s.Nonce = "n1"
+		f(&s)
+		return s
+	}
+	unused := func(string) bool { return false }
+	for _, tc := range []struct {
+		name, by, key string
+		statement     Statement
+		used          func(string) bool
+		err           string
+	}{
+		{"good", "alice", aliceKey, with(func(*Statement) {}), unused, ""},
+		{"another person's key", "alice", bobKey, with(func(*Statement) {}), unused, "signed with the key of bob"},
+		{"other packages", "alice", aliceKey, with(func(s *Statement) { s.Packages = s.Packages[:1] }), unused,
+			`the statement is for packages "openssl-3.0.2-1.x86_64", this request is for "openssl-3.0.2-1.x86_64 openssl-libs-3.0.2-1.x86_64"`},
+		{"another bypass", "alice", aliceKey, with(func(s *Statement) { s.Workflow = "bypass-2" }), unused, `the statement is for workflow "bypass-2"`},
+		{"another overlay", "alice", aliceKey, with(func(s *Statement) { s.Overlay = "vendor" }), unused, `the statement is for overlay "vendor"`},
+		{"a promotion's statement", "alice", aliceKey, with(func(s *Statement) { s.Overlay, s.Packages, s.Release = "", nil, "r1" }), unused,
+			`the statement is "osflow decision v1", this request wants "osflow bypass decision v1"`},
+		{"replay", "alice", aliceKey, with(func(*Statement) {}), func(n string) bool { return n == "n1" }, `replayed: nonce "n1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig, err := Sign(ctx, tc.key, tc.statement.Text())
+			require.NoError(t, err)
+			v, err := Check(keys, Decision{By: tc.by, Statement: tc.statement.Text(), Signature: sig}, want, tc.used)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, "n1", v.Nonce)
+		})
+	}
+	_, err := Check(keys, Decision{By: "alice"}, want, unused)
+	require.ErrorContains(t, err, "a signed statement is required", "missing")
+}
+
+func TestBypassStatementRoundTrip(t *testing.T) {
+	s := Statement{Workflow: "bypass-1", Overlay: "site", Packages: []string{"a-1-1.noarch", "b-2:1-1.x86_64"}, Decision: DecisionReject, Comment: "no", Nonce: "x"}
+	require.Equal(t, "osflow bypass decision v1\nworkflow: bypass-1\noverlay: site\npackages: a-1-1.noarch b-2:1-1.x86_64\ndecision: reject\ncomment: no\nnonce: x\n", s.Text())
+	got, err := Parse(s.Text())
+	require.NoError(t, err)
+	require.Equal(t, s, got)
+}
+
+// aliceAndBob makes alice's ed25519 key and bob's of bobType, and the
+// approvers' keys as the configuration gives them.
+func aliceAndBob(t *testing.T, bobType string) (aliceKey, bobKey string, keys map[string]string) {
+	t.Helper()
+	aliceKey, aliceLine := testtool.SSHKey(t, "alice", "ed25519")
+	bobKey, bobLine := testtool.SSHKey(t, "bob", bobType)
+	keys = map[string]string{}
+	for _, l := range []string{aliceLine, bobLine} {
+		s, err := ParseSigner(l)
+		require.NoError(t, err)
+		keys[s.Name] = s.Key
+	}
+	return aliceKey, bobKey, keys
 }
