@@ -56,6 +56,11 @@ type Advisory struct {
 	Title    string
 	CVEs     []string
 	Repo     string
+	// Packages are the candidate's builds that carry the fix and that
+	// production lacks (NEVRA), at most maxAdvisoryPackages;
+	// MorePackages counts the rest.
+	Packages     []string
+	MorePackages int
 }
 
 // PackageRisk is what the packages of a promotion change in production:

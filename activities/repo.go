@@ -346,6 +346,17 @@ func (a *RepoActivities) diffSummary(in DiffSummaryInput) (DiffSummary, repo.Rel
 	if err != nil {
 		return sum, d, classify(fmt.Errorf("diff %s -> %s: %w", in.From, in.To, err))
 	}
+	sum.FromNothing = repo.CheckReleaseID(d.From) != nil
+	count := func(name string) RepoCount {
+		sd := d.Repos[name]
+		return RepoCount{Repo: name, Packages: len(sd.Added) + len(sd.Removed)}
+	}
+	for _, name := range d.AddedRepos {
+		sum.AddedRepos = append(sum.AddedRepos, count(name))
+	}
+	for _, name := range d.RemovedRepos {
+		sum.RemovedRepos = append(sum.RemovedRepos, count(name))
+	}
 	add := func(line string) {
 		if len(sum.Lines) < maxDiffLines {
 			sum.Lines = append(sum.Lines, line)
@@ -488,8 +499,12 @@ func (a *RepoActivities) keepAlive(ctx context.Context) (stop func()) {
 	return heartbeatEvery(ctx, 5*time.Second, nil)
 }
 
-// maxAdvisories bounds the advisories a risk report carries in history.
-const maxAdvisories = 50
+// maxAdvisories bounds the advisories a risk report carries in history,
+// and maxAdvisoryPackages the packages listed for each.
+const (
+	maxAdvisories       = 50
+	maxAdvisoryPackages = 10
+)
 
 // PackageRisk is the package side of a risk report: the diff from one
 // release or channel to another and the upstream advisories it brings,
@@ -509,8 +524,12 @@ func (a *RepoActivities) PackageRisk(_ context.Context, in DiffSummaryInput) (Pa
 			risk.MoreAdvisories = len(found) - maxAdvisories
 			break
 		}
-		risk.Advisories = append(risk.Advisories, Advisory{ID: ad.ID, Type: ad.Type, Severity: ad.Severity,
-			Title: ad.Title, CVEs: ad.CVEs(), Repo: strings.Join(ad.Repos, ",")})
+		adv := Advisory{ID: ad.ID, Type: ad.Type, Severity: ad.Severity,
+			Title: ad.Title, CVEs: ad.CVEs(), Repo: strings.Join(ad.Repos, ","), Packages: ad.Fixes}
+		if n := len(adv.Packages); n > maxAdvisoryPackages {
+			adv.Packages, adv.MorePackages = adv.Packages[:maxAdvisoryPackages], n-maxAdvisoryPackages
+		}
+		risk.Advisories = append(risk.Advisories, adv)
 	}
 	return risk, nil
 }

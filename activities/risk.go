@@ -16,24 +16,24 @@ func RenderRisk(r RiskReport) string {
 		b.WriteString("None found in the upstream updateinfo of the changed repos.\n")
 	}
 	for _, a := range r.Packages.Advisories {
-		sev := a.Severity
-		if sev == "" {
-			sev = "unrated"
-		}
-		fmt.Fprintf(&b, "- **%s** (%s, %s, %s) %s", a.ID, a.Type, sev, a.Repo, a.Title)
-		if len(a.CVEs) > 0 {
-			fmt.Fprintf(&b, " — %s", strings.Join(a.CVEs, ", "))
-		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "- %s\n", advisoryLine(a, "**"))
+		fmt.Fprintf(&b, "  packages: %s\n", advisoryPackages(a))
 	}
 	if r.Packages.MoreAdvisories > 0 {
-		fmt.Fprintf(&b, "- ... and %d more\n", r.Packages.MoreAdvisories)
+		fmt.Fprintf(&b, "- ... and %d more (`osflow repo diff %s %s` lists all)\n", r.Packages.MoreAdvisories, orNothing(r.Packages.Diff.From), r.Release)
 	}
 	renderBypasses(&b, "###", r.Packages.Diff.Bypasses)
 	renderShadows(&b, "###", r.Packages.Diff)
 	d := r.Packages.Diff
-	fmt.Fprintf(&b, "\n### Packages, production to candidate\n\n%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n",
-		d.Added, d.Removed, d.Upgraded, d.Downgraded, d.Rebuilt)
+	b.WriteString("\n### Packages, production to candidate\n\n")
+	if d.FromNothing {
+		fmt.Fprintf(&b, "First promotion: production serves nothing yet, so the candidate's whole content is new to it: %d packages in %d repos (%s).\n",
+			d.Added, len(d.AddedRepos), repoCounts(d.AddedRepos))
+	} else {
+		fmt.Fprintf(&b, "%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n",
+			d.Added, d.Removed, d.Upgraded, d.Downgraded, d.Rebuilt)
+		renderRepoChanges(&b, d)
+	}
 	if d.Downgraded > 0 || d.Removed > 0 {
 		b.WriteString("\n**Downgrades or removals: check them before approving.**\n")
 	}
@@ -70,7 +70,11 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 	d := r.Packages.Diff
 	fmt.Fprintf(&b, "Release %s is ready for production (now %s).\n", r.Release, orNothing(r.Production))
 	fmt.Fprintf(&b, "Estimated outage: %s in %d tasks.\n", r.Estimate.Round(time.Second), len(r.Tasks))
-	fmt.Fprintf(&b, "Packages: %d upgraded, %d added, %d removed, %d downgraded.\n", d.Upgraded, d.Added, d.Removed, d.Downgraded)
+	if d.FromNothing {
+		fmt.Fprintf(&b, "First promotion: %d packages in %d repos (%s).\n", d.Added, len(d.AddedRepos), repoCounts(d.AddedRepos))
+	} else {
+		fmt.Fprintf(&b, "Packages: %d upgraded, %d added, %d removed, %d downgraded.\n", d.Upgraded, d.Added, d.Removed, d.Downgraded)
+	}
 	security := 0
 	for _, a := range r.Packages.Advisories {
 		if a.Type == "security" {
@@ -78,6 +82,13 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 		}
 	}
 	fmt.Fprintf(&b, "Advisories: %d (%d security).\n", len(r.Packages.Advisories)+r.Packages.MoreAdvisories, security)
+	for i, a := range r.Packages.Advisories {
+		if i == maxSummaryAdvisories {
+			fmt.Fprintf(&b, "- ... (the risk report lists all)\n")
+			break
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", advisoryLine(a, ""), advisoryPackages(a))
+	}
 	if n := len(d.Shadows) + d.MoreShadows; n > 0 {
 		fmt.Fprintf(&b, "Same NEVRA, different builds: %d (the overlay's build wins; see the risk report).\n", n)
 	}
@@ -91,6 +102,32 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 	fmt.Fprintf(&b, "Open tickets: %d; production users' tickets: %d.\n", len(r.Tickets), len(r.Users))
 	fmt.Fprintf(&b, "\nApprove: osflow approve %s --as NAME --window-start TIME\nReject:  osflow reject %s --as NAME --comment TEXT\n", promotion, promotion)
 	return b.String()
+}
+
+// maxSummaryAdvisories bounds the advisories a notification lists.
+const maxSummaryAdvisories = 5
+
+// advisoryLine names an advisory: ID (type, severity, repos) title — CVEs,
+// the ID between emph.
+func advisoryLine(a Advisory, emph string) string {
+	sev := a.Severity
+	if sev == "" {
+		sev = "unrated"
+	}
+	line := fmt.Sprintf("%s%s%s (%s, %s, %s) %s", emph, a.ID, emph, a.Type, sev, a.Repo, a.Title)
+	if len(a.CVEs) > 0 {
+		line += " — " + strings.Join(a.CVEs, ", ")
+	}
+	return line
+}
+
+// advisoryPackages lists the builds that carry an advisory's fix.
+func advisoryPackages(a Advisory) string {
+	s := "`" + strings.Join(a.Packages, "`, `") + "`"
+	if a.MorePackages > 0 {
+		s += fmt.Sprintf(" and %d more", a.MorePackages)
+	}
+	return s
 }
 
 func orNothing(s string) string {
