@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/mirror"
+	"github.com/osflow/osflow/integrations/repo/repotest"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
 )
@@ -51,10 +51,7 @@ func buildELRepo(t *testing.T, dir string, batches [][]upstream.Spec, updates []
 		b.WriteString(u.xml())
 	}
 	b.WriteString("</updates>\n")
-	ui := filepath.Join(t.TempDir(), "updateinfo.xml")
-	require.NoError(t, os.WriteFile(ui, []byte(b.String()), 0o644))
-	out, err := exec.Command("modifyrepo_c", "--mdtype=updateinfo", ui, filepath.Join(dir, "repodata")).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	require.NoError(t, upstream.Modifyrepo(t.Context(), dir, "updateinfo.xml", b.String()))
 }
 
 // TestPackageRiskListsOnlyNewAdvisories mirrors EL-like repos built with
@@ -139,4 +136,20 @@ func TestPackageRiskListsOnlyNewAdvisories(t *testing.T) {
 		"5 added, 0 removed", "New repos (their packages counted as added): extra 2."}, []string{"RHEA-2012:0057", "RHSA-2026:1002", "RHSA-2026:1004", "RHSA-2026:2009"})
 	requirePage(t, RenderRiskSummary(RiskReport{Release: cand.ID, Packages: risk}, "promotion-x"),
 		[]string{"Advisories: 4 (2 security).", "- RHSA-2026:1003 (security, Critical, baseos) kernel update: `kernel-5.14.0-3.el9.noarch`"}, nil)
+}
+
+// TestPackageRiskShowsMetadataOnlyChanges: a release that changes no
+// package but moves the nodejs default from 8 to 10 says so in the risk
+// report and its notification.
+func TestPackageRiskShowsMetadataOnlyChanges(t *testing.T) {
+	st, _ := repotest.Store(t, 1)
+	from, to := repotest.MetadataOnlyReleases(t, st)
+	a := &RepoActivities{Store: st, Config: &config.Config{}}
+	risk, err := a.PackageRisk(t.Context(), DiffSummaryInput{From: from, To: to})
+	require.NoError(t, err)
+	require.Equal(t, []string{"[appstream] default stream of nodejs: 8 -> 10"}, risk.Modules)
+	requirePage(t, RenderRisk(RiskReport{Release: to, Production: from, Packages: risk}),
+		[]string{"### Module streams and defaults\n\n- [appstream] default stream of nodejs: 8 -> 10\n"}, nil)
+	requirePage(t, RenderRiskSummary(RiskReport{Release: to, Packages: risk}, "promotion-x"),
+		[]string{"Module stream and default changes: 1 (see the risk report).\n"}, nil)
 }

@@ -70,6 +70,11 @@ type PackageRisk struct {
 	Advisories []Advisory
 	// MoreAdvisories counts the advisories left out of the list.
 	MoreAdvisories int
+	// Modules are the module stream and default changes ("[appstream]
+	// default stream of nodejs: 8 -> 10"), at most maxAdvisories;
+	// MoreModules counts the rest.
+	Modules     []string
+	MoreModules int
 }
 
 // BypassNote is one past bypass, as the risk report lists it.

@@ -531,6 +531,17 @@ func (a *RepoActivities) PackageRisk(_ context.Context, in DiffSummaryInput) (Pa
 		}
 		risk.Advisories = append(risk.Advisories, adv)
 	}
+	modules, err := a.Store.ReleaseModuleChanges(d)
+	if err != nil {
+		return PackageRisk{}, classify(err)
+	}
+	for i, m := range modules {
+		if i == maxAdvisories {
+			risk.MoreModules = len(modules) - maxAdvisories
+			break
+		}
+		risk.Modules = append(risk.Modules, m.String())
+	}
 	return risk, nil
 }
 

@@ -22,6 +22,15 @@ func RenderRisk(r RiskReport) string {
 	if r.Packages.MoreAdvisories > 0 {
 		fmt.Fprintf(&b, "- ... and %d more (`osflow repo diff %s %s` lists all)\n", r.Packages.MoreAdvisories, orNothing(r.Packages.Diff.From), r.Release)
 	}
+	if len(r.Packages.Modules) > 0 {
+		b.WriteString("\n### Module streams and defaults\n\n")
+		for _, m := range r.Packages.Modules {
+			fmt.Fprintf(&b, "- %s\n", m)
+		}
+		if r.Packages.MoreModules > 0 {
+			fmt.Fprintf(&b, "- ... and %d more (`osflow repo diff %s %s` lists all)\n", r.Packages.MoreModules, orNothing(r.Packages.Diff.From), r.Release)
+		}
+	}
 	renderBypasses(&b, "###", r.Packages.Diff.Bypasses)
 	renderShadows(&b, "###", r.Packages.Diff)
 	d := r.Packages.Diff
@@ -88,6 +97,9 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 			break
 		}
 		fmt.Fprintf(&b, "- %s: %s\n", advisoryLine(a, ""), advisoryPackages(a))
+	}
+	if n := len(r.Packages.Modules) + r.Packages.MoreModules; n > 0 {
+		fmt.Fprintf(&b, "Module stream and default changes: %d (see the risk report).\n", n)
 	}
 	if n := len(d.Shadows) + d.MoreShadows; n > 0 {
 		fmt.Fprintf(&b, "Same NEVRA, different builds: %d (the overlay's build wins; see the risk report).\n", n)

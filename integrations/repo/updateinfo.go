@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,20 +19,38 @@ import (
 
 // SnapshotAdvisories streams the advisories of a snapshot's updateinfo to
 // fn, and reports whether the snapshot has updateinfo at all (many repos,
-// EPEL's and overlays among them, have none). The file is found through
-// the snapshot's repodata/repomd.xml and read within rpmmd's default limits.
+// EPEL's and overlays among them, have none).
 func (s *Store) SnapshotAdvisories(repo, id string, fn func(rpmmd.Advisory) error) (bool, error) {
-	if _, err := s.Snapshot(repo, id); err != nil {
+	open, found, err := s.openMetadata(repo, id, "updateinfo")
+	if err != nil || !found {
 		return false, err
 	}
-	fail := func(err error) (bool, error) {
+	defer open.Close()
+	if err := rpmmd.ParseUpdateinfo(open, fn); err != nil {
+		if errors.Is(err, rpmmd.ErrMalformed) {
+			err = fmt.Errorf("%w: %w", ErrBadContent, err)
+		}
 		return false, fmt.Errorf("advisories of snapshot %s/%s: %w", repo, id, err)
+	}
+	return true, nil
+}
+
+// openMetadata opens, decompressed, the metadata file of type typ
+// ("updateinfo", "modules") of a snapshot, found through its
+// repodata/repomd.xml and read within rpmmd's default limits; found is
+// false when the snapshot has none.
+func (s *Store) openMetadata(repo, id, typ string) (_ io.ReadCloser, found bool, _ error) {
+	if _, err := s.Snapshot(repo, id); err != nil {
+		return nil, false, err
+	}
+	fail := func(err error) (io.ReadCloser, bool, error) {
+		return nil, false, fmt.Errorf("%s of snapshot %s/%s: %w", typ, repo, id, err)
 	}
 	dir := s.snapshotDir(repo, id)
 	lim := rpmmd.DefaultLimits()
 	f, err := os.Open(filepath.Join(dir, "repodata", "repomd.xml"))
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		return nil, false, nil
 	}
 	if err != nil {
 		return fail(err)
@@ -41,29 +60,30 @@ func (s *Store) SnapshotAdvisories(repo, id string, fn func(rpmmd.Advisory) erro
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))
 	}
-	d, ok := md.Find("updateinfo")
+	d, ok := md.Find(typ)
 	if !ok {
-		return false, nil
+		return nil, false, nil
 	}
 	// ParseRepomd checked the href: it stays inside the snapshot.
 	raw, err := os.Open(filepath.Join(dir, filepath.FromSlash(d.Href)))
 	if err != nil {
 		return fail(err)
 	}
-	defer raw.Close()
 	open, err := rpmmd.Decompress(d.Href, rpmmd.LimitReader(raw, lim.MetadataBytes, d.Href), lim.OpenBytes)
 	if err != nil {
+		raw.Close()
 		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))
 	}
-	defer open.Close()
-	if err := rpmmd.ParseUpdateinfo(open, fn); err != nil {
-		if errors.Is(err, rpmmd.ErrMalformed) {
-			err = fmt.Errorf("%w: %w", ErrBadContent, err)
-		}
-		return fail(err)
-	}
-	return true, nil
+	return readCloser{open, func() error { open.Close(); return raw.Close() }}, true, nil
 }
+
+// readCloser closes with close.
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
 
 // Applicable is an advisory that a release brings: production lacks the
 // fix of one of its packages and the release has it.
@@ -256,4 +276,53 @@ func (m *advisoryMatcher) sorted() []Applicable {
 		return cmp.Or(c, b.Issued.Compare(a.Issued), cmp.Compare(a.ID, b.ID))
 	})
 	return out
+}
+
+// PublishedAdvisories lists the advisories that the updateinfo of a repo
+// d changes gained, but that ReleaseAdvisories does not count because
+// From has their fix already (an advisory issued late, or re-issued, for
+// a build already served). A metadata-only release may carry nothing
+// else. Sorted by ID.
+func (s *Store) PublishedAdvisories(d ReleaseDiff, brought []Applicable) ([]rpmmd.Advisory, error) {
+	if CheckReleaseID(d.From) != nil || CheckReleaseID(d.To) != nil {
+		return nil, nil
+	}
+	fail := func(err error) ([]rpmmd.Advisory, error) {
+		return nil, fmt.Errorf("advisories published from %s to %s: %w", d.From, d.To, err)
+	}
+	from, err := s.Release(d.From)
+	if err != nil {
+		return fail(err)
+	}
+	to, err := s.Release(d.To)
+	if err != nil {
+		return fail(err)
+	}
+	skip := map[string]bool{}
+	for _, a := range brought {
+		skip[a.ID] = true
+	}
+	var out []rpmmd.Advisory
+	for _, repo := range slices.Sorted(maps.Keys(d.Repos)) {
+		if from.Repos[repo] == "" || to.Repos[repo] == "" {
+			continue
+		}
+		if _, err := s.SnapshotAdvisories(repo, from.Repos[repo], func(a rpmmd.Advisory) error {
+			skip[a.ID] = true
+			return nil
+		}); err != nil {
+			return fail(err)
+		}
+		if _, err := s.SnapshotAdvisories(repo, to.Repos[repo], func(a rpmmd.Advisory) error {
+			if !skip[a.ID] {
+				skip[a.ID] = true
+				out = append(out, a)
+			}
+			return nil
+		}); err != nil {
+			return fail(err)
+		}
+	}
+	slices.SortFunc(out, func(a, b rpmmd.Advisory) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }

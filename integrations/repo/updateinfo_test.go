@@ -3,7 +3,6 @@ package repo
 import (
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osflow/osflow/integrations/repo/rpmmd"
+	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
 )
 
@@ -80,15 +80,23 @@ func TestApplicableAdvisories(t *testing.T) {
 // with modifyrepo_c, and returns the tree as path -> content.
 func repodataFiles(t *testing.T, updateinfo string) map[string]string {
 	t.Helper()
+	md := map[string]string{}
+	if updateinfo != "" {
+		md["updateinfo.xml"] = updateinfo
+	}
+	return repodataWith(t, md)
+}
+
+// repodataWith makes real repodata with createrepo_c and adds each file
+// of md (name -> content; "updateinfo.xml", "modules.yaml") with
+// modifyrepo_c, whose type is the name's stem.
+func repodataWith(t *testing.T, md map[string]string) map[string]string {
+	t.Helper()
 	testtool.Need(t, "createrepo_c", "modifyrepo_c")
 	dir := t.TempDir()
-	out, err := exec.Command("createrepo_c", "--quiet", dir).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	if updateinfo != "" {
-		ui := filepath.Join(t.TempDir(), "updateinfo.xml")
-		require.NoError(t, os.WriteFile(ui, []byte(updateinfo), 0o644))
-		out, err := exec.Command("modifyrepo_c", "--mdtype=updateinfo", ui, filepath.Join(dir, "repodata")).CombinedOutput()
-		require.NoError(t, err, "%s", out)
+	require.NoError(t, upstream.Createrepo(t.Context(), dir))
+	for name, content := range md {
+		require.NoError(t, upstream.Modifyrepo(t.Context(), dir, name, content))
 	}
 	files := map[string]string{}
 	require.NoError(t, filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
