@@ -165,20 +165,22 @@ func NewMirror(st *repo.Store, cfg *config.Config, logger *zap.Logger) *mirror.M
 func (a *RepoActivities) source(rc config.Repo, overlayDir string) (mirror.Source, error) {
 	src := mirror.Source{Repo: rc.Name, URL: rc.URL, RequireSignature: rc.RequiresSignature(),
 		AllowRedirectHosts: rc.AllowRedirectHosts, MaxAge: rc.MaxAge.Duration}
-	if rc.Overlay {
-		// An overlay's metadata is made here and unsigned; its gpgKey is
-		// the key of its RPMs, checked when a bypass adds them.
-		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(overlayDir) + "/"}).String()
-		src.RequireSignature, src.Generated = false, true
-		return src, nil
-	}
+	var kr openpgp.EntityList
 	if rc.GPGKey != "" {
-		kr, err := readKeyring(rc.GPGKey)
-		if err != nil {
+		var err error
+		if kr, err = readKeyring(rc.GPGKey); err != nil {
 			return src, fmt.Errorf("repo %s: %w", rc.Name, err)
 		}
-		src.Keyring = kr
 	}
+	if rc.Overlay {
+		// An overlay's metadata is made here and unsigned; its gpgKey is
+		// the key of its RPMs, checked when a bypass adds them, and
+		// served for the nodes' gpgcheck.
+		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(overlayDir) + "/"}).String()
+		src.RequireSignature, src.Generated, src.PublishKey = false, true, kr
+		return src, nil
+	}
+	src.Keyring = kr
 	return src, nil
 }
 

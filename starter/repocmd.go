@@ -385,7 +385,13 @@ func WriteRepoFile(w io.Writer, cfg *config.Config, channel, baseURL string) err
 			fmt.Fprintf(w, "cost=%d\n", repo.OverlayCost)
 		}
 		if r.GPGKey != "" {
-			fmt.Fprintf(w, "gpgcheck=1\ngpgkey=file://%s\n", r.GPGKey)
+			// The channel serves the key osflow verified with (an
+			// overlay's: its RPMs') beside repomd.xml.
+			fmt.Fprintf(w, "gpgcheck=1\ngpgkey=%s%s/%s/%s\n", baseURL, channel, r.Name, repo.KeyPath)
+			if !r.Overlay && r.RequiresSignature() {
+				// Every snapshot of the repo has a verified repomd.xml.asc.
+				fmt.Fprintln(w, "repo_gpgcheck=1")
+			}
 		} else {
 			fmt.Fprintln(w, "gpgcheck=0")
 		}

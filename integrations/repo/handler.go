@@ -39,7 +39,7 @@ func Handler(s *Store) http.Handler {
 		// and browsers may not guess another.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
-		if base := path.Base(r.URL.Path); base == "repomd.xml" || base == "repomd.xml.asc" {
+		if base := path.Base(r.URL.Path); base == "repomd.xml" || base == "repomd.xml.asc" || base == "repomd.xml.key" {
 			// Clients must see a switch at once; the files repomd.xml names
 			// have unique names and may be cached.
 			w.Header().Set("Cache-Control", "no-cache")
@@ -109,6 +109,7 @@ var contentTypes = map[string]string{
 	".bz2":    "application/x-bzip2",
 	".sqlite": "application/vnd.sqlite3",
 	".asc":    "application/pgp-signature",
+	".key":    "application/pgp-keys",
 }
 
 // contentType is the type a file of the channels is served as.

@@ -49,6 +49,9 @@ type Source struct {
 	URL              string             // base URL (the directory holding repodata/): http://, https:// or file://
 	Keyring          openpgp.EntityList // nil: no signature check
 	RequireSignature bool               // refuse an unsigned repomd.xml (needs Keyring)
+	// PublishKey is served as repodata/repomd.xml.key when Keyring is
+	// nil: an overlay's RPM key, for clients' gpgcheck.
+	PublishKey openpgp.EntityList
 	// AllowRedirectHosts are hosts ("host" or "host:port") besides the
 	// repo's own that an HTTP redirect may lead to: CDNs the site trusts.
 	AllowRedirectHosts []string
@@ -193,7 +196,7 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	if err := r.checkFresh(ix); err != nil {
 		return Result{}, err
 	}
-	id := repo.SnapshotID(ix.SHA256)
+	id := ix.snapshotID()
 	switch snap, err := r.m.Store.Snapshot(r.src.Repo, id); {
 	case err == nil:
 		if err := r.accept(ix, id); err != nil {
@@ -208,6 +211,9 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	if ix.Signature == nil && r.src.Keyring != nil {
 		r.log.Warn("upstream repomd.xml is not signed")
 	}
+	if err := r.fetchKey(ctx, &ix); err != nil {
+		return Result{}, err
+	}
 
 	// 2. the metadata files
 	where := r.f.url(repomdPath)
@@ -219,7 +225,7 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	if !ok {
 		return Result{}, badContentf(where, "%w: no primary metadata", rpmmd.ErrMalformed)
 	}
-	tree := newTreePaths(repomdPath, signaturePath)
+	tree := newTreePaths(repomdPath, signaturePath, keyPath)
 	for _, it := range meta {
 		if err := tree.add(it.Path); err != nil {
 			return Result{}, badContent(where, err)
@@ -307,15 +313,12 @@ func packageItem(p repo.Package) Item {
 }
 
 // commit stores the index and commits the snapshot tree: the repodata
-// files and packages at their hrefs, repomd.xml (and its signature) in
+// files and packages at their hrefs, repomd.xml (and its signature and key) in
 // repodata/.
 func (r *syncRun) commit(ix index, meta []Item, pkgs []repo.Package) (repo.Snapshot, error) {
-	files := ix.Files()
-	if err := r.m.addToPool(files[0].Checksum, ix.Raw); err != nil {
-		return repo.Snapshot{}, err
-	}
-	if ix.Signature != nil {
-		if err := r.m.addToPool(files[1].Checksum, ix.Signature); err != nil {
+	files, data := ix.Files()
+	for i, f := range files {
+		if err := r.m.addToPool(f.Checksum, data[i]); err != nil {
 			return repo.Snapshot{}, err
 		}
 	}
@@ -333,7 +336,7 @@ func (r *syncRun) commit(ix index, meta []Item, pkgs []repo.Package) (repo.Snaps
 	// visible, so no snapshot names bytes a crash could lose.
 	snap, err := r.m.Store.CommitSnapshot(repo.Snapshot{
 		Repo:      r.src.Repo,
-		ID:        repo.SnapshotID(ix.SHA256),
+		ID:        ix.snapshotID(),
 		Source:    redactURL(r.src.URL),
 		CreatedAt: r.m.clock()().UTC(),
 		Repomd:    ix.SHA256,
