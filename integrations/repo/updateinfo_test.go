@@ -78,7 +78,7 @@ func TestApplicableAdvisories(t *testing.T) {
 
 // repodataFiles makes real repodata with createrepo_c, adds updateinfo
 // with modifyrepo_c, and returns the tree as path -> content.
-func repodataFiles(t *testing.T, updateinfo string) map[string]string {
+func repodataFiles(t testing.TB, updateinfo string) map[string]string {
 	t.Helper()
 	md := map[string]string{}
 	if updateinfo != "" {
@@ -90,7 +90,7 @@ func repodataFiles(t *testing.T, updateinfo string) map[string]string {
 // repodataWith makes real repodata with createrepo_c and adds each file
 // of md (name -> content; "updateinfo.xml", "modules.yaml") with
 // modifyrepo_c, whose type is the name's stem.
-func repodataWith(t *testing.T, md map[string]string) map[string]string {
+func repodataWith(t testing.TB, md map[string]string) map[string]string {
 	t.Helper()
 	testtool.Need(t, "createrepo_c", "modifyrepo_c")
 	dir := t.TempDir()
