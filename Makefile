@@ -56,9 +56,9 @@ $(TEMPORAL_SERVER)/server:
 
 
 # Speed goals are benchmarks, never timed tests: the primary.xml parser
-# (against the encoding/xml one it replaced) and the release diff, then the
-# end-to-end comparison (BENCH_N packages, default 2000).
-BENCH_GO_FLAGS ?= -run '^$$' -bench 'BenchmarkPrimaryParse|BenchmarkDiffSnapshots20k' -benchtime 20x -count 1
+# (against the encoding/xml one it replaced), the release diff and its
+# advisories, then the end-to-end comparison (BENCH_N packages, default 2000).
+BENCH_GO_FLAGS ?= -run '^$$' -bench 'BenchmarkPrimaryParse|BenchmarkDiffSnapshots20k|BenchmarkReleaseAdvisories20k' -benchtime 20x -count 1
 bench: setup build
 	go test $(BENCH_GO_FLAGS) ./integrations/repo/rpmmd/ ./integrations/repo/
 	go run ./bench

@@ -356,6 +356,12 @@ type DiffSummary struct {
 	Upgraded   int
 	Downgraded int
 	Rebuilt    int
+	// FromNothing: From serves nothing yet (a first promotion), so the
+	// diff is To's whole content.
+	FromNothing bool
+	// AddedRepos and RemovedRepos are the repos on one side only; the
+	// counts above include their packages.
+	AddedRepos, RemovedRepos []RepoCount
 	// Lines holds one line per change ("+ name-evr.arch", "^ a -> b"), at most maxDiffLines.
 	Lines     []string
 	Truncated bool
@@ -370,6 +376,12 @@ type DiffSummary struct {
 	// maxShadows; MoreShadows counts the rest.
 	Shadows     []string
 	MoreShadows int
+}
+
+// RepoCount is a repo and its number of packages.
+type RepoCount struct {
+	Repo     string
+	Packages int
 }
 
 // GitChange is what merging a config or monitoring repo's test branch

@@ -118,8 +118,15 @@ func RenderCandidate(c Candidate) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Release %s\n\nCandidate for `%s`, prepared by osflow.\n\n", c.Release, c.Production)
 	fmt.Fprintf(&b, "## Package changes against %s\n\n", c.Production)
-	fmt.Fprintf(&b, "%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n\n",
-		c.Diff.Added, c.Diff.Removed, c.Diff.Upgraded, c.Diff.Downgraded, c.Diff.Rebuilt)
+	if c.Diff.FromNothing {
+		fmt.Fprintf(&b, "First promotion: %s serves nothing yet, so the release's whole content is new to it: %d packages in %d repos (%s).\n\n",
+			c.Production, c.Diff.Added, len(c.Diff.AddedRepos), repoCounts(c.Diff.AddedRepos))
+	} else {
+		fmt.Fprintf(&b, "%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n",
+			c.Diff.Added, c.Diff.Removed, c.Diff.Upgraded, c.Diff.Downgraded, c.Diff.Rebuilt)
+		renderRepoChanges(&b, c.Diff)
+		b.WriteString("\n")
+	}
 	if len(c.Diff.Lines) > 0 {
 		b.WriteString("```\n" + strings.Join(c.Diff.Lines, "\n") + "\n```\n")
 		if c.Diff.Truncated {
@@ -152,6 +159,26 @@ func RenderCandidate(c Candidate) string {
 	}
 	renderUnreadable(&b, c.UnreadableTickets)
 	return b.String()
+}
+
+// repoCounts names repos with their package counts: "baseos 80, epel 25".
+func repoCounts(repos []RepoCount) string {
+	parts := make([]string, len(repos))
+	for i, r := range repos {
+		parts[i] = fmt.Sprintf("%s %d", r.Repo, r.Packages)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// renderRepoChanges says which repos a diff adds or removes, with their
+// packages, which the counts before it include.
+func renderRepoChanges(b *strings.Builder, d DiffSummary) {
+	if len(d.AddedRepos) > 0 {
+		fmt.Fprintf(b, "New repos (their packages counted as added): %s.\n", repoCounts(d.AddedRepos))
+	}
+	if len(d.RemovedRepos) > 0 {
+		fmt.Fprintf(b, "Removed repos (their packages counted as removed): %s.\n", repoCounts(d.RemovedRepos))
+	}
 }
 
 // renderBypasses lists the emergency bypasses since the last promotion

@@ -60,6 +60,11 @@ type Advisory struct {
 	Title    string
 	CVEs     []string
 	Repo     string
+	// Packages are the candidate's builds that carry the fix and that
+	// production lacks (NEVRA), at most maxAdvisoryPackages;
+	// MorePackages counts the rest.
+	Packages     []string
+	MorePackages int
 }
 
 // PackageRisk is what the packages of a promotion change in production:
@@ -69,6 +74,11 @@ type PackageRisk struct {
 	Advisories []Advisory
 	// MoreAdvisories counts the advisories left out of the list.
 	MoreAdvisories int
+	// Modules are the module stream and default changes ("[appstream]
+	// default stream of nodejs: 8 -> 10"), at most maxAdvisories;
+	// MoreModules counts the rest.
+	Modules     []string
+	MoreModules int
 }
 
 // BypassNote is one past bypass, as the risk report lists it.

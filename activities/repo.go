@@ -189,20 +189,22 @@ func (a *RepoActivities) source(rc config.Repo, overlayDir string) (mirror.Sourc
 		// Paths only: the key is read by the transport, at each sync.
 		src.TLS = mirror.TLSFiles{ClientCert: t.ClientCert, ClientKey: t.ClientKey, CACert: t.CACert}
 	}
-	if rc.Overlay {
-		// An overlay's metadata is made here and unsigned; its gpgKey is
-		// the key of its RPMs, checked when a bypass adds them.
-		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(overlayDir) + "/"}).String()
-		src.RequireSignature, src.Generated = false, true
-		return src, nil
-	}
+	var kr openpgp.EntityList
 	if rc.GPGKey != "" {
-		kr, err := readKeyring(rc.GPGKey)
-		if err != nil {
+		var err error
+		if kr, err = readKeyring(rc.GPGKey); err != nil {
 			return src, fmt.Errorf("repo %s: %w", rc.Name, err)
 		}
-		src.Keyring = kr
 	}
+	if rc.Overlay {
+		// An overlay's metadata is made here and unsigned; its gpgKey is
+		// the key of its RPMs, checked when a bypass adds them, and
+		// served for the nodes' gpgcheck.
+		src.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(overlayDir) + "/"}).String()
+		src.RequireSignature, src.Generated, src.PublishKey = false, true, kr
+		return src, nil
+	}
+	src.Keyring = kr
 	return src, nil
 }
 
@@ -370,6 +372,17 @@ func (a *RepoActivities) diffSummary(in DiffSummaryInput) (DiffSummary, repo.Rel
 	if err != nil {
 		return sum, d, classify(fmt.Errorf("diff %s -> %s: %w", in.From, in.To, err))
 	}
+	sum.FromNothing = repo.CheckReleaseID(d.From) != nil
+	count := func(name string) RepoCount {
+		sd := d.Repos[name]
+		return RepoCount{Repo: name, Packages: len(sd.Added) + len(sd.Removed)}
+	}
+	for _, name := range d.AddedRepos {
+		sum.AddedRepos = append(sum.AddedRepos, count(name))
+	}
+	for _, name := range d.RemovedRepos {
+		sum.RemovedRepos = append(sum.RemovedRepos, count(name))
+	}
 	add := func(line string) {
 		if len(sum.Lines) < maxDiffLines {
 			sum.Lines = append(sum.Lines, line)
@@ -512,8 +525,12 @@ func (a *RepoActivities) keepAlive(ctx context.Context) (stop func()) {
 	return heartbeatEvery(ctx, 5*time.Second, nil)
 }
 
-// maxAdvisories bounds the advisories a risk report carries in history.
-const maxAdvisories = 50
+// maxAdvisories bounds the advisories a risk report carries in history,
+// and maxAdvisoryPackages the packages listed for each.
+const (
+	maxAdvisories       = 50
+	maxAdvisoryPackages = 10
+)
 
 // PackageRisk is the package side of a risk report: the diff from one
 // release or channel to another and the upstream advisories it brings,
@@ -533,8 +550,23 @@ func (a *RepoActivities) PackageRisk(_ context.Context, in DiffSummaryInput) (Pa
 			risk.MoreAdvisories = len(found) - maxAdvisories
 			break
 		}
-		risk.Advisories = append(risk.Advisories, Advisory{ID: ad.ID, Type: ad.Type, Severity: ad.Severity,
-			Title: ad.Title, CVEs: ad.CVEs(), Repo: strings.Join(ad.Repos, ",")})
+		adv := Advisory{ID: ad.ID, Type: ad.Type, Severity: ad.Severity,
+			Title: ad.Title, CVEs: ad.CVEs(), Repo: strings.Join(ad.Repos, ","), Packages: ad.Fixes}
+		if n := len(adv.Packages); n > maxAdvisoryPackages {
+			adv.Packages, adv.MorePackages = adv.Packages[:maxAdvisoryPackages], n-maxAdvisoryPackages
+		}
+		risk.Advisories = append(risk.Advisories, adv)
+	}
+	modules, err := a.Store.ReleaseModuleChanges(d)
+	if err != nil {
+		return PackageRisk{}, classify(err)
+	}
+	for i, m := range modules {
+		if i == maxAdvisories {
+			risk.MoreModules = len(modules) - maxAdvisories
+			break
+		}
+		risk.Modules = append(risk.Modules, m.String())
 	}
 	return risk, nil
 }

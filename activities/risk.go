@@ -16,24 +16,35 @@ func RenderRisk(r RiskReport) string {
 		b.WriteString("None found in the upstream updateinfo of the changed repos.\n")
 	}
 	for _, a := range r.Packages.Advisories {
-		sev := a.Severity
-		if sev == "" {
-			sev = "unrated"
+		fmt.Fprintf(&b, "- %s\n", advisoryLine(a, "**"))
+		if p := advisoryPackages(a); p != "" {
+			fmt.Fprintf(&b, "  packages: %s\n", p)
 		}
-		fmt.Fprintf(&b, "- **%s** (%s, %s, %s) %s", a.ID, a.Type, sev, a.Repo, a.Title)
-		if len(a.CVEs) > 0 {
-			fmt.Fprintf(&b, " — %s", strings.Join(a.CVEs, ", "))
-		}
-		b.WriteString("\n")
 	}
 	if r.Packages.MoreAdvisories > 0 {
-		fmt.Fprintf(&b, "- ... and %d more\n", r.Packages.MoreAdvisories)
+		fmt.Fprintf(&b, "- ... and %d more (`osflow repo diff %s %s` lists all)\n", r.Packages.MoreAdvisories, orNothing(r.Packages.Diff.From), r.Release)
+	}
+	if len(r.Packages.Modules) > 0 {
+		b.WriteString("\n### Module streams and defaults\n\n")
+		for _, m := range r.Packages.Modules {
+			fmt.Fprintf(&b, "- %s\n", m)
+		}
+		if r.Packages.MoreModules > 0 {
+			fmt.Fprintf(&b, "- ... and %d more (`osflow repo diff %s %s` lists all)\n", r.Packages.MoreModules, orNothing(r.Packages.Diff.From), r.Release)
+		}
 	}
 	renderBypasses(&b, "###", r.Packages.Diff.Bypasses)
 	renderShadows(&b, "###", r.Packages.Diff)
 	d := r.Packages.Diff
-	fmt.Fprintf(&b, "\n### Packages, production to candidate\n\n%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n",
-		d.Added, d.Removed, d.Upgraded, d.Downgraded, d.Rebuilt)
+	b.WriteString("\n### Packages, production to candidate\n\n")
+	if d.FromNothing {
+		fmt.Fprintf(&b, "First promotion: production serves nothing yet, so the candidate's whole content is new to it: %d packages in %d repos (%s).\n",
+			d.Added, len(d.AddedRepos), repoCounts(d.AddedRepos))
+	} else {
+		fmt.Fprintf(&b, "%d added, %d removed, %d upgraded, %d downgraded, %d rebuilt.\n",
+			d.Added, d.Removed, d.Upgraded, d.Downgraded, d.Rebuilt)
+		renderRepoChanges(&b, d)
+	}
 	if d.Downgraded > 0 || d.Removed > 0 {
 		b.WriteString("\n**Downgrades or removals: check them before approving.**\n")
 	}
@@ -70,7 +81,11 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 	d := r.Packages.Diff
 	fmt.Fprintf(&b, "Release %s is ready for production (now %s).\n", r.Release, orNothing(r.Production))
 	fmt.Fprintf(&b, "Estimated outage: %s in %d tasks.\n", r.Estimate.Round(time.Second), len(r.Tasks))
-	fmt.Fprintf(&b, "Packages: %d upgraded, %d added, %d removed, %d downgraded.\n", d.Upgraded, d.Added, d.Removed, d.Downgraded)
+	if d.FromNothing {
+		fmt.Fprintf(&b, "First promotion: %d packages in %d repos (%s).\n", d.Added, len(d.AddedRepos), repoCounts(d.AddedRepos))
+	} else {
+		fmt.Fprintf(&b, "Packages: %d upgraded, %d added, %d removed, %d downgraded.\n", d.Upgraded, d.Added, d.Removed, d.Downgraded)
+	}
 	security := 0
 	for _, a := range r.Packages.Advisories {
 		if a.Type == "security" {
@@ -78,6 +93,9 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 		}
 	}
 	fmt.Fprintf(&b, "Advisories: %d (%d security).\n", len(r.Packages.Advisories)+r.Packages.MoreAdvisories, security)
+	if n := len(r.Packages.Modules) + r.Packages.MoreModules; n > 0 {
+		fmt.Fprintf(&b, "Module stream and default changes: %d (see the risk report).\n", n)
+	}
 	if n := len(d.Shadows) + d.MoreShadows; n > 0 {
 		fmt.Fprintf(&b, "Same NEVRA, different builds: %d (the overlay's build wins; see the risk report).\n", n)
 	}
@@ -121,15 +139,10 @@ func summaryAdvisories(b *strings.Builder, p PackageRisk) {
 			fmt.Fprintf(b, "- ... and %d more\n", len(p.Advisories)-i+p.MoreAdvisories)
 			return
 		}
-		sev := a.Severity
-		if sev == "" {
-			sev = "unrated"
+		fmt.Fprintf(b, "- %s\n", advisoryLine(a, ""))
+		if p := advisoryPackages(a); p != "" {
+			fmt.Fprintf(b, "  packages: %s\n", p)
 		}
-		fmt.Fprintf(b, "- %s (%s, %s) %s", a.ID, a.Type, sev, a.Title)
-		if len(a.CVEs) > 0 {
-			fmt.Fprintf(b, " [%s]", strings.Join(a.CVEs, ", "))
-		}
-		b.WriteString("\n")
 	}
 	if p.MoreAdvisories > 0 {
 		fmt.Fprintf(b, "- ... and %d more\n", p.MoreAdvisories)
@@ -166,6 +179,36 @@ func summaryGit(b *strings.Builder, title string, changes []GitChange) {
 			fmt.Fprintf(b, "  - CONFLICTS in %s: the outage waits for a merge by hand\n", strings.Join(ch.Conflicts, ", "))
 		}
 	}
+}
+
+// advisoryLine names an advisory: ID (type, severity, repos) title — CVEs,
+// the ID between emph.
+func advisoryLine(a Advisory, emph string) string {
+	sev := a.Severity
+	if sev == "" {
+		sev = "unrated"
+	}
+	about := []string{a.Type, sev}
+	if a.Repo != "" {
+		about = append(about, a.Repo)
+	}
+	line := fmt.Sprintf("%s%s%s (%s) %s", emph, a.ID, emph, strings.Join(about, ", "), a.Title)
+	if len(a.CVEs) > 0 {
+		line += " — " + strings.Join(a.CVEs, ", ")
+	}
+	return line
+}
+
+// advisoryPackages lists the builds that carry an advisory's fix.
+func advisoryPackages(a Advisory) string {
+	if len(a.Packages) == 0 {
+		return ""
+	}
+	s := "`" + strings.Join(a.Packages, "`, `") + "`"
+	if a.MorePackages > 0 {
+		s += fmt.Sprintf(" and %d more", a.MorePackages)
+	}
+	return s
 }
 
 func orNothing(s string) string {

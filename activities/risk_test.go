@@ -59,7 +59,7 @@ func TestRenderRiskSummaryNamesAdvisoriesGitChangesAndUsers(t *testing.T) {
 		Users:      []TicketRef{{ID: "OSF-7", Title: "openmpi: mpirun hangs", URL: "file:///t/OSF-7.md"}},
 	}
 	requirePage(t, RenderRiskSummary(r, "promotion-r2"), []string{
-		"- RLSA-2026:1234 (security, Important) openssl security update [CVE-2026-1]\n",
+		"- RLSA-2026:1234 (security, Important) openssl security update — CVE-2026-1\n",
 		"- RLBA-2026:7 (bugfix, unrated) tzdata update\n",
 		"- ... and 3 more\n",
 		"Configuration-management changes (test -> production):\n- puppet (test -> production):\n  - abc1234567 raise nofile (carol)\n  - CONFLICTS in site.pp",

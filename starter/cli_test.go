@@ -74,7 +74,9 @@ func TestRepoFilesWritesOneSectionPerRepo(t *testing.T) {
 	out, stderr, code := run(t, "--config", p, "repo", "files", "testing")
 	require.Equal(t, ExitOK, code, stderr)
 	require.Contains(t, out, "[osflow-testing-baseos]\nname=osflow testing baseos\nbaseurl=http://repos.example.org/testing/baseos/\n")
-	require.Contains(t, out, "gpgcheck=1\ngpgkey=file://"+filepath.Join(dir, "RPM-GPG-KEY-test")+"\n")
+	require.Contains(t, out, "gpgcheck=1\ngpgkey=http://repos.example.org/testing/baseos/repodata/repomd.xml.key\n",
+		"the channel's copy of the key, not a path on the osflow host")
+	require.NotContains(t, out, "repo_gpgcheck", "requireSignature: false: a snapshot may be unsigned")
 	require.Contains(t, out, "[osflow-testing-site]\nname=osflow testing site: Site packages and security fixes\nbaseurl=http://repos.example.org/testing/site/\nenabled=1\nmetadata_expire=300\ncost=500\ngpgcheck=0\n")
 	require.NotContains(t, out[:strings.Index(out, "[osflow-testing-site]")], "cost=", "a mirror keeps dnf's default cost")
 

@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/rpmmd"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -128,18 +130,35 @@ func (a *app) diffCommand() *cobra.Command {
 					return usageIfInvalid(err)
 				}
 				var shadows []repo.Shadow
+				var advisories []repo.Applicable
 				if repo.CheckReleaseID(d.To) == nil { // not a channel that serves nothing yet
 					if shadows, err = st.ReleaseShadows(d.To); err != nil {
 						return err
 					}
+					if advisories, err = st.ReleaseAdvisories(d); err != nil {
+						return err
+					}
+				}
+				published, err := st.PublishedAdvisories(d, advisories)
+				if err != nil {
+					return err
+				}
+				modules, err := st.ReleaseModuleChanges(d)
+				if err != nil {
+					return err
 				}
 				if a.jsonOut {
 					return printJSON(a.stdout, struct {
 						repo.ReleaseDiff
-						Shadows []repo.Shadow `json:",omitempty"`
-					}{d, shadows})
+						Advisories []repo.Applicable `json:",omitempty"`
+						// Published: advisories new in updateinfo whose fix From has.
+						Published []rpmmd.Advisory    `json:",omitempty"`
+						Modules   []repo.ModuleChange `json:",omitempty"`
+						Shadows   []repo.Shadow       `json:",omitempty"`
+					}{d, advisories, published, modules, shadows})
 				}
 				PrintDiff(a.stdout, d)
+				PrintMetadataChanges(a.stdout, d, advisories, published, modules)
 				PrintShadows(a.stdout, d.To, shadows)
 				return nil
 			})
@@ -148,6 +167,7 @@ func (a *app) diffCommand() *cobra.Command {
 }
 
 // PrintDiff writes a release diff for people: one line per package change.
+// A repo whose snapshot changed with no package change is named too.
 func PrintDiff(w io.Writer, d repo.ReleaseDiff) {
 	fmt.Fprintf(w, "%s -> %s\n", d.From, d.To)
 	for _, r := range d.AddedRepos {
@@ -161,12 +181,10 @@ func PrintDiff(w io.Writer, d repo.ReleaseDiff) {
 		names = append(names, r)
 	}
 	sort.Strings(names)
-	total := 0
 	for _, name := range names {
 		sd := d.Repos[name]
-		n := len(sd.Added) + len(sd.Removed) + len(sd.Upgraded) + len(sd.Downgraded) + len(sd.Rebuilt)
-		total += n
-		if n == 0 {
+		if sd.Empty() {
+			fmt.Fprintf(w, "[%s] metadata changed, same packages\n", name)
 			continue
 		}
 		fmt.Fprintf(w, "[%s] %d added, %d removed, %d upgraded, %d downgraded, %d rebuilt\n",
@@ -187,8 +205,46 @@ func PrintDiff(w io.Writer, d repo.ReleaseDiff) {
 			fmt.Fprintf(w, "  ~ %s (rebuilt: %s -> %s)\n", c.To.NEVRA(), c.From.Checksum, c.To.Checksum)
 		}
 	}
-	if total == 0 && len(d.AddedRepos)+len(d.RemovedRepos) == 0 {
-		fmt.Fprintln(w, "no package changes")
+	if len(d.Repos) == 0 {
+		fmt.Fprintln(w, "no changes")
+	}
+}
+
+// PrintMetadataChanges writes the advisories a diff brings, each with the
+// packages that carry it, and the module streams and defaults it changes.
+// Published advisories are those new in updateinfo whose fix d.From has.
+func PrintMetadataChanges(w io.Writer, d repo.ReleaseDiff, advisories []repo.Applicable, published []rpmmd.Advisory, modules []repo.ModuleChange) {
+	if len(advisories) > 0 {
+		fmt.Fprintf(w, "advisories new to %s (%d):\n", d.From, len(advisories))
+	}
+	for _, a := range advisories {
+		printAdvisory(w, a.Advisory, strings.Join(a.Repos, ","))
+		for _, f := range a.Fixes {
+			fmt.Fprintf(w, "    * %s\n", f)
+		}
+	}
+	if len(published) > 0 {
+		fmt.Fprintf(w, "advisories published whose fix %s has already (%d):\n", d.From, len(published))
+	}
+	for _, a := range published {
+		printAdvisory(w, a, "")
+	}
+	if len(modules) > 0 {
+		fmt.Fprintln(w, "module streams and defaults:")
+	}
+	for _, m := range modules {
+		fmt.Fprintf(w, "  %s\n", m)
+	}
+}
+
+func printAdvisory(w io.Writer, a rpmmd.Advisory, repos string) {
+	fmt.Fprintf(w, "  %s (%s, %s", a.ID, a.Type, cmp.Or(a.Severity, "unrated"))
+	if repos != "" {
+		fmt.Fprintf(w, ", %s", repos)
+	}
+	fmt.Fprintf(w, ") %s\n", a.Title)
+	if cves := a.CVEs(); len(cves) > 0 {
+		fmt.Fprintf(w, "    %s\n", strings.Join(cves, " "))
 	}
 }
 
@@ -329,7 +385,13 @@ func WriteRepoFile(w io.Writer, cfg *config.Config, channel, baseURL string) err
 			fmt.Fprintf(w, "cost=%d\n", repo.OverlayCost)
 		}
 		if r.GPGKey != "" {
-			fmt.Fprintf(w, "gpgcheck=1\ngpgkey=file://%s\n", r.GPGKey)
+			// The channel serves the key osflow verified with (an
+			// overlay's: its RPMs') beside repomd.xml.
+			fmt.Fprintf(w, "gpgcheck=1\ngpgkey=%s%s/%s/%s\n", baseURL, channel, r.Name, repo.KeyPath)
+			if !r.Overlay && r.RequiresSignature() {
+				// Every snapshot of the repo has a verified repomd.xml.asc.
+				fmt.Fprintln(w, "repo_gpgcheck=1")
+			}
 		} else {
 			fmt.Fprintln(w, "gpgcheck=0")
 		}

@@ -8,11 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/repotest"
@@ -122,4 +126,130 @@ func TestRepoDiffReportsShadows(t *testing.T) {
 	out, _, code = run(t, "--config", p, "repo", "diff", rel, "production")
 	require.Equal(t, ExitOK, code)
 	require.NotContains(t, out, "different builds", "production serves nothing: no shadows to report")
+}
+
+// TestRepoDiffShowsMetadataOnlyChanges: a release whose packages are the
+// same but whose updateinfo gained an advisory and whose nodejs default
+// moved from 8 to 10 is not "no package changes": `osflow repo diff`
+// shows both, in text and JSON.
+func TestRepoDiffShowsMetadataOnlyChanges(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	st, err := repo.Open(filepath.Join(dir, "store"))
+	require.NoError(t, err)
+	a, b := repotest.MetadataOnlyReleases(t, st)
+
+	out, stderr, code := run(t, "--config", p, "repo", "diff", a, b)
+	require.Equal(t, ExitOK, code, stderr)
+	require.NotContains(t, out, "no package changes")
+	require.Contains(t, out, "[appstream] metadata changed, same packages\n")
+	require.Contains(t, out, "advisories published whose fix "+a+" has already (1):\n  RHSA-2026:5 (security, Important) kernel security update\n    CVE-2026-5555\n")
+	require.Contains(t, out, "module streams and defaults:\n  [appstream] default stream of nodejs: 8 -> 10\n")
+
+	out, stderr, code = run(t, "--config", p, "--json", "repo", "diff", a, b)
+	require.Equal(t, ExitOK, code, stderr)
+	var d struct {
+		Published []struct{ ID string }
+		Modules   []repo.ModuleChange
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &d))
+	require.Equal(t, "RHSA-2026:5", d.Published[0].ID)
+	require.Equal(t, []repo.ModuleChange{{Repo: "appstream", Module: "nodejs", Kind: "default", From: "8", To: "10"}}, d.Modules)
+
+	// Production serves nothing: everything is new, advisories with the
+	// packages that carry them.
+	out, stderr, code = run(t, "--config", p, "repo", "diff", "production", b)
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "+ repo appstream\n[appstream] 1 added")
+	require.Contains(t, out, "  RHSA-2026:5 (security, Important, appstream) kernel security update\n    CVE-2026-5555\n    * kernel-5.14.0-1.el9.x86_64\n")
+	require.Contains(t, out, "[appstream] default stream of nodejs: nothing -> 10")
+}
+
+// TestRepoFilesGPGCheckWithDnf: a signed upstream (signed RPMs and a
+// detached repomd.xml.asc) mirrored with its gpgKey configured; real dnf,
+// reading the .repo file `osflow repo files` writes, imports the key from
+// the channel (no file on the node), checks the repomd.xml signature
+// (repo_gpgcheck=1) and the package's, and installs. Served another key,
+// it refuses the repo.
+func TestRepoFilesGPGCheckWithDnf(t *testing.T) {
+	testtool.Need(t, "rpmbuild", "rpmsign", "createrepo_c", "gpg", "dnf", "rpm")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	up := filepath.Join(dir, "upstream")
+	sign, err := upstream.NewSigner(ctx, filepath.Join(dir, "vendor"))
+	require.NoError(t, err)
+	t.Cleanup(func() { sign.Close() })
+	rpms, err := upstream.BuildSpecs(ctx, []upstream.Spec{{Name: "alpha"}}, up)
+	require.NoError(t, err)
+	require.NoError(t, sign.SignRPM(ctx, rpms...))
+	require.NoError(t, upstream.Createrepo(ctx, up))
+	require.NoError(t, sign.SignRepomd(ctx, up))
+	upSrv := httptest.NewServer(http.FileServer(http.Dir(up)))
+	t.Cleanup(upSrv.Close)
+
+	cfgPath := filepath.Join(dir, "osflow.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("store: "+filepath.Join(dir, "store")+"\nrepos:\n  - name: baseos\n    url: "+upSrv.URL+
+		"/\n    gpgKey: "+sign.PublicKey+"\n  - name: site\n    overlay: true\n    gpgKey: "+sign.PublicKey+"\n"), 0o644))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+	st, err := repo.Open(cfg.Store)
+	require.NoError(t, err)
+	acts := &activities.RepoActivities{Store: st, Mirror: activities.NewMirror(st, cfg, nil), Config: cfg}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	val, err := env.ExecuteActivity(acts.SyncRepo, activities.SyncRepoInput{Repo: "baseos"})
+	require.NoError(t, err)
+	var synced activities.RepoSync
+	require.NoError(t, val.Get(&synced))
+	rel, _, err := st.CreateRelease(time.Now().UTC(), map[string]string{"baseos": synced.Snapshot})
+	require.NoError(t, err)
+	_, err = st.Switch(ctx, repo.SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "test", Reason: "dnf"})
+	require.NoError(t, err)
+
+	other, err := upstream.NewSigner(ctx, filepath.Join(dir, "other"))
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+	otherKey, err := os.ReadFile(other.PublicKey)
+	require.NoError(t, err)
+	var wrongKey atomic.Bool
+	handler := repo.Handler(st)
+	chSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wrongKey.Load() && strings.HasSuffix(r.URL.Path, "/"+repo.KeyPath) {
+			w.Write(otherKey)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(chSrv.Close)
+
+	var file strings.Builder
+	require.NoError(t, WriteRepoFile(&file, cfg, "testing", chSrv.URL+"/"))
+	require.Contains(t, file.String(), "gpgcheck=1\ngpgkey="+chSrv.URL+"/testing/baseos/repodata/repomd.xml.key\nrepo_gpgcheck=1\n")
+	site := file.String()[strings.Index(file.String(), "[osflow-testing-site]"):]
+	require.Contains(t, site, "gpgcheck=1\ngpgkey="+chSrv.URL+"/testing/site/repodata/repomd.xml.key\n")
+	require.NotContains(t, site, "repo_gpgcheck", "an overlay's key signs its RPMs; its metadata is osflow's own, unsigned")
+	// The overlay is not in this release: only baseos goes to dnf.
+	section := file.String()[:strings.Index(file.String(), "\n[osflow-testing-site]")]
+
+	dnf := func(name string) (string, error) {
+		reposd := filepath.Join(dir, name, "repos.d")
+		require.NoError(t, os.MkdirAll(reposd, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(reposd, "osflow.repo"), []byte(section+"\n"), 0o644))
+		out, err := exec.CommandContext(ctx, "dnf", "--installroot="+filepath.Join(dir, name, "root"), "--releasever=9", "--setopt=reposdir="+reposd,
+			"--setopt=cachedir="+filepath.Join(dir, name, "cache"), "--refresh", "--assumeyes", "--noplugins", "install", "alpha").CombinedOutput()
+		return string(out), err
+	}
+	out, err := dnf("good")
+	require.NoError(t, err, "dnf install with gpgcheck and repo_gpgcheck: %s", out)
+	_, err = os.Stat(filepath.Join(dir, "good", "root", "usr/share/alpha/alpha.txt"))
+	require.NoError(t, err, "%s", out)
+
+	wrongKey.Store(true)
+	out, err = dnf("wrong")
+	require.Error(t, err, "a repo whose repomd.xml the served key does not verify: %s", out)
+	require.Contains(t, out, "repomd.xml GPG signature verification error", "repo_gpgcheck is in force")
+	_, err = os.Stat(filepath.Join(dir, "wrong", "root", "usr/share/alpha/alpha.txt"))
+	require.ErrorIs(t, err, os.ErrNotExist)
 }

@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -88,6 +89,29 @@ type PromotionView struct {
 	Steps    []StepView             `json:"steps,omitempty"`
 	Comments []workflows.Note       `json:"comments,omitempty"`
 	Users    []activities.TicketRef `json:"productionUsers,omitempty"`
+	// Advisories are those the risk report lists, each with the packages
+	// that carry it; RiskPage is where the report is.
+	Advisories []string `json:"advisories,omitempty"`
+	RiskPage   string   `json:"riskPage,omitempty"`
+}
+
+// advisoryLines names the advisories of a risk report with their packages.
+func advisoryLines(r *activities.RiskReport) []string {
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range r.Packages.Advisories {
+		line := fmt.Sprintf("%s (%s, %s): %s", a.ID, a.Type, cmp.Or(a.Severity, "unrated"), strings.Join(a.Packages, ", "))
+		if a.MorePackages > 0 {
+			line += fmt.Sprintf(" and %d more", a.MorePackages)
+		}
+		out = append(out, line)
+	}
+	if r.Packages.MoreAdvisories > 0 {
+		out = append(out, fmt.Sprintf("... and %d more (see the risk report)", r.Packages.MoreAdvisories))
+	}
+	return out
 }
 
 // approveCommands are the three ways to approve a promotion or, without
@@ -251,6 +275,7 @@ func promotionView(ctx context.Context, c client.Client, cfg *config.Config, id 
 	}
 	v.Release, v.State, v.Phase, v.WaitingFor, v.Refused = ps.Release, ps.State, ps.Phase, ps.WaitingFor, ps.Refused
 	promotionDetails(&v, ps)
+	v.Advisories, v.RiskPage = advisoryLines(ps.Risk), ps.RiskPage
 	if ps.State == workflows.ApprovalPending {
 		v.Approve = approveCommands(id, true, cfg.Production.RequireSignedApprovals)
 	}
@@ -410,6 +435,12 @@ func (a *app) printStatus(st Status) {
 		printPromotionDetails(w, p)
 		for _, r := range p.Refused {
 			fmt.Fprintf(w, "  %s\n", r)
+		}
+		if len(p.Advisories) > 0 {
+			fmt.Fprintf(w, "  advisories new to production (risk report: %s):\n", orNone(p.RiskPage))
+		}
+		for _, a := range p.Advisories {
+			fmt.Fprintf(w, "    %s\n", a)
 		}
 	}
 	if cy := st.Cycle; cy != nil {

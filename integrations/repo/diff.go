@@ -30,9 +30,10 @@ func (d SnapshotDiff) Empty() bool {
 	return len(d.Added)+len(d.Removed)+len(d.Upgraded)+len(d.Downgraded)+len(d.Rebuilt) == 0
 }
 
-// ReleaseDiff compares two releases repo by repo. Repos only lists repos
-// present in both whose snapshot differs; a repo on one side only is named
-// in AddedRepos or RemovedRepos.
+// ReleaseDiff compares two releases repo by repo. Repos lists every repo
+// whose snapshot differs: present in both, or on one side only, which
+// AddedRepos or RemovedRepos also name (all its packages added or
+// removed), so that totals over Repos count every package.
 type ReleaseDiff struct {
 	From, To     string
 	Repos        map[string]SnapshotDiff
@@ -270,11 +271,12 @@ func (s *Store) DiffReleases(a, b string) (ReleaseDiff, error) {
 	}
 	slices.Sort(d.AddedRepos)
 	slices.Sort(d.RemovedRepos)
+	changed = append(append(changed, d.AddedRepos...), d.RemovedRepos...)
 	diffs := make([]SnapshotDiff, len(changed))
 	var g errgroup.Group
 	for i, repo := range changed {
 		g.Go(func() (err error) {
-			diffs[i], err = s.DiffSnapshots(repo, ra.Repos[repo], rb.Repos[repo])
+			diffs[i], err = s.diffRepo(repo, ra.Repos[repo], rb.Repos[repo])
 			return err
 		})
 	}
@@ -284,30 +286,24 @@ func (s *Store) DiffReleases(a, b string) (ReleaseDiff, error) {
 	for i, repo := range changed {
 		d.Repos[repo] = diffs[i]
 	}
-	if len(ra.Repos) == 0 || len(rb.Repos) == 0 {
-		if err := s.diffAgainstNothing(d, ra, rb); err != nil {
-			return fail(err)
-		}
-	}
 	return d, nil
 }
 
-// diffAgainstNothing lists, package by package, the repos of the one side
-// of a diff whose other side is empty.
-func (s *Store) diffAgainstNothing(d ReleaseDiff, ra, rb Release) error {
-	for repo, snap := range rb.Repos {
-		pkgs, err := s.Manifest(repo, snap)
-		if err != nil {
-			return err
-		}
-		d.Repos[repo] = DiffManifests(nil, pkgs)
+// diffRepo compares two snapshots of a repo; an empty ID stands for a
+// release without the repo.
+func (s *Store) diffRepo(repo, a, b string) (SnapshotDiff, error) {
+	if a != "" && b != "" {
+		return s.DiffSnapshots(repo, a, b)
 	}
-	for repo, snap := range ra.Repos {
-		pkgs, err := s.Manifest(repo, snap)
-		if err != nil {
-			return err
-		}
-		d.Repos[repo] = DiffManifests(pkgs, nil)
+	var pa, pb []Package
+	var err error
+	if a != "" {
+		pa, err = s.Manifest(repo, a)
+	} else {
+		pb, err = s.Manifest(repo, b)
 	}
-	return nil
+	if err != nil {
+		return SnapshotDiff{}, err
+	}
+	return DiffManifests(pa, pb), nil
 }

@@ -1,7 +1,10 @@
 package repo
 
 import (
+	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +69,44 @@ func BenchmarkReleaseShadows20k(b *testing.B) {
 		shadows, err := s.findShadows(repos)
 		require.NoError(b, err)
 		require.Len(b, shadows, 2000)
+	}
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+}
+
+// BenchmarkReleaseAdvisories20k measures the advisories of a risk report
+// and `osflow repo diff` for a distribution-sized release: 20,000
+// packages, 2,000 of them with a new build beside the old one, and an
+// updateinfo of 4,000 advisories (one per build, as EL repos keep them),
+// of which the 2,000 of the new builds are brought.
+func BenchmarkReleaseAdvisories20k(b *testing.B) {
+	s := newStore(b)
+	old := bigManifest(20000, 0)
+	var ui strings.Builder
+	ui.WriteString(`<?xml version="1.0"?><updates>`)
+	cand := slices.Clone(old)
+	for i := 0; i < len(old); i += 10 {
+		p := old[i]
+		nb := p
+		nb.Release, nb.Checksum.Hex = "2.el9", sha(p.Name+" 2")
+		cand = append(cand, nb)
+		for _, rel := range []string{"1.el9", "2.el9"} {
+			fmt.Fprintf(&ui, `<update type="security"><id>RLSA-%s-%s</id><title>t</title><severity>Important</severity><pkglist><collection>`+
+				`<package name="%s" epoch="0" version="1.2.3" release="%s" arch="x86_64"/></collection></pkglist></update>`, p.Name, rel, p.Name, rel)
+		}
+	}
+	ui.WriteString(`</updates>`)
+	from := commit(b, s, "base", t0, repodataFiles(b, ""), old...)
+	to := commit(b, s, "base", t0.Add(time.Hour), repodataFiles(b, ui.String()), cand...)
+	ra := release(b, s, t0, map[string]string{"base": from.ID})
+	rb := release(b, s, t0.Add(time.Hour), map[string]string{"base": to.ID})
+	d, err := s.DiffReleases(ra.ID, rb.ID)
+	require.NoError(b, err)
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		got, err := s.ReleaseAdvisories(d)
+		require.NoError(b, err)
+		require.Len(b, got, 2000)
 	}
 	b.ReportMetric(float64((cpuTime(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")

@@ -135,7 +135,9 @@ func TestDiffReleases(t *testing.T) {
 		require.Equal(t, relB.ID, d.To)
 		require.Equal(t, []string{"extra"}, d.AddedRepos)
 		require.Equal(t, []string{"epel"}, d.RemovedRepos)
-		require.Len(t, d.Repos, 1)
+		require.Len(t, d.Repos, 3, "repos on one side only are in Repos too, so totals count them")
+		require.Len(t, d.Repos["extra"].Added, 1)
+		require.Len(t, d.Repos["epel"].Removed, 1)
 		require.Len(t, d.Repos["base"].Upgraded, 10)
 		require.Empty(t, d.Repos["base"].Added)
 	}

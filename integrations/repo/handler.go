@@ -40,7 +40,7 @@ func Handler(s *Store) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
 		switch base := path.Base(r.URL.Path); {
-		case base == "repomd.xml" || base == "repomd.xml.asc" || base == ".treeinfo":
+		case base == "repomd.xml" || base == "repomd.xml.asc" || base == "repomd.xml.key" || base == ".treeinfo":
 			// Clients must see a switch at once; the files repomd.xml names
 			// have unique names and may be cached. A tree's .treeinfo is
 			// its index, read first by Anaconda and virt-install.
@@ -127,6 +127,7 @@ var contentTypes = map[string]string{
 	".bz2":    "application/x-bzip2",
 	".sqlite": "application/vnd.sqlite3",
 	".asc":    "application/pgp-signature",
+	".key":    "application/pgp-keys",
 }
 
 // contentType is the type a file of the channels is served as.

@@ -14,7 +14,7 @@ import (
 // t0 is the fixed creation time test records start from.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(t.TempDir())
 	require.NoError(t, err)
@@ -27,7 +27,7 @@ func sha(content string) string {
 }
 
 // addPool stages content in tmp/ and adds it to the pool, as the mirror does.
-func addPool(t *testing.T, s *Store, path, content string) File {
+func addPool(t testing.TB, s *Store, path, content string) File {
 	t.Helper()
 	f, err := os.CreateTemp(s.TempDir(), "dl-*")
 	require.NoError(t, err)
@@ -41,7 +41,7 @@ func addPool(t *testing.T, s *Store, path, content string) File {
 
 // commit makes a snapshot of repo from files (path → content); its ID
 // follows from the content of repodata/repomd.xml.
-func commit(t *testing.T, s *Store, repo string, created time.Time, files map[string]string, pkgs ...Package) Snapshot {
+func commit(t testing.TB, s *Store, repo string, created time.Time, files map[string]string, pkgs ...Package) Snapshot {
 	t.Helper()
 	var fs []File
 	for p, c := range files {
@@ -65,7 +65,7 @@ func simpleSnapshot(t *testing.T, s *Store, repo, tag string, created time.Time)
 	}, pkg("p-"+tag, "", "1", "1", "noarch", tag))
 }
 
-func release(t *testing.T, s *Store, created time.Time, repos map[string]string) Release {
+func release(t testing.TB, s *Store, created time.Time, repos map[string]string) Release {
 	t.Helper()
 	rel, _, err := s.CreateRelease(created, repos)
 	require.NoError(t, err)

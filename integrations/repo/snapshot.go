@@ -16,6 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// KeyPath is where a snapshot serves the OpenPGP key a client imports for
+// the repo (`gpgkey=` in `osflow repo files`): the configured key, or
+// upstream's own (OBS-built repos publish it there).
+const KeyPath = "repodata/repomd.xml.key"
+
 // SnapshotID derives a snapshot's ID from the sha256 of its repomd.xml, so
 // an unchanged upstream maps onto the snapshot it already has.
 func SnapshotID(repomdSHA256 string) string {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,20 +19,38 @@ import (
 
 // SnapshotAdvisories streams the advisories of a snapshot's updateinfo to
 // fn, and reports whether the snapshot has updateinfo at all (many repos,
-// EPEL's and overlays among them, have none). The file is found through
-// the snapshot's repodata/repomd.xml and read within rpmmd's default limits.
+// EPEL's and overlays among them, have none).
 func (s *Store) SnapshotAdvisories(repo, id string, fn func(rpmmd.Advisory) error) (bool, error) {
-	if _, err := s.Snapshot(repo, id); err != nil {
+	open, found, err := s.openMetadata(repo, id, "updateinfo")
+	if err != nil || !found {
 		return false, err
 	}
-	fail := func(err error) (bool, error) {
+	defer open.Close()
+	if err := rpmmd.ParseUpdateinfo(open, fn); err != nil {
+		if errors.Is(err, rpmmd.ErrMalformed) {
+			err = fmt.Errorf("%w: %w", ErrBadContent, err)
+		}
 		return false, fmt.Errorf("advisories of snapshot %s/%s: %w", repo, id, err)
+	}
+	return true, nil
+}
+
+// openMetadata opens, decompressed, the metadata file of type typ
+// ("updateinfo", "modules") of a snapshot, found through its
+// repodata/repomd.xml and read within rpmmd's default limits; found is
+// false when the snapshot has none.
+func (s *Store) openMetadata(repo, id, typ string) (_ io.ReadCloser, found bool, _ error) {
+	if _, err := s.Snapshot(repo, id); err != nil {
+		return nil, false, err
+	}
+	fail := func(err error) (io.ReadCloser, bool, error) {
+		return nil, false, fmt.Errorf("%s of snapshot %s/%s: %w", typ, repo, id, err)
 	}
 	dir := s.snapshotDir(repo, id)
 	lim := rpmmd.DefaultLimits()
 	f, err := os.Open(filepath.Join(dir, "repodata", "repomd.xml"))
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		return nil, false, nil
 	}
 	if err != nil {
 		return fail(err)
@@ -41,130 +60,176 @@ func (s *Store) SnapshotAdvisories(repo, id string, fn func(rpmmd.Advisory) erro
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))
 	}
-	d, ok := md.Find("updateinfo")
+	d, ok := md.Find(typ)
 	if !ok {
-		return false, nil
+		return nil, false, nil
 	}
 	// ParseRepomd checked the href: it stays inside the snapshot.
 	raw, err := os.Open(filepath.Join(dir, filepath.FromSlash(d.Href)))
 	if err != nil {
 		return fail(err)
 	}
-	defer raw.Close()
 	open, err := rpmmd.Decompress(d.Href, rpmmd.LimitReader(raw, lim.MetadataBytes, d.Href), lim.OpenBytes)
 	if err != nil {
+		raw.Close()
 		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))
 	}
-	defer open.Close()
-	if err := rpmmd.ParseUpdateinfo(open, fn); err != nil {
-		if errors.Is(err, rpmmd.ErrMalformed) {
-			err = fmt.Errorf("%w: %w", ErrBadContent, err)
-		}
-		return fail(err)
-	}
-	return true, nil
+	return readCloser{open, func() error { open.Close(); return raw.Close() }}, true, nil
 }
 
-// Applicable is an advisory that a release brings: one of its package
-// builds is newer than what the other side of the diff has, and no newer
-// than what the release has.
+// readCloser closes with close.
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// Applicable is an advisory that a release brings: production lacks the
+// fix of one of its packages and the release has it.
 type Applicable struct {
 	rpmmd.Advisory
 	Repos []string // where it was found, sorted
-	// Fixes are the release's packages (NEVRA) that carry the fix.
+	// Fixes are the release's packages (NEVRA) that carry the fix: for
+	// each package the advisory names and production lacks, the release's
+	// oldest build of that name.arch at or above it (the named build
+	// itself when the release has it). Sorted.
 	Fixes []string
 }
 
 // ReleaseAdvisories returns the advisories that applying d (from
 // production to a candidate, say) brings, read from the updateinfo of the
-// candidate's snapshots of every repo that changed or was added. Repos
-// without updateinfo contribute nothing. The order is ApplicableAdvisories'.
+// candidate's snapshots of every repo that changed or was added, and
+// judged against every package of both releases (see
+// ApplicableAdvisories). Repos without updateinfo contribute nothing. A
+// From that is not a release ID (a channel that serves nothing yet)
+// stands for the empty release.
 func (s *Store) ReleaseAdvisories(d ReleaseDiff) ([]Applicable, error) {
-	to, err := s.Release(d.To)
-	if err != nil {
+	fail := func(err error) ([]Applicable, error) {
 		return nil, fmt.Errorf("advisories of release %s: %w", d.To, err)
 	}
-	diffs := map[string]SnapshotDiff{}
-	for repo, sd := range d.Repos {
-		diffs[repo] = sd
+	to, err := s.Release(d.To)
+	if err != nil {
+		return fail(err)
 	}
-	for _, repo := range d.AddedRepos {
-		pkgs, err := s.Manifest(repo, to.Repos[repo])
-		if err != nil {
-			return nil, fmt.Errorf("advisories of release %s: %w", d.To, err)
+	from := Release{Repos: map[string]string{}}
+	if CheckReleaseID(d.From) == nil {
+		if from, err = s.Release(d.From); err != nil {
+			return fail(err)
 		}
-		diffs[repo] = SnapshotDiff{Added: pkgs}
 	}
-	m := newAdvisoryMatcher()
-	for _, repo := range slices.Sorted(maps.Keys(diffs)) {
-		idx := indexChanges(diffs[repo])
-		if len(idx) == 0 {
-			continue
+	prod, err := s.releaseBuilds(from)
+	if err != nil {
+		return fail(err)
+	}
+	cand, err := s.releaseBuilds(to)
+	if err != nil {
+		return fail(err)
+	}
+	var repos []string
+	for repo, snap := range to.Repos {
+		if from.Repos[repo] != snap {
+			repos = append(repos, repo)
 		}
+	}
+	slices.Sort(repos)
+	m := newAdvisoryMatcher(prod, cand)
+	for _, repo := range repos {
 		if _, err := s.SnapshotAdvisories(repo, to.Repos[repo], func(a rpmmd.Advisory) error {
-			m.add(repo, a, idx)
+			m.add(repo, a)
 			return nil
 		}); err != nil {
-			return nil, fmt.Errorf("advisories of release %s: %w", d.To, err)
+			return fail(err)
 		}
 	}
 	return m.sorted(), nil
 }
 
+// releaseBuilds indexes every package of a release's repos by name.arch.
+func (s *Store) releaseBuilds(rel Release) (buildIndex, error) {
+	idx := buildIndex{}
+	for repo, snap := range rel.Repos {
+		pkgs, err := s.Manifest(repo, snap)
+		if err != nil {
+			return nil, err
+		}
+		idx.add(pkgs)
+	}
+	return idx, nil
+}
+
 // ApplicableAdvisories picks, from the advisories of each repo (repo ->
-// its updateinfo), those that d brings, merged by ID across repos:
+// its updateinfo), those that moving from production's packages to the
+// candidate's brings, merged by ID across repos. An advisory is brought
+// when, for one package it names (by NEVRA, epoch-aware), the candidate
+// has that build or a newer one of the name.arch and production has
+// neither: a build added beside an older one (EL repos keep every build
+// of a minor release) brings only the advisories newer than production's
+// newest build, not every past advisory of the name. The order is
 // security advisories first, by severity (Critical, Important, Moderate,
 // Low, unrated), then bug fixes, enhancements and the rest; newest first
 // within each, then by ID.
-func ApplicableAdvisories(d ReleaseDiff, byRepo map[string][]rpmmd.Advisory) []Applicable {
-	m := newAdvisoryMatcher()
+func ApplicableAdvisories(production, candidate []Package, byRepo map[string][]rpmmd.Advisory) []Applicable {
+	prod, cand := buildIndex{}, buildIndex{}
+	prod.add(production)
+	cand.add(candidate)
+	m := newAdvisoryMatcher(prod, cand)
 	for _, repo := range slices.Sorted(maps.Keys(byRepo)) {
-		idx := indexChanges(d.Repos[repo])
 		for _, a := range byRepo[repo] {
-			m.add(repo, a, idx)
+			m.add(repo, a)
 		}
 	}
 	return m.sorted()
 }
 
-// span is the range of builds of one name.arch that a diff brings: newer
-// than from (nil: any), up to and including to.
-type span struct {
-	from *Package
-	to   Package
-}
-
 type nameArch struct{ name, arch string }
 
-// indexChanges lists what a snapshot diff brings, by name.arch: upgrades
-// and additions. Downgrades and rebuilds bring no fix.
-func indexChanges(d SnapshotDiff) map[nameArch][]span {
-	idx := map[nameArch][]span{}
-	for _, c := range d.Upgraded {
-		idx[nameArch{c.Name, c.Arch}] = append(idx[nameArch{c.Name, c.Arch}], span{from: &c.From, to: c.To})
+// buildIndex holds the builds of each name.arch a release serves.
+type buildIndex map[nameArch][]Package
+
+func (idx buildIndex) add(pkgs []Package) {
+	for _, p := range pkgs {
+		k := nameArch{p.Name, p.Arch}
+		idx[k] = append(idx[k], p)
 	}
-	for _, p := range d.Added {
-		idx[nameArch{p.Name, p.Arch}] = append(idx[nameArch{p.Name, p.Arch}], span{to: p})
+}
+
+// fixedBy returns the oldest build of p's name.arch at or above p, and
+// false when there is none: the build that carries p's fix.
+func (idx buildIndex) fixedBy(p Package) (Package, bool) {
+	var best Package
+	found := false
+	for _, b := range idx[nameArch{p.Name, p.Arch}] {
+		if compareEVR(b, p) >= 0 && (!found || compareEVR(b, best) < 0) {
+			best, found = b, true
+		}
 	}
-	return idx
+	return best, found
 }
 
 type advisoryMatcher struct {
-	byID map[string]*Applicable
+	production, candidate buildIndex
+	byID                  map[string]*Applicable
 }
 
-func newAdvisoryMatcher() *advisoryMatcher { return &advisoryMatcher{byID: map[string]*Applicable{}} }
+func newAdvisoryMatcher(production, candidate buildIndex) *advisoryMatcher {
+	return &advisoryMatcher{production: production, candidate: candidate, byID: map[string]*Applicable{}}
+}
 
-// add keeps a if one of its packages falls in a span of idx.
-func (m *advisoryMatcher) add(repo string, a rpmmd.Advisory, idx map[nameArch][]span) {
+// add keeps a if the candidate has the fix of one of its packages and
+// production does not.
+func (m *advisoryMatcher) add(repo string, a rpmmd.Advisory) {
 	var fixes []string
 	for _, ap := range a.Packages {
 		p := Package{Name: ap.Name, Epoch: ap.Epoch, Version: ap.Version, Release: ap.Release, Arch: ap.Arch}
-		for _, sp := range idx[nameArch{ap.Name, ap.Arch}] {
-			if (sp.from == nil || compareEVR(p, *sp.from) > 0) && compareEVR(p, sp.to) <= 0 {
-				fixes = append(fixes, sp.to.NEVRA())
-			}
+		fix, ok := m.candidate.fixedBy(p)
+		if !ok {
+			continue
 		}
+		if _, had := m.production.fixedBy(p); had {
+			continue
+		}
+		fixes = append(fixes, fix.NEVRA())
 	}
 	if len(fixes) == 0 {
 		return
@@ -211,4 +276,53 @@ func (m *advisoryMatcher) sorted() []Applicable {
 		return cmp.Or(c, b.Issued.Compare(a.Issued), cmp.Compare(a.ID, b.ID))
 	})
 	return out
+}
+
+// PublishedAdvisories lists the advisories that the updateinfo of a repo
+// d changes gained, but that ReleaseAdvisories does not count because
+// From has their fix already (an advisory issued late, or re-issued, for
+// a build already served). A metadata-only release may carry nothing
+// else. Sorted by ID.
+func (s *Store) PublishedAdvisories(d ReleaseDiff, brought []Applicable) ([]rpmmd.Advisory, error) {
+	if CheckReleaseID(d.From) != nil || CheckReleaseID(d.To) != nil {
+		return nil, nil
+	}
+	fail := func(err error) ([]rpmmd.Advisory, error) {
+		return nil, fmt.Errorf("advisories published from %s to %s: %w", d.From, d.To, err)
+	}
+	from, err := s.Release(d.From)
+	if err != nil {
+		return fail(err)
+	}
+	to, err := s.Release(d.To)
+	if err != nil {
+		return fail(err)
+	}
+	skip := map[string]bool{}
+	for _, a := range brought {
+		skip[a.ID] = true
+	}
+	var out []rpmmd.Advisory
+	for _, repo := range slices.Sorted(maps.Keys(d.Repos)) {
+		if from.Repos[repo] == "" || to.Repos[repo] == "" {
+			continue
+		}
+		if _, err := s.SnapshotAdvisories(repo, from.Repos[repo], func(a rpmmd.Advisory) error {
+			skip[a.ID] = true
+			return nil
+		}); err != nil {
+			return fail(err)
+		}
+		if _, err := s.SnapshotAdvisories(repo, to.Repos[repo], func(a rpmmd.Advisory) error {
+			if !skip[a.ID] {
+				skip[a.ID] = true
+				out = append(out, a)
+			}
+			return nil
+		}); err != nil {
+			return fail(err)
+		}
+	}
+	slices.SortFunc(out, func(a, b rpmmd.Advisory) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }

@@ -3,7 +3,6 @@ package repo
 import (
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osflow/osflow/integrations/repo/rpmmd"
+	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
 )
 
@@ -28,18 +28,19 @@ func adv(id, typ, sev string, issued time.Time, pkgs ...string) rpmmd.Advisory {
 }
 
 func TestApplicableAdvisories(t *testing.T) {
-	d := ReleaseDiff{From: "prod", To: "cand", Repos: map[string]SnapshotDiff{
-		"baseos": DiffManifests(
-			[]Package{pkg("kernel", "0", "5.14.0", "1.el9", "x86_64", "k1"), pkg("glibc", "0", "2.34", "100.el9", "x86_64", "g1"), pkg("curl", "0", "7.76.1", "29.el9", "x86_64", "c1"), pkg("bash", "0", "5.1.8", "9.el9", "x86_64", "b1")},
-			[]Package{pkg("kernel", "0", "5.14.0", "3.el9", "x86_64", "k3"), pkg("glibc", "0", "2.34", "100.el9", "x86_64", "g2"), pkg("curl", "0", "7.76.1", "28.el9", "x86_64", "c0"), pkg("bash", "0", "5.1.8", "9.el9", "x86_64", "b1"), pkg("slurm", "0", "23.02.7", "2.el9", "x86_64", "s1")}),
-		"appstream": DiffManifests(
-			[]Package{pkg("openssl", "1", "3.0.7", "27.el9", "x86_64", "o1")},
-			[]Package{pkg("openssl", "1", "3.0.7", "28.el9", "x86_64", "o2")}),
-	}}
+	production := []Package{pkg("kernel", "0", "5.14.0", "1.el9", "x86_64", "k1"), pkg("glibc", "0", "2.34", "100.el9", "x86_64", "g1"),
+		pkg("curl", "0", "7.76.1", "29.el9", "x86_64", "c1"), pkg("bash", "0", "5.1.8", "9.el9", "x86_64", "b1"),
+		pkg("openssl", "1", "3.0.7", "27.el9", "x86_64", "o1"), pkg("bear", "0", "4.1", "1.el9", "noarch", "bear1")}
+	// As EL repos do, the candidate keeps older builds beside new ones.
+	candidate := []Package{pkg("kernel", "0", "5.14.0", "1.el9", "x86_64", "k1"), pkg("kernel", "0", "5.14.0", "3.el9", "x86_64", "k3"),
+		pkg("glibc", "0", "2.34", "100.el9", "x86_64", "g2"), pkg("curl", "0", "7.76.1", "28.el9", "x86_64", "c0"),
+		pkg("bash", "0", "5.1.8", "9.el9", "x86_64", "b1"), pkg("slurm", "0", "23.02.7", "2.el9", "x86_64", "s1"),
+		pkg("openssl", "1", "3.0.7", "28.el9", "x86_64", "o2"),
+		pkg("bear", "0", "4.1", "1.el9", "noarch", "bear1"), pkg("bear", "0", "4.2", "1.el9", "noarch", "bear2")}
 	day := func(n int) time.Time { return time.Date(2025, 3, n, 0, 0, 0, 0, time.UTC) }
 	byRepo := map[string][]rpmmd.Advisory{
 		"baseos": {
-			adv("RLSA-kernel-2", "security", "Important", day(2), "kernel.x86_64|0:5.14.0-2.el9"), // 1 < 2 <= 3: applies
+			adv("RLSA-kernel-2", "security", "Important", day(2), "kernel.x86_64|0:5.14.0-2.el9"), // fixed by -3, production lacks it
 			adv("RLSA-kernel-4", "security", "Critical", day(9), "kernel.x86_64|0:5.14.0-4.el9"),  // newer than the candidate
 			adv("RLSA-kernel-1", "security", "Critical", day(1), "kernel.x86_64|0:5.14.0-1.el9"),  // production has it
 			adv("RLSA-kernel-arch", "security", "Low", day(3), "kernel.aarch64|0:5.14.0-2.el9"),   // other arch
@@ -49,39 +50,53 @@ func TestApplicableAdvisories(t *testing.T) {
 			adv("RLEA-kernel", "enhancement", "", day(6), "kernel.x86_64|0:5.14.0-3.el9"),         // the candidate's build
 			adv("RLSA-openssl", "security", "Important", day(7), "kernel.x86_64|0:5.14.0-3.el9"),  // also in appstream
 			adv("RLSA-unrated", "security", "", day(8), "kernel.x86_64|0:5.14.0-2.el9"),           // no severity
+			adv("RHEA-2012:0057", "enhancement", "", day(1), "bear.noarch|0:4.1-1.el9"),           // production serves bear-4.1
+			adv("RHEA-2012:0001", "enhancement", "", day(1), "bear.noarch|0:4.0-1.el9"),           // older still
+			adv("RHBA-bear-4.2", "bugfix", "", day(6), "bear.noarch|0:4.2-1.el9"),                 // added beside 4.1
 		},
 		"appstream": {
 			adv("RLSA-openssl", "security", "Important", day(7), "openssl.x86_64|1:3.0.7-28.el9"),
 			adv("RLSA-openssl-epoch", "security", "Critical", day(7), "openssl.x86_64|0:3.0.8-1.el9"), // epoch 0 < 1
 		},
-		"epel": {adv("FEDORA-EPEL-x", "security", "Critical", day(9), "kernel.x86_64|0:5.14.0-2.el9")}, // repo unchanged
 	}
-	got := ApplicableAdvisories(d, byRepo)
+	got := ApplicableAdvisories(production, candidate, byRepo)
 	var ids []string
 	for _, a := range got {
 		ids = append(ids, a.ID)
 	}
-	require.Equal(t, []string{"RLSA-openssl", "RLSA-kernel-2", "RLSA-unrated", "RLBA-slurm", "RLEA-kernel"}, ids,
+	require.Equal(t, []string{"RLSA-openssl", "RLSA-kernel-2", "RLSA-unrated", "RHBA-bear-4.2", "RLBA-slurm", "RLEA-kernel"}, ids,
 		"security first by severity, newest first; then bug fixes, enhancements")
 	require.Equal(t, []string{"appstream", "baseos"}, got[0].Repos)
 	require.Equal(t, []string{"kernel-5.14.0-3.el9.x86_64", "openssl-1:3.0.7-28.el9.x86_64"}, got[0].Fixes)
-	require.Equal(t, []string{"slurm-23.02.7-2.el9.x86_64"}, got[3].Fixes)
-	require.Empty(t, ApplicableAdvisories(ReleaseDiff{}, byRepo))
+	require.Equal(t, []string{"kernel-5.14.0-3.el9.x86_64"}, got[1].Fixes, "the build at or above the advisory's carries it")
+	require.Equal(t, []string{"bear-4.2-1.el9.noarch"}, got[3].Fixes)
+	require.Equal(t, []string{"slurm-23.02.7-2.el9.x86_64"}, got[4].Fixes)
+	require.Empty(t, ApplicableAdvisories(candidate, candidate, byRepo), "production has every fix")
+	first := ApplicableAdvisories(nil, candidate, byRepo)
+	require.Len(t, first, 12, "a first promotion brings every advisory the candidate has the fix of")
 }
 
 // repodataFiles makes real repodata with createrepo_c, adds updateinfo
 // with modifyrepo_c, and returns the tree as path -> content.
-func repodataFiles(t *testing.T, updateinfo string) map[string]string {
+func repodataFiles(t testing.TB, updateinfo string) map[string]string {
+	t.Helper()
+	md := map[string]string{}
+	if updateinfo != "" {
+		md["updateinfo.xml"] = updateinfo
+	}
+	return repodataWith(t, md)
+}
+
+// repodataWith makes real repodata with createrepo_c and adds each file
+// of md (name -> content; "updateinfo.xml", "modules.yaml") with
+// modifyrepo_c, whose type is the name's stem.
+func repodataWith(t testing.TB, md map[string]string) map[string]string {
 	t.Helper()
 	testtool.Need(t, "createrepo_c", "modifyrepo_c")
 	dir := t.TempDir()
-	out, err := exec.Command("createrepo_c", "--quiet", dir).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	if updateinfo != "" {
-		ui := filepath.Join(t.TempDir(), "updateinfo.xml")
-		require.NoError(t, os.WriteFile(ui, []byte(updateinfo), 0o644))
-		out, err := exec.Command("modifyrepo_c", "--mdtype=updateinfo", ui, filepath.Join(dir, "repodata")).CombinedOutput()
-		require.NoError(t, err, "%s", out)
+	require.NoError(t, upstream.Createrepo(t.Context(), dir))
+	for name, content := range md {
+		require.NoError(t, upstream.Modifyrepo(t.Context(), dir, name, content))
 	}
 	files := map[string]string{}
 	require.NoError(t, filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
@@ -121,7 +136,7 @@ func TestReleaseAdvisories(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, "RLSA-2025:0101", got[0].ID)
 	require.Equal(t, []string{"CVE-2025-0001", "CVE-2025-10002"}, got[0].CVEs())
-	require.Equal(t, []string{"baseos"}, got[0].Repos)
+	require.Equal(t, []string{"baseos", "epel"}, got[0].Repos, "epel's updateinfo names the kernel too, which the release has from baseos")
 	require.Equal(t, []string{"kernel-5.14.0-503.2.el9_5.x86_64"}, got[0].Fixes)
 	require.Equal(t, "FEDORA-EPEL-2025-1a2b3c", got[1].ID, "a repo new to the release brings its advisories too")
 	require.Equal(t, []string{"hpc-tools-1:2.0-1.el9.noarch"}, got[1].Fixes)

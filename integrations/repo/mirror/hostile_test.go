@@ -381,8 +381,13 @@ func TestSyncSignature(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			// The signature, when upstream has one, is kept next to repomd.xml.
-			require.Equal(t, treeOf(t, u.Dir), treeOf(t, snapshotDir(st, res.Snapshot)))
+			// The signature, when upstream has one, is kept next to
+			// repomd.xml, and so is the configured key.
+			want := treeOf(t, u.Dir)
+			key, err := armoredKeyring(key.Keyring)
+			require.NoError(t, err)
+			want[keyPath] = string(key)
+			require.Equal(t, want, treeOf(t, snapshotDir(st, res.Snapshot)))
 		})
 	}
 }

@@ -68,6 +68,9 @@ type Source struct {
 	Proxy            string
 	Keyring          openpgp.EntityList // nil: no signature check
 	RequireSignature bool               // refuse an unsigned repomd.xml (needs Keyring)
+	// PublishKey is served as repodata/repomd.xml.key when Keyring is
+	// nil: an overlay's RPM key, for clients' gpgcheck.
+	PublishKey openpgp.EntityList
 	// AllowRedirectHosts are hosts ("host" or "host:port") besides the
 	// repo's own that an HTTP redirect may lead to: CDNs the site trusts.
 	AllowRedirectHosts []string
@@ -269,13 +272,16 @@ func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error)
 	if cands.from != "" {
 		mirror = r.f.base.Redacted()
 	}
-	id := repo.SnapshotID(ix.SHA256)
+	id := ix.snapshotID()
 	if res, found, err := r.unchanged(id, ix.Repomd.Revision, ix.newest()); err != nil || found {
 		res.Mirror, res.Refused = mirror, r.refused
 		return res, err
 	}
 	if ix.Signature == nil && r.src.Keyring != nil {
 		r.log.Warn("upstream repomd.xml is not signed")
+	}
+	if err := r.fetchKey(ctx, &ix); err != nil {
+		return Result{}, err
 	}
 
 	// 2.–5. the metadata files, the package list and the packages
@@ -341,7 +347,7 @@ func (r *syncRun) unchanged(id, rev string, newest int64) (res Result, found boo
 // the packages it names (3.–5.), into the pool. It returns the packages and
 // how many files the pool held already.
 func (r *syncRun) fetchFiles(ctx context.Context, meta []Item, primary rpmmd.Data) ([]repo.Package, int, error) {
-	tree := newTreePaths(repomdPath, signaturePath)
+	tree := newTreePaths(repomdPath, signaturePath, keyPath)
 	for _, it := range meta {
 		if err := tree.add(it.Path); err != nil {
 			return nil, 0, badContent(r.f.url(repomdPath), err)
@@ -411,30 +417,29 @@ func packageItem(p repo.Package) Item {
 }
 
 // commit stores the index and commits the snapshot tree: the repodata
-// files and packages at their hrefs, repomd.xml (and its signature) in
+// files and packages at their hrefs, repomd.xml (and its signature and key) in
 // repodata/.
 func (r *syncRun) commit(ix index, meta []Item, pkgs []repo.Package) (repo.Snapshot, error) {
 	if err := r.storeIndex(ix); err != nil {
 		return repo.Snapshot{}, err
 	}
-	return r.commitFiles(repo.Snapshot{ID: repo.SnapshotID(ix.SHA256), Repomd: ix.SHA256}, snapshotFiles(ix, meta, pkgs), pkgs)
+	return r.commitFiles(repo.Snapshot{ID: ix.snapshotID(), Repomd: ix.SHA256}, snapshotFiles(ix, meta, pkgs), pkgs)
 }
 
-// storeIndex adds repomd.xml and its signature to the pool.
+// storeIndex adds repomd.xml, its signature and its key to the pool.
 func (r *syncRun) storeIndex(ix index) error {
-	files := ix.Files()
-	if err := r.m.addToPool(files[0].Checksum, ix.Raw); err != nil {
-		return err
-	}
-	if ix.Signature != nil {
-		return r.m.addToPool(files[1].Checksum, ix.Signature)
+	files, data := ix.Files()
+	for i, f := range files {
+		if err := r.m.addToPool(f.Checksum, data[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // snapshotFiles are the files of a repository's snapshot tree.
 func snapshotFiles(ix index, meta []Item, pkgs []repo.Package) []repo.File {
-	files := ix.Files()
+	files, _ := ix.Files()
 	for _, it := range meta {
 		files = append(files, repo.File{Path: it.Path, Checksum: it.Checksum, Size: it.Size})
 	}

@@ -21,7 +21,7 @@ import (
 // (rpmmd.ParseRepomd refuses most of these already; the pool needs them all.)
 func metadataItems(md rpmmd.Repomd, lim rpmmd.Limits, where string) ([]Item, error) {
 	items := make([]Item, 0, len(md.Data))
-	paths := map[string]bool{repomdPath: true, signaturePath: true}
+	paths := map[string]bool{repomdPath: true, signaturePath: true, keyPath: true}
 	for _, d := range md.Data {
 		if err := rpmmd.CheckHref(d.Href); err != nil {
 			return nil, badContent(where, err)

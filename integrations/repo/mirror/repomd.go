@@ -15,6 +15,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/rpmmd"
 )
@@ -23,6 +26,10 @@ import (
 const (
 	repomdPath    = "repodata/repomd.xml"
 	signaturePath = repomdPath + ".asc"
+	// keyPath is where OBS-built repos (OpenHPC's among them) publish the
+	// key that signs repomd.xml and the packages, and where a snapshot
+	// keeps the key clients should import: see index.Key.
+	keyPath = repo.KeyPath
 )
 
 // index is a fetched and verified repomd.xml.
@@ -30,16 +37,80 @@ type index struct {
 	Raw       []byte // repomd.xml byte for byte
 	SHA256    string
 	Signature []byte // repomd.xml.asc; nil when not fetched or absent
-	Repomd    rpmmd.Repomd
+	// Key is the snapshot's repomd.xml.key: the configured keyring,
+	// armored, when there is one (what osflow verified the chain with is
+	// what clients import), else upstream's own, byte for byte; nil when
+	// neither.
+	Key []byte
+	// ownKey says Key is the configured keyring's.
+	ownKey bool
+	Repomd rpmmd.Repomd
 }
 
-// Files are the index's own entries of the snapshot tree.
-func (ix index) Files() []repo.File {
-	files := []repo.File{{Path: repomdPath, Checksum: sha256Of(ix.Raw), Size: int64(len(ix.Raw))}}
-	if ix.Signature != nil {
-		files = append(files, repo.File{Path: signaturePath, Checksum: sha256Of(ix.Signature), Size: int64(len(ix.Signature))})
+// Files are the index's own entries of the snapshot tree, with their
+// bytes.
+func (ix index) Files() ([]repo.File, [][]byte) {
+	var files []repo.File
+	var data [][]byte
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{repomdPath, ix.Raw}, {signaturePath, ix.Signature}, {keyPath, ix.Key}} {
+		if f.data != nil {
+			files = append(files, repo.File{Path: f.path, Checksum: sha256Of(f.data), Size: int64(len(f.data))})
+			data = append(data, f.data)
+		}
 	}
-	return files
+	return files, data
+}
+
+// snapshotID is the ID of the index's snapshot: from repomd.xml, and the
+// configured key when there is one, so that a snapshot made before the
+// key was configured (or before snapshots kept it) is not taken for one
+// that serves it.
+func (ix index) snapshotID() string {
+	if !ix.ownKey {
+		return repo.SnapshotID(ix.SHA256)
+	}
+	return repo.SnapshotID(sha256Of([]byte(ix.SHA256 + " " + sha256Of(ix.Key).Hex)).Hex)
+}
+
+// armoredKeyring is kr as an armored public key block, the form dnf
+// imports from a gpgkey= URL.
+func armoredKeyring(kr openpgp.EntityList) ([]byte, error) {
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range kr {
+		if err := e.Serialize(w); err != nil {
+			return nil, fmt.Errorf("serialize the configured key: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// fetchKey sets ix.Key to upstream's repomd.xml.key when no key is
+// configured and upstream publishes one. It runs only for a new snapshot:
+// an unchanged upstream costs one request, repomd.xml.
+func (r *syncRun) fetchKey(ctx context.Context, ix *index) error {
+	if ix.Key != nil {
+		return nil
+	}
+	key, err := r.fetchSmall(ctx, keyPath, r.lim.RepomdBytes)
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	ix.Key = key
+	return nil
 }
 
 // fetchIndex fetches repomd.xml and, when the source has a keyring, its
@@ -53,6 +124,15 @@ func (r *syncRun) fetchIndex(ctx context.Context) (index, error) {
 		return index{}, err
 	}
 	ix := index{Raw: raw, SHA256: sha256Of(raw).Hex}
+	if pub := r.src.Keyring; pub != nil || r.src.PublishKey != nil {
+		if pub == nil {
+			pub = r.src.PublishKey
+		}
+		if ix.Key, err = armoredKeyring(pub); err != nil {
+			return index{}, err
+		}
+		ix.ownKey = true
+	}
 	if r.src.Keyring != nil {
 		sig, err := r.fetchSmall(ctx, signaturePath, r.lim.RepomdBytes)
 		switch {

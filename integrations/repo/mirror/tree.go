@@ -236,7 +236,7 @@ func (r *syncRun) variantFiles(ctx context.Context, ix index) ([]repo.File, []re
 	if !ok {
 		return nil, nil, 0, badContentf(where, "%w: no primary metadata", rpmmd.ErrMalformed)
 	}
-	tree := newTreePaths(repomdPath, signaturePath)
+	tree := newTreePaths(repomdPath, signaturePath, keyPath)
 	for _, it := range meta {
 		if err := tree.add(it.Path); err != nil {
 			return nil, nil, 0, badContent(where, err)

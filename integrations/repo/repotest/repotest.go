@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/internal/testtool"
 )
 
 // Store opens a store in a temporary directory with n releases of one repo
@@ -82,4 +85,54 @@ func ShadowedRelease(t testing.TB, s *repo.Store) string {
 	rel, _, err := s.CreateRelease(created, snaps)
 	require.NoError(t, err)
 	return rel.ID
+}
+
+// MetadataOnlyReleases adds to s two releases of a repo "appstream" that
+// serve the same package (kernel-5.14.0-1.el9.x86_64) with different
+// metadata, made by createrepo_c and modifyrepo_c: the second's
+// modules.yaml moves the nodejs default stream from 8 to 10, and its
+// updateinfo gains RHSA-2026:5 for the kernel both serve. It returns
+// their IDs, older first.
+func MetadataOnlyReleases(t testing.TB, s *repo.Store) (string, string) {
+	t.Helper()
+	testtool.Need(t, "createrepo_c", "modifyrepo_c")
+	modules := func(def string) string {
+		return "---\ndocument: modulemd\nversion: 2\ndata:\n  name: nodejs\n  stream: \"8\"\n  version: 1\n  context: c\n  arch: x86_64\n" +
+			"  summary: s\n  description: d\n  license:\n    module: [MIT]\n...\n---\ndocument: modulemd\nversion: 2\ndata:\n  name: nodejs\n" +
+			"  stream: \"10\"\n  version: 1\n  context: c\n  arch: x86_64\n  summary: s\n  description: d\n  license:\n    module: [MIT]\n...\n" +
+			"---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: nodejs\n  stream: \"" + def + "\"\n...\n"
+	}
+	updateinfo := `<?xml version="1.0"?><updates><update type="security"><id>RHSA-2026:5</id><title>kernel security update</title>` +
+		`<severity>Important</severity><references><reference type="cve" id="CVE-2026-5555" href="https://example.org/"/></references>` +
+		`<pkglist><collection><package name="kernel" epoch="0" version="5.14.0" release="1.el9" arch="x86_64"/></collection></pkglist></update></updates>`
+	created := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	var ids []string
+	for i, md := range []map[string]string{{"modules.yaml": modules("8")}, {"modules.yaml": modules("10"), "updateinfo.xml": updateinfo}} {
+		dir := t.TempDir()
+		require.NoError(t, upstream.Createrepo(t.Context(), dir))
+		for name, content := range md {
+			require.NoError(t, upstream.Modifyrepo(t.Context(), dir, name, content))
+		}
+		var files []repo.File
+		require.NoError(t, filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, add(t, s, filepath.ToSlash(rel), string(b)))
+			return err
+		}))
+		rpm := add(t, s, "Packages/kernel-5.14.0-1.el9.x86_64.rpm", "kernel")
+		pkg := repo.Package{Name: "kernel", Version: "5.14.0", Release: "1.el9", Arch: "x86_64", Checksum: rpm.Checksum, Size: rpm.Size, Href: rpm.Path}
+		repomd, err := os.ReadFile(filepath.Join(dir, "repodata", "repomd.xml"))
+		require.NoError(t, err)
+		snap, err := s.CommitSnapshot(repo.Snapshot{Repo: "appstream", Source: "test", CreatedAt: created, Repomd: digest(string(repomd))},
+			append(files, rpm), []repo.Package{pkg})
+		require.NoError(t, err)
+		rel, _, err := s.CreateRelease(created.AddDate(0, 0, i), map[string]string{"appstream": snap.ID})
+		require.NoError(t, err)
+		ids = append(ids, rel.ID)
+	}
+	return ids[0], ids[1]
 }

@@ -175,6 +175,23 @@ func Createrepo(ctx context.Context, dir string, args ...string) error {
 	return run(ctx, nil, "createrepo_c", append(append([]string{"--quiet"}, args...), dir)...)
 }
 
+// Modifyrepo adds to repoDir's repodata, with modifyrepo_c, a metadata
+// file named name ("updateinfo.xml", "modules.yaml") holding content; its
+// type is the name's stem.
+func Modifyrepo(ctx context.Context, repoDir, name, content string) error {
+	tmp, err := os.MkdirTemp("", "osflow-modifyrepo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	f := filepath.Join(tmp, name)
+	if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+		return err
+	}
+	typ, _, _ := strings.Cut(name, ".")
+	return run(ctx, nil, "modifyrepo_c", "--mdtype="+typ, f, filepath.Join(repoDir, "repodata"))
+}
+
 // run runs a command; a failure carries the command and its output.
 func run(ctx context.Context, env []string, name string, args ...string) error {
 	_, err := output(ctx, env, name, args...)
