@@ -61,4 +61,8 @@ const (
 	// Promotion's end-silences step states what Unsilence ended and what
 	// remains (with how to end it by hand), not how many were made.
 	versionSilencesEnded = "promotion-silences-ended"
+	// A promotion that did not reach production (rejected, canceled before
+	// or at its window, superseded) ends failed with the reason, so the
+	// Web UI does not show it as a success (promotionUnsuccessful).
+	versionPromotionEndsFailed = "promotion-ends-failed"
 )
