@@ -267,7 +267,9 @@ wiki:
 	require.Equal(t, r3, s.sync().Release)
 	require.Equal(t, r3, s.channel("testing"))
 	p3 := s.candidateAfterRehearsal(r3)
-	require.NoError(t, waitWorkflow(t, s, p2), "the superseded promotion ends")
+	err = waitWorkflow(t, s, p2)
+	require.ErrorAs(t, err, &app, "the superseded promotion ends failed, as the Web UI shows it")
+	require.Equal(t, workflows.ErrTypePromotionSuperseded, app.Type())
 	st = s.promotionState(p2, func(workflows.PromotionStatus) bool { return true }, "its end state")
 	require.Equal(t, workflows.ApprovalCanceled, st.State)
 	require.Equal(t, workflows.PhaseSuperseded, st.Phase)
@@ -279,7 +281,7 @@ wiki:
 	require.NoError(t, err)
 	require.NotNil(t, fz)
 	require.Equal(t, p3, fz.Actor, "the newest promotion holds testing")
-	recordHistory(t, s.client, p2, run2.GetRunID(), "promotion-v3-superseded")
+	recordHistory(t, s.client, p2, run2.GetRunID(), "promotion-v4-superseded")
 
 	// A switch by hand is not the process: the audit says so and fails.
 	_, err = s.store.Switch(context.Background(), repo.SwitchRequest{Channel: "production", Release: r2, Actor: "root", Reason: "by hand"})

@@ -114,6 +114,8 @@ func (d *dailySync) run(ctx workflow.Context) error {
 		WorkflowType: TestCycleWorkflowType,
 		Signal:       SignalTestingUpdated,
 		Payload:      activities.TestingUpdated{Release: d.status.Release, Channel: d.plan.TestingChannel, Actor: d.in.Actor},
+		Summary:      TestCycleMetadata().Summary,
+		Details:      TestCycleMetadata().Details,
 	}
 	var signal workflow.Future
 	if fewerSteps {

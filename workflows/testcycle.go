@@ -465,7 +465,11 @@ func (c *testCycle) promote(ctx workflow.Context) {
 		}
 	}
 	c.state.Candidate = &cand
+	// The metadata is no part of the command replay compares.
+	md := PromotionMetadata(release)
 	child := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		StaticSummary:     md.Summary,
+		StaticDetails:     md.Details,
 		WorkflowID:        PromotionWorkflowID(release),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 	}), Promotion, PromotionInput{Release: release, Candidate: cand})
