@@ -233,4 +233,5 @@ func (d *dailySync) setPhase(ctx workflow.Context, phase string) {
 	d.status.Phase = phase
 	// The attribute is for the Web UI; failing to set it must not fail the sync.
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
+	d.showSyncDetails(ctx)
 }
