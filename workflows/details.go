@@ -73,3 +73,30 @@ func renderSyncDetails(st DailySyncStatus) string {
 	}
 	return b.String()
 }
+
+// showBypassDetails renders a bypass's current details.
+func (b *bypass) showBypassDetails(ctx workflow.Context) {
+	workflow.SetCurrentDetails(ctx, renderBypassDetails(b.st, workflow.GetInfo(ctx).WorkflowExecution.ID, b.plan.Approvers))
+}
+
+func renderBypassDetails(st BypassStatus, id string, approvers []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Bypass into overlay `%s`: %s\n\n- Asked for by %s: %s\n", st.Overlay, st.Phase, st.Actor, oneLine(st.Reason))
+	for _, p := range st.Packages {
+		fmt.Fprintf(&b, "- Package `%s`\n", p.NEVRA)
+	}
+	for _, sw := range st.Switches {
+		fmt.Fprintf(&b, "- %s: `%s` → `%s`\n", sw.Channel, orNothingYet(sw.From), sw.To)
+	}
+	if a := st.Approval; a.By != "" {
+		fmt.Fprintf(&b, "- **Decision:** %s by **%s** at %s: %s\n", a.State, a.By, utc(a.At), oneLine(a.Comment))
+	}
+	if st.Error != "" {
+		fmt.Fprintf(&b, "- **Error:** %s\n", oneLine(st.Error))
+	}
+	if st.Phase == PhaseAwaitingApproval {
+		fmt.Fprintf(&b, "\n**Waiting for** approval by one of %s:\n\n```\nosflow approve %s --as NAME\n```\n\n```\n%s\n```\n",
+			strings.Join(approvers, ", "), id, rejectCommand(id))
+	}
+	return b.String()
+}

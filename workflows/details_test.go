@@ -24,6 +24,10 @@ func TestRenderDetails(t *testing.T) {
 			Repos:    []activities.RepoSync{{Repo: "baseos", Snapshot: "s1", Changed: true, Packages: 3, Downloaded: 2}},
 			Switches: []activities.ChannelSwitch{{Channel: "daily", From: "r1", To: "r2", Changed: true}, {Channel: "testing", From: "r1", Frozen: true}}}),
 			[]string{"## Daily sync: done", "- Release `r2`\n", "Repo baseos: snapshot `s1`, 3 packages, changed, 2 files downloaded", "daily: `r1` → `r2`", "testing is frozen: it stays at `r1`"}},
+		{"bypass waiting", renderBypassDetails(BypassStatus{Overlay: "site", Phase: PhaseAwaitingApproval, Actor: "cli/alice", Reason: "CVE-1",
+			Packages: []activities.StagedRPM{{NEVRA: "openssl-3.0.2-1.x86_64"}}}, "bypass-site-1", []string{"alice", "bob"}),
+			[]string{"## Bypass into overlay `site`: awaiting-approval", "cli/alice: CVE-1", "`openssl-3.0.2-1.x86_64`", "by one of alice, bob",
+				"```\nosflow approve bypass-site-1 --as NAME\n```", "```\nosflow reject bypass-site-1 --as NAME --comment TEXT\n```"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, w := range tc.want {
