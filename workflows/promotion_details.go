@@ -48,7 +48,12 @@ func rejectCommand(id string) string {
 func renderPromotionDetails(st PromotionStatus, production string, commands []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Release `%s`: %s\n\n", st.Release, cmp.Or(st.State, ApprovalPending))
+	// The commands follow in code blocks; one the text ends with is not
+	// repeated, others become code spans.
 	waiting := oneLine(st.WaitingFor)
+	if len(commands) > 0 {
+		waiting = strings.TrimSuffix(waiting, ": "+commands[0])
+	}
 	for _, c := range commands {
 		waiting = strings.ReplaceAll(waiting, c, "`"+c+"`")
 	}
@@ -60,11 +65,13 @@ func renderPromotionDetails(st PromotionStatus, production string, commands []st
 	if st.Error != "" {
 		fmt.Fprintf(&b, "**Error:** %s\n\n", oneLine(st.Error))
 	}
+	// The Web UI shows the top of the details: what people said comes
+	// before the lists.
+	renderComments(&b, st.Comments)
 	renderChanges(&b, st, production)
 	renderTasks(&b, st.Candidate)
 	renderTickets(&b, "Open tickets at gate time", st.Candidate.OpenTickets)
 	renderTickets(&b, "Production users' tickets", st.Users)
-	renderComments(&b, st.Comments)
 	if len(st.Steps) > 0 {
 		b.WriteString("### Outage steps\n\n")
 		for _, s := range st.Steps {
@@ -172,6 +179,9 @@ func renderTickets(b *strings.Builder, title string, tickets []activities.Ticket
 
 // renderComments shows the newest comments, users' and osflow's own.
 func renderComments(b *strings.Builder, notes []Note) {
+	if len(notes) == 0 {
+		return
+	}
 	fmt.Fprintf(b, "### Comments (%d)\n\n", len(notes))
 	start := max(0, len(notes)-detailsMaxComments)
 	for _, n := range notes[start:] {

@@ -64,7 +64,7 @@ func TestPromotionDetailsAnswerWhatAndHow(t *testing.T) {
 	id := "default-test-workflow-id"
 	for _, want := range []string{
 		"## Release `r2`: pending",
-		"**Waiting for:** approval by one of alice, bob: `osflow approve " + id + " --as NAME --window-start TIME`\n",
+		"**Waiting for:** approval by one of alice, bob\n",
 		"```\nosflow approve " + id + " --as NAME --window-start TIME\n```",
 		"```\nosflow reject " + id + " --as NAME --comment TEXT\n```",
 		"**Decision:** none yet",
