@@ -133,13 +133,7 @@ func (b *browser) texts(selector string) []string {
 // workflow with the reason, not a green "Completed".
 func TestWebUIShowsPromotions(t *testing.T) {
 	b := newBrowser(t, "e2e-webui")
-	s := newSite(t, "e2e-webui", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, `testing:
-  suites:
-    - name: smoke
-      command: ["sh", "-c", "printf '<testsuite name=\"smoke\" tests=\"1\"><testcase classname=\"smoke\" name=\"login\"/></testsuite>' > \"$OSFLOW_JUNIT\""]
-  gate:
-    cleanRounds: 1
-outage:
+	s := newSite(t, "e2e-webui", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, passingSmoke+`outage:
   tasks:
     - name: drain
       command: ["sh", "-c", "echo draining $OSFLOW_CHANNEL; sleep 1"]
