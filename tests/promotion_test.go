@@ -224,9 +224,9 @@ wiki:
 	require.ErrorContains(t, err, "no predecessor")
 	require.Equal(t, r1, s.channel("production"))
 
-	recordHistory(t, s.client, p1, "", "promotion-v3-done")
-	recordHistory(t, s.client, p2, "", "promotion-v3-rolledback")
-	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v3")
+	recordHistory(t, s.client, p1, "", "promotion-v4-done")
+	recordHistory(t, s.client, p2, "", "promotion-v4-rolledback")
+	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v4")
 
 	// Production serves r1: promoting it again is refused before anything
 	// starts, and so is a release that is no candidate.
