@@ -173,5 +173,7 @@ production:
 	require.NoError(t, err)
 	require.ErrorContains(t, waitWorkflow(t, s, p), "rejected by bob")
 	b.open("promotion-rejected", "/workflows/"+p+"/"+run+"/history", "Failed", "was rejected by bob", "not before the conference")
+	query = url.QueryEscape(fmt.Sprintf("%s=%q", workflows.AttrApproval.GetName(), workflows.ApprovalRejected))
+	b.open("list-rejected", "/workflows?query="+query, p)
 	recordHistory(t, s.client, p, run, "promotion-v4-rejected")
 }

@@ -19,10 +19,11 @@ func PromotionMetadata(release string) Metadata {
 	id := PromotionWorkflowID(release)
 	return Metadata{
 		Summary: fmt.Sprintf("Promotion of release %s to production", release),
-		Details: fmt.Sprintf("Takes the tested release `%s` to production: the risk report, an approved outage window, "+
+		// The Web UI shows the top of the details: the commands come first.
+		Details: fmt.Sprintf("Approve or reject (the current details say what it waits for):\n\n```\n%s\n```\n\n```\n%s\n```\n\n"+
+			"Takes the tested release `%s` to production: the risk report, an approved outage window, "+
 			"then silences, backup, the switch, the config and monitoring merges, the outage tasks and a verification, "+
-			"undone in reverse if a step fails.\n\nThe current details say what it waits for. Its status:\n\n```\nosflow status\n```\n\n"+
-			"Approve or reject:\n\n```\n%s\n```\n\n```\n%s\n```\n", release, approveCommand(id), rejectCommand(id)),
+			"undone in reverse if a step fails. `osflow status` shows it.\n", approveCommand(id), rejectCommand(id), release),
 	}
 }
 

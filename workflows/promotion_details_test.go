@@ -105,3 +105,21 @@ func TestRenderPromotionDetailsSecurityFirst(t *testing.T) {
 	require.NotContains(t, got, "A-10", "bounded to %d", detailsMaxAdvisories)
 	require.Contains(t, got, "- and 3 more advisories")
 }
+
+// The decision says who, when, the window and why, in every state.
+func TestRenderPromotionDetailsDecision(t *testing.T) {
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		approval Approval
+		want     string
+	}{
+		{Approval{State: ApprovalPending}, "**Decision:** none yet"},
+		{Approval{State: ApprovalApproved, By: "alice", At: at, Comment: "go", WindowStart: at.Add(time.Hour), WindowEnd: at.Add(3 * time.Hour)},
+			"**Decision:** approved by **alice** at 2026-12-07T09:00:00Z, window 2026-12-07T10:00:00Z to 2026-12-07T12:00:00Z: go"},
+		{Approval{State: ApprovalRejected, By: "bob", At: at, Comment: "not now"}, "**Decision:** rejected by **bob** at 2026-12-07T09:00:00Z: not now"},
+	} {
+		t.Run(tc.approval.State, func(t *testing.T) {
+			require.Contains(t, renderPromotionDetails(PromotionStatus{Release: "r2", Approval: tc.approval}, "production", nil), tc.want)
+		})
+	}
+}
