@@ -11,6 +11,8 @@ DEB_PACKAGES += prometheus-alertmanager nagios4-core sqlite3 \
 	bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console
 # Only for deploy/'s tests: nginx with njs and httpd with mod_lua serve a channel, systemd-analyze verifies the units.
 TEST_DEB_PACKAGES := nginx libnginx-mod-http-js apache2-bin systemd
+# tests/webui_test.go reads the Temporal Web UI in Debian's headless Chromium, over the DevTools protocol.
+TEST_DEB_PACKAGES += chromium
 # `make cluster-test`: a real Temporal server (the version inside the pinned CLI) on PostgreSQL.
 TEMPORAL_SERVER_VERSION := v1.29.1
 TEMPORAL_SERVER := $(BIN)/temporal-server-$(TEMPORAL_SERVER_VERSION)

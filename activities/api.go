@@ -180,6 +180,10 @@ type SignalWithStartInput struct {
 	WorkflowType string
 	Signal       string
 	Payload      TestingUpdated
+	// Summary and Details are the Web UI's static summary and details of
+	// the workflow, when this starts it.
+	Summary string `json:",omitempty"`
+	Details string `json:",omitempty"`
 }
 
 // TestPlan is what the worker's configuration says the test cycle does.

@@ -24,7 +24,7 @@ type CycleActivities struct {
 // already seen), so a retry after a lost response does no harm.
 func (a *CycleActivities) SignalWithStart(ctx context.Context, in SignalWithStartInput) (string, error) {
 	run, err := a.Client.SignalWithStartWorkflow(ctx, in.WorkflowID, in.Signal, in.Payload,
-		client.StartWorkflowOptions{ID: in.WorkflowID, TaskQueue: a.TaskQueue}, in.WorkflowType)
+		client.StartWorkflowOptions{ID: in.WorkflowID, TaskQueue: a.TaskQueue, StaticSummary: in.Summary, StaticDetails: in.Details}, in.WorkflowType)
 	if err != nil {
 		return "", fmt.Errorf("signal %s to workflow %s: %w", in.Signal, in.WorkflowID, err)
 	}

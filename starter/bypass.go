@@ -155,8 +155,10 @@ func StartBypass(ctx context.Context, c client.Client, cfg *config.Config, in wo
 	if err := needWorker(ctx, c, cfg, "osflow bypass", mainWorkflows(cfg), repoActivities(cfg)); err != nil {
 		return nil, err
 	}
+	md := workflows.BypassMetadata(in)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.BypassWorkflowID(in.Overlay, time.Now()), TaskQueue: cfg.Temporal.TaskQueue,
+		StaticSummary: md.Summary, StaticDetails: md.Details,
 	}, workflows.BypassWorkflowType, in)
 	if err != nil {
 		return nil, fmt.Errorf("start the bypass of %s: %w", in.Overlay, err)

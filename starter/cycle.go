@@ -109,7 +109,10 @@ func updateCycle(ctx context.Context, c client.Client, cfg *config.Config, name 
 	if err := needWorker(ctx, c, cfg, name, mainWorkflows(cfg)); err != nil {
 		return err
 	}
+	md := workflows.TestCycleMetadata()
 	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		StaticSummary:            md.Summary,
+		StaticDetails:            md.Details,
 		ID:                       workflows.TestCycleWorkflowID,
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,

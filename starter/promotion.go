@@ -28,7 +28,10 @@ func promotionID(arg string) string {
 // Promote starts the promotion of release to production. The release must
 // be a candidate: the promotion refuses one that did not pass the gate.
 func Promote(ctx context.Context, c client.Client, cfg *config.Config, release string) (client.WorkflowRun, error) {
+	md := workflows.PromotionMetadata(release)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		StaticSummary:            md.Summary,
+		StaticDetails:            md.Details,
 		ID:                       workflows.PromotionWorkflowID(release),
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,

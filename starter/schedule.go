@@ -56,11 +56,14 @@ func ApplySchedule(ctx context.Context, c client.Client, cfg *config.Config) (cr
 		TimeZoneName:    cfg.Schedule.TimeZone,
 		Jitter:          cfg.Schedule.Jitter.Duration,
 	}
+	md := workflows.DailySyncMetadata("")
 	action := &client.ScheduleWorkflowAction{
-		ID:        "daily-sync",
-		Workflow:  workflows.DailySync,
-		Args:      []any{workflows.DailySyncInput{}},
-		TaskQueue: cfg.Temporal.TaskQueue,
+		StaticSummary: md.Summary,
+		StaticDetails: md.Details,
+		ID:            "daily-sync",
+		Workflow:      workflows.DailySync,
+		Args:          []any{workflows.DailySyncInput{}},
+		TaskQueue:     cfg.Temporal.TaskQueue,
 	}
 	return upsertSchedule(ctx, c, workflows.DailySyncScheduleID, spec, action, &cfg.Schedule.Paused, "managed by `osflow schedule apply`")
 }

@@ -97,7 +97,10 @@ func StartSync(ctx context.Context, c client.Client, cfg *config.Config, who, re
 
 // StartSyncInput is StartSync with the whole input of DailySync.
 func StartSyncInput(ctx context.Context, c client.Client, cfg *config.Config, in workflows.DailySyncInput) (client.WorkflowRun, error) {
+	md := workflows.DailySyncMetadata(in.Actor)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		StaticSummary:            md.Summary,
+		StaticDetails:            md.Details,
 		ID:                       ManualSyncWorkflowID,
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,

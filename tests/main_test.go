@@ -6,8 +6,10 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,10 +24,23 @@ import (
 // test-cycle, are fixed), with its own store and worker.
 var devServer *testsuite.DevServer
 
+// webUI is the dev server's Web UI, "" on a cluster.
+var webUI string
+
+// pickPort is a TCP port nothing listens on now.
+func pickPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
 // namespaces are registered when the dev server starts: one per test.
 var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle", "e2e-recovery", "e2e-promotion",
 	"e2e-routing", "e2e-site-a", "e2e-site-b", "e2e-upgrade", "e2e-bypass", "e2e-bypass-named", "e2e-sources", "e2e-sources-auto", "e2e-sources-retry",
-	"e2e-nagios", "e2e-shadow", "e2e-control", "e2e-task-restart", "e2e-noworker", "e2e-signed", "e2e-tree", "e2e-report", "e2e-net", "e2e-signed-bypass"}
+	"e2e-nagios", "e2e-shadow", "e2e-control", "e2e-task-restart", "e2e-noworker", "e2e-signed", "e2e-tree", "e2e-report", "e2e-net", "e2e-signed-bypass", "e2e-webui"}
 
 // suggestContinueAsNew is set low so that the test cycle continues as new
 // during the end-to-end run, as it does after weeks in production.
@@ -53,17 +68,27 @@ func runTests(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	port, err := pickPort()
+	uiPort := strconv.Itoa(port)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	devServer, err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  cli,
 		ClientOptions: &client.Options{Namespace: "default"},
 		LogLevel:      "error",
 		ExtraArgs:     devServerArgs(),
+		// The Web UI, for the browser test (webui_test.go).
+		EnableUI: true,
+		UIPort:   uiPort,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start Temporal dev server: %v\n", err)
 		return 1
 	}
 	frontend = devServer.FrontendHostPort()
+	webUI = "http://127.0.0.1:" + uiPort
 	code := m.Run()
 	if err := devServer.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stop Temporal dev server: %v\n", err)

@@ -33,13 +33,7 @@ func TestFailedOutageKeepsTheTestedConfig(t *testing.T) {
 	puppet.Branch("test", "production")
 	puppet.Commit("test", "add slurm.pp", map[string]string{"slurm.pp": "class slurm {}\n"})
 	broken := filepath.Join(t.TempDir(), "drain-broken")
-	s := newSite(t, "e2e-nagios", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, `testing:
-  suites:
-    - name: smoke
-      command: ["sh", "-c", "printf '<testsuite name=\"smoke\" tests=\"1\"><testcase classname=\"smoke\" name=\"login\"/></testsuite>' > \"$OSFLOW_JUNIT\""]
-  gate:
-    cleanRounds: 1
-outage:
+	s := newSite(t, "e2e-nagios", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, passingSmoke+`outage:
   tasks:
     - name: drain
       command: ["sh", "-c", "test ! -e `+broken+`"]

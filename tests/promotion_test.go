@@ -231,9 +231,9 @@ wiki:
 	require.ErrorContains(t, err, "no predecessor")
 	require.Equal(t, r1, s.channel("production"))
 
-	recordHistory(t, s.client, p1, "", "promotion-v3-done")
-	recordHistory(t, s.client, p2, "", "promotion-v3-rolledback")
-	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v3")
+	recordHistory(t, s.client, p1, "", "promotion-v4-done")
+	recordHistory(t, s.client, p2, "", "promotion-v4-rolledback")
+	recordHistory(t, s.client, workflows.MergeBackWorkflowID(r1), "", "mergeback-v4")
 
 	// Production serves r1: promoting it again is refused before anything
 	// starts, and so is a release that is no candidate.
@@ -274,7 +274,9 @@ wiki:
 	require.Equal(t, r3, s.sync().Release)
 	require.Equal(t, r3, s.channel("testing"))
 	p3 := s.candidateAfterRehearsal(r3)
-	require.NoError(t, waitWorkflow(t, s, p2), "the superseded promotion ends")
+	err = waitWorkflow(t, s, p2)
+	require.ErrorAs(t, err, &app, "the superseded promotion ends failed, as the Web UI shows it")
+	require.Equal(t, workflows.ErrTypePromotionSuperseded, app.Type())
 	st = s.promotionState(p2, func(workflows.PromotionStatus) bool { return true }, "its end state")
 	require.Equal(t, workflows.ApprovalCanceled, st.State)
 	require.Equal(t, workflows.PhaseSuperseded, st.Phase)
@@ -286,7 +288,7 @@ wiki:
 	require.NoError(t, err)
 	require.NotNil(t, fz)
 	require.Equal(t, p3, fz.Actor, "the newest promotion holds testing")
-	recordHistory(t, s.client, p2, run2.GetRunID(), "promotion-v3-superseded")
+	recordHistory(t, s.client, p2, run2.GetRunID(), "promotion-v4-superseded")
 
 	// A switch by hand is not the process: the audit says so and fails.
 	_, err = s.store.Switch(context.Background(), repo.SwitchRequest{Channel: "production", Release: r2, Actor: "root", Reason: "by hand"})

@@ -27,13 +27,7 @@ func TestSignedApprovalToProduction(t *testing.T) {
 	testtool.Need(t, "jq")
 	aliceKey, alice := testtool.SSHKey(t, "alice", "ed25519")
 	bobKey, bob := testtool.SSHKey(t, "bob", "ecdsa")
-	s := newSite(t, "e2e-signed", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, fmt.Sprintf(`testing:
-  suites:
-    - name: smoke
-      command: ["sh", "-c", "printf '<testsuite name=\"smoke\" tests=\"1\"><testcase classname=\"smoke\" name=\"login\"/></testsuite>' > \"$OSFLOW_JUNIT\""]
-  gate:
-    cleanRounds: 1
-production:
+	s := newSite(t, "e2e-signed", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, fmt.Sprintf(passingSmoke+`production:
   requireSignedApprovals: true
   approvers:
     - %q

@@ -120,8 +120,6 @@ func (b *bypass) run(ctx workflow.Context) error {
 	if b.plan.RequireApproval {
 		b.setPhase(ctx, PhaseAwaitingApproval)
 		_ = workflow.UpsertTypedSearchAttributes(ctx, AttrApproval.ValueSet(ApprovalPending))
-		workflow.SetCurrentDetails(ctx, fmt.Sprintf("Bypass of %s into overlay %s waits for approve-outage by one of %s",
-			strings.Join(b.nevras(), ", "), b.in.Overlay, strings.Join(b.plan.Approvers, ", ")))
 		if err := workflow.Await(ctx, func() bool { return b.st.Approval.State != ApprovalPending }); err != nil {
 			return err
 		}
@@ -251,6 +249,7 @@ func (b *bypass) step(ctx workflow.Context, name string, fn func() (string, erro
 func (b *bypass) setPhase(ctx workflow.Context, phase string) {
 	b.st.Phase = phase
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
+	b.showBypassDetails(ctx)
 }
 
 // visibleCtx retries the dnf check for a few minutes: a web server in

@@ -114,6 +114,8 @@ func (d *dailySync) run(ctx workflow.Context) error {
 		WorkflowType: TestCycleWorkflowType,
 		Signal:       SignalTestingUpdated,
 		Payload:      activities.TestingUpdated{Release: d.status.Release, Channel: d.plan.TestingChannel, Actor: d.in.Actor},
+		Summary:      TestCycleMetadata().Summary,
+		Details:      TestCycleMetadata().Details,
 	}
 	var signal workflow.Future
 	if fewerSteps {
@@ -231,4 +233,5 @@ func (d *dailySync) setPhase(ctx workflow.Context, phase string) {
 	d.status.Phase = phase
 	// The attribute is for the Web UI; failing to set it must not fail the sync.
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
+	d.showSyncDetails(ctx)
 }

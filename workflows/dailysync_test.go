@@ -74,6 +74,7 @@ func TestDailySyncSwitchesDailyThenTestingAndWakesTheCycle(t *testing.T) {
 	env.OnActivity(cycleActs.SignalWithStart, mock.Anything, activities.SignalWithStartInput{
 		WorkflowID: TestCycleWorkflowID, WorkflowType: TestCycleWorkflowType, Signal: SignalTestingUpdated,
 		Payload: activities.TestingUpdated{Release: "20261125-abc", Channel: "testing", Actor: "schedule/" + DailySyncScheduleID},
+		Summary: TestCycleMetadata().Summary, Details: TestCycleMetadata().Details,
 	}).Return("run", nil).Once()
 
 	env.ExecuteWorkflow(DailySync, DailySyncInput{})

@@ -18,7 +18,7 @@ type merger struct {
 	waiting  string
 	resolved map[string]string
 	// status says what the workflow waits for.
-	status func(ctx workflow.Context, what string)
+	status func(ctx workflow.Context, what string, commands ...string)
 }
 
 // merge merges from into into in repo r with message; what names the
@@ -53,7 +53,8 @@ func (m *merger) merge(ctx workflow.Context, r activities.GitRepoPlan, from, int
 		conflict = t
 		m.waiting = r.Name
 		delete(m.resolved, r.Name)
-		m.status(ctx, fmt.Sprintf("conflict-resolved for %s (ticket %s): osflow conflict-resolved %s %s --as NAME", r.Name, t.ID, id, r.Name))
+		resolve := fmt.Sprintf("osflow conflict-resolved %s %s --as NAME", id, r.Name)
+		m.status(ctx, fmt.Sprintf("conflict-resolved for %s (ticket %s): %s", r.Name, t.ID, resolve), resolve)
 		err = workflow.Await(ctx, func() bool { return m.resolved[r.Name] != "" })
 		m.waiting = ""
 		if err != nil {

@@ -32,7 +32,7 @@ type MergeBackStatus struct {
 func MergeBack(ctx workflow.Context, in MergeBackInput) (MergeBackStatus, error) {
 	st := MergeBackStatus{Release: in.Release}
 	m := &merger{release: in.Release, resolved: map[string]string{},
-		status: func(_ workflow.Context, what string) { st.WaitingFor = what }}
+		status: func(_ workflow.Context, what string, _ ...string) { st.WaitingFor = what }}
 	refuse := func(ctx workflow.Context, name, by string, err error) {
 		st.Refused = appendBounded(st.Refused, fmt.Sprintf("%s %s from %q refused: %v",
 			workflow.Now(ctx).UTC().Format(time.RFC3339), name, by, err), maxRefusals)

@@ -128,6 +128,11 @@ func Promotion(ctx workflow.Context, in PromotionInput) (PromotionStatus, error)
 		p.canceled(ctx)
 	}
 	p.releaseTesting(ctx)
+	if err == nil {
+		if err := p.unsuccessful(ctx); err != nil {
+			return p.st, err
+		}
+	}
 	if err != nil && !temporal.IsCanceledError(err) {
 		p.st.Error = err.Error()
 		p.setWaiting(ctx, "nothing: the promotion has ended")
@@ -162,6 +167,8 @@ type promotion struct {
 	// supersededBy is the promotion this one gave way to.
 	supersededBy *activities.Superseded
 	notifyState
+	// commands act on what the promotion waits for (setWaiting).
+	commands []string
 }
 
 // DefaultWindow is an outage window's length when an approval gives only
@@ -342,8 +349,8 @@ func (p *promotion) gatherInput(ctx workflow.Context) {
 // approvers every remindEvery.
 func (p *promotion) awaitApproval(ctx workflow.Context) error {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
-	p.setWaiting(ctx, fmt.Sprintf("approval by one of %s: osflow approve %s --as NAME --window-start TIME",
-		strings.Join(p.plan.Approvers, ", "), id))
+	p.setWaiting(ctx, fmt.Sprintf("approval by one of %s: %s", strings.Join(p.plan.Approvers, ", "), approveCommand(id)),
+		approveCommand(id), rejectCommand(id))
 	decided := func() bool { return p.st.Approval.State != ApprovalPending }
 	for n := 1; !decided(); n++ {
 		if p.plan.RemindEvery <= 0 {
@@ -375,7 +382,7 @@ func (p *promotion) rejected(ctx workflow.Context) error {
 func (p *promotion) awaitWindow(ctx workflow.Context) error {
 	p.setPhase(ctx, PhaseAwaitingWindow)
 	p.setWaiting(ctx, fmt.Sprintf("the outage window at %s (approved by %s; reject-outage cancels it until then)",
-		p.st.Approval.WindowStart.UTC().Format(time.RFC3339), p.st.Approval.By))
+		p.st.Approval.WindowStart.UTC().Format(time.RFC3339), p.st.Approval.By), rejectCommand(workflow.GetInfo(ctx).WorkflowExecution.ID))
 	if wait := p.st.Approval.WindowStart.Sub(workflow.Now(ctx)); wait > 0 {
 		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return p.st.Approval.State == ApprovalRejected }); err != nil {
 			return err
@@ -416,9 +423,9 @@ func (p *promotion) testingStillMatches(ctx workflow.Context) (bool, error) {
 	}
 	p.setPhase(ctx, PhaseAwaitingDecision)
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	proceed, cancel := fmt.Sprintf("osflow proceed %s --as NAME", id), fmt.Sprintf("osflow proceed %s --cancel --as NAME", id)
 	p.setWaiting(ctx, fmt.Sprintf("a decision: testing serves %s now, not the candidate %s. "+
-		"An approver runs osflow proceed %s --as NAME (promote the tested candidate) or osflow proceed %s --cancel --as NAME",
-		st.Release, p.st.Release, id, id))
+		"An approver runs %s (promote the tested candidate) or %s", st.Release, p.st.Release, proceed, cancel), proceed, cancel)
 	p.notify(ctx, "testing-moved", fmt.Sprintf("osflow: testing moved on before the outage of %s", p.st.Release), p.st.WaitingFor)
 	decided := func() bool { return p.decision != nil }
 	if !p.trueState {
@@ -557,7 +564,8 @@ func (p *promotion) task(ctx workflow.Context, t activities.TaskPlan) (string, e
 	start := workflow.Now(ctx)
 	if t.Manual {
 		id := workflow.GetInfo(ctx).WorkflowExecution.ID
-		p.setWaiting(ctx, fmt.Sprintf("manual task %s: osflow task-done %s --promotion %s --as NAME", t.Name, t.Name, id))
+		done := fmt.Sprintf("osflow task-done %s --promotion %s --as NAME", t.Name, id)
+		p.setWaiting(ctx, fmt.Sprintf("manual task %s: %s", t.Name, done), done)
 		if err := workflow.Await(ctx, func() bool { return p.taskDone[t.Name] != "" }); err != nil {
 			return "", err
 		}
@@ -667,8 +675,9 @@ func (p *promotion) compensate(ctx workflow.Context, cause error) error {
 // window's end, whichever comes first, then ends the silences.
 func (p *promotion) endSilencesAtWindowEnd(ctx workflow.Context) {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
-	p.setWaiting(ctx, fmt.Sprintf("end-outage or the window's end at %s to end the silences: osflow end-outage %s --as NAME",
-		p.st.Approval.WindowEnd.UTC().Format(time.RFC3339), id))
+	end := fmt.Sprintf("osflow end-outage %s --as NAME", id)
+	p.setWaiting(ctx, fmt.Sprintf("end-outage or the window's end at %s to end the silences: %s",
+		p.st.Approval.WindowEnd.UTC().Format(time.RFC3339), end), end)
 	if wait := p.st.Approval.WindowEnd.Sub(workflow.Now(ctx)); wait > 0 {
 		_, _ = workflow.AwaitWithTimeout(ctx, wait, func() bool { return p.outageEnded })
 	}
@@ -762,6 +771,7 @@ func (p *promotion) addNote(n Note) {
 // note records something an operator must know in the status.
 func (p *promotion) note(ctx workflow.Context, text string) {
 	p.addNote(Note{By: "osflow", Text: text, At: workflow.Now(ctx)})
+	p.showDetails(ctx)
 	workflow.GetLogger(ctx).Warn(text)
 }
 
@@ -774,18 +784,13 @@ func (p *promotion) refuse(ctx workflow.Context, name, by string, err error) {
 func (p *promotion) setState(ctx workflow.Context, state string) {
 	p.st.State = state
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrApproval.ValueSet(state))
+	p.showDetails(ctx)
 }
 
 func (p *promotion) setPhase(ctx workflow.Context, phase string) {
 	p.st.Phase = phase
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
-}
-
-// setWaiting says what the promotion waits for, in the status and in the
-// Web UI's current details.
-func (p *promotion) setWaiting(ctx workflow.Context, what string) {
-	p.st.WaitingFor = what
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Release %s**: %s. Waiting for %s.", p.st.Release, p.st.State, what))
+	p.showDetails(ctx)
 }
 
 func silenceCtx(ctx workflow.Context) workflow.Context {

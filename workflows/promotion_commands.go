@@ -49,6 +49,7 @@ func (p *promotion) checkComment(_ workflow.Context, r CommentRequest) error {
 func (p *promotion) comment(ctx workflow.Context, r CommentRequest) (Note, error) {
 	n := Note{By: r.By, Text: r.Text, At: workflow.Now(ctx)}
 	p.addNote(n)
+	p.showDetails(ctx)
 	p.notifyComment(ctx, n)
 	return n, nil
 }

@@ -79,10 +79,8 @@ func TestPromotionGivesWayOnlyWhileWaiting(t *testing.T) {
 		sendUpdate[Approval](env, time.Hour, activities.UpdateSupersede, activities.Superseded{By: "promotion-r3", Release: "r3"}, &gave)
 		sendUpdate[Approval](env, time.Hour+time.Minute, UpdateApproveOutage, window(env, 2*time.Hour, time.Hour), &late)
 		env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
-		require.NoError(t, env.GetWorkflowError())
 		require.NoError(t, gave.refused)
-		var st PromotionStatus
-		require.NoError(t, env.GetWorkflowResult(&st))
+		st := promotionEnd(t, env, ErrTypePromotionSuperseded, "release r2 was not promoted: superseded by promotion-r3 (release r3)")
 		require.Equal(t, ApprovalCanceled, st.State)
 		require.Equal(t, PhaseSuperseded, st.Phase)
 		require.Contains(t, st.WaitingFor, "superseded by promotion-r3, the promotion of release r3")
@@ -185,14 +183,16 @@ func TestPromotionHoldsTestingUntilItEnds(t *testing.T) {
 	for name, tc := range map[string]struct {
 		decide func(env *testsuite.TestWorkflowEnvironment, got *answer)
 		state  string
+		// failure is the type of the error the promotion ends with.
+		failure string
 	}{
 		"done": {func(env *testsuite.TestWorkflowEnvironment, got *answer) {
 			sendUpdate[Approval](env, time.Hour, UpdateApproveOutage, window(env, 2*time.Hour, 2*time.Hour), got)
 			sendUpdate[TaskDoneResult](env, 2*time.Hour+30*time.Minute, UpdateTaskDone, TaskDone{Task: "firmware", By: "carol"}, &answer{})
-		}, ApprovalDone},
+		}, ApprovalDone, ""},
 		"rejected": {func(env *testsuite.TestWorkflowEnvironment, got *answer) {
 			sendUpdate[Approval](env, time.Hour, UpdateRejectOutage, RejectRequest{Approver: "bob", Comment: "not now"}, got)
-		}, ApprovalRejected},
+		}, ApprovalRejected, ErrTypePromotionRejected},
 	} {
 		t.Run(name, func(t *testing.T) {
 			w := &world{production: "r1", testing: "r2"}
@@ -203,13 +203,11 @@ func TestPromotionHoldsTestingUntilItEnds(t *testing.T) {
 			tc.decide(env, &got)
 			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
 
-			require.NoError(t, env.GetWorkflowError())
+			st := promotionEnd(t, env, tc.failure, "")
 			require.NoError(t, got.refused)
 			require.Contains(t, held, "/hold-testing", "testing is held while the promotion waits")
 			require.Empty(t, w.heldBy, "and released at its end")
 			require.Equal(t, 2, w.calls["SetFreeze"])
-			var st PromotionStatus
-			require.NoError(t, env.GetWorkflowResult(&st))
 			require.Equal(t, tc.state, st.State)
 		})
 	}
@@ -235,7 +233,7 @@ func TestPromotionLeavesAnOperatorsFreeze(t *testing.T) {
 	var got answer
 	sendUpdate[Approval](env, time.Hour, UpdateRejectOutage, RejectRequest{Approver: "bob", Comment: "not now"}, &got)
 	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
-	require.NoError(t, env.GetWorkflowError())
+	promotionEnd(t, env, ErrTypePromotionRejected, "rejected by bob")
 	require.Zero(t, w.calls["SetFreeze"])
 	require.Equal(t, "cli/bob", w.heldBy)
 }

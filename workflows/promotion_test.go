@@ -344,7 +344,7 @@ func TestPromotionApprovalValidators(t *testing.T) {
 
 	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
 
-	require.NoError(t, env.GetWorkflowError())
+	st := promotionEnd(t, env, ErrTypePromotionRejected, "release r2 was rejected by bob at ")
 	for label, want := range map[string]string{
 		"unknown approver":         `"mallory" may not approve: the approvers are alice, bob`,
 		"window in the past":       "is in the past",
@@ -357,8 +357,6 @@ func TestPromotionApprovalValidators(t *testing.T) {
 		require.ErrorContains(t, answers[label].refused, want, label)
 	}
 	require.NoError(t, answers["reject"].refused)
-	var st PromotionStatus
-	require.NoError(t, env.GetWorkflowResult(&st))
 	require.Equal(t, ApprovalRejected, st.State)
 	require.Equal(t, "not before the conference", st.Approval.Comment)
 	require.Zero(t, w.calls["SwitchChannel"], "a rejected promotion moves nothing")
@@ -566,13 +564,15 @@ func TestPromotionTestingMovedOnBeforeTheWindow(t *testing.T) {
 			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
 			require.NoError(t, firmwareDone.refused, "the firmware task is marked done")
 
-			require.NoError(t, env.GetWorkflowError())
+			failure := ErrTypePromotionCanceled
+			if proceed {
+				failure = ""
+			}
+			st := promotionEnd(t, env, failure, "")
 			require.ErrorContains(t, wrong.refused, "may not approve")
 			require.Equal(t, PhaseAwaitingDecision, waiting.Phase)
 			require.Contains(t, waiting.WaitingFor, "testing serves r3 now, not the candidate r2")
 			require.NoError(t, decided.refused)
-			var st PromotionStatus
-			require.NoError(t, env.GetWorkflowResult(&st))
 			if proceed {
 				require.Equal(t, ApprovalDone, st.State)
 				require.Equal(t, "r2", w.production, "the tested candidate, not what testing serves now")
@@ -626,9 +626,7 @@ func TestPromotionLoadsItsCandidate(t *testing.T) {
 	var rejected answer
 	sendUpdate[Approval](env, time.Hour, UpdateRejectOutage, RejectRequest{Approver: "alice", Comment: "later"}, &rejected)
 	env.ExecuteWorkflow(Promotion, PromotionInput{Release: "r2"})
-	require.NoError(t, env.GetWorkflowError())
-	var st PromotionStatus
-	require.NoError(t, env.GetWorkflowResult(&st))
+	st := promotionEnd(t, env, ErrTypePromotionRejected, "")
 	require.Equal(t, candidate.TotalEstimate, st.Candidate.TotalEstimate)
 
 	env2 := newPromotionEnv(t, &world{production: "r1", testing: "r2"})

@@ -465,7 +465,11 @@ func (c *testCycle) promote(ctx workflow.Context) {
 		}
 	}
 	c.state.Candidate = &cand
+	// The metadata is no part of the command replay compares.
+	md := PromotionMetadata(release)
 	child := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		StaticSummary:     md.Summary,
+		StaticDetails:     md.Details,
 		WorkflowID:        PromotionWorkflowID(release),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 	}), Promotion, PromotionInput{Release: release, Candidate: cand})
@@ -590,8 +594,9 @@ func (c *testCycle) rehearse(ctx workflow.Context, release string) ([]activities
 // waitTaskDone blocks until an operator reports the task done.
 func (c *testCycle) waitTaskDone(ctx workflow.Context, task string) (string, error) {
 	c.state.WaitingFor = task
+	c.showCycleDetails(ctx)
 	delete(c.taskDone, task)
-	defer func() { c.state.WaitingFor = "" }()
+	defer func() { c.state.WaitingFor = ""; c.showCycleDetails(ctx) }()
 	err := workflow.Await(ctx, func() bool { return c.taskDone[task] != "" })
 	return c.taskDone[task], err
 }
@@ -623,6 +628,7 @@ func (c *testCycle) fail(ctx workflow.Context, what string, err error) {
 func (c *testCycle) setPhase(ctx workflow.Context, phase string) {
 	c.state.Phase = phase
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(phase))
+	c.showCycleDetails(ctx)
 }
 
 // suiteActivityCtx gives a suite its configured time, plus a margin for

@@ -71,4 +71,8 @@ const (
 	// the status, no longer dropped or taken loosely (Promotion, Bypass,
 	// MergeBack, TestCycle).
 	versionStrictPayloads = "strict-payloads"
+	// A promotion that did not reach production (rejected, canceled before
+	// or at its window, superseded) ends failed with the reason, so the
+	// Web UI does not show it as a success (promotionUnsuccessful).
+	versionPromotionEndsFailed = "promotion-ends-failed"
 )
