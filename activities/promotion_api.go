@@ -65,6 +65,9 @@ type PackageRisk struct {
 	Advisories []Advisory
 	// MoreAdvisories counts the advisories left out of the list.
 	MoreAdvisories int
+	// Stale are the repos the candidate carries over from an earlier
+	// release because their sync failed.
+	Stale []StaleRepo `json:",omitempty"`
 }
 
 // BypassNote is one past bypass, as the risk report lists it.

@@ -29,6 +29,7 @@ func RenderRisk(r RiskReport) string {
 	if r.Packages.MoreAdvisories > 0 {
 		fmt.Fprintf(&b, "- ... and %d more\n", r.Packages.MoreAdvisories)
 	}
+	renderStale(&b, r.Packages.Stale)
 	renderBypasses(&b, "###", r.Packages.Diff.Bypasses)
 	renderShadows(&b, "###", r.Packages.Diff)
 	d := r.Packages.Diff
@@ -78,6 +79,9 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 		}
 	}
 	fmt.Fprintf(&b, "Advisories: %d (%d security).\n", len(r.Packages.Advisories)+r.Packages.MoreAdvisories, security)
+	if n := len(r.Packages.Stale); n > 0 {
+		fmt.Fprintf(&b, "Stale repos (failing to sync, serving an earlier snapshot): %s.\n", staleNames(r.Packages.Stale))
+	}
 	if n := len(d.Shadows) + d.MoreShadows; n > 0 {
 		fmt.Fprintf(&b, "Same NEVRA, different builds: %d (the overlay's build wins; see the risk report).\n", n)
 	}

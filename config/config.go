@@ -166,6 +166,10 @@ type Repo struct {
 	// than this (a frozen mirror), like apt's Valid-Until. 0 (the
 	// default): no limit.
 	MaxAge Duration `yaml:"maxAge"`
+	// Required makes a failed sync of this repo fail the whole daily sync,
+	// moving no channel. By default a repo that cannot sync keeps its last
+	// good snapshot in the new release, marked stale, and the others move on.
+	Required bool `yaml:"required"`
 	// Bypass is an overlay's emergency-bypass policy; a bypass of an
 	// overlay without one is refused.
 	Bypass *Bypass `yaml:"bypass"`

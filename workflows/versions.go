@@ -61,4 +61,9 @@ const (
 	// Promotion's end-silences step states what Unsilence ended and what
 	// remains (with how to end it by hand), not how many were made.
 	versionSilencesEnded = "promotion-silences-ended"
+	// DailySync publishes a release in which a repo that failed to sync
+	// (and is not required) keeps its last good snapshot, marked stale,
+	// while the others move on; it files one ticket per repo outage and
+	// closes it when the repo recovers.
+	versionDailySyncStaleRepos = "dailysync-stale-repos"
 )

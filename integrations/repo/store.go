@@ -164,6 +164,19 @@ type Release struct {
 	ID        string            `json:"id"`
 	CreatedAt time.Time         `json:"createdAt"`
 	Repos     map[string]string `json:"repos"`
+	// Stale are the repos that could not sync for this release and serve
+	// the snapshot an earlier release had, by name.
+	Stale map[string]StaleRepo `json:"stale,omitempty"`
+}
+
+// StaleRepo is a repo a release carries over from an earlier one because
+// its sync failed: since when it has failed, and why.
+type StaleRepo struct {
+	// Since is when the outage began: the creation time of the first
+	// release that marked the repo stale.
+	Since time.Time `json:"since"`
+	URL   string    `json:"url,omitempty"`
+	Cause string    `json:"cause"`
 }
 
 // Switch is one entry of a channel's audit log.
