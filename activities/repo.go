@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -138,6 +139,9 @@ func (a *RepoActivities) syncError(rc config.Repo, err error) error {
 	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrNotFound):
 		f.Kind = ErrTypeInvalidInput
 		f.Hint = fmt.Sprintf("not retried: fix repo %s in %s", rc.Name, a.Config.Path)
+	case errors.Is(err, syscall.EMLINK):
+		f.Kind = ErrTypeStoreLimit
+		f.Hint = strings.TrimSuffix(strings.TrimPrefix(tooManyLinksHint, " ("), ")")
 	default:
 		f.Kind, retryable = ErrTypeSyncInterrupted, true
 		f.Hint = "retried with backoff until sync.timeout; the next attempt resumes from what is stored"

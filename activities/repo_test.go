@@ -2,11 +2,13 @@ package activities
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/mirror"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
 )
@@ -100,4 +103,23 @@ func TestSyncRepoNamesTheRootCauseOnce(t *testing.T) {
 	require.Equal(t, ErrTypeBadContent, f.Kind)
 	require.Contains(t, f.Cause, "checksum mismatch")
 	require.NotContains(t, f.Cause, "mirror baseos")
+}
+
+// TestSyncErrorNeverRetriesTooManyLinks: EMLINK from the store is not a
+// transient error (the links stay until GC), whatever wraps it.
+func TestSyncErrorNeverRetriesTooManyLinks(t *testing.T) {
+	a := &RepoActivities{Config: &config.Config{Path: "/etc/osflow.yaml"}}
+	for name, err := range map[string]error{
+		"commit": &mirror.SyncError{Repo: "baseos", URL: "https://m/", Err: fmt.Errorf("commit snapshot: %w",
+			&os.LinkError{Op: "link", Old: "/s/pool/x", New: "/s/tmp/y", Err: syscall.EMLINK})},
+		"store": fmt.Errorf("derive overlay: %w", &os.LinkError{Op: "link", Old: "a", New: "b", Err: syscall.EMLINK}),
+	} {
+		var app *temporal.ApplicationError
+		require.ErrorAs(t, a.syncError(config.Repo{Name: "baseos"}, err), &app, name)
+		require.True(t, app.NonRetryable(), name)
+		require.Equal(t, ErrTypeStoreLimit, app.Type(), name)
+		require.Contains(t, app.Error(), "too many links", name)
+		require.ErrorAs(t, classify(err), &app, name)
+		require.True(t, app.NonRetryable(), name)
+	}
 }

@@ -52,6 +52,21 @@ type Store struct {
 	// crash, set only by tests, is called at every crash point (see
 	// crashpoint.go); an error it returns fails the operation there.
 	crash func(crashPoint) error
+	// LinkLimit is the most links one snapshot adds to one pool object;
+	// past it, the snapshot links a copy (see linkTree). 0: DefaultLinkLimit.
+	LinkLimit int
+}
+
+// DefaultLinkLimit keeps the links one snapshot adds to a pool object at
+// half ext4's limit of 65,000 per inode, so that a hostile repo listing
+// one checksum under many names leaves room for every other snapshot.
+const DefaultLinkLimit = 32000
+
+func (s *Store) linkLimit() int {
+	if s.LinkLimit > 0 {
+		return s.LinkLimit
+	}
+	return DefaultLinkLimit
 }
 
 // storeDirs are created by Open so that no method has to MkdirAll them.
