@@ -283,6 +283,73 @@ func TestSyncRefusesBadContent(t *testing.T) {
 			mentions:  []string{alphaRPM + "/beta.rpm", "is a file"},
 		},
 		{
+			// One file cannot be two packages: the twin lies about what
+			// dnf installs from it.
+			name: "same href and checksum under two NEVRAs",
+			spoil: func(u *upstream) {
+				u.editPrimary(func(x string) string {
+					pkg := regexp.MustCompile(`(?s)<package type="rpm">.*?</package>\n`).FindString(x)
+					twin := regexp.MustCompile(`ver="[^"]*"`).ReplaceAllString(pkg, `ver="9.9"`)
+					return strings.Replace(x, pkg, pkg+twin, 1)
+				})
+			},
+			malformed: true,
+			mentions:  []string{alphaRPM, "listed twice, as alpha-1.0-1.noarch and as alpha-9.9-1.noarch"},
+		},
+		{
+			// repomd.xml declares 1024 bytes and a bogus open checksum; the
+			// file inflates to 8 MiB and is stopped at byte 1025.
+			name: "updateinfo bomb past its declared open-size",
+			spoil: func(u *upstream) {
+				u.addMetadata("updateinfo", "updateinfo.xml", []byte(updateinfoXML))
+				d := u.data("updateinfo")
+				gz := gzipped(t, []byte(bomb("<updates><package "+updateinfoXML)))
+				u.write(d.Href, gz)
+				u.fixRepomd("updateinfo", gz, bytes.Repeat([]byte("x"), 1024))
+			},
+			malformed: true,
+			mentions:  []string{"updateinfo metadata", "updateinfo.xml.gz (its declared open-size) is larger than the limit of 1024 bytes", "/repodata/"},
+		},
+		{
+			name: "updateinfo open checksum mismatch",
+			spoil: func(u *upstream) {
+				u.addMetadata("updateinfo", "updateinfo.xml", []byte(updateinfoXML))
+				d := u.data("updateinfo")
+				open := gunzip(t, u.read(d.Href))
+				u.fixRepomd("updateinfo", u.read(d.Href), bytes.ToUpper(open))
+			},
+			mentions: []string{"updateinfo.xml.gz: updateinfo metadata: open sha256 checksum mismatch"},
+		},
+		{
+			name: "comps smaller than its declared open-size",
+			spoil: func(u *upstream) {
+				u.addMetadata("group", "comps.xml", []byte(compsXML))
+				d := u.data("group")
+				md := string(u.read(repomdPath))
+				u.write(repomdPath, []byte(strings.Replace(md, fmt.Sprintf("<open-size>%d</open-size>", d.OpenSize),
+					fmt.Sprintf("<open-size>%d</open-size>", d.OpenSize+1), 1)))
+			},
+			mentions: []string{"comps.xml", "open size is"},
+		},
+		{
+			// Without an open-size, the configured limit stops it.
+			name:   "filelists bomb without an open-size",
+			limits: func(l *rpmmd.Limits) { l.OpenBytes = 1 << 20 },
+			spoil: func(u *upstream) {
+				d := u.data("filelists")
+				gz := gzipped(t, []byte(bomb("<filelists><package "+"/>")))
+				u.write(d.Href, gz)
+				u.fixRepomd("filelists", gz, nil)
+				block := regexp.MustCompile(`(?s)<data type="filelists">.*?</data>`)
+				md := u.read(repomdPath)
+				u.write(repomdPath, block.ReplaceAllFunc(md, func(b []byte) []byte {
+					return regexp.MustCompile(`\s*<open-(size|checksum)[^<]*</open-(size|checksum)>`).ReplaceAll(b, nil)
+				}))
+			},
+			malformed: true,
+			mentions:  []string{"filelists metadata", "filelists.xml.gz is larger than the limit of 1048576 bytes"},
+		},
+		{
 			name: "same href twice with different checksums",
 			spoil: func(u *upstream) {
 				u.editPrimary(func(x string) string {
@@ -326,6 +393,24 @@ func TestSyncRefusesBadContent(t *testing.T) {
 // bomb pads primary.xml with 8 MiB of blanks, which gzip shrinks to a few KiB.
 func bomb(xml string) string {
 	return strings.Replace(xml, "<package ", "<!--"+strings.Repeat(" ", 8<<20)+"-->\n<package ", 1)
+}
+
+const updateinfoXML = `<?xml version="1.0" encoding="UTF-8"?>
+<updates><update from="test" status="final" type="security" version="1"><id>TEST-2026:1</id><title>alpha fix</title></update></updates>
+`
+
+const compsXML = `<?xml version="1.0" encoding="UTF-8"?>
+<comps><group><id>hpc</id><name>HPC</name><packagelist><packagereq>alpha</packagereq></packagelist></group></comps>
+`
+
+func gzipped(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write(data)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return gz.Bytes()
 }
 
 func gunzip(t *testing.T, data []byte) []byte {

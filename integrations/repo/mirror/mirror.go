@@ -229,6 +229,9 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	if res.Reused, err = r.fetchStage(ctx, StageMetadata, meta); err != nil {
 		return Result{}, err
 	}
+	if err := r.checkMetadata(ctx, ix.Repomd); err != nil {
+		return Result{}, err
+	}
 
 	// 3.–5. the package list, planned and fetched while it is read
 	pkgs, reused, err := r.packagesStage(ctx, primary, tree)
