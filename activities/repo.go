@@ -139,6 +139,9 @@ func (a *RepoActivities) syncError(rc config.Repo, err error) error {
 	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrNotFound):
 		f.Kind = ErrTypeInvalidInput
 		f.Hint = fmt.Sprintf("not retried: fix repo %s in %s", rc.Name, a.Config.Path)
+	case errors.Is(err, mirror.ErrSyncTimeout):
+		f.Kind = ErrTypeUpstreamFailing
+		f.Hint = "not retried: sync.timeout ran out waiting for the upstream; check it, or point repos[].url at another mirror"
 	case errors.Is(err, syscall.EMLINK):
 		f.Kind = ErrTypeStoreLimit
 		f.Hint = strings.TrimSuffix(strings.TrimPrefix(tooManyLinksHint, " ("), ")")

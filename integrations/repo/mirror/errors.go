@@ -31,6 +31,9 @@ import (
 //   - A cancelled context is not retryable: the caller asked us to stop.
 //   - EMLINK (the store's filesystem refused another link to an inode) is
 //     not retryable: the links stay until a snapshot is collected.
+//   - A redirect loop and an oversized response header are bad content;
+//     ErrSyncTimeout (no answer before the sync's time ran out) is not
+//     retryable either: no time is left.
 //
 // Within one sync, each file is retried on its own first (see RetryPolicy):
 // 5xx, 408, 429, a cut connection or a transfer below the minimum speed
@@ -82,7 +85,8 @@ func IsRetryable(err error) bool {
 		errors.Is(err, repo.ErrInvalid) ||
 		errors.Is(err, context.Canceled) ||
 		errors.Is(err, fs.ErrPermission) ||
-		errors.Is(err, syscall.EMLINK) {
+		errors.Is(err, syscall.EMLINK) ||
+		errors.Is(err, ErrSyncTimeout) {
 		return false
 	}
 	var se *StatusError

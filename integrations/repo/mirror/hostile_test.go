@@ -1116,3 +1116,86 @@ func TestSyncRefusesOlderUpstreamAfterUpgrade(t *testing.T) {
 	require.ErrorIs(t, err, repo.ErrBadContent)
 	require.ErrorContains(t, err, "revision 1700000000 is older than revision 1700086400")
 }
+
+// TestSyncPermanentFailuresAreNotRetried: a redirect loop on the repo's
+// own host and an oversized response header are the upstream's content:
+// one chain of requests, no retry, the URL named.
+func TestSyncPermanentFailuresAreNotRetried(t *testing.T) {
+	tests := []struct {
+		name     string
+		serve    func(w http.ResponseWriter, r *http.Request)
+		requests int32
+		mentions string
+	}{
+		{name: "redirect loop", requests: maxRedirects, mentions: "stopped after 10 redirects",
+			serve: func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.Path, http.StatusFound) }},
+		{name: "oversized response header", requests: 1, mentions: "server response headers exceeded",
+			serve: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Padding", strings.Repeat("a", maxResponseHeader))
+				w.WriteHeader(http.StatusOK)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUpstream(t, "alpha-1.0")
+			var hits atomic.Int32
+			u.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/"+alphaRPM {
+					return false
+				}
+				hits.Add(1)
+				tt.serve(w, r)
+				return true
+			})
+			m, st := newTestMirror(t)
+			_, err := m.Sync(t.Context(), source(u), nil)
+			require.ErrorIs(t, err, repo.ErrBadContent)
+			require.False(t, IsRetryable(err))
+			require.ErrorContains(t, err, "mirror "+testRepo+": bad repository content: "+u.URL()+alphaRPM)
+			require.ErrorContains(t, err, tt.mentions)
+			require.Equal(t, tt.requests, hits.Load(), "retried")
+			requireNoSnapshot(t, st)
+		})
+	}
+}
+
+// TestSyncNamesTheURLNoOneAnswers: a server that accepts connections and
+// never answers fails the sync before its caller's deadline, naming the
+// URL it waited for, instead of being cut off by the deadline unnamed.
+func TestSyncNamesTheURLNoOneAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	m, st := newTestMirror(t)
+	url := "http://" + ln.Addr().String() + "/el9/"
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err = m.Sync(ctx, Source{Repo: testRepo, URL: url}, nil)
+	require.NoError(t, ctx.Err(), "the sync ran to its caller's deadline")
+	require.ErrorIs(t, err, ErrSyncTimeout)
+	require.False(t, IsRetryable(err))
+	require.ErrorContains(t, err, "mirror "+testRepo+": "+url+"repodata/repomd.xml: the sync's time (sync.timeout) ran out")
+	requireNoSnapshot(t, st)
+}

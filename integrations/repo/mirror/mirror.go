@@ -173,6 +173,11 @@ func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) 
 		prog:  newReporter(src.Repo, progress, m.clock()),
 		retry: m.Retry.withDefaults(),
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, dl.Add(-timeReserve(time.Until(dl))), ErrSyncTimeout)
+		defer cancel()
+	}
 	r.budget = newBudget(r.retry.Budget, src.Prior.Retries)
 	r.prog.resume(src.Prior)
 	f.speed, f.redirectHosts, f.log = m.minSpeed(), src.AllowRedirectHosts, r.log
