@@ -704,3 +704,25 @@ func TestApproverKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigErrorsNeverEchoAURLPassword: a password holding a "/", a space
+// or an "@" (unescaped, so the URL does not parse as meant) is hidden in
+// every message about the URL, as a plain one is.
+func TestConfigErrorsNeverEchoAURLPassword(t *testing.T) {
+	for _, pw := range []string{"s3cret", "s3c/ret", "s3c ret", "s3c@ret", "s3c/r@et x", "s3c:ret"} {
+		for _, url := range []string{"https://me:" + pw + "@mirror.example/el9/", "https://me:" + pw + "@/el9/", "ftp://me:" + pw + "@m/"} {
+			path := writeConfig(t, "store: s\nrepos:\n  - name: a\n    url: '"+url+"'\n")
+			_, err := Load(path)
+			require.Error(t, err, url)
+			require.NotContains(t, err.Error(), "s3c", "%q: %v", url, err)
+			require.Contains(t, err.Error(), "repos[0].url", url)
+		}
+	}
+}
+
+func TestRepoRequired(t *testing.T) {
+	c, err := Load(writeConfig(t, "store: s\nrepos:\n  - name: a\n    url: http://m/a/\n    required: true\n  - name: b\n    url: http://m/b/\n"))
+	require.NoError(t, err)
+	require.True(t, c.Repos[0].Required)
+	require.False(t, c.Repos[1].Required, "a repo is not required by default")
+}

@@ -719,6 +719,13 @@ func (d *decoder) normURL(path string, raw *string, schemes ...string) {
 // (a path for file) and no query or fragment.
 func (d *decoder) parseURL(path, raw string, schemes ...string) (*url.URL, bool) {
 	u, err := url.Parse(raw)
+	if err != nil && strings.Contains(raw, "@") {
+		// The parser's reason quotes a piece of the user info (a password
+		// holding a "/" ends the authority: `invalid port ":pa"`).
+		d.errorf(path, "invalid URL %q: its user info does not parse (a \"/\", \"@\" or space in a password must be "+
+			"written %%2F, %%40, %%20)", raw)
+		return nil, false
+	}
 	if err != nil {
 		d.errorf(path, "invalid URL %q: %v", raw, unwrapURLError(err))
 		return nil, false
