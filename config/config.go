@@ -124,6 +124,10 @@ type Sync struct {
 	// MinSpeed cuts off a transfer slower than this over its window, and
 	// bounds each file's transfer time by its size. Default "10KiB/s over 1m".
 	MinSpeed Speed `yaml:"minSpeed"`
+	// LinkLimit is the most hardlinks one snapshot adds to one pool file;
+	// past it the snapshot links a copy of its own. Default 32000 (half
+	// ext4's limit per file), 2..60000.
+	LinkLimit int `yaml:"linkLimit"`
 }
 
 // Speed is a transfer rate over a window, written "10KiB/s over 1m" (units

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 	"unicode"
+
+	"github.com/osflow/osflow/integrations/repo"
 )
 
 // Parse decodes and checks a config file's content. name is the file it came
@@ -117,6 +119,7 @@ func (d *decoder) defaults(c *Config) {
 		defInt(&c.Sync.MaxAttempts, 25)
 	}
 	defInt(&c.Sync.MaxDownloads, 32)
+	defInt(&c.Sync.LinkLimit, repo.DefaultLinkLimit)
 	if c.Sync.MinSpeed == (Speed{}) {
 		c.Sync.MinSpeed = Speed{BytesPerSecond: 10 << 10, Window: time.Minute}
 	}
@@ -311,6 +314,7 @@ func (d *decoder) check(c *Config) {
 	}
 	d.between("sync.maxAttempts", c.Sync.MaxAttempts, 1, 1000)
 	d.between("sync.maxDownloads", c.Sync.MaxDownloads, 1, 1024)
+	d.between("sync.linkLimit", c.Sync.LinkLimit, 2, 60000)
 
 	d.checkChannels(c.Channels)
 	d.checkRepos(c.Repos)
