@@ -12,9 +12,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/repotest"
 	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/workflows"
 )
 
 // writeConfig writes a minimal site configuration into dir.
@@ -207,4 +209,20 @@ func TestStatusShowsStaleRepos(t *testing.T) {
 			require.Empty(t, c.Stale, c.Channel)
 		}
 	}
+}
+
+// TestSyncSummaryShowsStaleRepos: `osflow sync --wait` says which repo
+// the release carries over, why, since when, and its ticket.
+func TestSyncSummaryShowsStaleRepos(t *testing.T) {
+	since := time.Date(2026, 12, 1, 3, 0, 0, 0, time.Local)
+	var b bytes.Buffer
+	printSyncSummary(&b, workflows.DailySyncStatus{
+		Phase:   workflows.PhaseDone,
+		Repos:   []activities.RepoSync{{Repo: "baseos", Snapshot: "s2", Packages: 3}},
+		Release: "20261202-abc",
+		Stale:   []activities.StaleRepo{{Repo: "epel", Snapshot: "s1", Since: since, Cause: "repomd.xml lists only sha1 checksums\ndetail"}},
+		Tickets: map[string]string{"epel": "OSF-7"},
+	})
+	require.Contains(t, b.String(), "epel         STALE: failed to sync (repomd.xml lists only sha1 checksums); keeps snapshot s1, "+
+		"failing since 2026-12-01 03:00, ticket OSF-7\n")
 }
