@@ -234,13 +234,29 @@ func (r *syncRun) sync(ctx context.Context) (Result, error) {
 	if res.Reused, err = r.fetchStage(ctx, StageMetadata, meta); err != nil {
 		return Result{}, err
 	}
-	if err := r.checkMetadata(ctx, ix.Repomd); err != nil {
-		return Result{}, err
-	}
 
-	// 3.–5. the package list, planned and fetched while it is read
-	pkgs, reused, err := r.packagesStage(ctx, primary, tree)
+	// 3.–5. the package list, planned and fetched while it is read, and
+	// beside it the check of the other metadata files' open content
+	// (seconds of CPU for a large repo's databases): a failure of the
+	// check stops the packages at once.
+	pctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	checked := make(chan error, 1)
+	go func() {
+		err := r.checkMetadata(pctx, ix.Repomd)
+		if err != nil {
+			stop(err)
+		}
+		checked <- err
+	}()
+	pkgs, reused, err := r.packagesStage(pctx, primary, tree)
 	res.Reused += reused
+	if err != nil {
+		stop(err)
+	}
+	if cerr := <-checked; cerr != nil && context.Cause(pctx) == cerr {
+		return Result{}, cerr
+	}
 	if err != nil {
 		return Result{}, err
 	}
