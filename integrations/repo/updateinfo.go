@@ -51,7 +51,7 @@ func (s *Store) SnapshotAdvisories(repo, id string, fn func(rpmmd.Advisory) erro
 		return fail(err)
 	}
 	defer raw.Close()
-	open, err := rpmmd.Decompress(d.Href, rpmmd.LimitReader(raw, lim.MetadataBytes, d.Href), lim.OpenBytes)
+	open, err := rpmmd.Decompress(d.Href, rpmmd.LimitReader(raw, lim.MetadataBytes, d.Href), lim.OpenBytesFor(d.Type))
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))
 	}
