@@ -19,6 +19,9 @@ type SyncPlan struct {
 	Timeout          time.Duration
 	HeartbeatTimeout time.Duration
 	MaxAttempts      int32
+	// Required are the repos whose failure fails the whole sync; any
+	// other keeps its last good snapshot, marked stale.
+	Required []string `json:",omitempty"`
 }
 
 // SyncRepoInput asks the repo worker to mirror one configured repo.
@@ -76,12 +79,48 @@ type PublishReleaseInput struct {
 	// Switches are done in order, each with its own key; their Release is
 	// the one created.
 	Switches []SwitchChannelInput
+	// Failed are the repos whose sync failed and which are not required:
+	// the release keeps the snapshot that the first switch's channel
+	// (daily) serves for each, marked stale.
+	Failed []SyncFailure `json:",omitempty"`
 }
 
 // PublishReleaseResult is the release and what each switch did.
 type PublishReleaseResult struct {
 	CreateReleaseResult
 	Switches []ChannelSwitch
+	// Stale are the repos the release carries over, sorted by name.
+	Stale []StaleRepo `json:",omitempty"`
+	// Recovered are the repos the release before marked stale that
+	// synced this time: their outage is over.
+	Recovered []string `json:",omitempty"`
+}
+
+// StaleRepo is a repo a release carries over from an earlier one because
+// its sync failed.
+type StaleRepo struct {
+	Repo     string
+	Snapshot string
+	// Since is when the outage began (the first release marking it).
+	Since time.Time
+	URL   string
+	Cause string
+}
+
+// StaleReposInput reports the repos a release carries over and those
+// that recovered, to the tracker: one ticket per repo outage, filed when
+// it begins and closed when it ends.
+type StaleReposInput struct {
+	Release   string
+	Stale     []StaleRepo
+	Recovered []string
+}
+
+// StaleReposResult names the ticket of each stale repo, and the tickets
+// closed for the recovered ones.
+type StaleReposResult struct {
+	Tickets map[string]string `json:",omitempty"`
+	Closed  map[string]string `json:",omitempty"`
 }
 
 // SwitchChannelInput points a channel at a release.

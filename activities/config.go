@@ -27,6 +27,9 @@ func (a *ConfigActivities) SyncPlan(_ context.Context) (SyncPlan, error) {
 	}
 	for _, r := range c.Repos {
 		plan.Repos = append(plan.Repos, r.Name)
+		if r.Required {
+			plan.Required = append(plan.Required, r.Name)
+		}
 	}
 	return plan, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -27,7 +28,14 @@ const (
 	// ErrTypeSourceUnavailable: a watched vendor source answered with a
 	// permanent HTTP status (404, 410, 403...). Not retried.
 	ErrTypeSourceUnavailable = "SourceUnavailable"
+	// ErrTypeStoreLimit: the store's filesystem refused another link to
+	// a file (EMLINK). Not retried: the links stay until GC.
+	ErrTypeStoreLimit = "StoreLimit"
 )
+
+// tooManyLinksHint says what to do about EMLINK.
+const tooManyLinksHint = " (not retried: the store's filesystem holds no more links to that file; " +
+	"`osflow repo gc` frees the links of old snapshots)"
 
 // classify turns a store or mirror error into what Temporal should do with
 // it: content that failed verification and bad input will fail the same way
@@ -45,6 +53,8 @@ func classify(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadContent, err)
 	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrNotFound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+	case errors.Is(err, syscall.EMLINK):
+		return temporal.NewNonRetryableApplicationError(err.Error()+tooManyLinksHint, ErrTypeStoreLimit, err)
 	default:
 		return err
 	}

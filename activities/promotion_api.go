@@ -79,6 +79,9 @@ type PackageRisk struct {
 	// MoreModules counts the rest.
 	Modules     []string
 	MoreModules int
+	// Stale are the repos the candidate carries over from an earlier
+	// release because their sync failed.
+	Stale []StaleRepo `json:",omitempty"`
 }
 
 // BypassNote is one past bypass, as the risk report lists it.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -157,6 +158,12 @@ func (a *RepoActivities) syncError(rc config.Repo, err error) error {
 	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrNotFound):
 		f.Kind = ErrTypeInvalidInput
 		f.Hint = fmt.Sprintf("not retried: fix repo %s in %s", rc.Name, a.Config.Path)
+	case errors.Is(err, mirror.ErrSyncTimeout):
+		f.Kind = ErrTypeUpstreamFailing
+		f.Hint = "not retried: sync.timeout ran out waiting for the upstream; check it, or point repos[].url at another mirror"
+	case errors.Is(err, syscall.EMLINK):
+		f.Kind = ErrTypeStoreLimit
+		f.Hint = strings.TrimSuffix(strings.TrimPrefix(tooManyLinksHint, " ("), ")")
 	default:
 		f.Kind, retryable = ErrTypeSyncInterrupted, true
 		f.Hint = "retried with backoff until sync.timeout; the next attempt resumes from what is stored"
@@ -270,10 +277,13 @@ func channelSwitch(sw repo.Switch) ChannelSwitch {
 // first attempt did. A failed switch fails the activity, classified as
 // it was, with the switches done before it as the error's details: the
 // operator is told which channels moved.
+//
+// The repos in in.Failed keep the snapshot the first switch's channel
+// (daily) served before this request, marked stale in the release.
 func (a *RepoActivities) PublishRelease(ctx context.Context, in PublishReleaseInput) (PublishReleaseResult, error) {
 	var res PublishReleaseResult
 	var err error
-	if res.CreateReleaseResult, err = a.CreateRelease(ctx, CreateReleaseInput{Snapshots: in.Snapshots, CreatedAt: in.CreatedAt}); err != nil {
+	if res, err = a.createStaleRelease(ctx, in); err != nil {
 		return res, err
 	}
 	for _, sw := range in.Switches {
@@ -285,6 +295,87 @@ func (a *RepoActivities) PublishRelease(ctx context.Context, in PublishReleaseIn
 		res.Switches = append(res.Switches, done)
 	}
 	return res, nil
+}
+
+// createStaleRelease creates the release of in.Snapshots with the repos
+// in in.Failed carried over from the release the daily channel served
+// before this request: what it serves now, unless this request's keyed
+// switch already moved it, then what it moved from. It reports the repos
+// that release marked stale and this one does not as recovered.
+func (a *RepoActivities) createStaleRelease(ctx context.Context, in PublishReleaseInput) (PublishReleaseResult, error) {
+	defer a.keepAlive(ctx)()
+	var res PublishReleaseResult
+	var prev repo.Release
+	if len(in.Switches) > 0 {
+		var err error
+		if prev, err = a.releaseBefore(ctx, in.Switches[0]); err != nil {
+			return res, err
+		}
+	} else if len(in.Failed) > 0 {
+		return res, invalid("publish release: failed repos to carry over, but no channel to carry them from")
+	}
+	failed := make(map[string]repo.StaleRepo, len(in.Failed))
+	for _, f := range in.Failed {
+		failed[f.Repo] = repo.StaleRepo{URL: redactURL(f.URL), Cause: f.Cause}
+	}
+	carried, stale, err := repo.CarryStale(prev, failed, in.CreatedAt)
+	if err != nil {
+		return res, classify(fmt.Errorf("publish release: %w", err))
+	}
+	snaps := maps.Clone(in.Snapshots)
+	maps.Copy(snaps, carried)
+	rel, created, err := a.Store.CreateReleaseStale(in.CreatedAt, snaps, stale)
+	if err != nil {
+		return res, classify(fmt.Errorf("create release: %w", err))
+	}
+	res.Release, res.Created = rel.ID, created || rel.CreatedAt.Equal(in.CreatedAt.UTC())
+	res.Stale = staleRepos(rel)
+	res.Recovered = repo.Recovered(prev, stale)
+	return res, nil
+}
+
+// releaseStale lists the stale repos of release id (none for a channel
+// that serves nothing yet).
+func (a *RepoActivities) releaseStale(id string) ([]StaleRepo, error) {
+	if repo.CheckReleaseID(id) != nil {
+		return nil, nil
+	}
+	rel, err := a.Store.Release(id)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return staleRepos(rel), nil
+}
+
+// staleRepos lists the stale repos of rel, sorted by name.
+func staleRepos(rel repo.Release) []StaleRepo {
+	var out []StaleRepo
+	for _, name := range slices.Sorted(maps.Keys(rel.Stale)) {
+		m := rel.Stale[name]
+		out = append(out, StaleRepo{Repo: name, Snapshot: rel.Repos[name], Since: m.Since, URL: m.URL, Cause: m.Cause})
+	}
+	return out
+}
+
+// releaseBefore reads the release sw.Channel served before sw: the
+// channel's current one, or, if sw's key already switched it, the one
+// that switch left. The zero Release when the channel served nothing.
+func (a *RepoActivities) releaseBefore(ctx context.Context, sw SwitchChannelInput) (repo.Release, error) {
+	done, ok, err := a.recorded(ctx, sw.Channel, sw.Key)
+	if err != nil {
+		return repo.Release{}, err
+	}
+	id := done.From
+	if !ok {
+		if id, err = a.Store.Channel(sw.Channel); err != nil {
+			return repo.Release{}, classify(err)
+		}
+	}
+	if id == "" {
+		return repo.Release{}, nil
+	}
+	rel, err := a.Store.Release(id)
+	return rel, classify(err)
 }
 
 // withPartial carries what an activity did before it failed in the
@@ -545,6 +636,9 @@ func (a *RepoActivities) PackageRisk(_ context.Context, in DiffSummaryInput) (Pa
 		return PackageRisk{}, classify(err)
 	}
 	risk := PackageRisk{Diff: sum}
+	if risk.Stale, err = a.releaseStale(d.To); err != nil {
+		return PackageRisk{}, err
+	}
 	for i, ad := range found {
 		if i == maxAdvisories {
 			risk.MoreAdvisories = len(found) - maxAdvisories

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -176,4 +177,23 @@ func TestRefusedMirrorsAreBounded(t *testing.T) {
 	require.Equal(t, RefusedMirror{Mirror: "http://m0/", Reason: "down"}, got[0])
 	require.Equal(t, RefusedMirror{Mirror: "and 3 more", Reason: "see the worker's log (mirror refused)"}, got[refusedShown])
 	require.Empty(t, refusedMirrors(nil))
+}
+
+// TestSyncErrorNeverRetriesTooManyLinks: EMLINK from the store is not a
+// transient error (the links stay until GC), whatever wraps it.
+func TestSyncErrorNeverRetriesTooManyLinks(t *testing.T) {
+	a := &RepoActivities{Config: &config.Config{Path: "/etc/osflow.yaml"}}
+	for name, err := range map[string]error{
+		"commit": &mirror.SyncError{Repo: "baseos", URL: "https://m/", Err: fmt.Errorf("commit snapshot: %w",
+			&os.LinkError{Op: "link", Old: "/s/pool/x", New: "/s/tmp/y", Err: syscall.EMLINK})},
+		"store": fmt.Errorf("derive overlay: %w", &os.LinkError{Op: "link", Old: "a", New: "b", Err: syscall.EMLINK}),
+	} {
+		var app *temporal.ApplicationError
+		require.ErrorAs(t, a.syncError(config.Repo{Name: "baseos"}, err), &app, name)
+		require.True(t, app.NonRetryable(), name)
+		require.Equal(t, ErrTypeStoreLimit, app.Type(), name)
+		require.Contains(t, app.Error(), "too many links", name)
+		require.ErrorAs(t, classify(err), &app, name)
+		require.True(t, app.NonRetryable(), name)
+	}
 }

@@ -33,6 +33,7 @@ func RenderRisk(r RiskReport) string {
 			fmt.Fprintf(&b, "- ... and %d more (`osflow repo diff %s %s` lists all)\n", r.Packages.MoreModules, orNothing(r.Packages.Diff.From), r.Release)
 		}
 	}
+	renderStale(&b, r.Packages.Stale)
 	renderBypasses(&b, "###", r.Packages.Diff.Bypasses)
 	renderShadows(&b, "###", r.Packages.Diff)
 	d := r.Packages.Diff
@@ -95,6 +96,9 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 	fmt.Fprintf(&b, "Advisories: %d (%d security).\n", len(r.Packages.Advisories)+r.Packages.MoreAdvisories, security)
 	if n := len(r.Packages.Modules) + r.Packages.MoreModules; n > 0 {
 		fmt.Fprintf(&b, "Module stream and default changes: %d (see the risk report).\n", n)
+	}
+	if n := len(r.Packages.Stale); n > 0 {
+		fmt.Fprintf(&b, "Stale repos (failing to sync, serving an earlier snapshot): %s.\n", staleNames(r.Packages.Stale))
 	}
 	if n := len(d.Shadows) + d.MoreShadows; n > 0 {
 		fmt.Fprintf(&b, "Same NEVRA, different builds: %d (the overlay's build wins; see the risk report).\n", n)

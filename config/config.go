@@ -124,6 +124,10 @@ type Sync struct {
 	// MinSpeed cuts off a transfer slower than this over its window, and
 	// bounds each file's transfer time by its size. Default "10KiB/s over 1m".
 	MinSpeed Speed `yaml:"minSpeed"`
+	// LinkLimit is the most hardlinks one snapshot adds to one pool file;
+	// past it the snapshot links a copy of its own. Default 32000 (half
+	// ext4's limit per file), 2..60000.
+	LinkLimit int `yaml:"linkLimit"`
 }
 
 // Speed is a transfer rate over a window, written "10KiB/s over 1m" (units
@@ -184,6 +188,10 @@ type Repo struct {
 	// Proxy is an http or https forward proxy every request of the repo
 	// goes through. Its password, if it has one, is never shown.
 	Proxy string `yaml:"proxy"`
+	// Required makes a failed sync of this repo fail the whole daily sync,
+	// moving no channel. By default a repo that cannot sync keeps its last
+	// good snapshot in the new release, marked stale, and the others move on.
+	Required bool `yaml:"required"`
 	// Bypass is an overlay's emergency-bypass policy; a bypass of an
 	// overlay without one is refused.
 	Bypass *Bypass `yaml:"bypass"`

@@ -177,7 +177,7 @@ func TestLoadFullConfig(t *testing.T) {
 			TimeZone: "Europe/Berlin", Jitter: Duration{15 * time.Minute}, Paused: true,
 		},
 		Sync: Sync{Concurrency: 8, Timeout: Duration{90 * time.Minute}, HeartbeatTimeout: Duration{90 * time.Second}, MaxAttempts: 3,
-			MaxDownloads: 8, MinSpeed: Speed{BytesPerSecond: 1 << 20, Window: 30 * time.Second}},
+			MaxDownloads: 8, MinSpeed: Speed{BytesPerSecond: 1 << 20, Window: 30 * time.Second}, LinkLimit: 32000},
 		Channels: Channels{Daily: "nightly", Testing: "test", Production: "prod"},
 		Repos: []Repo{
 			{Name: "baseos", URL: "https://mirror.example.org/rocky/9/BaseOS/x86_64/os/", GPGKey: key, RequireSignature: &yes, Description: "Rocky BaseOS",
@@ -269,7 +269,7 @@ func TestDefaults(t *testing.T) {
 		Log:      Log{Format: "json", Level: "info"},
 		Schedule: Schedule{Cron: []string{"0 3 * * *"}, TimeZone: "UTC"},
 		Sync: Sync{Concurrency: 16, Timeout: Duration{2 * time.Hour}, HeartbeatTimeout: Duration{2 * time.Minute}, MaxAttempts: 25,
-			MaxDownloads: 32, MinSpeed: Speed{BytesPerSecond: 10 << 10, Window: time.Minute}},
+			MaxDownloads: 32, MinSpeed: Speed{BytesPerSecond: 10 << 10, Window: time.Minute}, LinkLimit: 32000},
 		Channels: Channels{Daily: "daily", Testing: "testing", Production: "production"},
 		Repos:    []Repo{{Name: "baseos", URL: "http://mirror/baseos/"}},
 		GC:       GC{KeepSnapshots: 14, MinAge: Duration{168 * time.Hour}},
@@ -481,6 +481,7 @@ func TestErrors(t *testing.T) {
 		{"wiki pageURL without url", base + "wiki:\n  pageURL: https://github.com/o/n/wiki/\n", 6, "wiki.pageURL", "needs wiki.url"},
 		{"zero maxAttempts", "store: s\nsync:\n  maxAttempts: 0\n" + repos, 3, "sync.maxAttempts", "0 is not between 1 and 1000"},
 		{"zero maxDownloads", "store: s\nsync:\n  maxDownloads: -1\n" + repos, 3, "sync.maxDownloads", "-1 is not between 1 and 1024"},
+		{"linkLimit past ext4's", "store: s\nsync:\n  linkLimit: 65000\n" + repos, 3, "sync.linkLimit", "65000 is not between 2 and 60000"},
 		{"bad minSpeed", "store: s\nsync:\n  minSpeed: 10kb/s\n" + repos, 3, "sync.minSpeed", `invalid speed "10kb/s"`},
 		{"minSpeed without window", "store: s\nsync:\n  minSpeed: 10KiB/s over 0s\n" + repos, 3, "sync.minSpeed", "the window is not a positive duration"},
 		{"redirect host with scheme", "store: s\nrepos:\n  - name: a\n    url: http://m/\n    allowRedirectHosts: ['https://cdn/']\n", 5, "repos[0].allowRedirectHosts[0]", "is not a host or host:port"},
@@ -706,4 +707,26 @@ func TestApproverKeys(t *testing.T) {
 			require.Equal(t, tc.keys, c.Production.ApproverKeys)
 		})
 	}
+}
+
+// TestConfigErrorsNeverEchoAURLPassword: a password holding a "/", a space
+// or an "@" (unescaped, so the URL does not parse as meant) is hidden in
+// every message about the URL, as a plain one is.
+func TestConfigErrorsNeverEchoAURLPassword(t *testing.T) {
+	for _, pw := range []string{"s3cret", "s3c/ret", "s3c ret", "s3c@ret", "s3c/r@et x", "s3c:ret"} {
+		for _, url := range []string{"https://me:" + pw + "@mirror.example/el9/", "https://me:" + pw + "@/el9/", "ftp://me:" + pw + "@m/"} {
+			path := writeConfig(t, "store: s\nrepos:\n  - name: a\n    url: '"+url+"'\n")
+			_, err := Load(path)
+			require.Error(t, err, url)
+			require.NotContains(t, err.Error(), "s3c", "%q: %v", url, err)
+			require.Contains(t, err.Error(), "repos[0].url", url)
+		}
+	}
+}
+
+func TestRepoRequired(t *testing.T) {
+	c, err := Load(writeConfig(t, "store: s\nrepos:\n  - name: a\n    url: http://m/a/\n    required: true\n  - name: b\n    url: http://m/b/\n"))
+	require.NoError(t, err)
+	require.True(t, c.Repos[0].Required)
+	require.False(t, c.Repos[1].Required, "a repo is not required by default")
 }

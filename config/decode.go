@@ -61,8 +61,10 @@ func (d *decoder) errorAt(line int, path, format string, args ...any) {
 
 // userinfo matches the user[:password]@ of any URL in a message, as the
 // git integration hides it: a config error must not print a password, nor
-// a user name that is a token.
-var userinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@`)
+// a user name that is a token. It runs to the last "@" before a quote or
+// the line's end, as the messages quote URLs: a password may hold a "/", a
+// space or an "@" that the URL's author did not escape.
+var userinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^"'\n]*@`)
 
 func redact(s string) string {
 	return userinfo.ReplaceAllString(s, "${1}***@")

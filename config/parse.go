@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 	"unicode"
+
+	"github.com/osflow/osflow/integrations/repo"
 )
 
 // Parse decodes and checks a config file's content. name is the file it came
@@ -117,6 +119,7 @@ func (d *decoder) defaults(c *Config) {
 		defInt(&c.Sync.MaxAttempts, 25)
 	}
 	defInt(&c.Sync.MaxDownloads, 32)
+	defInt(&c.Sync.LinkLimit, repo.DefaultLinkLimit)
 	if c.Sync.MinSpeed == (Speed{}) {
 		c.Sync.MinSpeed = Speed{BytesPerSecond: 10 << 10, Window: time.Minute}
 	}
@@ -317,6 +320,7 @@ func (d *decoder) check(c *Config) {
 	}
 	d.between("sync.maxAttempts", c.Sync.MaxAttempts, 1, 1000)
 	d.between("sync.maxDownloads", c.Sync.MaxDownloads, 1, 1024)
+	d.between("sync.linkLimit", c.Sync.LinkLimit, 2, 60000)
 
 	d.checkChannels(c.Channels)
 	d.checkRepos(c.Repos)
@@ -738,6 +742,13 @@ func (d *decoder) normURL(path string, raw *string, schemes ...string) {
 // (a path for file) and no query or fragment.
 func (d *decoder) parseURL(path, raw string, schemes ...string) (*url.URL, bool) {
 	u, err := url.Parse(raw)
+	if err != nil && strings.Contains(raw, "@") {
+		// The parser's reason quotes a piece of the user info (a password
+		// holding a "/" ends the authority: `invalid port ":pa"`).
+		d.errorf(path, "invalid URL %q: its user info does not parse (a \"/\", \"@\" or space in a password must be "+
+			"written %%2F, %%40, %%20)", raw)
+		return nil, false
+	}
 	if err != nil {
 		d.errorf(path, "invalid URL %q: %v", raw, unwrapURLError(err))
 		return nil, false

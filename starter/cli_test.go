@@ -12,8 +12,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/repotest"
 	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/workflows"
 )
 
 // writeConfig writes a minimal site configuration into dir.
@@ -176,4 +179,52 @@ func TestDiffOfUnknownReleaseIsAUsageError(t *testing.T) {
 	_, stderr, code := run(t, "--config", p, "repo", "diff", "20260101-aaaaaaaaaa", "testing")
 	require.Equal(t, ExitUsage, code)
 	require.Contains(t, stderr, "20260101-aaaaaaaaaa")
+}
+
+// TestStatusShowsStaleRepos: a release that carries a failing repo over
+// says so in `osflow status`, text and JSON.
+func TestStatusShowsStaleRepos(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	st, err := repo.Open(filepath.Join(dir, "store"))
+	require.NoError(t, err)
+	good, err := st.Release(repotest.ShadowedRelease(t, st))
+	require.NoError(t, err)
+	since := good.CreatedAt.Add(24 * time.Hour)
+	stale, _, err := st.CreateReleaseStale(since, good.Repos, map[string]repo.StaleRepo{
+		"baseos": {Since: since, Cause: "repodata/repomd.xml: connection refused\nmore detail"}})
+	require.NoError(t, err)
+	_, err = st.Switch(context.Background(), repo.SwitchRequest{Channel: "testing", Release: stale.ID, Actor: "test", Reason: "stale"})
+	require.NoError(t, err)
+
+	out, _, _ := run(t, "--config", p, "status")
+	require.Contains(t, out, "  STALE repo baseos: snapshot "+good.Repos["baseos"]+", failing to sync since "+
+		since.Local().Format("2006-01-02 15:04")+": repodata/repomd.xml: connection refused\n")
+	out, _, _ = run(t, "--config", p, "--json", "status")
+	var js Status
+	require.NoError(t, json.Unmarshal([]byte(out), &js))
+	for _, c := range js.Channels {
+		if c.Channel == "testing" {
+			require.Equal(t, stale.Stale, c.Stale)
+			require.Equal(t, map[string]string{"baseos": good.Repos["baseos"]}, c.StaleSnapshots)
+		} else {
+			require.Empty(t, c.Stale, c.Channel)
+		}
+	}
+}
+
+// TestSyncSummaryShowsStaleRepos: `osflow sync --wait` says which repo
+// the release carries over, why, since when, and its ticket.
+func TestSyncSummaryShowsStaleRepos(t *testing.T) {
+	since := time.Date(2026, 12, 1, 3, 0, 0, 0, time.Local)
+	var b bytes.Buffer
+	printSyncSummary(&b, workflows.DailySyncStatus{
+		Phase:   workflows.PhaseDone,
+		Repos:   []activities.RepoSync{{Repo: "baseos", Snapshot: "s2", Packages: 3}},
+		Release: "20261202-abc",
+		Stale:   []activities.StaleRepo{{Repo: "epel", Snapshot: "s1", Since: since, Cause: "repomd.xml lists only sha1 checksums\ndetail"}},
+		Tickets: map[string]string{"epel": "OSF-7"},
+	})
+	require.Contains(t, b.String(), "epel         STALE: failed to sync (repomd.xml lists only sha1 checksums); keeps snapshot s1, "+
+		"failing since 2026-12-01 03:00, ticket OSF-7\n")
 }

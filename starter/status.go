@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -141,6 +143,11 @@ type ChannelStatus struct {
 	Channel  string       `json:"channel"`
 	Release  string       `json:"release"`
 	LastMove *repo.Switch `json:"lastSwitch,omitempty"`
+	// Stale are the repos the release carries over from an earlier one
+	// because their sync failed, and the snapshot each serves.
+	Stale map[string]repo.StaleRepo `json:"staleRepos,omitempty"`
+	// Snapshots of the stale repos, by name.
+	StaleSnapshots map[string]string `json:"staleSnapshots,omitempty"`
 }
 
 // WorkflowStatus is one workflow execution as the status view shows it.
@@ -196,6 +203,12 @@ func (a *app) collectStatus(ctx context.Context, cfg *config.Config) (Status, er
 	}
 	for name, rel := range channels {
 		cs := ChannelStatus{Channel: name, Release: rel}
+		if r, err := store.Release(rel); err == nil && len(r.Stale) > 0 {
+			cs.Stale, cs.StaleSnapshots = r.Stale, map[string]string{}
+			for n := range r.Stale {
+				cs.StaleSnapshots[n] = r.Repos[n]
+			}
+		}
 		if h, err := store.History(name); err == nil {
 			// The last entry that moved the channel: the log also keeps
 			// freezes and keyed no-ops.
@@ -385,6 +398,11 @@ func (a *app) printStatus(st Status) {
 			last = fmt.Sprintf("%s by %s (%s)", c.LastMove.Time.Local().Format("2006-01-02 15:04"), c.LastMove.Actor, c.LastMove.Reason)
 		}
 		fmt.Fprintf(w, "%-12s %-20s %s\n", c.Channel, orNone(c.Release), last)
+		for _, n := range slices.Sorted(maps.Keys(c.Stale)) {
+			s := c.Stale[n]
+			fmt.Fprintf(w, "  STALE repo %s: snapshot %s, failing to sync since %s: %s\n", n, c.StaleSnapshots[n],
+				s.Since.Local().Format("2006-01-02 15:04"), activities.FirstLine(s.Cause))
+		}
 	}
 	if len(st.Bypasses) > 0 {
 		fmt.Fprintln(w, "\nBYPASSES SINCE THE LAST PROMOTION (untested on the test cluster until testing's next round; osflow audit production)")

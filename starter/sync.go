@@ -236,6 +236,17 @@ func printSyncSummary(w io.Writer, st workflows.DailySyncStatus) {
 		fmt.Fprintf(w, "%-12s snapshot %s, %d packages: %s\n", r.Repo, r.Snapshot, r.Packages, state)
 		printMirror(w, r)
 	}
+	for _, s := range st.Stale {
+		ticket := ""
+		if id := st.Tickets[s.Repo]; id != "" {
+			ticket = ", ticket " + id
+		}
+		fmt.Fprintf(w, "%-12s STALE: failed to sync (%s); keeps snapshot %s, failing since %s%s\n", s.Repo,
+			activities.FirstLine(s.Cause), s.Snapshot, s.Since.Local().Format("2006-01-02 15:04"), ticket)
+	}
+	if st.TicketError != "" {
+		fmt.Fprintf(w, "stale repo tickets not filed: %s\n", st.TicketError)
+	}
 	if st.Release != "" {
 		fmt.Fprintf(w, "release %s\n", st.Release)
 	}

@@ -29,14 +29,21 @@ func (s *site) sync() workflows.DailySyncStatus {
 	return st
 }
 
-// syncRecorded runs a DailySync and, under -record, saves its history as name.
-func (s *site) syncRecorded(name string) (workflows.DailySyncStatus, client.WorkflowRun) {
+// trySync runs a DailySync and returns its status, its run and its error.
+func (s *site) trySync(reason string) (workflows.DailySyncStatus, client.WorkflowRun, error) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	run, err := starter.StartSync(ctx, s.client, s.cfg, "e2e", "test sync")
+	run, err := starter.StartSync(ctx, s.client, s.cfg, "e2e", reason)
 	require.NoError(s.t, err)
 	st, err := starter.WaitSync(ctx, s.client, run, func(activities.SyncProgress) {})
+	return st, run, err
+}
+
+// syncRecorded runs a DailySync and, under -record, saves its history as name.
+func (s *site) syncRecorded(name string) (workflows.DailySyncStatus, client.WorkflowRun) {
+	s.t.Helper()
+	st, run, err := s.trySync("test sync")
 	require.NoError(s.t, err)
 	if name != "" {
 		recordHistory(s.t, s.client, run.GetID(), run.GetRunID(), name)
@@ -159,11 +166,7 @@ func TestHostileUpstreamChangesNoChannel(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	run, err := starter.StartSync(ctx, s.client, s.cfg, "e2e", "hostile")
-	require.NoError(t, err)
-	_, err = starter.WaitSync(ctx, s.client, run, func(activities.SyncProgress) {})
+	_, _, err = s.trySync("hostile")
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "hpc-evil")
 	require.Contains(t, err.Error(), "no channel was changed")

@@ -108,6 +108,7 @@ func New(c client.Client, cfg *config.Config, opts Options, logger *zap.Logger) 
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
 		}
+		st.LinkLimit = cfg.Sync.LinkLimit
 		w := sdkworker.New(c, cfg.Temporal.RepoTaskQueue, sdkworker.Options{
 			Identity:          Identity(cfg.Temporal.RepoTaskQueue),
 			WorkerStopTimeout: opts.StopTimeout,

@@ -191,6 +191,12 @@ type DailySyncStatus struct {
 	Created  bool
 	Switches []activities.ChannelSwitch
 	Error    string
+	// Stale are the repos that failed to sync and that the release
+	// carries over from the one before, each with its ticket.
+	Stale   []activities.StaleRepo `json:",omitempty"`
+	Tickets map[string]string      `json:",omitempty"`
+	// TicketError says why those tickets were not filed.
+	TicketError string `json:",omitempty"`
 }
 
 // RollbackWorkflowID names a rollback of channel started at t.

@@ -27,7 +27,9 @@ var (
 
 // DailySync mirrors every configured repo, records the snapshots as one
 // release, points the daily and then the testing channel at it, and wakes
-// the test cycle. If any repo fails, no channel moves.
+// the test cycle. A repo that fails keeps its last good snapshot in the
+// release, marked stale and ticketed, while the others move on; if a
+// required repo fails, or every repo does, no channel moves.
 func DailySync(ctx workflow.Context, in DailySyncInput) (DailySyncStatus, error) {
 	d := &dailySync{in: in}
 	if err := d.setup(ctx); err != nil {
@@ -48,6 +50,9 @@ type dailySync struct {
 	in     DailySyncInput
 	plan   activities.SyncPlan
 	status DailySyncStatus
+	// recovered are the repos the release before marked stale that
+	// synced this time.
+	recovered []string
 }
 
 func (d *dailySync) setup(ctx workflow.Context) error {
@@ -79,21 +84,28 @@ func (d *dailySync) run(ctx workflow.Context) error {
 	}
 
 	d.setPhase(ctx, PhaseSyncing)
-	snapshots, err := d.syncRepos(ctx)
+	snapshots, failed, err := d.syncRepos(ctx)
 	if err != nil {
 		return err
 	}
 
 	d.setPhase(ctx, PhaseReleasing)
 	if fewerSteps {
-		err = d.publish(ctx, snapshots)
+		err = d.publish(ctx, snapshots, failed)
 	} else {
 		err = d.publishV0(ctx, snapshots)
 	}
 	if err != nil {
 		return err
 	}
+	err = d.wakeCycle(ctx, fewerSteps)
+	// After the wake: a tracker that is down delays no test round.
+	d.reportStale(ctx)
+	return err
+}
 
+// wakeCycle tells the test cycle of the release testing serves now.
+func (d *dailySync) wakeCycle(ctx workflow.Context, fewerSteps bool) error {
 	testing := d.status.Switches[len(d.status.Switches)-1]
 	if testing.Frozen {
 		d.setPhase(ctx, PhaseTestingFrozen)
@@ -150,13 +162,15 @@ func (d *dailySync) switchInputs(ctx workflow.Context, release string) []activit
 
 // publish creates the release and switches both channels with one store
 // activity.
-func (d *dailySync) publish(ctx workflow.Context, snapshots map[string]string) error {
+func (d *dailySync) publish(ctx workflow.Context, snapshots map[string]string, failed []activities.SyncFailure) error {
 	var res activities.PublishReleaseResult
 	err := workflow.ExecuteActivity(storeActivityCtx(ctx, d.plan.RepoTaskQueue), repoActs.PublishRelease, activities.PublishReleaseInput{
 		Snapshots: snapshots,
 		CreatedAt: workflow.Now(ctx),
 		Switches:  d.switchInputs(ctx, ""),
+		Failed:    failed,
 	}).Get(ctx, &res)
+	d.status.Stale, d.recovered = res.Stale, res.Recovered
 	var app *temporal.ApplicationError
 	if err != nil && errors.As(err, &app) && app.HasDetails() {
 		_ = app.Details(&res) // the switches done before the failure
@@ -196,8 +210,10 @@ func (d *dailySync) publishV0(ctx workflow.Context, snapshots map[string]string)
 }
 
 // syncRepos mirrors all repos in parallel and waits for every one, so that a
-// failure report names each repo that failed, not only the first.
-func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, error) {
+// failure report names each repo that failed, not only the first. It
+// returns the snapshots of the repos that synced and the failures the
+// release is to carry over; an error if a required repo failed, or all.
+func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, []activities.SyncFailure, error) {
 	// A sync resumes from the pool after a retry, and a flapping upstream
 	// is retried file by file inside an attempt: the attempts are bounded
 	// by sync.timeout over all of them, and by a generous count, so that
@@ -210,23 +226,80 @@ func (d *dailySync) syncRepos(ctx workflow.Context) (map[string]string, error) {
 	}
 	snapshots := make(map[string]string, len(futures))
 	var failed []string
+	var failures []activities.SyncFailure
 	var errs []error
 	for i, f := range futures {
 		var rs activities.RepoSync
 		if err := f.Get(ctx, &rs); err != nil {
-			failed = append(failed, d.plan.Repos[i])
-			errs = append(errs, stepError("repo "+d.plan.Repos[i], err))
+			name := d.plan.Repos[i]
+			failed = append(failed, name)
+			errs = append(errs, stepError("repo "+name, err))
+			failures = append(failures, syncFailure(name, err))
 			continue
 		}
 		d.status.Repos = append(d.status.Repos, rs)
 		snapshots[rs.Repo] = rs.Snapshot
 	}
-	if len(errs) > 0 {
-		sort.Strings(failed)
-		return nil, fmt.Errorf("sync failed for %s; no channel was changed:\n%w",
-			strings.Join(failed, ", "), errors.Join(errs...))
+	if len(errs) == 0 {
+		return snapshots, nil, nil
 	}
-	return snapshots, nil
+	sort.Strings(failed)
+	err := fmt.Errorf("sync failed for %s; no channel was changed:\n%w", strings.Join(failed, ", "), errors.Join(errs...))
+	var required []string
+	for _, name := range failed {
+		if slices.Contains(d.plan.Required, name) {
+			required = append(required, name)
+		}
+	}
+	switch {
+	case len(snapshots) == 0:
+		return nil, nil, err
+	case len(required) > 0:
+		return nil, nil, fmt.Errorf("required repo %s failed: %w", strings.Join(required, ", "), err)
+	case workflow.GetVersion(ctx, versionDailySyncStaleRepos, workflow.DefaultVersion, 1) < 1:
+		return nil, nil, err
+	}
+	sort.Slice(failures, func(i, j int) bool { return failures[i].Repo < failures[j].Repo })
+	return snapshots, failures, nil
+}
+
+// syncFailure is what the release records of a repo's failed sync: the
+// activity's SyncFailure when it sent one, else the error.
+func syncFailure(repo string, err error) activities.SyncFailure {
+	f := activities.SyncFailure{Repo: repo, Cause: err.Error()}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		f.Cause = app.Error()
+		var got activities.SyncFailure
+		if app.HasDetails() && app.Details(&got) == nil && got.Repo == repo {
+			f = got
+		}
+	}
+	return f
+}
+
+// reportStale files a ticket for each repo the release carries over
+// (one per outage) and closes those of the repos that recovered. A
+// failure is reported in the status, not as the run's: the release is
+// published and the stale repos are in its record; the next run files
+// what this one could not.
+func (d *dailySync) reportStale(ctx workflow.Context) {
+	if len(d.status.Stale) == 0 && len(d.recovered) == 0 {
+		return
+	}
+	if workflow.GetVersion(ctx, versionDailySyncStaleRepos, workflow.DefaultVersion, 1) < 1 {
+		return
+	}
+	var res activities.StaleReposResult
+	err := workflow.ExecuteActivity(shortActivityCtx(ctx), ticketActs.ReportStaleRepos, activities.StaleReposInput{
+		Release: d.status.Release, Stale: d.status.Stale, Recovered: d.recovered,
+	}).Get(ctx, &res)
+	if err != nil {
+		d.status.TicketError = stepError("file the tickets of the stale repos of release "+d.status.Release, err).Error()
+		workflow.GetLogger(ctx).Warn("stale repo tickets not filed", "error", err)
+		return
+	}
+	d.status.Tickets = res.Tickets
 }
 
 func (d *dailySync) setPhase(ctx workflow.Context, phase string) {

@@ -25,12 +25,17 @@ var testPlan = activities.SyncPlan{
 }
 
 func newDailyEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	return newDailyEnvPlan(t, testPlan)
+}
+
+func newDailyEnvPlan(_ *testing.T, plan activities.SyncPlan) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.ConfigActivities{})
 	env.RegisterActivity(&activities.RepoActivities{})
 	env.RegisterActivity(&activities.CycleActivities{})
-	env.OnActivity(configActs.SyncPlan, mock.Anything).Return(testPlan, nil)
+	env.RegisterActivity(&activities.TicketActivities{})
+	env.OnActivity(configActs.SyncPlan, mock.Anything).Return(plan, nil)
 	return env
 }
 
@@ -57,6 +62,17 @@ func onPublish(env *testsuite.TestWorkflowEnvironment, rel activities.CreateRele
 		})
 }
 
+// runDaily runs a DailySync that must succeed and returns its status.
+func runDaily(t *testing.T, env *testsuite.TestWorkflowEnvironment) DailySyncStatus {
+	t.Helper()
+	env.ExecuteWorkflow(DailySync, DailySyncInput{})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var st DailySyncStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	return st
+}
+
 func TestDailySyncSwitchesDailyThenTestingAndWakesTheCycle(t *testing.T) {
 	env := newDailyEnv(t)
 	env.OnActivity(repoActs.SyncRepo, mock.Anything, activities.SyncRepoInput{Repo: "baseos"}).
@@ -77,12 +93,7 @@ func TestDailySyncSwitchesDailyThenTestingAndWakesTheCycle(t *testing.T) {
 		Summary: TestCycleMetadata().Summary, Details: TestCycleMetadata().Details,
 	}).Return("run", nil).Once()
 
-	env.ExecuteWorkflow(DailySync, DailySyncInput{})
-
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-	var st DailySyncStatus
-	require.NoError(t, env.GetWorkflowResult(&st))
+	st := runDaily(t, env)
 	require.Equal(t, PhaseDone, st.Phase)
 	require.Equal(t, "20261125-abc", st.Release)
 	require.Equal(t, []string{"daily", "testing"}, order)
@@ -90,8 +101,10 @@ func TestDailySyncSwitchesDailyThenTestingAndWakesTheCycle(t *testing.T) {
 	env.AssertExpectations(t)
 }
 
-func TestDailySyncLeavesChannelsAloneWhenARepoFails(t *testing.T) {
-	env := newDailyEnv(t)
+func TestDailySyncLeavesChannelsAloneWhenARequiredRepoFails(t *testing.T) {
+	plan := testPlan
+	plan.Required = []string{"baseos"}
+	env := newDailyEnvPlan(t, plan)
 	env.OnActivity(repoActs.SyncRepo, mock.Anything, activities.SyncRepoInput{Repo: "baseos"}).
 		Return(activities.RepoSync{}, temporal.NewNonRetryableApplicationError(
 			"sync repo baseos: checksum mismatch for Packages/a.rpm", activities.ErrTypeBadContent, errors.New("bad")))
@@ -103,10 +116,87 @@ func TestDailySyncLeavesChannelsAloneWhenARepoFails(t *testing.T) {
 	require.True(t, env.IsWorkflowCompleted())
 	err := env.GetWorkflowError()
 	require.Error(t, err)
+	require.Contains(t, err.Error(), "required repo baseos failed")
 	require.Contains(t, err.Error(), "sync failed for baseos; no channel was changed")
 	require.Contains(t, err.Error(), "checksum mismatch for Packages/a.rpm")
 	env.AssertNotCalled(t, "PublishRelease", mock.Anything, mock.Anything)
 	env.AssertNotCalled(t, "SignalWithStart", mock.Anything, mock.Anything)
+}
+
+// TestDailySyncCarriesAFailedRepoOver: a repo that is not required and
+// fails keeps its last good snapshot (PublishRelease carries it over),
+// the other repo reaches testing, the cycle is woken, and the outage is
+// ticketed.
+func TestDailySyncCarriesAFailedRepoOver(t *testing.T) {
+	env := newDailyEnv(t)
+	failure := activities.SyncFailure{Repo: "baseos", URL: "https://mirror.example/baseos/repodata/repomd.xml",
+		Kind: activities.ErrTypeBadContent, Cause: "repomd.xml lists only sha1 checksums"}
+	env.OnActivity(repoActs.SyncRepo, mock.Anything, activities.SyncRepoInput{Repo: "baseos"}).
+		Return(activities.RepoSync{}, temporal.NewApplicationErrorWithOptions("sha1 only (not retried)", activities.ErrTypeBadContent,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{failure}}))
+	env.OnActivity(repoActs.SyncRepo, mock.Anything, activities.SyncRepoInput{Repo: "site"}).
+		Return(activities.RepoSync{Repo: "site", Snapshot: "bbbb", Changed: true}, nil)
+	since := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	stale := activities.StaleRepo{Repo: "baseos", Snapshot: "old", Since: since, URL: failure.URL, Cause: failure.Cause}
+	env.OnActivity(repoActs.PublishRelease, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PublishReleaseInput) (activities.PublishReleaseResult, error) {
+			require.Equal(t, map[string]string{"site": "bbbb"}, in.Snapshots)
+			require.Equal(t, []activities.SyncFailure{failure}, in.Failed)
+			res := activities.PublishReleaseResult{CreateReleaseResult: activities.CreateReleaseResult{Release: "r2", Created: true},
+				Stale: []activities.StaleRepo{stale}}
+			for _, s := range in.Switches {
+				res.Switches = append(res.Switches, activities.ChannelSwitch{Channel: s.Channel, From: "r1", To: "r2", Changed: true})
+			}
+			return res, nil
+		})
+	env.OnActivity(cycleActs.SignalWithStart, mock.Anything, mock.Anything).Return("run", nil).Once()
+	env.OnActivity(ticketActs.ReportStaleRepos, mock.Anything, activities.StaleReposInput{Release: "r2", Stale: []activities.StaleRepo{stale}}).
+		Return(activities.StaleReposResult{Tickets: map[string]string{"baseos": "OSF-1"}}, nil).Once()
+
+	st := runDaily(t, env)
+	require.Equal(t, PhaseDone, st.Phase)
+	require.Equal(t, "r2", st.Release)
+	require.Equal(t, []activities.StaleRepo{stale}, st.Stale)
+	require.Equal(t, map[string]string{"baseos": "OSF-1"}, st.Tickets)
+	env.AssertExpectations(t)
+}
+
+// TestDailySyncClosesTheTicketOfARecoveredRepo: a run with no failure
+// whose release recovers a stale repo closes the outage's ticket; a
+// tracker that fails does not fail the run.
+func TestDailySyncClosesTheTicketOfARecoveredRepo(t *testing.T) {
+	for _, trackerDown := range []bool{false, true} {
+		env := newDailyEnv(t)
+		env.OnActivity(repoActs.SyncRepo, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in activities.SyncRepoInput) (activities.RepoSync, error) {
+				return activities.RepoSync{Repo: in.Repo, Snapshot: "new", Changed: true}, nil
+			})
+		env.OnActivity(repoActs.PublishRelease, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in activities.PublishReleaseInput) (activities.PublishReleaseResult, error) {
+				res := activities.PublishReleaseResult{CreateReleaseResult: activities.CreateReleaseResult{Release: "r3", Created: true},
+					Recovered: []string{"baseos"}}
+				for _, s := range in.Switches {
+					res.Switches = append(res.Switches, activities.ChannelSwitch{Channel: s.Channel, From: "r2", To: "r3", Changed: true})
+				}
+				return res, nil
+			})
+		env.OnActivity(cycleActs.SignalWithStart, mock.Anything, mock.Anything).Return("run", nil).Once()
+		var ticketErr error
+		if trackerDown {
+			ticketErr = temporal.NewNonRetryableApplicationError("tracker refused the token", activities.ErrTypeInvalidInput, nil)
+		}
+		env.OnActivity(ticketActs.ReportStaleRepos, mock.Anything, activities.StaleReposInput{Release: "r3", Recovered: []string{"baseos"}}).
+			Return(activities.StaleReposResult{Closed: map[string]string{"baseos": "OSF-1"}}, ticketErr).Once()
+
+		st := runDaily(t, env)
+		require.Equal(t, PhaseDone, st.Phase)
+		if trackerDown {
+			require.Contains(t, st.TicketError, "tracker refused the token")
+		} else {
+			require.Empty(t, st.TicketError)
+		}
+		env.AssertExpectations(t)
+	}
 }
 
 func TestDailySyncRetriesTransientErrorsButNotBadContent(t *testing.T) {

@@ -75,4 +75,9 @@ const (
 	// or at its window, superseded) ends failed with the reason, so the
 	// Web UI does not show it as a success (promotionUnsuccessful).
 	versionPromotionEndsFailed = "promotion-ends-failed"
+	// DailySync publishes a release in which a repo that failed to sync
+	// (and is not required) keeps its last good snapshot, marked stale,
+	// while the others move on; it files one ticket per repo outage and
+	// closes it when the repo recovers.
+	versionDailySyncStaleRepos = "dailysync-stale-repos"
 )

@@ -184,7 +184,7 @@ func (s *Store) deriveLocked(ctx context.Context, id string, named map[string][]
 	if len(d.Carried) == 0 {
 		return id, nil
 	}
-	derived, _, err := s.createReleaseLocked(time.Now(), repos)
+	derived, _, err := s.createReleaseLocked(time.Now(), repos, rel.Stale)
 	if err != nil {
 		return "", err
 	}

@@ -16,11 +16,17 @@ import (
 )
 
 // releaseHash is the content part of a release ID: the same {repo →
-// snapshot} set always hashes the same, whenever it is recorded.
-func releaseHash(repos map[string]string) string {
-	lines := make([]string, 0, len(repos))
+// snapshot} set, with the same repos stale, always hashes the same,
+// whenever it is recorded. Stale repos count (by name only) so that a
+// release that carries a repo over is a release of its own, whose record
+// says so; without any the hash is what it always was.
+func releaseHash(repos map[string]string, stale map[string]StaleRepo) string {
+	lines := make([]string, 0, len(repos)+len(stale))
 	for repo, snap := range repos {
 		lines = append(lines, repo+"="+snap+"\n")
+	}
+	for repo := range stale {
+		lines = append(lines, "stale:"+repo+"\n")
 	}
 	slices.Sort(lines)
 	sum := sha256.Sum256([]byte(strings.Join(lines, "")))
@@ -32,6 +38,18 @@ func (s *Store) releaseDir(id string) string { return s.path("releases", id) }
 // CreateRelease records an immutable release of the given snapshots. A
 // release with the same content already present is returned with created=false.
 func (s *Store) CreateRelease(createdAt time.Time, repos map[string]string) (rel Release, created bool, err error) {
+	return s.CreateReleaseStale(createdAt, repos, nil)
+}
+
+// CreateReleaseStale is CreateRelease for a release in which the repos in
+// stale serve an earlier snapshot because their sync failed; each must be
+// one of repos.
+func (s *Store) CreateReleaseStale(createdAt time.Time, repos map[string]string, stale map[string]StaleRepo) (rel Release, created bool, err error) {
+	for name := range stale {
+		if _, ok := repos[name]; !ok {
+			return Release{}, false, fmt.Errorf("create release: stale repo %s has no snapshot: %w", name, ErrInvalid)
+		}
+	}
 	if len(repos) == 0 {
 		return Release{}, false, fmt.Errorf("create release: no repos: %w", ErrInvalid)
 	}
@@ -42,11 +60,11 @@ func (s *Store) CreateRelease(createdAt time.Time, repos map[string]string) (rel
 		return Release{}, false, fmt.Errorf("create release: %w", err)
 	}
 	defer unlock()
-	return s.createReleaseLocked(createdAt, repos)
+	return s.createReleaseLocked(createdAt, repos, stale)
 }
 
 // createReleaseLocked is CreateRelease for a caller holding the lock.
-func (s *Store) createReleaseLocked(createdAt time.Time, repos map[string]string) (rel Release, created bool, err error) {
+func (s *Store) createReleaseLocked(createdAt time.Time, repos map[string]string, stale map[string]StaleRepo) (rel Release, created bool, err error) {
 	// Checked under the lock, so a GC cannot delete a snapshot between
 	// this check and the release that names it.
 	for repo, snap := range repos {
@@ -55,7 +73,7 @@ func (s *Store) createReleaseLocked(createdAt time.Time, repos map[string]string
 		}
 	}
 
-	hash := releaseHash(repos)
+	hash := releaseHash(repos, stale)
 	if existing, err := s.releaseByHash(hash); err != nil || existing.ID != "" {
 		return existing, false, err
 	}
@@ -64,6 +82,9 @@ func (s *Store) createReleaseLocked(createdAt time.Time, repos map[string]string
 		ID:        createdAt.Format("20060102") + "-" + hash,
 		CreatedAt: createdAt,
 		Repos:     maps.Clone(repos),
+	}
+	if len(stale) > 0 {
+		rel.Stale = maps.Clone(stale)
 	}
 	// Recorded before the release is: every committed release has it.
 	if _, err := s.recordShadows(rel.ID, rel.Repos); err != nil {

@@ -172,12 +172,24 @@ const linkWorkers = 4
 // checks every path and creates the directories first, then links
 // relative to open directories, so that the kernel walks one name per
 // link instead of two paths.
+//
+// No snapshot adds more than the store's link limit of links to one pool
+// object: a repo listing one checksum under many paths (hostile, or a
+// tree of identical files) gets a copy of the object for each further
+// limit's worth, linked within its own tree. And a pool object at the
+// filesystem's limit (EMLINK) is copied instead of linked. So no repo's
+// content can make another repo's commit fail.
 func (s *Store) linkTree(tree string, files []File) error {
 	type link struct {
 		srcDir, dstDir int
 		src, dst       string
 	}
 	links := make([]link, len(files))
+	// uses counts this tree's links to each object; overflow lists the
+	// files past the limit, each linked to a copy (see linkOverflow).
+	uses := map[string]int{}
+	var overflow []int
+	over := make([]bool, len(files))
 	seen := make(map[string]struct{}, len(files))
 	dirs := dirFDs{}
 	defer dirs.close()
@@ -210,26 +222,95 @@ func (s *Store) linkTree(tree string, files []File) error {
 			return fmt.Errorf("file %s: %w", f.Path, err)
 		}
 		links[i] = link{srcDir: srcDir, dstDir: dstDir, src: n.Hex, dst: name}
+		if uses[n.Hex]++; uses[n.Hex] > s.linkLimit() {
+			overflow, over[i] = append(overflow, i), true
+		}
 	}
 	// Largest directories first, so that the last one does not run alone.
 	byDir := map[int][]int{}
 	for i, l := range links {
-		byDir[l.dstDir] = append(byDir[l.dstDir], i)
+		if !over[i] {
+			byDir[l.dstDir] = append(byDir[l.dstDir], i)
+		}
 	}
 	groups := slices.SortedFunc(maps.Values(byDir), func(a, b []int) int { return len(b) - len(a) })
-	return parallel(len(groups), linkWorkers, func(g int) error {
+	err := parallel(len(groups), linkWorkers, func(g int) error {
 		for _, i := range groups[g] {
-			l := links[i]
-			if err := unix.Linkat(l.srcDir, l.src, l.dstDir, l.dst, 0); err != nil {
+			l, f := links[i], files[i]
+			err := unix.Linkat(l.srcDir, l.src, l.dstDir, l.dst, 0)
+			if errors.Is(err, unix.EMLINK) {
+				// Other snapshots took the object to the filesystem's
+				// limit: this one gets a copy of its own.
+				err = copyObject(l.srcDir, l.src, l.dstDir, l.dst)
+			}
+			if err != nil {
 				if errors.Is(err, unix.ENOENT) {
-					return missingObject(files[i])
+					return missingObject(f)
 				}
-				f := files[i]
 				return fmt.Errorf("file %s: %w", f.Path, &os.LinkError{Op: "link", Old: s.PoolPath(f.Checksum), New: tree + "/" + f.Path, Err: err})
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.linkOverflow(tree, files, overflow, func(i int) (int, string, int, string) {
+		l := links[i]
+		return l.srcDir, l.src, l.dstDir, l.dst
+	})
+}
+
+// linkOverflow links the files of a tree past the link limit of their
+// pool object: the first of each limit's worth gets a copy of the object,
+// and the others link that copy. In order, after the parallel links.
+func (s *Store) linkOverflow(tree string, files []File, overflow []int, at func(i int) (srcDir int, src string, dstDir int, dst string)) error {
+	type copied struct {
+		dir   int
+		name  string
+		links int
+	}
+	copies := map[string]*copied{}
+	for _, i := range overflow {
+		srcDir, src, dstDir, dst := at(i)
+		c := copies[src]
+		var err error
+		if c == nil || c.links >= s.linkLimit() {
+			err = copyObject(srcDir, src, dstDir, dst)
+			c = &copied{dir: dstDir, name: dst}
+			copies[src] = c
+		} else {
+			err = unix.Linkat(c.dir, c.name, dstDir, dst, 0)
+		}
+		if err != nil {
+			f := files[i]
+			return fmt.Errorf("file %s: copy of pool object %s: %w", f.Path, f.Checksum, &os.LinkError{Op: "link", Old: s.PoolPath(f.Checksum), New: tree + "/" + f.Path, Err: err})
+		}
+		c.links++
+	}
+	return nil
+}
+
+// copyObject copies the pool object src in srcDir to a new read-only
+// file dst in dstDir, a file of its own (copy_file_range: a reflink where
+// the filesystem shares extents).
+func copyObject(srcDir int, src string, dstDir int, dst string) error {
+	in, err := unix.Openat(srcDir, src, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	r := os.NewFile(uintptr(in), src)
+	defer r.Close()
+	out, err := unix.Openat(dstDir, dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o444)
+	if err != nil {
+		return err
+	}
+	w := os.NewFile(uintptr(out), dst)
+	if _, err := io.Copy(w, r); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // dirFDs holds directories open for *at system calls, by path.

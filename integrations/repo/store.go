@@ -52,6 +52,21 @@ type Store struct {
 	// crash, set only by tests, is called at every crash point (see
 	// crashpoint.go); an error it returns fails the operation there.
 	crash func(crashPoint) error
+	// LinkLimit is the most links one snapshot adds to one pool object;
+	// past it, the snapshot links a copy (see linkTree). 0: DefaultLinkLimit.
+	LinkLimit int
+}
+
+// DefaultLinkLimit keeps the links one snapshot adds to a pool object at
+// half ext4's limit of 65,000 per inode, so that a hostile repo listing
+// one checksum under many names leaves room for every other snapshot.
+const DefaultLinkLimit = 32000
+
+func (s *Store) linkLimit() int {
+	if s.LinkLimit > 0 {
+		return s.LinkLimit
+	}
+	return DefaultLinkLimit
 }
 
 // storeDirs are created by Open so that no method has to MkdirAll them.
@@ -166,6 +181,19 @@ type Release struct {
 	ID        string            `json:"id"`
 	CreatedAt time.Time         `json:"createdAt"`
 	Repos     map[string]string `json:"repos"`
+	// Stale are the repos that could not sync for this release and serve
+	// the snapshot an earlier release had, by name.
+	Stale map[string]StaleRepo `json:"stale,omitempty"`
+}
+
+// StaleRepo is a repo a release carries over from an earlier one because
+// its sync failed: since when it has failed, and why.
+type StaleRepo struct {
+	// Since is when the outage began: the creation time of the first
+	// release that marked the repo stale.
+	Since time.Time `json:"since"`
+	URL   string    `json:"url,omitempty"`
+	Cause string    `json:"cause"`
 }
 
 // Switch is one entry of a channel's audit log.

@@ -69,7 +69,7 @@ func (s *Store) openMetadata(repo, id, typ string) (_ io.ReadCloser, found bool,
 	if err != nil {
 		return fail(err)
 	}
-	open, err := rpmmd.Decompress(d.Href, rpmmd.LimitReader(raw, lim.MetadataBytes, d.Href), lim.OpenBytes)
+	open, err := rpmmd.Decompress(d.Href, rpmmd.LimitReader(raw, lim.MetadataBytes, d.Href), lim.OpenBytesFor(d.Type))
 	if err != nil {
 		raw.Close()
 		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/osflow/osflow/integrations/repo"
@@ -28,6 +29,11 @@ import (
 //     wrong: the StatusError satisfies errors.Is(err, repo.ErrInvalid) and is
 //     not retryable.
 //   - A cancelled context is not retryable: the caller asked us to stop.
+//   - EMLINK (the store's filesystem refused another link to an inode) is
+//     not retryable: the links stay until a snapshot is collected.
+//   - A redirect loop and an oversized response header are bad content;
+//     ErrSyncTimeout (no answer before the sync's time ran out) is not
+//     retryable either: no time is left.
 //
 // Within one sync, each file is retried on its own first (see RetryPolicy):
 // 5xx, 408, 429, a cut connection or a transfer below the minimum speed
@@ -78,7 +84,9 @@ func IsRetryable(err error) bool {
 		errors.Is(err, ErrUpstreamFailing) ||
 		errors.Is(err, repo.ErrInvalid) ||
 		errors.Is(err, context.Canceled) ||
-		errors.Is(err, fs.ErrPermission) {
+		errors.Is(err, fs.ErrPermission) ||
+		errors.Is(err, syscall.EMLINK) ||
+		errors.Is(err, ErrSyncTimeout) {
 		return false
 	}
 	var se *StatusError

@@ -31,16 +31,17 @@ const userAgent = "osflow-mirror/1"
 func newClient(concurrency int) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConns:          4 * concurrency,
-		MaxIdleConnsPerHost:   concurrency,
-		DisableCompression:    true,
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		TLSHandshakeTimeout:    15 * time.Second,
+		ResponseHeaderTimeout:  60 * time.Second,
+		MaxResponseHeaderBytes: maxResponseHeader,
+		ExpectContinueTimeout:  time.Second,
+		IdleConnTimeout:        90 * time.Second,
+		MaxIdleConns:           4 * concurrency,
+		MaxIdleConnsPerHost:    concurrency,
+		DisableCompression:     true,
 	}}
 }
 
@@ -141,7 +142,8 @@ const maxRedirects = 10
 func (f *fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 	from, to := via[len(via)-1].URL, req.URL
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects, at %s", maxRedirects, to.Redacted())
+		// A loop, most likely: the same redirects would follow again.
+		return fmt.Errorf("%w: stopped after %d redirects, at %s", errRedirect, maxRedirects, to.Redacted())
 	}
 	if why := f.refuseRedirect(from, to); why != "" {
 		return fmt.Errorf("%w: from %s to %s: %s", errRedirect, from.Redacted(), to.Redacted(), why)
@@ -257,7 +259,7 @@ func (f *fetcher) get(ctx context.Context, href string) (io.ReadCloser, int64, e
 	resp, err := f.client.Do(req)
 	if err != nil {
 		cancel(nil)
-		if errors.Is(err, errRedirect) {
+		if errors.Is(err, errRedirect) || headerTooLarge(err) {
 			return nil, 0, badContent(u, err)
 		}
 		return nil, 0, err // *url.Error names the method and URL
@@ -269,6 +271,18 @@ func (f *fetcher) get(ctx context.Context, href string) (io.ReadCloser, int64, e
 			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	return newSpeedReader(rctx, cancel, resp.Body, f.speed), resp.ContentLength, nil
+}
+
+// maxResponseHeader bounds a response's header: far above what any
+// mirror sends (curl allows 100 KiB per line), far below net/http's
+// default of 10 MiB.
+const maxResponseHeader = 256 << 10
+
+// headerTooLarge reports whether err is net/http refusing a response
+// header over the transport's MaxResponseHeaderBytes. net/http has no
+// error value for it, only this text.
+func headerTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "server response headers exceeded")
 }
 
 // rawURL is url(href) with the user info kept, for the request itself.

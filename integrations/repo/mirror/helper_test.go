@@ -206,13 +206,17 @@ func (u *upstream) editPrimary(edit func(xml string) string) {
 	open, err := io.ReadAll(zr)
 	require.NoError(u.t, err)
 	edited := []byte(edit(string(open)))
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, err = zw.Write(edited)
-	require.NoError(u.t, err)
-	require.NoError(u.t, zw.Close())
-	u.write(d.Href, gz.Bytes())
-	u.fixRepomd("primary", gz.Bytes(), edited)
+	gz := gzipped(u.t, edited)
+	u.write(d.Href, gz)
+	u.fixRepomd("primary", gz, edited)
+}
+
+// addMetadata adds a metadata file of type typ holding open to the repo,
+// with modifyrepo_c, as distributions add updateinfo and comps.
+func (u *upstream) addMetadata(typ, name string, open []byte) {
+	src := filepath.Join(u.t.TempDir(), name)
+	require.NoError(u.t, os.WriteFile(src, open, 0o644))
+	runCmd(u.t, u.Dir, "modifyrepo_c", "--mdtype="+typ, src, filepath.Join(u.Dir, "repodata"))
 }
 
 // fixRepomd sets the checksums and sizes of typ's <data> in repomd.xml.

@@ -283,6 +283,73 @@ func TestSyncRefusesBadContent(t *testing.T) {
 			mentions:  []string{alphaRPM + "/beta.rpm", "is a file"},
 		},
 		{
+			// One file cannot be two packages: the twin lies about what
+			// dnf installs from it.
+			name: "same href and checksum under two NEVRAs",
+			spoil: func(u *upstream) {
+				u.editPrimary(func(x string) string {
+					pkg := regexp.MustCompile(`(?s)<package type="rpm">.*?</package>\n`).FindString(x)
+					twin := regexp.MustCompile(`ver="[^"]*"`).ReplaceAllString(pkg, `ver="9.9"`)
+					return strings.Replace(x, pkg, pkg+twin, 1)
+				})
+			},
+			malformed: true,
+			mentions:  []string{alphaRPM, "listed twice, as alpha-1.0-1.noarch and as alpha-9.9-1.noarch"},
+		},
+		{
+			// repomd.xml declares 1024 bytes and a bogus open checksum; the
+			// file inflates to 8 MiB and is stopped at byte 1025.
+			name: "updateinfo bomb past its declared open-size",
+			spoil: func(u *upstream) {
+				u.addMetadata("updateinfo", "updateinfo.xml", []byte(updateinfoXML))
+				d := u.data("updateinfo")
+				gz := gzipped(t, []byte(bomb("<updates><package "+updateinfoXML)))
+				u.write(d.Href, gz)
+				u.fixRepomd("updateinfo", gz, bytes.Repeat([]byte("x"), 1024))
+			},
+			malformed: true,
+			mentions:  []string{"updateinfo metadata", "updateinfo.xml.gz (its declared open-size) is larger than the limit of 1024 bytes", "/repodata/"},
+		},
+		{
+			name: "updateinfo open checksum mismatch",
+			spoil: func(u *upstream) {
+				u.addMetadata("updateinfo", "updateinfo.xml", []byte(updateinfoXML))
+				d := u.data("updateinfo")
+				open := gunzip(t, u.read(d.Href))
+				u.fixRepomd("updateinfo", u.read(d.Href), bytes.ToUpper(open))
+			},
+			mentions: []string{"updateinfo.xml.gz: updateinfo metadata: open sha256 checksum mismatch"},
+		},
+		{
+			name: "comps smaller than its declared open-size",
+			spoil: func(u *upstream) {
+				u.addMetadata("group", "comps.xml", []byte(compsXML))
+				d := u.data("group")
+				md := string(u.read(repomdPath))
+				u.write(repomdPath, []byte(strings.Replace(md, fmt.Sprintf("<open-size>%d</open-size>", d.OpenSize),
+					fmt.Sprintf("<open-size>%d</open-size>", d.OpenSize+1), 1)))
+			},
+			mentions: []string{"comps.xml", "open size is"},
+		},
+		{
+			// Without an open-size, the configured limit stops it.
+			name:   "filelists bomb without an open-size",
+			limits: func(l *rpmmd.Limits) { l.OpenBytes = 1 << 20 },
+			spoil: func(u *upstream) {
+				d := u.data("filelists")
+				gz := gzipped(t, []byte(bomb("<filelists><package "+"/>")))
+				u.write(d.Href, gz)
+				u.fixRepomd("filelists", gz, nil)
+				block := regexp.MustCompile(`(?s)<data type="filelists">.*?</data>`)
+				md := u.read(repomdPath)
+				u.write(repomdPath, block.ReplaceAllFunc(md, func(b []byte) []byte {
+					return regexp.MustCompile(`\s*<open-(size|checksum)[^<]*</open-(size|checksum)>`).ReplaceAll(b, nil)
+				}))
+			},
+			malformed: true,
+			mentions:  []string{"filelists metadata", "filelists.xml.gz is larger than the limit of 1048576 bytes"},
+		},
+		{
 			name: "same href twice with different checksums",
 			spoil: func(u *upstream) {
 				u.editPrimary(func(x string) string {
@@ -326,6 +393,24 @@ func TestSyncRefusesBadContent(t *testing.T) {
 // bomb pads primary.xml with 8 MiB of blanks, which gzip shrinks to a few KiB.
 func bomb(xml string) string {
 	return strings.Replace(xml, "<package ", "<!--"+strings.Repeat(" ", 8<<20)+"-->\n<package ", 1)
+}
+
+const updateinfoXML = `<?xml version="1.0" encoding="UTF-8"?>
+<updates><update from="test" status="final" type="security" version="1"><id>TEST-2026:1</id><title>alpha fix</title></update></updates>
+`
+
+const compsXML = `<?xml version="1.0" encoding="UTF-8"?>
+<comps><group><id>hpc</id><name>HPC</name><packagelist><packagereq>alpha</packagereq></packagelist></group></comps>
+`
+
+func gzipped(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write(data)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return gz.Bytes()
 }
 
 func gunzip(t *testing.T, data []byte) []byte {
@@ -1035,4 +1120,87 @@ func TestSyncRefusesOlderUpstreamAfterUpgrade(t *testing.T) {
 	_, err = m.Sync(t.Context(), source(u), nil)
 	require.ErrorIs(t, err, repo.ErrBadContent)
 	require.ErrorContains(t, err, "revision 1700000000 is older than revision 1700086400")
+}
+
+// TestSyncPermanentFailuresAreNotRetried: a redirect loop on the repo's
+// own host and an oversized response header are the upstream's content:
+// one chain of requests, no retry, the URL named.
+func TestSyncPermanentFailuresAreNotRetried(t *testing.T) {
+	tests := []struct {
+		name     string
+		serve    func(w http.ResponseWriter, r *http.Request)
+		requests int32
+		mentions string
+	}{
+		{name: "redirect loop", requests: maxRedirects, mentions: "stopped after 10 redirects",
+			serve: func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.Path, http.StatusFound) }},
+		{name: "oversized response header", requests: 1, mentions: "server response headers exceeded",
+			serve: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Padding", strings.Repeat("a", maxResponseHeader))
+				w.WriteHeader(http.StatusOK)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUpstream(t, "alpha-1.0")
+			var hits atomic.Int32
+			u.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/"+alphaRPM {
+					return false
+				}
+				hits.Add(1)
+				tt.serve(w, r)
+				return true
+			})
+			m, st := newTestMirror(t)
+			_, err := m.Sync(t.Context(), source(u), nil)
+			require.ErrorIs(t, err, repo.ErrBadContent)
+			require.False(t, IsRetryable(err))
+			require.ErrorContains(t, err, "mirror "+testRepo+": bad repository content: "+u.URL()+alphaRPM)
+			require.ErrorContains(t, err, tt.mentions)
+			require.Equal(t, tt.requests, hits.Load(), "retried")
+			requireNoSnapshot(t, st)
+		})
+	}
+}
+
+// TestSyncNamesTheURLNoOneAnswers: a server that accepts connections and
+// never answers fails the sync before its caller's deadline, naming the
+// URL it waited for, instead of being cut off by the deadline unnamed.
+func TestSyncNamesTheURLNoOneAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	m, st := newTestMirror(t)
+	url := "http://" + ln.Addr().String() + "/el9/"
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err = m.Sync(ctx, Source{Repo: testRepo, URL: url}, nil)
+	require.NoError(t, ctx.Err(), "the sync ran to its caller's deadline")
+	require.ErrorIs(t, err, ErrSyncTimeout)
+	require.False(t, IsRetryable(err))
+	require.ErrorContains(t, err, "mirror "+testRepo+": "+url+"repodata/repomd.xml: the sync's time (sync.timeout) ran out")
+	requireNoSnapshot(t, st)
 }

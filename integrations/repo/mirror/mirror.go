@@ -222,6 +222,11 @@ func (m *Mirror) sync(ctx context.Context, src Source, progress func(Progress)) 
 		prog:  newReporter(src.Repo, progress, m.clock()),
 		retry: m.Retry.withDefaults(),
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, dl.Add(-timeReserve(time.Until(dl))), ErrSyncTimeout)
+		defer cancel()
+	}
 	r.budget = newBudget(r.retry.Budget, src.Prior.Retries)
 	r.prog.resume(src.Prior)
 	defer func() {
@@ -295,11 +300,11 @@ func (r *syncRun) sync(ctx context.Context, client *http.Client) (Result, error)
 		return Result{}, badContentf(where, "%w: no primary metadata", rpmmd.ErrMalformed)
 	}
 	res := Result{Changed: true, Mirror: mirror}
-	pkgs, reused, err := r.fetchFiles(ctx, meta, primary)
+	pkgs, reused, err := r.fetchFiles(ctx, ix, meta, primary)
 	// A mirror that fails to serve a file gives way to the next one that
 	// serves the same repomd.xml; what reached the pool stays.
 	for err != nil && r.fallBack(ctx, ix, err) {
-		pkgs, reused, err = r.fetchFiles(ctx, meta, primary)
+		pkgs, reused, err = r.fetchFiles(ctx, ix, meta, primary)
 	}
 	if err != nil {
 		return Result{}, err
@@ -343,10 +348,12 @@ func (r *syncRun) unchanged(id, rev string, newest int64) (res Result, found boo
 	return Result{Snapshot: snap, Counts: r.prog.counts()}, true, nil
 }
 
-// fetchFiles fetches the metadata files (2.), then the package list and
-// the packages it names (3.–5.), into the pool. It returns the packages and
-// how many files the pool held already.
-func (r *syncRun) fetchFiles(ctx context.Context, meta []Item, primary rpmmd.Data) ([]repo.Package, int, error) {
+// fetchFiles fetches the metadata files of ix (2.), then the package list
+// and the packages it names (3.–5.), into the pool. Beside the packages it
+// checks the other metadata files' open content (seconds of CPU for a
+// large repo's databases): a failure of the check stops the packages at
+// once. It returns the packages and how many files the pool held already.
+func (r *syncRun) fetchFiles(ctx context.Context, ix index, meta []Item, primary rpmmd.Data) ([]repo.Package, int, error) {
 	tree := newTreePaths(repomdPath, signaturePath, keyPath)
 	for _, it := range meta {
 		if err := tree.add(it.Path); err != nil {
@@ -357,8 +364,23 @@ func (r *syncRun) fetchFiles(ctx context.Context, meta []Item, primary rpmmd.Dat
 	if err != nil {
 		return nil, 0, err
 	}
-	// 3.–5. the package list, planned and fetched while it is read
-	pkgs, more, err := r.packagesStage(ctx, primary, tree)
+	pctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	checked := make(chan error, 1)
+	go func() {
+		err := r.checkMetadata(pctx, ix.Repomd)
+		if err != nil {
+			stop(err)
+		}
+		checked <- err
+	}()
+	pkgs, more, err := r.packagesStage(pctx, primary, tree)
+	if err != nil {
+		stop(err)
+	}
+	if cerr := <-checked; cerr != nil && context.Cause(pctx) == cerr {
+		return nil, 0, cerr
+	}
 	return pkgs, reused + more, err
 }
 

@@ -2,14 +2,11 @@ package mirror
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/osflow/osflow/integrations/repo"
@@ -69,27 +66,18 @@ func (r *syncRun) readPrimary(ctx context.Context, d rpmmd.Data, tree *treePaths
 
 func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase string, tree *treePaths, lim rpmmd.Limits,
 	each func(repo.Package) error) ([]repo.Package, error) {
-	rc, err := rpmmd.Decompress(d.Href, r, lim.OpenBytes)
+	open, err := openChecked(r, d, lim.OpenBytesFor(d.Type))
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	var open io.Reader = rc
-	if d.OpenSize > 0 {
-		// A bomb is refused at the first byte past what repomd.xml,
-		// whose checksum chain is verified, declares.
-		open = rpmmd.LimitReader(rc, d.OpenSize, "decompressed "+path.Base(d.Href)+" (its declared open-size)")
-	}
-	var h hashCounter
-	if d.OpenChecksum != nil {
-		if h.Hash, err = rpmmd.NewHash(d.OpenChecksum.Algo); err != nil {
-			return nil, err
-		}
-		open = io.TeeReader(open, &h)
-	}
+	defer open.Close()
 
 	var pkgs []repo.Package
-	seen := make(map[string]repo.Checksum)
+	type listed struct {
+		sum   repo.Checksum
+		nevra string
+	}
+	seen := make(map[string]listed)
 	err = rpmmd.ParsePrimary(open, repoBase, func(p rpmmd.Package) error {
 		if len(pkgs)%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -99,33 +87,28 @@ func parsePrimary(ctx context.Context, r io.Reader, d rpmmd.Data, repoBase strin
 			return err
 		}
 		switch prev, dup := seen[pkg.Href]; {
-		case dup && prev != pkg.Checksum:
-			return fmt.Errorf("%w: %s listed twice with checksums %s and %s", rpmmd.ErrMalformed, pkg.Href, prev, pkg.Checksum)
+		case dup && prev.sum != pkg.Checksum:
+			return fmt.Errorf("%w: %s listed twice with checksums %s and %s", rpmmd.ErrMalformed, pkg.Href, prev.sum, pkg.Checksum)
+		case dup && prev.nevra != pkg.NEVRA():
+			// One file cannot be two packages: one of the two entries
+			// lies about what dnf would install.
+			return fmt.Errorf("%w: %s listed twice, as %s and as %s", rpmmd.ErrMalformed, pkg.Href, prev.nevra, pkg.NEVRA())
 		case dup:
 			return nil // listed twice, identically: keep one
 		}
 		if err := tree.add(pkg.Href); err != nil {
 			return err
 		}
-		seen[pkg.Href] = pkg.Checksum
+		seen[pkg.Href] = listed{pkg.Checksum, pkg.NEVRA()}
 		pkgs = append(pkgs, pkg)
 		return each(pkg)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if h.Hash == nil {
-		return pkgs, nil
-	}
-	// The parser may stop at </metadata>: hash whatever follows too.
-	if _, err := io.Copy(io.Discard, open); err != nil {
+	// The parser may stop at </metadata>: what follows counts too.
+	if err := open.verify(); err != nil {
 		return nil, err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(d.OpenChecksum.Hex) {
-		return nil, fmt.Errorf("open %s checksum mismatch: got %s, repomd.xml says %s", d.OpenChecksum.Algo, got, d.OpenChecksum.Hex)
-	}
-	if d.OpenSize > 0 && h.n != d.OpenSize {
-		return nil, fmt.Errorf("open size is %d bytes, repomd.xml says %d", h.n, d.OpenSize)
 	}
 	return pkgs, nil
 }
@@ -147,15 +130,4 @@ func manifestEntry(p rpmmd.Package, lim rpmmd.Limits) (repo.Package, error) {
 // poolChecksum is c in the store's form, hex in lower case as the pool names objects.
 func poolChecksum(c rpmmd.Checksum) repo.Checksum {
 	return repo.Checksum{Algo: c.Algo, Hex: strings.ToLower(c.Hex)}
-}
-
-// hashCounter hashes and counts what is written to it.
-type hashCounter struct {
-	hash.Hash
-	n int64
-}
-
-func (h *hashCounter) Write(p []byte) (int, error) {
-	h.n += int64(len(p))
-	return h.Hash.Write(p)
 }

@@ -159,7 +159,7 @@ func (r *syncRun) retrying(ctx context.Context, what string, fetch func(ctx cont
 		retry, asked := retryHere(err)
 		switch {
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return r.stopped(ctx, what, err)
 		case !retry:
 			return err
 		case n >= r.retry.Attempts:
@@ -178,9 +178,34 @@ func (r *syncRun) retrying(ctx context.Context, what string, fetch func(ctx cont
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return r.stopped(ctx, what, err)
 		}
 	}
+}
+
+// ErrSyncTimeout is wrapped when a sync stops because its time (the
+// activity's, sync.timeout) is about to run out: an upstream that accepts
+// connections and never answers, or answers too slowly for the whole
+// repo. The error names the URL that was not answered. Not retryable:
+// there is no time left for another attempt.
+var ErrSyncTimeout = errors.New("the sync's time (sync.timeout) ran out")
+
+// timeReserve is how long before its caller's deadline a sync stops to
+// report which URL it was waiting for, instead of being cut off with no
+// word (Temporal's ScheduleToClose timeout names nothing).
+func timeReserve(left time.Duration) time.Duration { return min(left/10, 30*time.Second) }
+
+// stopped is the error of what, stopped by ctx after last (nil if it did
+// not run): the caller's cancellation as is, and the sync's time running
+// out as ErrSyncTimeout naming the URL.
+func (r *syncRun) stopped(ctx context.Context, what string, last error) error {
+	if !errors.Is(context.Cause(ctx), ErrSyncTimeout) {
+		return ctx.Err()
+	}
+	if last == nil {
+		return fmt.Errorf("%s: %w", r.f.url(what), ErrSyncTimeout)
+	}
+	return fmt.Errorf("%s: %w, waiting for it (the last attempt: %v)", r.f.url(what), ErrSyncTimeout, last)
 }
 
 // Limit bounds the downloads running at once across every sync of a

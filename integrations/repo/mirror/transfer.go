@@ -76,8 +76,8 @@ func (r *syncRun) download(ctx context.Context, produce func(ctx context.Context
 	for range r.m.concurrency() {
 		g.Go(func() error {
 			for s := range steps {
-				if err := gctx.Err(); err != nil {
-					return err
+				if gctx.Err() != nil {
+					return r.stopped(gctx, s.Path, nil)
 				}
 				var n int64
 				err := r.retrying(gctx, s.Path, func(ctx context.Context) (err error) {

@@ -236,18 +236,7 @@ func (r *syncRun) variantFiles(ctx context.Context, ix index) ([]repo.File, []re
 	if !ok {
 		return nil, nil, 0, badContentf(where, "%w: no primary metadata", rpmmd.ErrMalformed)
 	}
-	tree := newTreePaths(repomdPath, signaturePath, keyPath)
-	for _, it := range meta {
-		if err := tree.add(it.Path); err != nil {
-			return nil, nil, 0, badContent(where, err)
-		}
-	}
-	reused, err := r.fetchStage(ctx, StageMetadata, meta)
-	if err != nil {
-		return nil, nil, reused, err
-	}
-	pkgs, kept, err := r.packagesStage(ctx, primary, tree)
-	reused += kept
+	pkgs, reused, err := r.fetchFiles(ctx, ix, meta, primary)
 	if err != nil {
 		return nil, nil, reused, err
 	}

@@ -234,3 +234,29 @@ func TestLimitReader(t *testing.T) {
 		require.Len(t, got, int(tc.max), "never more than max bytes")
 	}
 }
+
+// TestOpenBytesFor: the types far smaller in real repos have a cap of
+// their own, never above OpenBytes.
+func TestOpenBytesFor(t *testing.T) {
+	def := DefaultLimits()
+	for _, tc := range []struct {
+		typ    string
+		limits Limits
+		want   int64
+	}{
+		{"primary", def, def.OpenBytes},
+		{"filelists", def, def.OpenBytes},
+		{"updateinfo", def, 512 * mib},
+		{"updateinfo_zck", def, 512 * mib},
+		{"group", def, 64 * mib},
+		{"group_gz", def, 64 * mib},
+		{"modules", def, 256 * mib},
+		{"productid", def, 1 * mib},
+		{"updateinfo", Limits{OpenBytes: 1 << 20}, 1 << 20},
+		{"other", Limits{}, def.OpenBytes},
+	} {
+		require.Equal(t, tc.want, tc.limits.OpenBytesFor(tc.typ), tc.typ)
+	}
+	require.False(t, CanOpen("repodata/x-primary.xml.zck"))
+	require.True(t, CanOpen("repodata/x-comps.xml"))
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"strings"
 )
 
 // Limits bounds what a remote repository can make us read. A zero field
@@ -31,6 +33,40 @@ func DefaultLimits() Limits {
 		OpenBytes:     4 * gib,
 		PackageBytes:  8 * gib,
 	}
+}
+
+// typeOpenBytes caps the decompressed size of the metadata types whose
+// largest real instances are far below OpenBytes (EL and Fedora: a few
+// MiB of comps, tens of MiB of updateinfo and modules), so that a hostile
+// repo cannot make a sync inflate gigabytes of them.
+func typeOpenBytes(typ string) int64 {
+	switch {
+	case strings.HasPrefix(typ, "updateinfo"):
+		return 512 * mib
+	case strings.HasPrefix(typ, "group"):
+		return 64 * mib
+	case strings.HasPrefix(typ, "modules"), strings.HasPrefix(typ, "prestodelta"):
+		return 256 * mib
+	case strings.HasPrefix(typ, "productid"):
+		return 1 * mib
+	}
+	return 0
+}
+
+// OpenBytesFor is the most a metadata file of type typ may decompress to:
+// OpenBytes, or less for the types with a cap of their own.
+func (l Limits) OpenBytesFor(typ string) int64 {
+	l = l.withDefaults()
+	if c := typeOpenBytes(typ); c > 0 {
+		return min(c, l.OpenBytes)
+	}
+	return l.OpenBytes
+}
+
+// CanOpen reports whether Decompress reads href's compression; zchunk
+// (.zck) files, which Fedora publishes beside the others, it does not.
+func CanOpen(href string) bool {
+	return !unsupported[strings.ToLower(path.Ext(href))]
 }
 
 func (l Limits) withDefaults() Limits {
