@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -63,11 +64,15 @@ func TestUpgradeWhileWaiting(t *testing.T) {
 		}, time.Minute, 100*time.Millisecond, "promotion %s never waited for approval", id)
 		return run
 	}
-	// The decision ends the promotion without an outage: a rejection.
+	// The decision ends the promotion without an outage: a rejection,
+	// which ends it failed with its status (promotion-ends-failed).
 	decide := func(run client.WorkflowRun) workflows.PromotionStatus {
 		require.NoError(t, s.client.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalRejectOutage, workflows.RejectRequest{Approver: "alice", Comment: "not now"}))
+		var app *temporal.ApplicationError
+		require.ErrorAs(t, run.Get(ctx, nil), &app)
+		require.Equal(t, workflows.ErrTypePromotionRejected, app.Type())
 		var st workflows.PromotionStatus
-		require.NoError(t, run.Get(ctx, &st))
+		require.NoError(t, app.Details(&st))
 		return st
 	}
 
