@@ -79,7 +79,7 @@ repos:
 			require.NoError(t, os.MkdirAll(reposd, 0o755))
 			f, err := os.Create(filepath.Join(reposd, "osflow.repo"))
 			require.NoError(t, err)
-			require.NoError(t, WriteRepoFile(f, cfg, "testing", srv.URL+"/"))
+			require.NoError(t, WriteRepoFile(f, cfg, nil, "testing", srv.URL+"/"))
 			require.NoError(t, f.Close())
 
 			root := filepath.Join(dir, "root")
@@ -225,7 +225,7 @@ func TestRepoFilesGPGCheckWithDnf(t *testing.T) {
 	t.Cleanup(chSrv.Close)
 
 	var file strings.Builder
-	require.NoError(t, WriteRepoFile(&file, cfg, "testing", chSrv.URL+"/"))
+	require.NoError(t, WriteRepoFile(&file, cfg, nil, "testing", chSrv.URL+"/"))
 	require.Contains(t, file.String(), "gpgcheck=1\ngpgkey="+chSrv.URL+"/testing/baseos/repodata/repomd.xml.key\nrepo_gpgcheck=1\n")
 	site := file.String()[strings.Index(file.String(), "[osflow-testing-site]"):]
 	require.Contains(t, site, "gpgcheck=1\ngpgkey="+chSrv.URL+"/testing/site/repodata/repomd.xml.key\n")
@@ -252,4 +252,53 @@ func TestRepoFilesGPGCheckWithDnf(t *testing.T) {
 	require.Contains(t, out, "repomd.xml GPG signature verification error", "repo_gpgcheck is in force")
 	_, err = os.Stat(filepath.Join(dir, "wrong", "root", "usr/share/alpha/alpha.txt"))
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestRepoFilesOneSectionPerTreeVariant: a distribution tree gets one
+// section per variant of the snapshot the channel serves, a variant at the
+// tree root keeping the repo's name, each with its own key; a repo of kind
+// auto that turned out a plain repository gets one; a tree the channel
+// does not serve yet gets none, as its root has no repodata/.
+func TestRepoFilesOneSectionPerTreeVariant(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, `  - name: dist
+    kind: tree
+    url: https://mirror.example.org/rocky/9/
+    gpgKey: `+filepath.Join(dir, "RPM-GPG-KEY-test")+`
+  - name: epel
+    kind: auto
+    url: https://mirror.example.org/epel/9/
+  - name: next
+    kind: tree
+    url: https://mirror.example.org/rocky/10/
+`)
+	st, err := repo.Open(filepath.Join(dir, "store"))
+	require.NoError(t, err)
+	tree := &repo.Tree{Variants: []repo.TreeVariant{
+		{UID: "AppStream", Name: "AppStream", Path: "AppStream"},
+		{UID: "BaseOS", Name: "BaseOS", Path: "."},
+		{UID: "CRB", Path: "CRB/os"},
+	}}
+	rel, _, err := st.CreateRelease(time.Now().UTC(), map[string]string{
+		"dist": repotest.Snapshot(t, st, "dist", tree), "epel": repotest.Snapshot(t, st, "epel", nil)})
+	require.NoError(t, err)
+	_, err = st.Switch(t.Context(), repo.SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "test", Reason: "repo files"})
+	require.NoError(t, err)
+
+	out, stderr, code := run(t, "--config", p, "repo", "files", "testing")
+	require.Equal(t, ExitOK, code, stderr)
+	const base = "http://repos.example.org/testing/"
+	for _, want := range []string{
+		"\n[osflow-testing-dist-AppStream]\nname=osflow testing dist AppStream\nbaseurl=" + base + "dist/AppStream/\nenabled=1\nmetadata_expire=300\n" +
+			"gpgcheck=1\ngpgkey=" + base + "dist/AppStream/repodata/repomd.xml.key\nrepo_gpgcheck=1\n",
+		"\n[osflow-testing-dist]\nname=osflow testing dist\nbaseurl=" + base + "dist/\nenabled=1\nmetadata_expire=300\n" +
+			"gpgcheck=1\ngpgkey=" + base + "dist/repodata/repomd.xml.key\nrepo_gpgcheck=1\n",
+		"\n[osflow-testing-dist-CRB]\nname=osflow testing dist CRB\nbaseurl=" + base + "dist/CRB/os/\n",
+		"\n[osflow-testing-epel]\nname=osflow testing epel\nbaseurl=" + base + "epel/\n",
+		"\n# next: channel testing serves no snapshot of this distribution tree yet",
+	} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, "[osflow-testing-next]")
+	require.Equal(t, 6, strings.Count(out, "\n[osflow-testing-"), out) // baseos, site, 3 variants, epel
 }

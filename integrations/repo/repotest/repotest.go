@@ -136,3 +136,18 @@ func MetadataOnlyReleases(t testing.TB, s *repo.Store) (string, string) {
 	}
 	return ids[0], ids[1]
 }
+
+// Snapshot commits to s a snapshot of name holding one file, a tree's
+// .treeinfo when tree is set, else a repomd.xml, and returns its ID.
+func Snapshot(t testing.TB, s *repo.Store, name string, tree *repo.Tree) string {
+	t.Helper()
+	f := add(t, s, "repodata/repomd.xml", "<repomd>"+name+"</repomd>")
+	snap := repo.Snapshot{Repo: name, Source: "test", Repomd: f.Checksum.Hex, Tree: tree}
+	if tree != nil {
+		f = add(t, s, ".treeinfo", "[general]\nname = "+name+"\n")
+		snap.Repomd, snap.ID = "", repo.SnapshotID(f.Checksum.Hex)
+	}
+	got, err := s.CommitSnapshot(snap, []repo.File{f}, nil)
+	require.NoError(t, err)
+	return got.ID
+}
