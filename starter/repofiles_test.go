@@ -131,38 +131,44 @@ func TestRepoDiffReportsShadows(t *testing.T) {
 // TestRepoDiffShowsMetadataOnlyChanges: a release whose packages are the
 // same but whose updateinfo gained an advisory and whose nodejs default
 // moved from 8 to 10 is not "no package changes": `osflow repo diff`
-// shows both, in text and JSON.
+// shows both, in text and JSON; for a distribution tree too, whose
+// updateinfo and modules.yaml are its AppStream variant's.
 func TestRepoDiffShowsMetadataOnlyChanges(t *testing.T) {
-	dir := t.TempDir()
-	p := writeConfig(t, dir, "")
-	st, err := repo.Open(filepath.Join(dir, "store"))
-	require.NoError(t, err)
-	a, b := repotest.MetadataOnlyReleases(t, st)
+	for _, tt := range repotest.MetadataOnlyLayouts() {
+		t.Run(tt.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := writeConfig(t, dir, "")
+			st, err := repo.Open(filepath.Join(dir, "store"))
+			require.NoError(t, err)
+			a, b := tt.Releases(t, st)
 
-	out, stderr, code := run(t, "--config", p, "repo", "diff", a, b)
-	require.Equal(t, ExitOK, code, stderr)
-	require.NotContains(t, out, "no package changes")
-	require.Contains(t, out, "[appstream] metadata changed, same packages\n")
-	require.Contains(t, out, "advisories published whose fix "+a+" has already (1):\n  RHSA-2026:5 (security, Important) kernel security update\n    CVE-2026-5555\n")
-	require.Contains(t, out, "module streams and defaults:\n  [appstream] default stream of nodejs: 8 -> 10\n")
+			out, stderr, code := run(t, "--config", p, "repo", "diff", a, b)
+			require.Equal(t, ExitOK, code, stderr)
+			require.NotContains(t, out, "no package changes")
+			require.Contains(t, out, "["+tt.Repo+"] metadata changed, same packages\n")
+			require.Contains(t, out, "advisories published whose fix "+a+" has already (1):\n  RHSA-2026:5 (security, Important) kernel security update\n    CVE-2026-5555\n")
+			require.Contains(t, out, "module streams and defaults:\n  ["+tt.Repo+"] default stream of nodejs: 8 -> 10\n")
 
-	out, stderr, code = run(t, "--config", p, "--json", "repo", "diff", a, b)
-	require.Equal(t, ExitOK, code, stderr)
-	var d struct {
-		Published []struct{ ID string }
-		Modules   []repo.ModuleChange
+			out, stderr, code = run(t, "--config", p, "--json", "repo", "diff", a, b)
+			require.Equal(t, ExitOK, code, stderr)
+			var d struct {
+				Published []struct{ ID string }
+				Modules   []repo.ModuleChange
+			}
+			require.NoError(t, json.Unmarshal([]byte(out), &d))
+			require.Len(t, d.Published, 1)
+			require.Equal(t, "RHSA-2026:5", d.Published[0].ID)
+			require.Equal(t, []repo.ModuleChange{{Repo: tt.Repo, Module: "nodejs", Kind: "default", From: "8", To: "10"}}, d.Modules)
+
+			// Production serves nothing: everything is new, advisories with
+			// the packages that carry them.
+			out, stderr, code = run(t, "--config", p, "repo", "diff", "production", b)
+			require.Equal(t, ExitOK, code, stderr)
+			require.Contains(t, out, "+ repo "+tt.Repo+"\n["+tt.Repo+"] 1 added")
+			require.Contains(t, out, "  RHSA-2026:5 (security, Important, "+tt.Repo+") kernel security update\n    CVE-2026-5555\n    * kernel-5.14.0-1.el9.x86_64\n")
+			require.Contains(t, out, "["+tt.Repo+"] default stream of nodejs: nothing -> 10")
+		})
 	}
-	require.NoError(t, json.Unmarshal([]byte(out), &d))
-	require.Equal(t, "RHSA-2026:5", d.Published[0].ID)
-	require.Equal(t, []repo.ModuleChange{{Repo: "appstream", Module: "nodejs", Kind: "default", From: "8", To: "10"}}, d.Modules)
-
-	// Production serves nothing: everything is new, advisories with the
-	// packages that carry them.
-	out, stderr, code = run(t, "--config", p, "repo", "diff", "production", b)
-	require.Equal(t, ExitOK, code, stderr)
-	require.Contains(t, out, "+ repo appstream\n[appstream] 1 added")
-	require.Contains(t, out, "  RHSA-2026:5 (security, Important, appstream) kernel security update\n    CVE-2026-5555\n    * kernel-5.14.0-1.el9.x86_64\n")
-	require.Contains(t, out, "[appstream] default stream of nodejs: nothing -> 10")
 }
 
 // TestRepoFilesGPGCheckWithDnf: a signed upstream (signed RPMs and a
