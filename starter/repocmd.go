@@ -357,6 +357,9 @@ func (a *app) filesCommand() *cobra.Command {
 			}
 			var st *repo.Store
 			if hasTrees(cfg) { // only a tree's variants need the store
+				if err := checkChannel(cfg, args[0]); err != nil {
+					return err // a usage error first, before any about the store
+				}
 				if st, err = a.openStore(cfg); err != nil {
 					return err
 				}

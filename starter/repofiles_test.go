@@ -307,4 +307,8 @@ func TestRepoFilesOneSectionPerTreeVariant(t *testing.T) {
 	}
 	require.NotContains(t, out, "[osflow-testing-next]")
 	require.Equal(t, 6, strings.Count(out, "\n[osflow-testing-"), out) // baseos, site, 3 variants, epel
+
+	_, stderr, code = run(t, "--config", p, "repo", "files", "nosuch")
+	require.Equal(t, ExitUsage, code, stderr)
+	require.Contains(t, stderr, "nosuch")
 }
