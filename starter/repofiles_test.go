@@ -15,10 +15,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+	"go.uber.org/zap"
 
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/mirror"
 	"github.com/osflow/osflow/integrations/repo/repotest"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
@@ -311,4 +313,61 @@ func TestRepoFilesOneSectionPerTreeVariant(t *testing.T) {
 	_, stderr, code = run(t, "--config", p, "repo", "files", "nosuch")
 	require.Equal(t, ExitUsage, code, stderr)
 	require.Contains(t, stderr, "nosuch")
+}
+
+// TestRepoDiffListsATreeVariantsAdvisory: a distribution tree mirrored
+// twice, the second time with hpc-apps 2.1 added beside 2.0 in its
+// AppStream variant (EL keeps every build) and AppStream's updateinfo
+// naming both builds' advisories. `osflow repo diff` lists as new to the
+// first release only 2.1's, with its package, under the tree's name, and
+// 2.0's as published for a fix the first release has.
+func TestRepoDiffListsATreeVariantsAdvisory(t *testing.T) {
+	testtool.Need(t, "rpmbuild", "createrepo_c", "modifyrepo_c")
+	ctx := t.Context()
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	st, err := repo.Open(filepath.Join(dir, "store"))
+	require.NoError(t, err)
+	up := filepath.Join(dir, "upstream")
+	spec := upstream.TreeSpec{
+		Images: map[string]string{"images/install.img": "stage2"},
+		Variants: map[string][]upstream.Spec{
+			"AppStream": {{Name: "hpc-apps", Version: "2.0"}},
+			"BaseOS":    {{Name: "hpc-base"}},
+		},
+	}
+	_, err = upstream.BuildTree(ctx, spec, up)
+	require.NoError(t, err)
+	m := mirror.New(st, 2, zap.NewNop())
+	release := func() string {
+		t.Helper()
+		res, err := m.Sync(ctx, mirror.Source{Repo: "dist", URL: "file://" + up, Kind: mirror.KindTree}, nil)
+		require.NoError(t, err)
+		rel, _, err := st.CreateRelease(time.Now().UTC(), map[string]string{"dist": res.Snapshot.ID})
+		require.NoError(t, err)
+		return rel.ID
+	}
+	first := release()
+
+	appstream := filepath.Join(up, "AppStream")
+	_, err = upstream.BuildSpecs(ctx, []upstream.Spec{{Name: "hpc-apps", Version: "2.1"}}, appstream)
+	require.NoError(t, err)
+	require.NoError(t, upstream.Createrepo(ctx, appstream))
+	advisory := func(id, version string) string {
+		return `<update type="security"><id>` + id + `</id><title>hpc-apps ` + version + `</title><severity>Important</severity>` +
+			`<pkglist><collection><package name="hpc-apps" epoch="0" version="` + version + `" release="1" arch="noarch"/></collection></pkglist></update>`
+	}
+	require.NoError(t, upstream.Modifyrepo(ctx, appstream, "updateinfo.xml",
+		`<?xml version="1.0"?><updates>`+advisory("RHSA-2026:20", "2.0")+advisory("RHSA-2026:21", "2.1")+`</updates>`))
+	spec.BuildTimestamp = 1714000100
+	_, err = upstream.WriteTreeinfo(spec, up)
+	require.NoError(t, err)
+	second := release()
+
+	out, stderr, code := run(t, "--config", p, "repo", "diff", first, second)
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "[dist] 1 added, 0 removed")
+	require.Contains(t, out, "advisories new to "+first+" (1):\n  RHSA-2026:21 (security, Important, dist) hpc-apps 2.1\n    * hpc-apps-2.1-1.noarch\n")
+	require.Contains(t, out, "advisories published whose fix "+first+" has already (1):\n  RHSA-2026:20 (security, Important) hpc-apps 2.0\n",
+		"the first release has hpc-apps 2.0 already")
 }
