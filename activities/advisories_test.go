@@ -140,16 +140,28 @@ func TestPackageRiskListsOnlyNewAdvisories(t *testing.T) {
 
 // TestPackageRiskShowsMetadataOnlyChanges: a release that changes no
 // package but moves the nodejs default from 8 to 10 says so in the risk
-// report and its notification.
+// report and its notification; for a distribution tree too, whose
+// modules.yaml and updateinfo are its AppStream variant's, and whose
+// advisory the first promotion lists with its package.
 func TestPackageRiskShowsMetadataOnlyChanges(t *testing.T) {
-	st, _ := repotest.Store(t, 1)
-	from, to := repotest.MetadataOnlyReleases(t, st)
-	a := &RepoActivities{Store: st, Config: &config.Config{}}
-	risk, err := a.PackageRisk(t.Context(), DiffSummaryInput{From: from, To: to})
-	require.NoError(t, err)
-	require.Equal(t, []string{"[appstream] default stream of nodejs: 8 -> 10"}, risk.Modules)
-	requirePage(t, RenderRisk(RiskReport{Release: to, Production: from, Packages: risk}),
-		[]string{"### Module streams and defaults\n\n- [appstream] default stream of nodejs: 8 -> 10\n"}, nil)
-	requirePage(t, RenderRiskSummary(RiskReport{Release: to, Packages: risk}, "promotion-x"),
-		[]string{"Module stream and default changes: 1 (see the risk report).\n"}, nil)
+	for _, tt := range repotest.MetadataOnlyLayouts() {
+		t.Run(tt.Name, func(t *testing.T) {
+			st, _ := repotest.Store(t, 1)
+			from, to := tt.Releases(t, st)
+			a := &RepoActivities{Store: st, Config: &config.Config{}}
+			risk, err := a.PackageRisk(t.Context(), DiffSummaryInput{From: from, To: to})
+			require.NoError(t, err)
+			change := "[" + tt.Repo + "] default stream of nodejs: 8 -> 10"
+			require.Equal(t, []string{change}, risk.Modules)
+			requirePage(t, RenderRisk(RiskReport{Release: to, Production: from, Packages: risk}),
+				[]string{"### Module streams and defaults\n\n- " + change + "\n"}, nil)
+			requirePage(t, RenderRiskSummary(RiskReport{Release: to, Packages: risk}, "promotion-x"),
+				[]string{"Module stream and default changes: 1 (see the risk report).\n"}, nil)
+
+			first, err := a.PackageRisk(t.Context(), DiffSummaryInput{From: "production", To: to})
+			require.NoError(t, err)
+			requirePage(t, RenderRisk(RiskReport{Release: to, Packages: first}),
+				[]string{"- **RHSA-2026:5** (security, Important, " + tt.Repo + ") kernel security update — CVE-2026-5555\n  packages: `kernel-5.14.0-1.el9.x86_64`\n"}, nil)
+		})
+	}
 }

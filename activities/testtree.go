@@ -9,6 +9,7 @@ import (
 
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/ci"
+	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/rpmmd"
 )
 
@@ -39,11 +40,11 @@ func expandTrees(ctx context.Context, t *ci.Target, repos []config.Repo) error {
 			continue
 		}
 		for _, v := range variants {
-			if v.Repository == "." {
-				out = append(out, r.Name)
+			id := repo.VariantRepo(r.Name, v.UID, v.Repository)
+			if id == r.Name {
+				out = append(out, id)
 				continue
 			}
-			id := r.Name + "-" + v.UID
 			if t.Paths == nil {
 				t.Paths = map[string]string{}
 			}

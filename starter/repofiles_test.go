@@ -15,10 +15,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+	"go.uber.org/zap"
 
 	"github.com/osflow/osflow/activities"
 	"github.com/osflow/osflow/config"
 	"github.com/osflow/osflow/integrations/repo"
+	"github.com/osflow/osflow/integrations/repo/mirror"
 	"github.com/osflow/osflow/integrations/repo/repotest"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
@@ -79,7 +81,7 @@ repos:
 			require.NoError(t, os.MkdirAll(reposd, 0o755))
 			f, err := os.Create(filepath.Join(reposd, "osflow.repo"))
 			require.NoError(t, err)
-			require.NoError(t, WriteRepoFile(f, cfg, "testing", srv.URL+"/"))
+			require.NoError(t, WriteRepoFile(f, cfg, nil, "testing", srv.URL+"/"))
 			require.NoError(t, f.Close())
 
 			root := filepath.Join(dir, "root")
@@ -131,38 +133,44 @@ func TestRepoDiffReportsShadows(t *testing.T) {
 // TestRepoDiffShowsMetadataOnlyChanges: a release whose packages are the
 // same but whose updateinfo gained an advisory and whose nodejs default
 // moved from 8 to 10 is not "no package changes": `osflow repo diff`
-// shows both, in text and JSON.
+// shows both, in text and JSON; for a distribution tree too, whose
+// updateinfo and modules.yaml are its AppStream variant's.
 func TestRepoDiffShowsMetadataOnlyChanges(t *testing.T) {
-	dir := t.TempDir()
-	p := writeConfig(t, dir, "")
-	st, err := repo.Open(filepath.Join(dir, "store"))
-	require.NoError(t, err)
-	a, b := repotest.MetadataOnlyReleases(t, st)
+	for _, tt := range repotest.MetadataOnlyLayouts() {
+		t.Run(tt.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := writeConfig(t, dir, "")
+			st, err := repo.Open(filepath.Join(dir, "store"))
+			require.NoError(t, err)
+			a, b := tt.Releases(t, st)
 
-	out, stderr, code := run(t, "--config", p, "repo", "diff", a, b)
-	require.Equal(t, ExitOK, code, stderr)
-	require.NotContains(t, out, "no package changes")
-	require.Contains(t, out, "[appstream] metadata changed, same packages\n")
-	require.Contains(t, out, "advisories published whose fix "+a+" has already (1):\n  RHSA-2026:5 (security, Important) kernel security update\n    CVE-2026-5555\n")
-	require.Contains(t, out, "module streams and defaults:\n  [appstream] default stream of nodejs: 8 -> 10\n")
+			out, stderr, code := run(t, "--config", p, "repo", "diff", a, b)
+			require.Equal(t, ExitOK, code, stderr)
+			require.NotContains(t, out, "no package changes")
+			require.Contains(t, out, "["+tt.Repo+"] metadata changed, same packages\n")
+			require.Contains(t, out, "advisories published whose fix "+a+" has already (1):\n  RHSA-2026:5 (security, Important) kernel security update\n    CVE-2026-5555\n")
+			require.Contains(t, out, "module streams and defaults:\n  ["+tt.Repo+"] default stream of nodejs: 8 -> 10\n")
 
-	out, stderr, code = run(t, "--config", p, "--json", "repo", "diff", a, b)
-	require.Equal(t, ExitOK, code, stderr)
-	var d struct {
-		Published []struct{ ID string }
-		Modules   []repo.ModuleChange
+			out, stderr, code = run(t, "--config", p, "--json", "repo", "diff", a, b)
+			require.Equal(t, ExitOK, code, stderr)
+			var d struct {
+				Published []struct{ ID string }
+				Modules   []repo.ModuleChange
+			}
+			require.NoError(t, json.Unmarshal([]byte(out), &d))
+			require.Len(t, d.Published, 1)
+			require.Equal(t, "RHSA-2026:5", d.Published[0].ID)
+			require.Equal(t, []repo.ModuleChange{{Repo: tt.Repo, Module: "nodejs", Kind: "default", From: "8", To: "10"}}, d.Modules)
+
+			// Production serves nothing: everything is new, advisories with
+			// the packages that carry them.
+			out, stderr, code = run(t, "--config", p, "repo", "diff", "production", b)
+			require.Equal(t, ExitOK, code, stderr)
+			require.Contains(t, out, "+ repo "+tt.Repo+"\n["+tt.Repo+"] 1 added")
+			require.Contains(t, out, "  RHSA-2026:5 (security, Important, "+tt.Repo+") kernel security update\n    CVE-2026-5555\n    * kernel-5.14.0-1.el9.x86_64\n")
+			require.Contains(t, out, "["+tt.Repo+"] default stream of nodejs: nothing -> 10")
+		})
 	}
-	require.NoError(t, json.Unmarshal([]byte(out), &d))
-	require.Equal(t, "RHSA-2026:5", d.Published[0].ID)
-	require.Equal(t, []repo.ModuleChange{{Repo: "appstream", Module: "nodejs", Kind: "default", From: "8", To: "10"}}, d.Modules)
-
-	// Production serves nothing: everything is new, advisories with the
-	// packages that carry them.
-	out, stderr, code = run(t, "--config", p, "repo", "diff", "production", b)
-	require.Equal(t, ExitOK, code, stderr)
-	require.Contains(t, out, "+ repo appstream\n[appstream] 1 added")
-	require.Contains(t, out, "  RHSA-2026:5 (security, Important, appstream) kernel security update\n    CVE-2026-5555\n    * kernel-5.14.0-1.el9.x86_64\n")
-	require.Contains(t, out, "[appstream] default stream of nodejs: nothing -> 10")
 }
 
 // TestRepoFilesGPGCheckWithDnf: a signed upstream (signed RPMs and a
@@ -225,7 +233,7 @@ func TestRepoFilesGPGCheckWithDnf(t *testing.T) {
 	t.Cleanup(chSrv.Close)
 
 	var file strings.Builder
-	require.NoError(t, WriteRepoFile(&file, cfg, "testing", chSrv.URL+"/"))
+	require.NoError(t, WriteRepoFile(&file, cfg, nil, "testing", chSrv.URL+"/"))
 	require.Contains(t, file.String(), "gpgcheck=1\ngpgkey="+chSrv.URL+"/testing/baseos/repodata/repomd.xml.key\nrepo_gpgcheck=1\n")
 	site := file.String()[strings.Index(file.String(), "[osflow-testing-site]"):]
 	require.Contains(t, site, "gpgcheck=1\ngpgkey="+chSrv.URL+"/testing/site/repodata/repomd.xml.key\n")
@@ -252,4 +260,114 @@ func TestRepoFilesGPGCheckWithDnf(t *testing.T) {
 	require.Contains(t, out, "repomd.xml GPG signature verification error", "repo_gpgcheck is in force")
 	_, err = os.Stat(filepath.Join(dir, "wrong", "root", "usr/share/alpha/alpha.txt"))
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestRepoFilesOneSectionPerTreeVariant: a distribution tree gets one
+// section per variant of the snapshot the channel serves, a variant at the
+// tree root keeping the repo's name, each with its own key; a repo of kind
+// auto that turned out a plain repository gets one; a tree the channel
+// does not serve yet gets none, as its root has no repodata/.
+func TestRepoFilesOneSectionPerTreeVariant(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, `  - name: dist
+    kind: tree
+    url: https://mirror.example.org/rocky/9/
+    gpgKey: `+filepath.Join(dir, "RPM-GPG-KEY-test")+`
+  - name: epel
+    kind: auto
+    url: https://mirror.example.org/epel/9/
+  - name: next
+    kind: tree
+    url: https://mirror.example.org/rocky/10/
+`)
+	st, err := repo.Open(filepath.Join(dir, "store"))
+	require.NoError(t, err)
+	tree := &repo.Tree{Variants: []repo.TreeVariant{
+		{UID: "AppStream", Name: "AppStream", Path: "AppStream"},
+		{UID: "BaseOS", Name: "BaseOS", Path: "."},
+		{UID: "CRB", Path: "CRB/os"},
+	}}
+	rel, _, err := st.CreateRelease(time.Now().UTC(), map[string]string{
+		"dist": repotest.Snapshot(t, st, "dist", tree), "epel": repotest.Snapshot(t, st, "epel", nil)})
+	require.NoError(t, err)
+	_, err = st.Switch(t.Context(), repo.SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "test", Reason: "repo files"})
+	require.NoError(t, err)
+
+	out, stderr, code := run(t, "--config", p, "repo", "files", "testing")
+	require.Equal(t, ExitOK, code, stderr)
+	const base = "http://repos.example.org/testing/"
+	for _, want := range []string{
+		"\n[osflow-testing-dist-AppStream]\nname=osflow testing dist AppStream\nbaseurl=" + base + "dist/AppStream/\nenabled=1\nmetadata_expire=300\n" +
+			"gpgcheck=1\ngpgkey=" + base + "dist/AppStream/repodata/repomd.xml.key\nrepo_gpgcheck=1\n",
+		"\n[osflow-testing-dist]\nname=osflow testing dist\nbaseurl=" + base + "dist/\nenabled=1\nmetadata_expire=300\n" +
+			"gpgcheck=1\ngpgkey=" + base + "dist/repodata/repomd.xml.key\nrepo_gpgcheck=1\n",
+		"\n[osflow-testing-dist-CRB]\nname=osflow testing dist CRB\nbaseurl=" + base + "dist/CRB/os/\n",
+		"\n[osflow-testing-epel]\nname=osflow testing epel\nbaseurl=" + base + "epel/\n",
+		"\n# next: channel testing serves no snapshot of this distribution tree yet",
+	} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, "[osflow-testing-next]")
+	require.Equal(t, 6, strings.Count(out, "\n[osflow-testing-"), out) // baseos, site, 3 variants, epel
+
+	_, stderr, code = run(t, "--config", p, "repo", "files", "nosuch")
+	require.Equal(t, ExitUsage, code, stderr)
+	require.Contains(t, stderr, "nosuch")
+}
+
+// TestRepoDiffListsATreeVariantsAdvisory: a distribution tree mirrored
+// twice, the second time with hpc-apps 2.1 added beside 2.0 in its
+// AppStream variant (EL keeps every build) and AppStream's updateinfo
+// naming both builds' advisories. `osflow repo diff` lists as new to the
+// first release only 2.1's, with its package, under the tree's name, and
+// 2.0's as published for a fix the first release has.
+func TestRepoDiffListsATreeVariantsAdvisory(t *testing.T) {
+	testtool.Need(t, "rpmbuild", "createrepo_c", "modifyrepo_c")
+	ctx := t.Context()
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	st, err := repo.Open(filepath.Join(dir, "store"))
+	require.NoError(t, err)
+	up := filepath.Join(dir, "upstream")
+	spec := upstream.TreeSpec{
+		Images: map[string]string{"images/install.img": "stage2"},
+		Variants: map[string][]upstream.Spec{
+			"AppStream": {{Name: "hpc-apps", Version: "2.0"}},
+			"BaseOS":    {{Name: "hpc-base"}},
+		},
+	}
+	_, err = upstream.BuildTree(ctx, spec, up)
+	require.NoError(t, err)
+	m := mirror.New(st, 2, zap.NewNop())
+	release := func() string {
+		t.Helper()
+		res, err := m.Sync(ctx, mirror.Source{Repo: "dist", URL: "file://" + up, Kind: mirror.KindTree}, nil)
+		require.NoError(t, err)
+		rel, _, err := st.CreateRelease(time.Now().UTC(), map[string]string{"dist": res.Snapshot.ID})
+		require.NoError(t, err)
+		return rel.ID
+	}
+	first := release()
+
+	appstream := filepath.Join(up, "AppStream")
+	_, err = upstream.BuildSpecs(ctx, []upstream.Spec{{Name: "hpc-apps", Version: "2.1"}}, appstream)
+	require.NoError(t, err)
+	require.NoError(t, upstream.Createrepo(ctx, appstream))
+	advisory := func(id, version string) string {
+		return `<update type="security"><id>` + id + `</id><title>hpc-apps ` + version + `</title><severity>Important</severity>` +
+			`<pkglist><collection><package name="hpc-apps" epoch="0" version="` + version + `" release="1" arch="noarch"/></collection></pkglist></update>`
+	}
+	require.NoError(t, upstream.Modifyrepo(ctx, appstream, "updateinfo.xml",
+		`<?xml version="1.0"?><updates>`+advisory("RHSA-2026:20", "2.0")+advisory("RHSA-2026:21", "2.1")+`</updates>`))
+	spec.BuildTimestamp = 1714000100
+	_, err = upstream.WriteTreeinfo(spec, up)
+	require.NoError(t, err)
+	second := release()
+
+	out, stderr, code := run(t, "--config", p, "repo", "diff", first, second)
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "[dist] 1 added, 0 removed")
+	require.Contains(t, out, "advisories new to "+first+" (1):\n  RHSA-2026:21 (security, Important, dist) hpc-apps 2.1\n    * hpc-apps-2.1-1.noarch\n")
+	require.Contains(t, out, "advisories published whose fix "+first+" has already (1):\n  RHSA-2026:20 (security, Important) hpc-apps 2.0\n",
+		"the first release has hpc-apps 2.0 already")
 }

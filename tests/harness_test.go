@@ -157,7 +157,7 @@ func (s *site) tryDnf(root, channel string, args ...string) (string, error) {
 	require.NoError(s.t, os.MkdirAll(reposd, 0o755))
 	f, err := os.Create(filepath.Join(reposd, "osflow.repo"))
 	require.NoError(s.t, err)
-	require.NoError(s.t, starter.WriteRepoFile(f, s.cfg, channel, s.channels.URL+"/"))
+	require.NoError(s.t, starter.WriteRepoFile(f, s.cfg, s.store, channel, s.channels.URL+"/"))
 	require.NoError(s.t, f.Close())
 	return s.runDnf(root, reposd, "dnf-cache", args...)
 }

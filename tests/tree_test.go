@@ -73,8 +73,14 @@ func TestTreeProvisioning(t *testing.T) {
 	})
 
 	root := filepath.Join(s.dir, "node")
-	t.Run("dnf installs from each variant", func(t *testing.T) {
-		out := treeDnf(t, s, root, base, "install", "hpc-apps")
+	t.Run("dnf installs from each variant through `repo files`", func(t *testing.T) {
+		var file strings.Builder
+		require.NoError(t, starter.WriteRepoFile(&file, s.cfg, s.store, "production", s.channels.URL+"/"))
+		for _, v := range []string{"AppStream", "BaseOS"} {
+			require.Contains(t, file.String(), "\n[osflow-production-dist-"+v+"]\nname=osflow production dist "+v+"\nbaseurl="+base+v+"/\n")
+		}
+		require.NotContains(t, file.String(), "baseurl="+base+"\n", "the tree root has no repodata/")
+		out := s.dnf(root, "production", "install", "hpc-apps")
 		require.Equal(t, "hpc-apps-2.0-1", installed(t, root, "hpc-apps"), "dnf: %s", out)
 		require.Equal(t, "hpc-base-1.0-1", installed(t, root, "hpc-base"), "dnf: %s", out)
 	})
@@ -174,21 +180,5 @@ func anacondaFetch(t *testing.T, base string) []fetchedFile {
 	for _, v := range ti.Variants {
 		get(v.Repository + "/repodata/repomd.xml")
 	}
-	return out
-}
-
-// treeDnf runs real dnf against an install root with one repo per variant
-// of the tree at base, as a kickstart's repo lines or Anaconda would.
-func treeDnf(t *testing.T, s *site, root, base string, args ...string) string {
-	t.Helper()
-	reposd := filepath.Join(s.dir, "repos.d-tree")
-	require.NoError(t, os.MkdirAll(reposd, 0o755))
-	var conf strings.Builder
-	for _, v := range []string{"BaseOS", "AppStream"} {
-		conf.WriteString("[dist-" + v + "]\nname=dist " + v + "\nbaseurl=" + base + v + "/\ngpgcheck=0\n\n")
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(reposd, "dist.repo"), []byte(conf.String()), 0o644))
-	out, err := s.runDnf(root, reposd, "dnf-cache-tree", args...)
-	require.NoError(t, err, "dnf %s: %s", strings.Join(args, " "), out)
 	return out
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/mirror"
+	"github.com/osflow/osflow/integrations/repo/rpmmd"
 	"github.com/osflow/osflow/integrations/repo/upstream"
 	"github.com/osflow/osflow/internal/testtool"
 )
@@ -39,17 +40,24 @@ type fixture struct {
 	rels  []string // oldest first; rels[2] is current
 }
 
-func newFixture(t *testing.T) *fixture {
+// emptyFixture is a fixture with an empty store, which the web servers'
+// unprivileged workers can reach.
+func emptyFixture(t *testing.T) *fixture {
 	t.Helper()
-	testtool.Need(t, "rpmbuild", "createrepo_c")
-	ctx := context.Background()
 	f := &fixture{dir: t.TempDir()}
-	// The web servers' workers run unprivileged: let them reach the store.
 	require.NoError(t, os.Chmod(filepath.Dir(f.dir), 0o755))
 	require.NoError(t, os.Chmod(f.dir, 0o755))
 	var err error
 	f.store, err = repo.Open(filepath.Join(f.dir, "store"))
 	require.NoError(t, err)
+	return f
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	testtool.Need(t, "rpmbuild", "createrepo_c")
+	ctx := context.Background()
+	f := emptyFixture(t)
 	m := mirror.New(f.store, 4, zap.NewNop())
 	t0 := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
 	for i, v := range []string{"1.0", "1.1", "1.2"} {
@@ -172,6 +180,96 @@ func TestChannelServers(t *testing.T) {
 			require.Equal(t, "hpc-web-1.2-1.noarch", strings.TrimSpace(string(out)), s.name)
 		}
 	})
+}
+
+// TestTreeCacheHeaders: a distribution tree's .treeinfo, like a
+// variant's repomd.xml, its signature and its key, is never cached and
+// always sent whole (no 304, no range); its images, whose names stay while
+// their content changes, are revalidated on every use but never by date,
+// and may be fetched by range; its packages may be cached. nginx and httpd
+// answer as osflow's own handler does.
+func TestTreeCacheHeaders(t *testing.T) {
+	testtool.Need(t, "nginx", "apache2", "rpmbuild", "createrepo_c", "gpg")
+	ctx := context.Background()
+	f := emptyFixture(t)
+	up := filepath.Join(f.dir, "upstream")
+	_, err := upstream.BuildTree(ctx, upstream.TreeSpec{
+		Images: map[string]string{
+			"images/pxeboot/vmlinuz": "web test kernel", "images/pxeboot/initrd.img": "web test initrd", "images/install.img": "web test stage2",
+		},
+		Variants: map[string][]upstream.Spec{"AppStream": {{Name: "hpc-web-apps", Version: "1.0", Release: "1"}}},
+	}, up)
+	require.NoError(t, err)
+	sign, err := upstream.NewSigner(ctx, filepath.Join(f.dir, "vendor"))
+	require.NoError(t, err)
+	t.Cleanup(func() { sign.Close() })
+	require.NoError(t, sign.SignRepomd(ctx, filepath.Join(up, "AppStream")))
+	key, err := os.Open(sign.PublicKey)
+	require.NoError(t, err)
+	keyring, err := rpmmd.ReadKeyring(key)
+	key.Close()
+	require.NoError(t, err)
+	res, err := mirror.New(f.store, 4, zap.NewNop()).Sync(ctx,
+		mirror.Source{Repo: "dist", URL: "file://" + up, Kind: mirror.KindTree, Keyring: keyring, RequireSignature: true}, nil)
+	require.NoError(t, err)
+	rel, _, err := f.store.CreateRelease(time.Now().UTC(), map[string]string{"dist": res.Snapshot.ID})
+	require.NoError(t, err)
+	_, err = f.store.Switch(ctx, repo.SwitchRequest{Channel: "testing", Release: rel.ID, Actor: "web-test", Reason: "tree"})
+	require.NoError(t, err)
+	rpms, err := filepath.Glob(filepath.Join(f.store.Root(), "channels", "testing", "dist", "AppStream", "*", "*.rpm"))
+	require.NoError(t, err)
+	require.Len(t, rpms, 1)
+	rpm := "/testing/dist/AppStream/" + filepath.Base(filepath.Dir(rpms[0])) + "/" + filepath.Base(rpms[0])
+
+	goHandler := httptest.NewServer(repo.Handler(f.store))
+	t.Cleanup(goHandler.Close)
+	servers := []server{{name: "osflow", url: goHandler.URL}, startNginx(t, f), startHTTPD(t, f)}
+	future := map[string]string{"If-Modified-Since": time.Now().Add(24 * time.Hour).UTC().Format(http.TimeFormat)}
+	firstBytes := map[string]string{"Range": "bytes=0-3"}
+	pastUnmodified := map[string]string{"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}
+	tests := []struct {
+		path    string
+		header  map[string]string
+		status  int
+		cache   string
+		noETag  bool
+		partial bool
+		// nginxStatus, when set, is nginx's answer: it cannot drop a
+		// request header for a static file, and answers a precondition
+		// on a file it sends no validator for with 412.
+		nginxStatus int
+	}{
+		{"/testing/dist/.treeinfo", future, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/.treeinfo", firstBytes, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/AppStream/repodata/repomd.xml", firstBytes, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/AppStream/repodata/repomd.xml.asc", future, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/AppStream/repodata/repomd.xml.key", future, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/AppStream/repodata/repomd.xml.key", firstBytes, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/images/install.img", future, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/images/pxeboot/vmlinuz", future, http.StatusOK, "no-cache", true, false, 0},
+		{"/testing/dist/images/install.img", firstBytes, http.StatusPartialContent, "no-cache", true, true, 0},
+		{rpm, nil, http.StatusOK, "", false, false, 0},
+		{"/testing/dist/.treeinfo", pastUnmodified, http.StatusOK, "no-cache", true, false, http.StatusPreconditionFailed},
+		{"/testing/dist/.treeinfo", map[string]string{"If-Match": `"x"`}, http.StatusOK, "no-cache", true, false, http.StatusPreconditionFailed},
+		{"/testing/dist/images/install.img", pastUnmodified, http.StatusOK, "no-cache", true, false, http.StatusPreconditionFailed},
+	}
+	for _, s := range servers {
+		for _, tt := range tests {
+			r := fetch(t, s.url, tt.path, tt.header)
+			status := tt.status
+			if s.name == "nginx" && tt.nginxStatus != 0 {
+				status = tt.nginxStatus
+			}
+			require.Equal(t, status, r.status, "%s %s %v", s.name, tt.path, tt.header)
+			require.Equal(t, tt.cache, r.header.Get("Cache-Control"), "%s %s %v", s.name, tt.path, tt.header)
+			if tt.noETag {
+				require.Empty(t, r.header.Get("ETag"), "%s %s: revalidated by date", s.name, tt.path)
+			}
+			if tt.partial {
+				require.Equal(t, "bytes 0-3/15", r.header.Get("Content-Range"), "%s %s", s.name, tt.path)
+			}
+		}
+	}
 }
 
 type response struct {

@@ -37,20 +37,21 @@ type modulesDoc struct {
 	} `yaml:"data"`
 }
 
-// SnapshotModules reads the module streams and defaults of a snapshot;
-// a snapshot without modules.yaml has none.
+// SnapshotModules reads the module streams and defaults of a snapshot, a
+// tree's of all its variants; a snapshot without modules.yaml has none.
 func (s *Store) SnapshotModules(repo, id string) (Modules, error) {
 	m := Modules{Streams: map[string]string{}, Defaults: map[string]string{}}
 	if id == "" {
 		return m, nil
 	}
-	open, found, err := s.openMetadata(repo, id, "modules")
-	if err != nil || !found {
-		return m, err
-	}
-	defer open.Close()
-	if err := m.read(open); err != nil {
-		return m, fmt.Errorf("modules of snapshot %s/%s: %w: %w", repo, id, ErrBadContent, err)
+	// A tree's variants add up: streams and defaults are per module.
+	if _, err := s.readMetadata(repo, id, "modules", func(r io.Reader) error {
+		if err := m.read(r); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadContent, err)
+		}
+		return nil
+	}); err != nil {
+		return m, fmt.Errorf("modules of snapshot %s/%s: %w", repo, id, err)
 	}
 	return m, nil
 }

@@ -1,5 +1,7 @@
 package repo
 
+import "fmt"
+
 // Tree is what the snapshot of a distribution tree records besides its
 // files: the .treeinfo it was made from and the variant repositories laid
 // out under it, so that clients can be pointed at each variant.
@@ -24,4 +26,37 @@ type TreeVariant struct {
 	Path string `json:"path"`
 	// Repomd is the sha256 of its repomd.xml.
 	Repomd string `json:"repomd"`
+}
+
+// VariantRepo is the name a tree's variant goes by as a repository of its
+// own, for test suites and dnf: the tree's name for a variant at the tree
+// root, else <tree>-<variant UID>.
+func VariantRepo(tree, uid, dir string) string {
+	if dir == "." {
+		return tree
+	}
+	return tree + "-" + uid
+}
+
+// ChannelTree returns the tree record of the snapshot of repo that channel
+// serves; nil when the channel serves no release, the release has no
+// snapshot of repo, or that snapshot is a plain repository.
+func (s *Store) ChannelTree(channel, repo string) (*Tree, error) {
+	id, err := s.Channel(channel)
+	if err != nil || id == "" {
+		return nil, err
+	}
+	rel, err := s.Release(id)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: %w", channel, err)
+	}
+	snap, ok := rel.Repos[repo]
+	if !ok {
+		return nil, nil
+	}
+	rec, err := s.Snapshot(repo, snap)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: %w", channel, err)
+	}
+	return rec.Tree, nil
 }

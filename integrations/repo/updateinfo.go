@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 
@@ -18,61 +19,85 @@ import (
 // release brings to a channel: the security part of a risk report.
 
 // SnapshotAdvisories streams the advisories of a snapshot's updateinfo to
-// fn, and reports whether the snapshot has updateinfo at all (many repos,
-// EPEL's and overlays among them, have none).
+// fn, a tree's from every variant's, and reports whether the snapshot has
+// updateinfo at all (many repos, EPEL's and overlays among them, have
+// none).
 func (s *Store) SnapshotAdvisories(repo, id string, fn func(rpmmd.Advisory) error) (bool, error) {
-	open, found, err := s.openMetadata(repo, id, "updateinfo")
-	if err != nil || !found {
-		return false, err
-	}
-	defer open.Close()
-	if err := rpmmd.ParseUpdateinfo(open, fn); err != nil {
+	found, err := s.readMetadata(repo, id, "updateinfo", func(r io.Reader) error {
+		err := rpmmd.ParseUpdateinfo(r, fn)
 		if errors.Is(err, rpmmd.ErrMalformed) {
 			err = fmt.Errorf("%w: %w", ErrBadContent, err)
 		}
+		return err
+	})
+	if err != nil {
 		return false, fmt.Errorf("advisories of snapshot %s/%s: %w", repo, id, err)
 	}
-	return true, nil
+	return found, nil
 }
 
-// openMetadata opens, decompressed, the metadata file of type typ
-// ("updateinfo", "modules") of a snapshot, found through its
-// repodata/repomd.xml and read within rpmmd's default limits; found is
-// false when the snapshot has none.
-func (s *Store) openMetadata(repo, id, typ string) (_ io.ReadCloser, found bool, _ error) {
-	if _, err := s.Snapshot(repo, id); err != nil {
-		return nil, false, err
+// readMetadata calls read with each metadata file of type typ
+// ("updateinfo", "modules") of a snapshot, decompressed: the one its
+// repodata/repomd.xml names, or for a distribution tree the one of each
+// variant repository (whose repodata/ the tree's root lacks unless a
+// variant sits there). found is false when the snapshot has none.
+func (s *Store) readMetadata(repo, id, typ string, read func(io.Reader) error) (found bool, _ error) {
+	snap, err := s.Snapshot(repo, id)
+	if err != nil {
+		return false, err
 	}
-	fail := func(err error) (io.ReadCloser, bool, error) {
-		return nil, false, fmt.Errorf("%s of snapshot %s/%s: %w", typ, repo, id, err)
+	dirs := []string{"."}
+	if snap.Tree != nil {
+		dirs = dirs[:0]
+		for _, v := range snap.Tree.Variants {
+			dirs = append(dirs, v.Path)
+		}
 	}
-	dir := s.snapshotDir(repo, id)
+	for _, dir := range dirs {
+		where := path.Join(dir, "repodata")
+		open, ok, err := openMetadata(filepath.Join(s.snapshotDir(repo, id), filepath.FromSlash(dir)), typ)
+		if err == nil && ok {
+			found = true
+			err = read(open)
+			open.Close()
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s in %s: %w", typ, where, err)
+		}
+	}
+	return found, nil
+}
+
+// openMetadata opens, decompressed, the metadata file of type typ that
+// dir/repodata/repomd.xml names, read within rpmmd's default limits;
+// found is false when there is none.
+func openMetadata(dir, typ string) (_ io.ReadCloser, found bool, _ error) {
 	lim := rpmmd.DefaultLimits()
 	f, err := os.Open(filepath.Join(dir, "repodata", "repomd.xml"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return fail(err)
+		return nil, false, err
 	}
 	md, err := rpmmd.ParseRepomd(f, lim)
 	f.Close()
 	if err != nil {
-		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))
+		return nil, false, fmt.Errorf("%w: %w", ErrBadContent, err)
 	}
 	d, ok := md.Find(typ)
 	if !ok {
 		return nil, false, nil
 	}
-	// ParseRepomd checked the href: it stays inside the snapshot.
+	// ParseRepomd checked the href: it stays inside the repository.
 	raw, err := os.Open(filepath.Join(dir, filepath.FromSlash(d.Href)))
 	if err != nil {
-		return fail(err)
+		return nil, false, err
 	}
 	open, err := rpmmd.Decompress(d.Href, rpmmd.LimitReader(raw, lim.MetadataBytes, d.Href), lim.OpenBytesFor(d.Type))
 	if err != nil {
 		raw.Close()
-		return fail(fmt.Errorf("%w: %w", ErrBadContent, err))
+		return nil, false, fmt.Errorf("%w: %w", ErrBadContent, err)
 	}
 	return readCloser{open, func() error { open.Close(); return raw.Close() }}, true, nil
 }

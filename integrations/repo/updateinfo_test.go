@@ -153,3 +153,41 @@ func TestSnapshotAdvisoriesRefusesHostileUpdateinfo(t *testing.T) {
 	_, err = s.SnapshotAdvisories("baseos", "0123456789abcdef", nil)
 	require.ErrorIs(t, err, ErrNotFound)
 }
+
+// TestTreeAdvisoriesNameTheVariant: a tree's advisories are its variants'
+// (its root has no repodata/), and a variant's hostile updateinfo is
+// refused naming the variant's directory.
+func TestTreeAdvisoriesNameTheVariant(t *testing.T) {
+	s := newStore(t)
+	ui, err := os.ReadFile("rpmmd/testdata/updateinfo.xml")
+	require.NoError(t, err)
+	tree := func(appstream string) Snapshot {
+		ti := addPool(t, s, ".treeinfo", "[general]\n"+appstream)
+		files := []File{ti}
+		rec := &Tree{Treeinfo: ti.Checksum.Hex}
+		for _, uid := range []string{"AppStream", "BaseOS"} {
+			md := repodataFiles(t, map[string]string{"AppStream": appstream}[uid])
+			for p, c := range md {
+				files = append(files, addPool(t, s, uid+"/"+p, c))
+			}
+			rec.Variants = append(rec.Variants, TreeVariant{UID: uid, Path: uid, Repomd: sha(md["repodata/repomd.xml"])})
+		}
+		snap, err := s.CommitSnapshot(Snapshot{Repo: "dist", ID: SnapshotID(ti.Checksum.Hex), Source: "test", CreatedAt: t0, Tree: rec}, files, nil)
+		require.NoError(t, err)
+		return snap
+	}
+
+	var ids []string
+	has, err := s.SnapshotAdvisories("dist", tree(string(ui)).ID, func(a rpmmd.Advisory) error {
+		ids = append(ids, a.ID)
+		return nil
+	})
+	require.NoError(t, err)
+	require.True(t, has)
+	require.Contains(t, ids, "RLSA-2025:0101")
+
+	_, err = s.SnapshotAdvisories("dist", tree(`<?xml version="1.0"?><!DOCTYPE updates [<!ENTITY a "b">]><updates/>`).ID, func(rpmmd.Advisory) error { return nil })
+	require.ErrorIs(t, err, ErrBadContent)
+	require.Contains(t, err.Error(), "advisories of snapshot dist/")
+	require.Contains(t, err.Error(), "updateinfo in AppStream/repodata: ")
+}

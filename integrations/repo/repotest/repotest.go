@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"testing"
 	"time"
@@ -95,6 +96,38 @@ func ShadowedRelease(t testing.TB, s *repo.Store) string {
 // their IDs, older first.
 func MetadataOnlyReleases(t testing.TB, s *repo.Store) (string, string) {
 	t.Helper()
+	return metadataOnlyReleases(t, s, "appstream", "")
+}
+
+// MetadataOnlyTreeReleases is MetadataOnlyReleases for a distribution tree
+// "dist" whose variant AppStream, in AppStream/, is that repository; the
+// tree's root has no repodata/.
+func MetadataOnlyTreeReleases(t testing.TB, s *repo.Store) (string, string) {
+	t.Helper()
+	return metadataOnlyReleases(t, s, "dist", "AppStream")
+}
+
+// MetadataOnlyLayout is one layout of MetadataOnlyReleases' repository,
+// for the tests that run on each: the repo's name and what adds its
+// releases.
+type MetadataOnlyLayout struct {
+	Name, Repo string
+	Releases   func(testing.TB, *repo.Store) (string, string)
+}
+
+// MetadataOnlyLayouts are a plain repository and a tree's variant.
+func MetadataOnlyLayouts() []MetadataOnlyLayout {
+	return []MetadataOnlyLayout{
+		{"a repository", "appstream", MetadataOnlyReleases},
+		{"a tree's variant", "dist", MetadataOnlyTreeReleases},
+	}
+}
+
+// metadataOnlyReleases adds the releases of MetadataOnlyReleases, with the
+// repository in the directory variant of a tree named name when variant
+// is set.
+func metadataOnlyReleases(t testing.TB, s *repo.Store, name, variant string) (string, string) {
+	t.Helper()
 	testtool.Need(t, "createrepo_c", "modifyrepo_c")
 	modules := func(def string) string {
 		return "---\ndocument: modulemd\nversion: 2\ndata:\n  name: nodejs\n  stream: \"8\"\n  version: 1\n  context: c\n  arch: x86_64\n" +
@@ -120,19 +153,40 @@ func MetadataOnlyReleases(t testing.TB, s *repo.Store) (string, string) {
 			}
 			b, err := os.ReadFile(p)
 			rel, _ := filepath.Rel(dir, p)
-			files = append(files, add(t, s, filepath.ToSlash(rel), string(b)))
+			files = append(files, add(t, s, path.Join(variant, filepath.ToSlash(rel)), string(b)))
 			return err
 		}))
-		rpm := add(t, s, "Packages/kernel-5.14.0-1.el9.x86_64.rpm", "kernel")
+		rpm := add(t, s, path.Join(variant, "Packages/kernel-5.14.0-1.el9.x86_64.rpm"), "kernel")
 		pkg := repo.Package{Name: "kernel", Version: "5.14.0", Release: "1.el9", Arch: "x86_64", Checksum: rpm.Checksum, Size: rpm.Size, Href: rpm.Path}
 		repomd, err := os.ReadFile(filepath.Join(dir, "repodata", "repomd.xml"))
 		require.NoError(t, err)
-		snap, err := s.CommitSnapshot(repo.Snapshot{Repo: "appstream", Source: "test", CreatedAt: created, Repomd: digest(string(repomd))},
-			append(files, rpm), []repo.Package{pkg})
+		snap := repo.Snapshot{Repo: name, Source: "test", CreatedAt: created, Repomd: digest(string(repomd))}
+		if variant != "" {
+			ti := add(t, s, ".treeinfo", "[general]\nname = "+name+" "+snap.Repomd+"\n")
+			snap.ID, snap.Repomd = repo.SnapshotID(ti.Checksum.Hex), ""
+			snap.Tree = &repo.Tree{Treeinfo: ti.Checksum.Hex, Variants: []repo.TreeVariant{{UID: variant, Path: variant, Repomd: digest(string(repomd))}}}
+			files = append(files, ti)
+		}
+		snap, err = s.CommitSnapshot(snap, append(files, rpm), []repo.Package{pkg})
 		require.NoError(t, err)
-		rel, _, err := s.CreateRelease(created.AddDate(0, 0, i), map[string]string{"appstream": snap.ID})
+		rel, _, err := s.CreateRelease(created.AddDate(0, 0, i), map[string]string{name: snap.ID})
 		require.NoError(t, err)
 		ids = append(ids, rel.ID)
 	}
 	return ids[0], ids[1]
+}
+
+// Snapshot commits to s a snapshot of name holding one file, a tree's
+// .treeinfo when tree is set, else a repomd.xml, and returns its ID.
+func Snapshot(t testing.TB, s *repo.Store, name string, tree *repo.Tree) string {
+	t.Helper()
+	f := add(t, s, "repodata/repomd.xml", "<repomd>"+name+"</repomd>")
+	snap := repo.Snapshot{Repo: name, Source: "test", Repomd: f.Checksum.Hex, Tree: tree}
+	if tree != nil {
+		f = add(t, s, ".treeinfo", "[general]\nname = "+name+"\n")
+		snap.Repomd, snap.ID = "", repo.SnapshotID(f.Checksum.Hex)
+	}
+	got, err := s.CommitSnapshot(snap, []repo.File{f}, nil)
+	require.NoError(t, err)
+	return got.ID
 }
