@@ -215,7 +215,10 @@ func TestNagiosExpireReportsWhatRemains(t *testing.T) {
 func TestNagiosUnknownHostgroup(t *testing.T) {
 	r := nagiostest.Start(t)
 	n := silencer(r, "nosuchgroup")
-	n.cfg.ConfirmTimeout.Duration = 3 * time.Second
+	// The downtimes never show, so the test waits all of it; but the two
+	// status writes before the commands (about 2 s) must fit in it on a
+	// loaded machine.
+	n.cfg.ConfirmTimeout.Duration = 8 * time.Second
 	_, err := n.Silence(context.Background(), "k", Window{Start: time.Now(), End: time.Now().Add(time.Hour)}, "x")
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "(host group nosuchgroup, hosts), (host group nosuchgroup, services) not in")
