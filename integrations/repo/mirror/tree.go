@@ -89,7 +89,7 @@ func (r *syncRun) syncTree(ctx context.Context, raw []byte) (Result, error) {
 	if err := r.checkFreshAt(where, "", rec.Newest); err != nil {
 		return Result{}, err
 	}
-	id := treeSnapshotID(rec)
+	id := treeSnapshotID(rec, variants)
 	if res, found, err := r.unchanged(id, "", rec.Newest); err != nil || found {
 		return res, err
 	}
@@ -236,6 +236,9 @@ func (r *syncRun) variantFiles(ctx context.Context, ix index) ([]repo.File, []re
 	if !ok {
 		return nil, nil, 0, badContentf(where, "%w: no primary metadata", rpmmd.ErrMalformed)
 	}
+	if err := r.fetchKey(ctx, &ix); err != nil {
+		return nil, nil, 0, err
+	}
 	pkgs, reused, err := r.fetchFiles(ctx, ix, meta, primary)
 	if err != nil {
 		return nil, nil, reused, err
@@ -248,11 +251,20 @@ func (r *syncRun) variantFiles(ctx context.Context, ix index) ([]repo.File, []re
 
 // treeSnapshotID derives a tree snapshot's ID from its .treeinfo and its
 // variants' repomd.xml: an unchanged tree maps onto the snapshot it has.
-func treeSnapshotID(t *repo.Tree) string {
+// A configured key counts, as in index.snapshotID, so that a tree
+// snapshot from before the key was configured does not stand for one that
+// serves it; without one the ID is what it always was.
+func treeSnapshotID(t *repo.Tree, variants []treeVariant) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "tree %s\n", t.Treeinfo)
 	for _, v := range t.Variants {
 		fmt.Fprintf(h, "%s %s\n", v.Path, v.Repomd)
+	}
+	for _, v := range variants {
+		if v.ix.ownKey {
+			fmt.Fprintf(h, "key %s\n", sha256Of(v.ix.Key).Hex)
+			break // one source, one key for every variant
+		}
 	}
 	return repo.SnapshotID(hex.EncodeToString(h.Sum(nil)))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,4 +168,34 @@ func editTreeinfo(u *upstream, old, new string) {
 	ti := string(u.read(".treeinfo"))
 	require.Contains(u.t, ti, old)
 	u.write(".treeinfo", []byte(strings.Replace(ti, old, new, 1)))
+}
+
+// TestSyncTreeKeys: a tree's variants serve repodata/repomd.xml.key as a
+// repository's snapshot does (upstream's own when no key is configured),
+// and a tree snapshot from before a key was configured does not stand for
+// one that serves it.
+func TestSyncTreeKeys(t *testing.T) {
+	u := newTreeUpstream(t)
+	upstreamKey, err := armoredKeyring(newSigner(t).Keyring)
+	require.NoError(t, err)
+	baseKey := path.Join("BaseOS", keyPath)
+	u.write(baseKey, upstreamKey)
+	m, st := newTestMirror(t)
+	src := source(u)
+	src.Kind = KindTree
+	res, err := m.Sync(t.Context(), src, nil)
+	require.NoError(t, err)
+	require.Equal(t, string(upstreamKey), treeOf(t, snapshotDir(st, res.Snapshot))[baseKey], "upstream's key, byte for byte")
+
+	site := newSigner(t)
+	src.PublishKey = site.Keyring
+	keyed, err := m.Sync(t.Context(), src, nil)
+	require.NoError(t, err)
+	require.True(t, keyed.Changed, "the keyless snapshot does not stand for one that serves the configured key")
+	require.NotEqual(t, res.Snapshot.ID, keyed.Snapshot.ID)
+	served := treeOf(t, snapshotDir(st, keyed.Snapshot))
+	want, err := armoredKeyring(site.Keyring)
+	require.NoError(t, err)
+	require.Equal(t, string(want), served[baseKey])
+	require.Equal(t, string(want), served[path.Join("AppStream", keyPath)])
 }
