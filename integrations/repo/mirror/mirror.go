@@ -378,10 +378,24 @@ func (r *syncRun) fetchFiles(ctx context.Context, ix index, meta []Item, primary
 	if err != nil {
 		stop(err)
 	}
-	if cerr := <-checked; cerr != nil && context.Cause(pctx) == cerr {
-		return nil, 0, cerr
+	if err := checkedFailure(err, <-checked, context.Cause(pctx)); err != nil {
+		return nil, 0, err
 	}
-	return pkgs, reused + more, err
+	return pkgs, reused + more, nil
+}
+
+// checkedFailure is how fetchFiles fails when the packages ended with err
+// and the metadata check with cerr, cause having stopped both (nil if
+// nothing did): the failure that came first. A check that did not pass,
+// for whatever reason, never lets the packages' success through.
+func checkedFailure(err, cerr, cause error) error {
+	switch {
+	case cerr == nil:
+		return err
+	case err == nil, cause == cerr:
+		return cerr
+	}
+	return err
 }
 
 // fetchStage plans items against the pool and fetches what it lacks as

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -309,6 +310,30 @@ func TestSyncUpstreamFailures(t *testing.T) {
 			require.NotErrorIs(t, err, repo.ErrBadContent)
 			require.ErrorContains(t, err, tt.mentions)
 			requireNoSnapshot(t, st)
+		})
+	}
+}
+
+// TestCheckedFailure: the metadata check running beside the packages
+// decides the sync's outcome with them; one the sync's time cut short
+// after the packages finished does not pass for a check that passed.
+func TestCheckedFailure(t *testing.T) {
+	pkgErr, checkErr := errors.New("package failed"), errors.New("metadata bad")
+	timeout := fmt.Errorf("%w", ErrSyncTimeout)
+	for _, tc := range []struct {
+		name             string
+		err, cerr, cause error
+		want             error
+	}{
+		{"both pass", nil, nil, nil, nil},
+		{"packages fail", pkgErr, context.Canceled, pkgErr, pkgErr},
+		{"the check fails first", context.Canceled, checkErr, checkErr, checkErr},
+		{"the check fails after the packages", nil, checkErr, checkErr, checkErr},
+		{"the sync's time ends the check after the packages", nil, context.DeadlineExceeded, timeout, context.DeadlineExceeded},
+		{"the sync's time ends both", context.DeadlineExceeded, context.DeadlineExceeded, timeout, context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, checkedFailure(tc.err, tc.cerr, tc.cause))
 		})
 	}
 }

@@ -125,7 +125,7 @@ func (r *syncRun) checkOpen(ctx context.Context, d rpmmd.Data) error {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return r.stopped(ctx, d.Href, nil)
 	case errors.As(err, &pathErr):
 		return &localError{err}
 	}
