@@ -60,6 +60,12 @@ func renderSyncDetails(st DailySyncStatus) string {
 		}
 		fmt.Fprintf(&b, "- Repo %s: snapshot `%s`, %d packages, %s\n", r.Repo, r.Snapshot, r.Packages, changed)
 	}
+	// A repo that failed and is carried over is no less part of the
+	// release than one that synced.
+	for _, s := range st.Stale {
+		fmt.Fprintf(&b, "- Repo %s is **stale**: it keeps snapshot `%s`, failing to sync since %s: %s\n",
+			s.Repo, s.Snapshot, utc(s.Since), oneLine(s.Cause))
+	}
 	for _, sw := range st.Switches {
 		switch {
 		case sw.Frozen:

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -24,6 +25,9 @@ func TestRenderDetails(t *testing.T) {
 			Repos:    []activities.RepoSync{{Repo: "baseos", Snapshot: "s1", Changed: true, Packages: 3, Downloaded: 2}},
 			Switches: []activities.ChannelSwitch{{Channel: "daily", From: "r1", To: "r2", Changed: true}, {Channel: "testing", From: "r1", Frozen: true}}}),
 			[]string{"## Daily sync: done", "- Release `r2`\n", "Repo baseos: snapshot `s1`, 3 packages, changed, 2 files downloaded", "daily: `r1` → `r2`", "testing is frozen: it stays at `r1`"}},
+		{"sync with a stale repo", renderSyncDetails(DailySyncStatus{Phase: PhaseDone, Release: "r3", Created: true,
+			Stale: []activities.StaleRepo{{Repo: "epel", Snapshot: "s0", Since: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC), Cause: "mirror epel: 503\nretried"}}}),
+			[]string{"Repo epel is **stale**: it keeps snapshot `s0`, failing to sync since 2026-12-01T02:00:00Z: mirror epel: 503 retried"}},
 		{"bypass waiting", renderBypassDetails(BypassStatus{Overlay: "site", Phase: PhaseAwaitingApproval, Actor: "cli/alice", Reason: "CVE-1",
 			Packages: []activities.StagedRPM{{NEVRA: "openssl-3.0.2-1.x86_64"}}}, "bypass-site-1", []string{"alice", "bob"}),
 			[]string{"## Bypass into overlay `site`: awaiting-approval", "cli/alice: CVE-1", "`openssl-3.0.2-1.x86_64`", "by one of alice, bob",
