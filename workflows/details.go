@@ -82,10 +82,10 @@ func renderSyncDetails(st DailySyncStatus) string {
 
 // showBypassDetails renders a bypass's current details.
 func (b *bypass) showBypassDetails(ctx workflow.Context) {
-	workflow.SetCurrentDetails(ctx, renderBypassDetails(b.st, workflow.GetInfo(ctx).WorkflowExecution.ID, b.plan.Approvers))
+	workflow.SetCurrentDetails(ctx, renderBypassDetails(b.st, workflow.GetInfo(ctx).WorkflowExecution.ID, b.plan.Approvers, b.plan.RequireSigned))
 }
 
-func renderBypassDetails(st BypassStatus, id string, approvers []string) string {
+func renderBypassDetails(st BypassStatus, id string, approvers []string, signed bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Bypass into overlay `%s`: %s\n\n- Asked for by %s: %s\n", st.Overlay, st.Phase, st.Actor, oneLine(st.Reason))
 	for _, p := range st.Packages {
@@ -101,8 +101,8 @@ func renderBypassDetails(st BypassStatus, id string, approvers []string) string 
 		fmt.Fprintf(&b, "- **Error:** %s\n", oneLine(st.Error))
 	}
 	if st.Phase == PhaseAwaitingApproval {
-		fmt.Fprintf(&b, "\n**Waiting for** approval by one of %s:\n\n```\nosflow approve %s --as NAME\n```\n\n```\n%s\n```\n",
-			strings.Join(approvers, ", "), id, rejectCommand(id))
+		fmt.Fprintf(&b, "\n**Waiting for** approval by one of %s:\n\n```\nosflow approve %s %s\n```\n\n```\n%s\n```\n",
+			strings.Join(approvers, ", "), id, asApprover(signed), rejectCommand(id, signed))
 	}
 	return b.String()
 }

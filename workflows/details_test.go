@@ -28,8 +28,10 @@ func TestRenderDetails(t *testing.T) {
 		{"sync with a stale repo", renderSyncDetails(DailySyncStatus{Phase: PhaseDone, Release: "r3", Created: true,
 			Stale: []activities.StaleRepo{{Repo: "epel", Snapshot: "s0", Since: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC), Cause: "mirror epel: 503\nretried"}}}),
 			[]string{"Repo epel is **stale**: it keeps snapshot `s0`, failing to sync since 2026-12-01T02:00:00Z: mirror epel: 503 retried"}},
+		{"bypass waiting for a signed approval", renderBypassDetails(BypassStatus{Overlay: "site", Phase: PhaseAwaitingApproval}, "bypass-site-1", []string{"alice"}, true),
+			[]string{"```\nosflow approve bypass-site-1 --as NAME --key FILE\n```", "```\nosflow reject bypass-site-1 --as NAME --key FILE --comment TEXT\n```"}},
 		{"bypass waiting", renderBypassDetails(BypassStatus{Overlay: "site", Phase: PhaseAwaitingApproval, Actor: "cli/alice", Reason: "CVE-1",
-			Packages: []activities.StagedRPM{{NEVRA: "openssl-3.0.2-1.x86_64"}}}, "bypass-site-1", []string{"alice", "bob"}),
+			Packages: []activities.StagedRPM{{NEVRA: "openssl-3.0.2-1.x86_64"}}}, "bypass-site-1", []string{"alice", "bob"}, false),
 			[]string{"## Bypass into overlay `site`: awaiting-approval", "cli/alice: CVE-1", "`openssl-3.0.2-1.x86_64`", "by one of alice, bob",
 				"```\nosflow approve bypass-site-1 --as NAME\n```", "```\nosflow reject bypass-site-1 --as NAME --comment TEXT\n```"}},
 	} {

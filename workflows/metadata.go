@@ -23,7 +23,7 @@ func PromotionMetadata(release string) Metadata {
 		Details: fmt.Sprintf("Approve or reject (the current details say what it waits for):\n\n```\n%s\n```\n\n```\n%s\n```\n\n"+
 			"Takes the tested release `%s` to production: the risk report, an approved outage window, "+
 			"then silences, backup, the switch, the config and monitoring merges, the outage tasks and a verification, "+
-			"undone in reverse if a step fails. `osflow status` shows it.\n", approveCommand(id), rejectCommand(id), release),
+			"undone in reverse if a step fails. `osflow status` shows it.\n", approveCommand(id, false), rejectCommand(id, false), release),
 	}
 }
 

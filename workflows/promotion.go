@@ -349,8 +349,9 @@ func (p *promotion) gatherInput(ctx workflow.Context) {
 // approvers every remindEvery.
 func (p *promotion) awaitApproval(ctx workflow.Context) error {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
-	p.setWaiting(ctx, fmt.Sprintf("approval by one of %s: %s", strings.Join(p.plan.Approvers, ", "), approveCommand(id)),
-		approveCommand(id), rejectCommand(id))
+	signed := p.plan.RequireSigned
+	p.setWaiting(ctx, fmt.Sprintf("approval by one of %s: %s", strings.Join(p.plan.Approvers, ", "), approveCommand(id, signed)),
+		approveCommand(id, signed), rejectCommand(id, signed))
 	decided := func() bool { return p.st.Approval.State != ApprovalPending }
 	for n := 1; !decided(); n++ {
 		if p.plan.RemindEvery <= 0 {
@@ -382,7 +383,7 @@ func (p *promotion) rejected(ctx workflow.Context) error {
 func (p *promotion) awaitWindow(ctx workflow.Context) error {
 	p.setPhase(ctx, PhaseAwaitingWindow)
 	p.setWaiting(ctx, fmt.Sprintf("the outage window at %s (approved by %s; reject-outage cancels it until then)",
-		p.st.Approval.WindowStart.UTC().Format(time.RFC3339), p.st.Approval.By), rejectCommand(workflow.GetInfo(ctx).WorkflowExecution.ID))
+		p.st.Approval.WindowStart.UTC().Format(time.RFC3339), p.st.Approval.By), rejectCommand(workflow.GetInfo(ctx).WorkflowExecution.ID, p.plan.RequireSigned))
 	if wait := p.st.Approval.WindowStart.Sub(workflow.Now(ctx)); wait > 0 {
 		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return p.st.Approval.State == ApprovalRejected }); err != nil {
 			return err
@@ -423,7 +424,8 @@ func (p *promotion) testingStillMatches(ctx workflow.Context) (bool, error) {
 	}
 	p.setPhase(ctx, PhaseAwaitingDecision)
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
-	proceed, cancel := fmt.Sprintf("osflow proceed %s --as NAME", id), fmt.Sprintf("osflow proceed %s --cancel --as NAME", id)
+	as := asApprover(p.plan.RequireSigned)
+	proceed, cancel := fmt.Sprintf("osflow proceed %s %s", id, as), fmt.Sprintf("osflow proceed %s --cancel %s", id, as)
 	p.setWaiting(ctx, fmt.Sprintf("a decision: testing serves %s now, not the candidate %s. "+
 		"An approver runs %s (promote the tested candidate) or %s", st.Release, p.st.Release, proceed, cancel), proceed, cancel)
 	p.notify(ctx, "testing-moved", fmt.Sprintf("osflow: testing moved on before the outage of %s", p.st.Release), p.st.WaitingFor)

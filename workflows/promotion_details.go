@@ -32,13 +32,23 @@ func (p *promotion) setWaiting(ctx workflow.Context, what string, commands ...st
 }
 
 // approveCommand and rejectCommand are the commands an approver types,
-// exactly as the CLI takes them.
-func approveCommand(id string) string {
-	return fmt.Sprintf("osflow approve %s --as NAME --window-start TIME", id)
+// exactly as the CLI takes them; signed: approvals must be signed
+// (production.requireSignedApprovals), which takes --key.
+func approveCommand(id string, signed bool) string {
+	return fmt.Sprintf("osflow approve %s %s --window-start TIME", id, asApprover(signed))
 }
 
-func rejectCommand(id string) string {
-	return fmt.Sprintf("osflow reject %s --as NAME --comment TEXT", id)
+func rejectCommand(id string, signed bool) string {
+	return fmt.Sprintf("osflow reject %s %s --comment TEXT", id, asApprover(signed))
+}
+
+// asApprover is how a decision names who takes it: with the key that
+// signs it when decisions must be signed.
+func asApprover(signed bool) string {
+	if signed {
+		return "--as NAME --key FILE"
+	}
+	return "--as NAME"
 }
 
 // renderPromotionDetails is a promotion's current details as Markdown:

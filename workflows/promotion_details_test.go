@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/osflow/osflow/activities"
+	"github.com/osflow/osflow/internal/testtool"
 )
 
 // promotionEnd is the status a promotion ended with. failure is the type
@@ -122,4 +123,31 @@ func TestRenderPromotionDetailsDecision(t *testing.T) {
 			require.Contains(t, renderPromotionDetails(PromotionStatus{Release: "r2", Approval: tc.approval}, "production", nil), tc.want)
 		})
 	}
+}
+
+// With signed approvals required, the commands the details and the status
+// show carry --key: without it the decision is refused.
+func TestPromotionDetailsSignedCommands(t *testing.T) {
+	_, aliceLine := testtool.SSHKey(t, "alice", "ed25519")
+	w := &world{production: "r1", testing: "r2", requireSigned: true, keys: approverKeys(t, aliceLine)}
+	env := newPromotionEnv(t, w)
+	var waiting string
+	var st PromotionStatus
+	env.RegisterDelayedCallback(func() {
+		waiting = currentDetails(t, env)
+		v, err := env.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&st))
+		env.CancelWorkflow()
+	}, 30*time.Minute)
+	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+
+	id := "default-test-workflow-id"
+	for _, want := range []string{
+		"```\nosflow approve " + id + " --as NAME --key FILE --window-start TIME\n```",
+		"```\nosflow reject " + id + " --as NAME --key FILE --comment TEXT\n```",
+	} {
+		require.Contains(t, waiting, want)
+	}
+	require.Contains(t, st.WaitingFor, "osflow approve "+id+" --as NAME --key FILE --window-start TIME")
 }
