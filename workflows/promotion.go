@@ -128,6 +128,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (PromotionStatus, error)
 		p.canceled(ctx)
 	}
 	p.releaseTesting(ctx)
+	p.awaitHandlers(ctx)
 	if err == nil {
 		if err := p.unsuccessful(ctx); err != nil {
 			return p.st, err

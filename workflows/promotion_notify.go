@@ -31,6 +31,22 @@ func (p *promotion) notifyTurnsOn(ctx workflow.Context) {
 	p.notifyTurns = workflow.GetVersion(ctx, versionNotifyTurns, workflow.DefaultVersion, 1) == 1
 }
 
+// awaitHandlers lets the commands still being handled (a comment being
+// told) finish before the promotion ends, which would cut them off. The
+// version is asked only when one is in flight, so the histories of every
+// other run stay as they were.
+func (p *promotion) awaitHandlers(ctx workflow.Context) {
+	if workflow.AllHandlersFinished(ctx) {
+		return
+	}
+	if workflow.GetVersion(ctx, versionPromotionAwaitsHandlers, workflow.DefaultVersion, 1) < 1 {
+		return
+	}
+	// A canceled promotion's handlers are canceled with it: nothing to
+	// wait for then.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
 // notifyApproved tells who approved which window.
 func (p *promotion) notifyApproved(ctx workflow.Context) {
 	if !p.notifyTurns {
