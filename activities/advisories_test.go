@@ -134,7 +134,7 @@ func TestPackageRiskListsOnlyNewAdvisories(t *testing.T) {
 	page = RenderRisk(RiskReport{Release: cand.ID, Production: prod.ID, Packages: risk})
 	requirePage(t, page, []string{"- **RHSA-2026:1003** (security, Critical, baseos) kernel update\n  packages: `kernel-5.14.0-3.el9.noarch`\n",
 		"5 added, 0 removed", "New repos (their packages counted as added): extra 2."}, []string{"RHEA-2012:0057", "RHSA-2026:1002", "RHSA-2026:1004", "RHSA-2026:2009"})
-	requirePage(t, RenderRiskSummary(RiskReport{Release: cand.ID, Packages: risk}, "promotion-x"),
+	requirePage(t, RenderRiskSummary(RiskReport{Release: cand.ID, Packages: risk}, "promotion-x", false),
 		[]string{"Advisories: 4 (2 security).", "- RHSA-2026:1003 (security, Critical, baseos) kernel update\n  packages: `kernel-5.14.0-3.el9.noarch`"}, nil)
 }
 
@@ -155,7 +155,7 @@ func TestPackageRiskShowsMetadataOnlyChanges(t *testing.T) {
 			require.Equal(t, []string{change}, risk.Modules)
 			requirePage(t, RenderRisk(RiskReport{Release: to, Production: from, Packages: risk}),
 				[]string{"### Module streams and defaults\n\n- " + change + "\n"}, nil)
-			requirePage(t, RenderRiskSummary(RiskReport{Release: to, Packages: risk}, "promotion-x"),
+			requirePage(t, RenderRiskSummary(RiskReport{Release: to, Packages: risk}, "promotion-x", false),
 				[]string{"Module stream and default changes: 1 (see the risk report).\n"}, nil)
 
 			first, err := a.PackageRisk(t.Context(), DiffSummaryInput{From: "production", To: to})

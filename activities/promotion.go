@@ -155,7 +155,7 @@ func (a *PromotionActivities) PublishRisk(ctx context.Context, in PublishRiskInp
 	if err != nil {
 		return pub, err
 	}
-	text := RenderRiskSummary(in.Risk, in.Promotion) + RenderComments(in.Comments, "")
+	text := RenderRiskSummary(in.Risk, in.Promotion, a.Config.Production.RequireSignedApprovals) + RenderComments(in.Comments, "")
 	switch {
 	case pub.URL != "":
 		text += "\nFull report: " + pub.URL + "\n"

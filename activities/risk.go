@@ -76,8 +76,10 @@ func RenderRisk(r RiskReport) string {
 	return b.String()
 }
 
-// RenderRiskSummary is the risk report as a notification says it.
-func RenderRiskSummary(r RiskReport, promotion string) string {
+// RenderRiskSummary is the risk report as a notification says it;
+// signed: decisions must be signed (production.requireSignedApprovals),
+// so the commands it shows take --key.
+func RenderRiskSummary(r RiskReport, promotion string, signed bool) string {
 	var b strings.Builder
 	d := r.Packages.Diff
 	fmt.Fprintf(&b, "Release %s is ready for production (now %s).\n", r.Release, orNothing(r.Production))
@@ -124,7 +126,11 @@ func RenderRiskSummary(r RiskReport, promotion string) string {
 			fmt.Fprintf(&b, "- %s %s %s\n", t.ID, t.Title, t.URL)
 		}
 	}
-	fmt.Fprintf(&b, "\nApprove: osflow approve %s --as NAME --window-start TIME\nReject:  osflow reject %s --as NAME --comment TEXT\n", promotion, promotion)
+	as := "--as NAME"
+	if signed {
+		as += " --key FILE"
+	}
+	fmt.Fprintf(&b, "\nApprove: osflow approve %s %s --window-start TIME\nReject:  osflow reject %s %s --comment TEXT\n", promotion, as, promotion, as)
 	return b.String()
 }
 

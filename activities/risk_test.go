@@ -41,7 +41,7 @@ func TestRenderRiskSummaryCountsShadows(t *testing.T) {
 			want: []string{"Same NEVRA, different builds: 3 (the overlay's build wins; see the risk report).\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			requirePage(t, RenderRiskSummary(RiskReport{Release: "r2", Packages: PackageRisk{Diff: tc.diff}}, "promotion-r2"), tc.want, tc.not)
+			requirePage(t, RenderRiskSummary(RiskReport{Release: "r2", Packages: PackageRisk{Diff: tc.diff}}, "promotion-r2", false), tc.want, tc.not)
 		})
 	}
 }
@@ -58,7 +58,7 @@ func TestRenderRiskSummaryNamesAdvisoriesGitChangesAndUsers(t *testing.T) {
 		Monitoring: []GitChange{{Repo: "nagios"}},
 		Users:      []TicketRef{{ID: "OSF-7", Title: "openmpi: mpirun hangs", URL: "file:///t/OSF-7.md"}},
 	}
-	requirePage(t, RenderRiskSummary(r, "promotion-r2"), []string{
+	requirePage(t, RenderRiskSummary(r, "promotion-r2", false), []string{
 		"- RLSA-2026:1234 (security, Important) openssl security update — CVE-2026-1\n",
 		"- RLBA-2026:7 (bugfix, unrated) tzdata update\n",
 		"- ... and 3 more\n",
@@ -67,4 +67,17 @@ func TestRenderRiskSummaryNamesAdvisoriesGitChangesAndUsers(t *testing.T) {
 		"Monitoring changes (test -> production):\n- nagios: nothing to merge\n",
 		"Production users' input:\n- OSF-7 openmpi: mpirun hangs file:///t/OSF-7.md\n",
 	}, nil)
+}
+
+// With signed decisions required, the notification's commands take --key:
+// without it the promotion refuses them.
+func TestRenderRiskSummarySignedCommands(t *testing.T) {
+	r := RiskReport{Release: "r2", Production: "r1"}
+	requirePage(t, RenderRiskSummary(r, "promotion-r2", true), []string{
+		"Approve: osflow approve promotion-r2 --as NAME --key FILE --window-start TIME\n",
+		"Reject:  osflow reject promotion-r2 --as NAME --key FILE --comment TEXT\n",
+	}, nil)
+	requirePage(t, RenderRiskSummary(r, "promotion-r2", false), []string{
+		"Approve: osflow approve promotion-r2 --as NAME --window-start TIME\n",
+	}, []string{"--key"})
 }

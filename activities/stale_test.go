@@ -66,7 +66,7 @@ func TestPublishReleaseKeepsAFailedRepoStale(t *testing.T) {
 		page := RenderRisk(RiskReport{Packages: risk})
 		require.Contains(t, page, "### Stale repos")
 		require.Contains(t, page, "- **baseos**: snapshot `"+orig.Repos["baseos"]+"`, failing since 2026-12-02T03:00:00Z: repomd.xml: sha1 only")
-		require.Contains(t, RenderRiskSummary(RiskReport{Packages: risk}, "p"), "Stale repos (failing to sync, serving an earlier snapshot): baseos since 2026-12-02.")
+		require.Contains(t, RenderRiskSummary(RiskReport{Packages: risk}, "p", false), "Stale repos (failing to sync, serving an earlier snapshot): baseos since 2026-12-02.")
 	})
 
 	day2, err := execute[PublishReleaseResult](t, a, a.PublishRelease, dayInput(t, st, first, 2, down))
