@@ -55,8 +55,8 @@ func (p *promotion) notifyApproved(ctx workflow.Context) {
 	a := p.st.Approval
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
 	p.notify(ctx, "approved", fmt.Sprintf("osflow: outage of release %s approved by %s for %s", p.st.Release, a.By, windowText(a)),
-		fmt.Sprintf("%s approved the outage of release %s (%s): %s\nWindow: %s.\nUntil it starts, osflow reject %s --as NAME --comment TEXT cancels it.\n%s",
-			a.By, p.st.Release, id, orNoComment(a.Comment), windowText(a), id, p.commentsText()))
+		fmt.Sprintf("%s approved the outage of release %s (%s): %s\nWindow: %s.\nUntil it starts, %s cancels it.\n%s",
+			a.By, p.st.Release, id, orNoComment(a.Comment), windowText(a), rejectCommand(id, p.plan.RequireSigned), p.commentsText()))
 }
 
 // notifyWindowStart tells that the window began and the outage starts.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,11 @@ func TestPromotionSignedDecisions(t *testing.T) {
 	require.Equal(t, ApprovalDone, st.State)
 	require.Equal(t, "r2", w.production)
 	require.Len(t, st.Approval.Proofs, 2)
+	for _, n := range w.sent {
+		if strings.Contains(n.Subject, "approved by alice") {
+			require.Contains(t, n.Text, "osflow reject promotion-r2 --as NAME --key FILE --comment TEXT cancels it", "a signed rejection takes --key")
+		}
+	}
 	for i, want := range []struct {
 		decision, by, nonce string
 		s                   approvalsig.Statement
