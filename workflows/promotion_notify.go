@@ -23,6 +23,9 @@ type notifyState struct {
 	notifyTurns bool
 	// comments counts the comments notified, to key each.
 	comments int
+	// telling counts the comments being notified: a signal's are told in
+	// its goroutine, which no handler count covers.
+	telling int
 }
 
 // notifyTurnsOn reads the version once, before the handlers that use it
@@ -32,11 +35,12 @@ func (p *promotion) notifyTurnsOn(ctx workflow.Context) {
 }
 
 // awaitHandlers lets the commands still being handled (a comment being
-// told) finish before the promotion ends, which would cut them off. The
+// told, by an Update or a signal) finish before the promotion ends, which would cut them off. The
 // version is asked only when one is in flight, so the histories of every
 // other run stay as they were.
 func (p *promotion) awaitHandlers(ctx workflow.Context) {
-	if workflow.AllHandlersFinished(ctx) {
+	done := func() bool { return workflow.AllHandlersFinished(ctx) && p.telling == 0 }
+	if done() {
 		return
 	}
 	if workflow.GetVersion(ctx, versionPromotionAwaitsHandlers, workflow.DefaultVersion, 1) < 1 {
@@ -44,7 +48,7 @@ func (p *promotion) awaitHandlers(ctx workflow.Context) {
 	}
 	// A canceled promotion's handlers are canceled with it: nothing to
 	// wait for then.
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	_ = workflow.Await(ctx, done)
 }
 
 // notifyApproved tells who approved which window.
@@ -94,6 +98,8 @@ func (p *promotion) notifyComment(ctx workflow.Context, n Note) {
 	}
 	p.comments++
 	k := p.comments
+	p.telling++
+	defer func() { p.telling-- }()
 	if p.st.Risk != nil {
 		var pub activities.Published
 		err := workflow.ExecuteActivity(ticketActivityCtx(ctx), promotionActs.PublishCandidatePage, p.riskInput(ctx, fmt.Sprintf("comment-%d", k))).Get(ctx, &pub)

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,19 +101,29 @@ func TestMergeBackNotifiesItsResult(t *testing.T) {
 	}
 }
 
-// A comment that arrives as the promotion ends is still told: the
-// promotion waits for the comment's notification before it ends.
+// A comment that arrives as the promotion ends, as an Update or as a
+// signal, is still told: the promotion waits for the comment's
+// notification before it ends.
 func TestPromotionEndsAfterACommentIsTold(t *testing.T) {
-	w := &world{production: "r1", testing: "r2"}
-	env := newPromotionEnv(t, w)
-	env.OnActivity(promotionActs.PublishCandidatePage, mock.Anything, mock.Anything).After(10*time.Minute).Return(
-		activities.Published{Page: "Release-r2", URL: "https://wiki/Release-r2"}, nil)
-	var comment, rejected answer
-	sendUpdate[Note](env, time.Hour, UpdateComment, CommentRequest{By: "dave", Text: "why not?"}, &comment)
-	sendUpdate[Approval](env, time.Hour+time.Second, UpdateRejectOutage, RejectRequest{Approver: "bob", Comment: "not now"}, &rejected)
-	env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
-	promotionEnd(t, env, ErrTypePromotionRejected, "rejected by bob")
-	require.NoError(t, rejected.refused)
-	require.NoError(t, comment.refused)
-	require.Contains(t, strings.Join(w.notes, "\n"), "osflow: dave commented on the promotion of r2")
+	for _, signal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("signal=%v", signal), func(t *testing.T) {
+			w := &world{production: "r1", testing: "r2"}
+			env := newPromotionEnv(t, w)
+			env.OnActivity(promotionActs.PublishCandidatePage, mock.Anything, mock.Anything).After(10*time.Minute).Return(
+				activities.Published{Page: "Release-r2", URL: "https://wiki/Release-r2"}, nil)
+			var comment, rejected answer
+			req := CommentRequest{By: "dave", Text: "why not?"}
+			if signal {
+				env.RegisterDelayedCallback(func() { env.SignalWorkflow(UpdateComment, req) }, time.Hour)
+			} else {
+				sendUpdate[Note](env, time.Hour, UpdateComment, req, &comment)
+			}
+			sendUpdate[Approval](env, time.Hour+time.Second, UpdateRejectOutage, RejectRequest{Approver: "bob", Comment: "not now"}, &rejected)
+			env.ExecuteWorkflow(Promotion, PromotionInput{Candidate: candidate})
+			promotionEnd(t, env, ErrTypePromotionRejected, "rejected by bob")
+			require.NoError(t, rejected.refused)
+			require.NoError(t, comment.refused)
+			require.Contains(t, strings.Join(w.notes, "\n"), "osflow: dave commented on the promotion of r2")
+		})
+	}
 }

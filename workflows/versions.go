@@ -81,7 +81,7 @@ const (
 	// closes it when the repo recovers.
 	versionDailySyncStaleRepos = "dailysync-stale-repos"
 	// Promotion waits, before it ends, for the operator commands still
-	// being handled: since versionNotifyTurns a comment's handler runs
+	// being handled: since versionNotifyTurns a comment (Update or signal) runs
 	// activities (the page, the notification), which a promotion ending
 	// beside it cut off. Asked only when one is in flight.
 	versionPromotionAwaitsHandlers = "promotion-awaits-handlers"
