@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/osflow/osflow/activities"
 )
 
 // The Web UI's current details of the test cycle and the daily sync, in
@@ -62,10 +64,7 @@ func renderSyncDetails(st DailySyncStatus) string {
 	}
 	// A repo that failed and is carried over is no less part of the
 	// release than one that synced.
-	for _, s := range st.Stale {
-		fmt.Fprintf(&b, "- Repo %s is **stale**: it keeps snapshot `%s`, failing to sync since %s: %s\n",
-			s.Repo, s.Snapshot, utc(s.Since), oneLine(s.Cause))
-	}
+	renderStaleRepos(&b, st.Stale)
 	for _, sw := range st.Switches {
 		switch {
 		case sw.Frozen:
@@ -78,6 +77,15 @@ func renderSyncDetails(st DailySyncStatus) string {
 		fmt.Fprintf(&b, "- **Error:** %s\n", oneLine(st.Error))
 	}
 	return b.String()
+}
+
+// renderStaleRepos lists the repos a release carries over from an
+// earlier one because they failed to sync.
+func renderStaleRepos(b *strings.Builder, stale []activities.StaleRepo) {
+	for _, s := range stale {
+		fmt.Fprintf(b, "- Repo %s is **stale**: it keeps snapshot `%s`, failing to sync since %s: %s\n",
+			s.Repo, s.Snapshot, utc(s.Since), oneLine(s.Cause))
+	}
 }
 
 // showBypassDetails renders a bypass's current details.

@@ -136,6 +136,7 @@ func renderChanges(b *strings.Builder, st PromotionStatus, production string) {
 	if more > 0 {
 		fmt.Fprintf(b, "- and %d more advisories (risk report)\n", more)
 	}
+	renderStaleRepos(b, r.Packages.Stale)
 	for _, g := range append(slices.Clone(r.Config), r.Monitoring...) {
 		fmt.Fprintf(b, "- %s change in `%s`: %d commits", cmp.Or(g.Kind, "git"), g.Repo, len(g.Commits))
 		if len(g.Conflicts) > 0 {

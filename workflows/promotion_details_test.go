@@ -151,3 +151,12 @@ func TestPromotionDetailsSignedCommands(t *testing.T) {
 	}
 	require.Contains(t, st.WaitingFor, "osflow approve "+id+" --as NAME --key FILE --window-start TIME")
 }
+
+// A candidate that carries stale repos says so in the details: their
+// updates are not in it.
+func TestRenderPromotionDetailsStaleRepos(t *testing.T) {
+	st := PromotionStatus{Release: "r2", Risk: &activities.RiskReport{Production: "r1", Packages: activities.PackageRisk{
+		Stale: []activities.StaleRepo{{Repo: "epel", Snapshot: "s0", Since: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC), Cause: "503\nretried"}}}}}
+	require.Contains(t, renderPromotionDetails(st, "production", nil),
+		"- Repo epel is **stale**: it keeps snapshot `s0`, failing to sync since 2026-12-01T02:00:00Z: 503 retried\n")
+}
