@@ -118,6 +118,18 @@ func TestSyncThroughProxy(t *testing.T) {
 		require.NotEmpty(t, logs.FilterField(zap.String("proxy", "http://mirror:xxxxx@"+strings.TrimPrefix(p.URL, "http://"))).All())
 	})
 
+	t.Run("a distribution tree", func(t *testing.T) {
+		tree := newTreeUpstream(t)
+		m, _ := newTestMirror(t)
+		forwarded := p.Forwarded.Load()
+		res, err := m.Sync(t.Context(), Source{Repo: testRepo, URL: tree.URL(), Kind: KindTree, Proxy: p.URLWith(user, pass)}, nil)
+		require.NoError(t, err)
+		require.NotNil(t, res.Snapshot.Tree)
+		reqs := tree.requests()
+		require.NotEmpty(t, reqs)
+		require.Equal(t, int32(len(reqs)), p.Forwarded.Load()-forwarded, "a tree's requests, its variants' too, go through the repo's proxy")
+	})
+
 	t.Run("https with a client certificate", func(t *testing.T) {
 		pk := testtool.NewPKI(t)
 		srv, served := tlsUpstream(t, u, pk)
