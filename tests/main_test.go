@@ -25,7 +25,7 @@ var devServer *testsuite.DevServer
 // namespaces are registered when the dev server starts: one per test.
 var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle", "e2e-recovery", "e2e-promotion",
 	"e2e-routing", "e2e-site-a", "e2e-site-b", "e2e-upgrade", "e2e-bypass", "e2e-bypass-named", "e2e-sources", "e2e-sources-auto", "e2e-sources-retry",
-	"e2e-nagios", "e2e-shadow", "e2e-control", "e2e-task-restart", "e2e-noworker", "e2e-signed"}
+	"e2e-nagios", "e2e-shadow", "e2e-control", "e2e-task-restart", "e2e-noworker", "e2e-signed", "e2e-suite-kill", "e2e-operator-paths"}
 
 // suggestContinueAsNew is set low so that the test cycle continues as new
 // during the end-to-end run, as it does after weeks in production.
