@@ -17,6 +17,7 @@ import (
 
 	"github.com/osflow/osflow/integrations/repo"
 	"github.com/osflow/osflow/integrations/repo/upstream"
+	"github.com/osflow/osflow/starter"
 	"github.com/osflow/osflow/workflows"
 )
 
@@ -136,6 +137,8 @@ func runChaos(t *testing.T, seed uint64, steps int, setup bool) {
 		"baseos": {spec("hpc-base", "1.0"), spec("openssl", "3.0.1")},
 	}, chaosConfig(c.suiteMarker, c.outageMarker, c.w))
 	frontend = shared
+	_, err := starter.ApplyOverlaySchedules(context.Background(), c.s.client, c.s.cfg)
+	require.NoError(t, err, "the overlay's watch schedule")
 	c.s.workerProcess()
 	start := time.Now()
 

@@ -50,7 +50,7 @@ func TestWorkerKilledDuringASuiteResumesPromptly(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var err error
 		st, err = starter.CycleStatus(context.Background(), s.client)
-		return err == nil && st.RoundsRun >= 1
+		return err == nil && st.RoundsRun >= 1 && st.InRound == nil
 	}, bound-time.Since(killed), 200*time.Millisecond, "the round did not complete within %s of the worker's death", bound)
 	require.Equal(t, 2, lines(side), "the killed run and one retry")
 	require.Equal(t, 1, st.CleanStreak, "the retried suite passed")
