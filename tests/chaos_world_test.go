@@ -2,11 +2,13 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/smtp"
 	"strings"
 	"sync"
 	"testing"
@@ -281,5 +283,28 @@ func (c *chaos) vendorWatch() func(context.Context) (string, error) {
 		var st workflows.OverlayWatchStatus
 		err := c.s.client.GetWorkflow(ctx, started.WorkflowID, started.FirstExecutionRunID).Get(ctx, &st)
 		return fmt.Sprintf("vendor-app %s: watch %s %s, added %v %s", v, started.WorkflowID, st.Phase, st.Added, st.Error), err
+	}
+}
+
+// plant does, outside osflow, what the world's checks must report: a
+// revert of a tested change on puppet's test branch, two silences of one
+// key, and one message mailed twice.
+func (w *world) plant(t *testing.T) {
+	w.repos["puppet"].Commit("test", "revert by hand", map[string]string{"site.pp": "reverted\n"})
+	now := time.Now().UTC()
+	silence, err := json.Marshal(map[string]any{
+		"matchers": []map[string]any{{"name": "cluster", "value": "production", "isRegex": false, "isEqual": true}},
+		"startsAt": now, "endsAt": now.Add(time.Hour), "createdBy": "root", "comment": "by hand [osflow:planted-silence]",
+	})
+	require.NoError(t, err)
+	for range 2 {
+		resp, err := http.Post(w.alertmanager+"api/v2/silences", "application/json", bytes.NewReader(silence))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.NoError(t, resp.Body.Close())
+	}
+	msg := []byte("Message-ID: <planted@chaos.test>\r\nSubject: planted\r\n\r\nsent twice\r\n")
+	for range 2 {
+		require.NoError(t, smtp.SendMail(fmt.Sprintf("127.0.0.1:%d", w.mail.port()), nil, "root@chaos.test", []string{"ops@chaos.test"}, msg))
 	}
 }
