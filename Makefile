@@ -47,7 +47,7 @@ cluster-test: setup build temporal-server
 SEED ?= 1
 STEPS ?= 60
 chaos: setup
-	OSFLOW_REQUIRE_TOOLS=1 go test -count=1 -timeout 60m -v -run TestChaos ./tests/ -args -chaos.seed=$(SEED) -chaos.steps=$(STEPS)
+	OSFLOW_REQUIRE_TOOLS=1 go test -count=1 -timeout 150m -v -run TestChaos ./tests/ -args -chaos.seed=$(SEED) -chaos.steps=$(STEPS)
 
 temporal-server: $(TEMPORAL_SERVER)/server
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -40,10 +41,15 @@ func (a *TestActivities) RunSuite(ctx context.Context, in RunSuiteInput) (SuiteR
 	if !ok {
 		return SuiteResult{}, invalid(fmt.Sprintf("suite %q is not in the worker's configuration %s", in.Suite, a.Config.Path))
 	}
-	suite, err := a.suite(ctx, sc)
+	var beat suiteBeat
+	suite, err := a.suite(ctx, sc, &beat)
 	if err != nil {
 		return SuiteResult{}, err
 	}
+	// Every few seconds, whatever the suite does: the suite's heartbeat
+	// timeout is short so that a retry follows a dead worker promptly.
+	stop := heartbeatEvery(ctx, suiteHeartbeat, beat.details)
+	defer stop()
 	target := ci.Target{
 		Channel: in.Channel,
 		Release: in.Release,
@@ -54,12 +60,6 @@ func (a *TestActivities) RunSuite(ctx context.Context, in RunSuiteInput) (SuiteR
 	}
 	if err := expandTrees(ctx, &target, a.Config.Repos); err != nil {
 		return SuiteResult{}, err
-	}
-	if sc.Jenkins == nil {
-		// A Jenkins suite heartbeats its build progress itself; an empty
-		// heartbeat would overwrite what a retry resumes from.
-		stop := heartbeatEvery(ctx, 30*time.Second, nil)
-		defer stop()
 	}
 	redact := redactor(a.Config)
 	res, err := suite.Run(ctx, target)
@@ -152,7 +152,7 @@ func (a *TestActivities) suiteConfig(name string) (config.Suite, bool) {
 // suite builds the ci.Suite a configured suite names. A Jenkins suite
 // resumes the build recorded in the last heartbeat, so a retried activity
 // polls the same build instead of triggering a second one.
-func (a *TestActivities) suite(ctx context.Context, sc config.Suite) (ci.Suite, error) {
+func (a *TestActivities) suite(ctx context.Context, sc config.Suite, beat *suiteBeat) (ci.Suite, error) {
 	timeout := sc.Timeout.Duration
 	switch {
 	case sc.Builtin == "repoclosure":
@@ -168,6 +168,7 @@ func (a *TestActivities) suite(ctx context.Context, sc config.Suite) (ci.Suite, 
 			var p ci.JenkinsProgress
 			if err := activity.GetHeartbeatDetails(ctx, &p); err == nil {
 				resume = &p
+				beat.save(p)
 			}
 		}
 		return &ci.Jenkins{
@@ -176,11 +177,38 @@ func (a *TestActivities) suite(ctx context.Context, sc config.Suite) (ci.Suite, 
 			HTTP:         httpClient(),
 			PollInterval: 15 * time.Second,
 			Resume:       resume,
-			Save:         func(p ci.JenkinsProgress) { activity.RecordHeartbeat(ctx, p) },
+			Save:         func(p ci.JenkinsProgress) { beat.save(p); activity.RecordHeartbeat(ctx, p) },
 		}, nil
 	default:
 		return nil, invalid(fmt.Sprintf("suite %s has no builtin, command or jenkins", sc.Name))
 	}
+}
+
+// suiteHeartbeat is how often RunSuite heartbeats: well within the
+// suite's heartbeat timeout (suiteActivityCtx in workflows).
+const suiteHeartbeat = 5 * time.Second
+
+// suiteBeat holds what a suite's heartbeats carry: a Jenkins build's
+// progress, so that the periodic heartbeat never overwrites what a retry
+// resumes from; nothing for the other suites.
+type suiteBeat struct {
+	mu       sync.Mutex
+	progress *ci.JenkinsProgress
+}
+
+func (b *suiteBeat) save(p ci.JenkinsProgress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.progress = &p
+}
+
+func (b *suiteBeat) details() any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.progress == nil {
+		return nil
+	}
+	return *b.progress
 }
 
 // heartbeatEvery keeps a long call alive for the heartbeat timeout,
@@ -197,8 +225,12 @@ func heartbeatEvery(ctx context.Context, every time.Duration, details func() any
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				var d any
 				if details != nil {
-					activity.RecordHeartbeat(ctx, details())
+					d = details()
+				}
+				if d != nil {
+					activity.RecordHeartbeat(ctx, d)
 				} else {
 					activity.RecordHeartbeat(ctx)
 				}

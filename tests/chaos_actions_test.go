@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -24,6 +25,7 @@ import (
 type chaos struct {
 	s                         *site
 	server                    *chaosServer
+	w                         *world
 	rng                       *rand.Rand
 	suiteMarker, outageMarker string
 	// versions count the packages built so far, per name.
@@ -38,6 +40,13 @@ type chaos struct {
 	kills, serverKills int
 	lastKill           time.Time
 	rows               []row
+	// mu guards found: violations an action's goroutine saw (a promotion
+	// that succeeded without putting the tested commits on production),
+	// reported with the step's checks.
+	mu    sync.Mutex
+	found []string
+	// reported holds the duplicate notifications already reported.
+	reported map[string]bool
 }
 
 // An action prepares in the test goroutine (builds, writes, may fail the
@@ -59,6 +68,8 @@ var chaosActions = []action{
 	{"rollback", 2, (*chaos).rollback},
 	{"bypass", 2, (*chaos).bypass},
 	{"freeze/unfreeze", 2, (*chaos).freeze},
+	{"config change", 2, (*chaos).configChange},
+	{"vendor watch", 2, (*chaos).vendorWatch},
 	{"kill", 2, func(*chaos) func(context.Context) (string, error) {
 		return func(context.Context) (string, error) { return "the worker dies, whatever runs", nil }
 	}},
@@ -198,8 +209,13 @@ func (c *chaos) promoteApprove(failing bool) func(context.Context) (string, erro
 	if c.rng.IntN(2) == 0 {
 		decide = append(decide, "--cancel")
 	}
+	tested := c.testedNow()
 	return func(ctx context.Context) (string, error) {
 		defer os.Remove(c.outageMarker)
+		tips, err := c.testTips()
+		if err != nil {
+			return "", err
+		}
 		id, err := c.waitingPromotion(ctx)
 		if err != nil {
 			return "", err
@@ -251,6 +267,9 @@ func (c *chaos) promoteApprove(failing bool) func(context.Context) (string, erro
 		outcome = append(outcome, fmt.Sprintf("%s %s: %s", st.State, st.Phase, st.Error))
 		if err != nil {
 			return strings.Join(outcome, "; "), fmt.Errorf("%s did not end its outage: %w", id, err)
+		}
+		if st.State == workflows.ApprovalDone {
+			c.report(c.checkPromoted(id, tips, tested)...)
 		}
 		if st.State == workflows.ApprovalRolledBack {
 			if err := poll(ctx, settleBound, func() (bool, error) {

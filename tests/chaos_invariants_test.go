@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/osflow/osflow/integrations/scm/scmtest"
 	"github.com/osflow/osflow/integrations/tickets"
 	"github.com/osflow/osflow/starter"
 	"github.com/osflow/osflow/workflows"
@@ -41,6 +43,12 @@ func (c *chaos) check(ctx context.Context) []string {
 	}
 	v = append(v, c.checkTickets(ctx)...)
 	v = append(v, c.checkBypasses()...)
+	v = append(v, c.checkSilences(ctx)...)
+	v = append(v, c.checkMail()...)
+	v = append(v, c.checkTestBranches()...)
+	c.mu.Lock()
+	v, c.found = append(v, c.found...), nil
+	c.mu.Unlock()
 	for _, ch := range channels {
 		v = append(v, c.checkDnf(ch)...)
 	}
@@ -153,6 +161,105 @@ func (c *chaos) checkBypasses() []string {
 		seen[r.Key] = true
 	}
 	return v
+}
+
+// checkSilences: invariant 2, no operation key made two silences (the
+// key is the marker osflow ends each silence's comment with).
+func (c *chaos) checkSilences(ctx context.Context) []string {
+	ss, err := c.w.silences(ctx)
+	if err != nil {
+		return []string{fmt.Sprintf("inv2 list the silences: %v", err)}
+	}
+	byKey := map[string][]string{}
+	for _, s := range ss {
+		if i := strings.LastIndex(s.Comment, "[osflow:"); i >= 0 {
+			byKey[s.Comment[i:]] = append(byKey[s.Comment[i:]], s.ID)
+		}
+	}
+	var v []string
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
+		if ids := byKey[key]; len(ids) > 1 {
+			v = append(v, fmt.Sprintf("inv2 silences %v all carry %s", ids, key))
+		}
+	}
+	return v
+}
+
+// checkMail: invariant 2, no operation key was mailed twice (osflow
+// derives a message's Message-ID from its key). Each is reported once.
+func (c *chaos) checkMail() []string {
+	var v []string
+	for _, id := range c.w.mail.twice() {
+		if !c.reported[id] {
+			c.reported[id] = true
+			v = append(v, "inv2 notification mailed twice: "+id)
+		}
+	}
+	return v
+}
+
+// checkTestBranches: invariant 7, the test branch of the config and the
+// monitoring repo holds every change the run committed there: no
+// merge-back brought a revert of a tested commit into it.
+func (c *chaos) checkTestBranches() []string {
+	var v []string
+	for _, repo := range slices.Sorted(maps.Keys(c.w.tested)) {
+		for _, file := range slices.Sorted(maps.Keys(c.w.tested[repo])) {
+			want := c.w.tested[repo][file]
+			if got, err := c.w.gitShow(repo, "test", file); err != nil || got != strings.TrimSpace(want) {
+				v = append(v, fmt.Sprintf("inv7 %s: test has %q in %s (err %v), the run committed %q", repo, got, file, err, want))
+			}
+		}
+	}
+	return v
+}
+
+// testedNow copies what the run committed on the test branches.
+func (c *chaos) testedNow() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for repo, files := range c.w.tested {
+		out[repo] = maps.Clone(files)
+	}
+	return out
+}
+
+// testTips reads the test branches' commits.
+func (c *chaos) testTips() (map[string]string, error) {
+	tips := map[string]string{}
+	for repo := range c.w.repos {
+		tip, err := c.w.gitTip(repo, "test")
+		if err != nil {
+			return nil, fmt.Errorf("read the test branch of %s: %w", repo, err)
+		}
+		tips[repo] = tip
+	}
+	return tips, nil
+}
+
+// checkPromoted: invariant 7, after promotion id succeeded, every commit
+// that was on the test branches when it was approved (tips) is on the
+// production branches, and production holds what was tested there.
+func (c *chaos) checkPromoted(id string, tips map[string]string, tested map[string]map[string]string) []string {
+	var v []string
+	for _, repo := range slices.Sorted(maps.Keys(tips)) {
+		if _, err := scmtest.Run(c.w.repos[repo].Bare, nil, "merge-base", "--is-ancestor", tips[repo], "refs/heads/production"); err != nil {
+			v = append(v, fmt.Sprintf("inv7 %s succeeded, but test's %s is not on production in %s: %v", id, tips[repo][:12], repo, err))
+		}
+		for _, file := range slices.Sorted(maps.Keys(tested[repo])) {
+			want := tested[repo][file]
+			if got, err := c.w.gitShow(repo, "production", file); err != nil || got != strings.TrimSpace(want) {
+				v = append(v, fmt.Sprintf("inv7 %s succeeded, but production has %q in %s of %s (err %v), test had %q", id, got, file, repo, err, want))
+			}
+		}
+	}
+	return v
+}
+
+// report keeps violations an action's goroutine found for the step's checks.
+func (c *chaos) report(v ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.found = append(c.found, v...)
 }
 
 // checkDnf: invariant 3, real dnf reads the channel's metadata.

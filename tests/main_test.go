@@ -40,7 +40,7 @@ func pickPort() (int, error) {
 // namespaces are registered when the dev server starts: one per test.
 var namespaces = []string{"e2e-sync", "e2e-hostile", "e2e-schedule", "e2e-cycle", "e2e-recovery", "e2e-promotion",
 	"e2e-routing", "e2e-site-a", "e2e-site-b", "e2e-upgrade", "e2e-bypass", "e2e-bypass-named", "e2e-sources", "e2e-sources-auto", "e2e-sources-retry",
-	"e2e-nagios", "e2e-shadow", "e2e-control", "e2e-task-restart", "e2e-noworker", "e2e-signed", "e2e-tree", "e2e-report", "e2e-net", "e2e-signed-bypass", "e2e-webui", "e2e-isolation"}
+	"e2e-nagios", "e2e-shadow", "e2e-control", "e2e-task-restart", "e2e-noworker", "e2e-signed", "e2e-tree", "e2e-report", "e2e-net", "e2e-signed-bypass", "e2e-webui", "e2e-isolation", "e2e-suite-kill", "e2e-operator-paths"}
 
 // suggestContinueAsNew is set low so that the test cycle continues as new
 // during the end-to-end run, as it does after weeks in production.

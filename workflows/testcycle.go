@@ -632,20 +632,35 @@ func (c *testCycle) setPhase(ctx workflow.Context, phase string) {
 }
 
 // suiteActivityCtx gives a suite its configured time, plus a margin for
-// the activity around it.
+// the activity around it. RunSuite heartbeats every few seconds, so a
+// dead worker is noticed within suiteHeartbeatTimeout and the suite runs
+// again on another at once (it was 5 minutes and a 1-minute backoff: a
+// worker killed mid-suite stalled the round for 6). A suite's run has no
+// side effect to key, so the retry simply runs it again.
+//
+// Only the options changed, no command: the SDK matches a
+// ScheduleActivityTask on replay by activity ID and type alone
+// (isCommandMatchEvent in go.temporal.io/sdk v1.51.0
+// internal/internal_task_handlers.go), and a running workflow's next suite
+// may as well follow a dead worker promptly, so no version.
 func suiteActivityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	if timeout <= 0 {
 		timeout = time.Hour
 	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout + 5*time.Minute,
-		HeartbeatTimeout:    5 * time.Minute,
+		HeartbeatTimeout:    suiteHeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Minute, MaximumAttempts: 3,
+			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			// Each worker kill during the suite takes one.
+			MaximumAttempts:        10,
 			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput},
 		},
 	})
 }
+
+// suiteHeartbeatTimeout is six of RunSuite's heartbeats (every 5 s).
+const suiteHeartbeatTimeout = 30 * time.Second
 
 // ticketActivityCtx retries tracker calls for a long time: a tracker
 // outage or a rate limit delays the round, it does not lose its results.

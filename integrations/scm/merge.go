@@ -139,41 +139,82 @@ func (g *git) merge(ctx context.Context, from, into, tested, message string) (Me
 		res.Commit, res.AlreadyMerged = dst, true
 		return res, dst, nil
 	}
-	if err := g.checkout(ctx, dst); err != nil {
-		return res, dst, err
-	}
-	if !merged {
+	if len(res.Reapplied) == 0 {
+		if err := g.checkout(ctx, dst); err != nil {
+			return res, dst, err
+		}
 		if _, err := g.run(ctx, "merge", "--no-ff", "--no-edit", "-m", message, src); err != nil {
 			res.Conflicts, err = g.abort(ctx, "merge", err)
 			return res, dst, err
 		}
-	}
-	if len(res.Reapplied) == 0 {
 		return res, dst, nil
-	}
-	for _, c := range res.Reapplied {
-		args := []string{"revert", "--no-commit"}
-		if parents, err := g.parents(ctx, c.Hash); err != nil {
-			return res, dst, err
-		} else if len(parents) > 1 {
-			args = append(args, "-m", "1")
-		}
-		if _, err := g.run(ctx, append(args, c.Hash)...); err != nil {
-			res.Conflicts, err = g.abort(ctx, "revert", err)
-			return res, dst, err
-		}
 	}
 	var b strings.Builder
 	b.WriteString(message + "\n\nReapplies the tested changes that these reverts undid:\n")
 	for _, c := range res.Reapplied {
 		fmt.Fprintf(&b, "\n%.10s %s\nThis reverts commit %s.\n", c.Hash, c.Subject, c.Hash)
 	}
-	commit := []string{"commit", "-q", "--allow-empty", "-m", b.String()}
-	if !merged {
-		commit = append(commit, "--amend") // one merge commit: one Revert undoes it all
+	if merged {
+		if err := g.reapply(ctx, dst, res.Reapplied); err != nil {
+			res.Conflicts, err = g.abort(ctx, "revert", err)
+			return res, dst, err
+		}
+		_, err = g.run(ctx, "commit", "-q", "--allow-empty", "-m", b.String())
+		return res, dst, err
 	}
-	_, err = g.run(ctx, commit...)
-	return res, dst, err
+	// The reverts are undone on their side first, then that is merged: a
+	// tested change made after the one production reverted (the same
+	// lines, changed again on test) would otherwise conflict with the
+	// revert. One merge commit of dst and src holds the result, so one
+	// Revert undoes it all.
+	other := dst
+	if tested == into {
+		other = src
+	}
+	if err := g.reapply(ctx, other, res.Reapplied); err != nil {
+		res.Conflicts, err = g.abort(ctx, "revert", err)
+		return res, dst, err
+	}
+	if _, err := g.run(ctx, "commit", "-q", "--allow-empty", "-m", "osflow: reapply"); err != nil {
+		return res, dst, err
+	}
+	theirs := src
+	if other == src {
+		if theirs, err = g.run(ctx, "rev-parse", "HEAD"); err != nil {
+			return res, dst, err
+		}
+		if err := g.checkout(ctx, dst); err != nil {
+			return res, dst, err
+		}
+	}
+	if _, err := g.run(ctx, "merge", "--no-ff", "--no-edit", "-m", "osflow: merge", theirs); err != nil {
+		res.Conflicts, err = g.abort(ctx, "merge", err)
+		return res, dst, err
+	}
+	commit, err := g.run(ctx, "commit-tree", "HEAD^{tree}", "-p", dst, "-p", src, "-m", b.String())
+	if err != nil {
+		return res, dst, err
+	}
+	return res, dst, g.checkout(ctx, commit)
+}
+
+// reapply checks out base and reverts each of reverts on it, uncommitted.
+func (g *git) reapply(ctx context.Context, base string, reverts []Commit) error {
+	if err := g.checkout(ctx, base); err != nil {
+		return err
+	}
+	for _, c := range reverts {
+		args := []string{"revert", "--no-commit"}
+		if parents, err := g.parents(ctx, c.Hash); err != nil {
+			return err
+		} else if len(parents) > 1 {
+			args = append(args, "-m", "1")
+		}
+		if _, err := g.run(ctx, append(args, c.Hash)...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FindMerge returns the newest merge on the remote's branch whose message

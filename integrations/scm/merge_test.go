@@ -3,6 +3,7 @@ package scm
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -228,6 +229,43 @@ func TestMergeKeepsTestedChangesThroughReverts(t *testing.T) {
 		third := promote(t, r, "p3")
 		require.False(t, third.AlreadyMerged)
 		require.Equal(t, "class slurm {}\n", remote.Show("production", "slurm.pp"))
+	})
+
+	// Found by make chaos (seed 1, step 112): a change on test to the
+	// lines production reverted conflicted with the revert, and the
+	// promotion waited for a conflict-resolved nobody should need.
+	t.Run("changed again on test after the revert", func(t *testing.T) {
+		t.Parallel()
+		remote, r, revert := failed(t)
+		remote.Commit("test", "slurm.pp again", map[string]string{"slurm.pp": "class slurm { include munge }\n"})
+		remote.Commit("production", "hotfix during the outage", map[string]string{"hotfix.txt": "x\n"})
+		hotfix := remote.Tip("production")
+
+		p, err := r.PreviewMerge(ctx, "test", "production", "test", 0)
+		require.NoError(t, err)
+		require.Empty(t, p.Conflicts)
+		res := promote(t, r, "p2")
+		require.Equal(t, revert, res.Reapplied[0].Hash)
+		require.Equal(t, "class slurm { include munge }\n", remote.Show("production", "slurm.pp"))
+		require.Contains(t, remote.Files("production"), "hotfix.txt")
+		parents := strings.Fields(scmtest.Git(t, remote.Bare, "log", "-1", "--format=%P", "production"))
+		require.Equal(t, []string{hotfix, remote.Tip("test")}, parents, "one merge commit of production and test")
+		require.Contains(t, scmtest.Git(t, remote.Bare, "log", "-1", "--format=%B", "production"), "This reverts commit "+revert)
+		again := promote(t, r, "p2")
+		require.Equal(t, MergeResult{Commit: res.Commit, AlreadyMerged: true}, again, "a retry pushes nothing")
+	})
+
+	t.Run("merge-back after a revert, test changed again", func(t *testing.T) {
+		t.Parallel()
+		remote, r, _ := failed(t)
+		remote.Commit("test", "slurm.pp again", map[string]string{"slurm.pp": "class slurm { include munge }\n"})
+		remote.Commit("production", "hotfix during the outage", map[string]string{"hotfix.txt": "x\n"})
+
+		back, err := r.Merge(ctx, "production", "test", "test", "merge back\n\nosflow-op: mb1")
+		require.NoError(t, err)
+		require.Equal(t, "class slurm { include munge }\n", remote.Show("test", "slurm.pp"), "test keeps its change, not the revert")
+		require.Contains(t, remote.Files("test"), "hotfix.txt")
+		require.Equal(t, remote.Tip("test"), back.Commit)
 	})
 
 	t.Run("merge-back after a reverted promotion", func(t *testing.T) {
