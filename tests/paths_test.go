@@ -36,13 +36,7 @@ func TestOperatorPaths(t *testing.T) {
     bypass:
       allow: ["openssl*"]
       requireApproval: true
-testing:
-  suites:
-    - name: smoke
-      command: ["sh", "-c", "printf '<testsuite name=\"smoke\" tests=\"1\"><testcase classname=\"smoke\" name=\"login\"/></testsuite>' > \"$OSFLOW_JUNIT\""]
-  gate:
-    cleanRounds: 1
-  roundInterval: 24h
+`+passingSmoke+`  roundInterval: 24h
 outage:
   tasks:
     - name: drain

@@ -90,13 +90,7 @@ func TestUserReportReachesStatusRiskReportAndNotifications(t *testing.T) {
 	puppet.Commit("test", "add slurm client", map[string]string{"site.pp": "include base\ninclude slurm\n"})
 	wikiRepo := scmtest.NewRemote(t)
 	wikiRepo.Commit("master", "start", map[string]string{"Home.md": "# Procedures\n"})
-	s := newSite(t, "e2e-report", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, `testing:
-  suites:
-    - name: smoke
-      command: ["sh", "-c", "printf '<testsuite name=\"smoke\" tests=\"1\"><testcase classname=\"smoke\" name=\"login\"/></testsuite>' > \"$OSFLOW_JUNIT\""]
-  gate:
-    cleanRounds: 1
-  roundInterval: 24h
+	s := newSite(t, "e2e-report", map[string][]upstream.Spec{"baseos": {spec("hpc-base", "1.0")}}, passingSmoke+`  roundInterval: 24h
 outage:
   tasks:
     - name: drain
