@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/osflow/osflow/internal/testtool"
 )
 
 // nlink is the link count of the file at p.
@@ -84,7 +86,8 @@ func TestCommitSnapshotCopiesAnObjectAtTheFilesystemLimit(t *testing.T) {
 		}
 		require.NoError(t, err)
 		if i > 70000 {
-			t.Skipf("the filesystem of %s has no link limit under 70,000", dir)
+			// make test's machines store on ext4, whose limit is 65,000.
+			testtool.Missing(t, fmt.Sprintf("the filesystem of %s has no link limit under 70,000", dir))
 		}
 	}
 	snap := commit(t, s, "baseos", t0, map[string]string{"repodata/repomd.xml": "repomd", "Packages/a.rpm": "rpm a"})
