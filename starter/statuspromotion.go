@@ -72,7 +72,7 @@ func printPromotionDetails(w io.Writer, p PromotionView) {
 		fmt.Fprintf(w, "  comment by %s at %s: %s\n", n.By, n.At.Local().Format("2006-01-02 15:04"), oneLine(n.Text))
 	}
 	for _, u := range p.Users {
-		fmt.Fprintf(w, "  user report %s %s\n", u.ID, u.Title)
+		fmt.Fprintf(w, "  user report in its risk report %s %s\n", u.ID, u.Title)
 	}
 }
 

@@ -37,7 +37,7 @@ func TestStatusShowsStepsCommentsMergeBackAndTheCandidateGate(t *testing.T) {
 		"  step silence monitoring       done     " + at.Local().Format("15:04:05") + "-" + at.Add(2*time.Second).Local().Format("15:04:05") + " (2s) 1 silences\n",
 		"  step task firmware            running  " + at.Add(time.Minute).Local().Format("15:04:05") + " \n",
 		"  comment by dave at " + at.Local().Format("2006-01-02 15:04") + ": deadline job until Friday …\n",
-		"  user report OSF-7 openmpi: mpirun hangs\n",
+		"  user report in its risk report OSF-7 openmpi: mpirun hangs\n",
 		"MERGE-BACK mergeback-r1  release=r1",
 		"waiting for conflict-resolved for puppet (ticket OSF-9): osflow conflict-resolved mergeback-r1 puppet --as NAME",
 		"  candidate r2 passed the gate after 3 rounds:\n    passed: 2 clean rounds\n",

@@ -145,7 +145,7 @@ notify:
 	require.Contains(t, wikiRepo.Show("master", "Release-"+r1+".md"), "## Comments\n\n- dave, ")
 	out, _ = s.osflow("status")
 	require.Contains(t, out, "comment by dave at ")
-	require.Contains(t, out, "user report "+id+" openmpi: mpirun hangs after the update")
+	require.Contains(t, out, "user report in its risk report "+id+" openmpi: mpirun hangs after the update")
 
 	// Approval and the window's start notify; so does each step, the
 	// outcome and the merge-back.
